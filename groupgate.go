@@ -1,0 +1,229 @@
+package groupgate
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// User is a person known to groupgate, created at first login or by a SCIM
+// push. UserName and Email are unique case-insensitively.
+type User struct {
+	ID          string
+	UserName    string
+	Email       string
+	DisplayName string
+	Active      bool
+	// ExternalID is the IdP's identifier sent over SCIM (RFC 7643 §3.1).
+	ExternalID string
+	// SCIM holds the rest of the SCIM resource (name, emails, enterprise
+	// extension, ...) as JSON so that it is returned as it was stored.
+	SCIM      json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version changes at every update; SCIM ETags are derived from it.
+	Version int64
+}
+
+// UserIdentity links a user to the subject one provider knows them by.
+type UserIdentity struct {
+	UserID    string
+	Provider  string
+	Subject   string
+	CreatedAt time.Time
+}
+
+// Group is an IdP group as pushed over SCIM. Logins refer to groups by Name
+// only, so mappings and group sets use the name.
+type Group struct {
+	ID         string
+	Name       string
+	ExternalID string
+	SCIM       json.RawMessage
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Version    int64
+}
+
+// MembershipSource says which ingest path put a user in a group.
+type MembershipSource string
+
+const (
+	SourceLogin MembershipSource = "login"
+	SourceSCIM  MembershipSource = "scim"
+)
+
+// Membership is one (group, source) pair of a user's group set.
+type Membership struct {
+	Group   string
+	Source  MembershipSource
+	AddedAt time.Time
+}
+
+// GroupSet is a user's current memberships, one entry per (group, source).
+type GroupSet []Membership
+
+// Names returns the distinct group names of s, sorted.
+func (s GroupSet) Names() []string {
+	seen := make(map[string]struct{}, len(s))
+	names := make([]string, 0, len(s))
+	for _, m := range s {
+		if _, ok := seen[m.Group]; ok {
+			continue
+		}
+		seen[m.Group] = struct{}{}
+		names = append(names, m.Group)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Organization owns repositories and has members.
+type Organization struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Visibility of a repository.
+type Visibility string
+
+const (
+	VisibilityPrivate Visibility = "private"
+	VisibilityPublic  Visibility = "public"
+)
+
+// Repository belongs to exactly one organization; its full name is
+// "org/repo".
+type Repository struct {
+	ID               string
+	OrganizationID   string
+	OrganizationName string
+	Name             string
+	Visibility       Visibility
+	CreatedAt        time.Time
+}
+
+// FullName is "org/repo".
+func (r Repository) FullName() string { return r.OrganizationName + "/" + r.Name }
+
+// OrgRole is a role on an organization. The zero value means "unspecified":
+// for a mapping, the default (MEMBER).
+type OrgRole string
+
+const (
+	OrgRoleUnspecified OrgRole = ""
+	OrgRoleOwner       OrgRole = "OWNER"
+	OrgRoleAdmin       OrgRole = "ADMIN"
+	OrgRoleWriter      OrgRole = "WRITER"
+	OrgRoleMachine     OrgRole = "MACHINE"
+	OrgRoleMember      OrgRole = "MEMBER"
+)
+
+// RepoRole is a role on a repository. The zero value means "unspecified":
+// for a mapping, the default (READ).
+type RepoRole string
+
+const (
+	RepoRoleUnspecified  RepoRole = ""
+	RepoRoleOwner        RepoRole = "OWNER"
+	RepoRoleAdmin        RepoRole = "ADMIN"
+	RepoRoleWrite        RepoRole = "WRITE"
+	RepoRoleLimitedWrite RepoRole = "LIMITED_WRITE"
+	RepoRoleRead         RepoRole = "READ"
+)
+
+// OrgMapping grants every member of Group a role on an organization.
+type OrgMapping struct {
+	ID             string
+	OrganizationID string
+	Group          string
+	// RoleOverride is empty for the default role.
+	RoleOverride OrgRole
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RepoMapping grants every member of Group a role on a repository.
+type RepoMapping struct {
+	ID           string
+	RepositoryID string
+	Group        string
+	RoleOverride RepoRole
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// OrgMember is a role given to one user on an organization by hand.
+type OrgMember struct {
+	OrganizationID string
+	UserID         string
+	Role           OrgRole
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// RepoContributor is a role given to one user on a repository by hand.
+type RepoContributor struct {
+	RepositoryID string
+	UserID       string
+	Role         RepoRole
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// TokenKind separates API tokens (owned by a user) from SCIM tokens.
+type TokenKind string
+
+const (
+	TokenAPI  TokenKind = "api"
+	TokenSCIM TokenKind = "scim"
+)
+
+// Token is a bearer token. Only the SHA-256 of the secret is stored.
+type Token struct {
+	ID   string
+	Kind TokenKind
+	Name string
+	// UserID owns an API token; empty for SCIM tokens.
+	UserID     string
+	Hash       []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time // zero: never used
+}
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	ID         int64
+	Actor      string
+	Action     string
+	TargetType string
+	TargetID   string
+	Before     json.RawMessage
+	After      json.RawMessage
+	At         time.Time
+}
+
+// Identity is what a login protocol learned about a person, normalized.
+type Identity struct {
+	Provider    string
+	Subject     string
+	Username    string
+	Email       string
+	DisplayName string
+	// Groups are trimmed, de-duplicated, filtered and sorted.
+	Groups []string
+	// GroupsPresent says whether the IdP said anything about groups at all;
+	// SAML refuses a login without them, OIDC treats absence as no groups.
+	GroupsPresent bool
+}
+
+// Memberships is the snapshot of a user's access cached in each session:
+// the groups and the effective roles by organization name and repository
+// full name.
+type Memberships struct {
+	Groups    []string            `json:"groups"`
+	OrgRoles  map[string]OrgRole  `json:"org_roles,omitempty"`
+	RepoRoles map[string]RepoRole `json:"repo_roles,omitempty"`
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/groupgate/groupgate"
+)
+
+// Every method returns *groupgate.Error codes: NotFound for a missing row,
+// Conflict for a uniqueness violation, Invalid for a value the schema
+// refuses (for example a repository whose organization does not exist),
+// Unavailable when the database cannot be reached, Internal otherwise.
+
+// ListOptions pages a listing. Offset is 0-based; Limit 0 means no limit.
+type ListOptions struct {
+	Offset int
+	Limit  int
+}
+
+// UserStore keeps users and the provider identities linked to them.
+type UserStore interface {
+	// CreateUser stores u with a new ID; Conflict when userName, email
+	// (case-insensitive) or externalId is taken.
+	CreateUser(ctx context.Context, u groupgate.User) (groupgate.User, error)
+	GetUser(ctx context.Context, id string) (groupgate.User, error)
+	// GetUserByUserName and GetUserByEmail match case-insensitively.
+	GetUserByUserName(ctx context.Context, userName string) (groupgate.User, error)
+	GetUserByEmail(ctx context.Context, email string) (groupgate.User, error)
+	GetUserByExternalID(ctx context.Context, externalID string) (groupgate.User, error)
+	// GetUserByIdentity finds the user linked to provider's subject.
+	GetUserByIdentity(ctx context.Context, provider, subject string) (groupgate.User, error)
+	// UpdateUser runs fn on the current row inside a transaction and stores
+	// the result; ID, CreatedAt, UpdatedAt and Version are managed here.
+	UpdateUser(ctx context.Context, id string, fn func(*groupgate.User) error) (groupgate.User, error)
+	// DeleteUser removes the user with their identities, group set, manual
+	// roles and API tokens.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers orders by creation then ID, a stable order for paging.
+	ListUsers(ctx context.Context, opts ListOptions) ([]groupgate.User, error)
+	CountUsers(ctx context.Context) (int, error)
+	// LinkIdentity links provider's subject to userID; Conflict when it is
+	// linked to another user, nil when already linked to this one.
+	LinkIdentity(ctx context.Context, userID, provider, subject string) error
+	ListIdentities(ctx context.Context, userID string) ([]groupgate.UserIdentity, error)
+}
+
+// GroupStore keeps SCIM groups. Group names are unique, case-sensitively,
+// as IdPs send them in tokens.
+type GroupStore interface {
+	CreateGroup(ctx context.Context, g groupgate.Group) (groupgate.Group, error)
+	GetGroup(ctx context.Context, id string) (groupgate.Group, error)
+	GetGroupByName(ctx context.Context, name string) (groupgate.Group, error)
+	GetGroupByExternalID(ctx context.Context, externalID string) (groupgate.Group, error)
+	UpdateGroup(ctx context.Context, id string, fn func(*groupgate.Group) error) (groupgate.Group, error)
+	DeleteGroup(ctx context.Context, id string) error
+	ListGroups(ctx context.Context, opts ListOptions) ([]groupgate.Group, error)
+}
+
+// GroupSetStore keeps each user's current group memberships.
+type GroupSetStore interface {
+	// GetGroupSet returns the user's memberships ordered by group then
+	// source; NotFound when the user does not exist.
+	GetGroupSet(ctx context.Context, userID string) (groupgate.GroupSet, error)
+	// UpdateGroupSet runs fn on the current set inside a transaction that
+	// locks the user, and replaces the set by fn's result. Concurrent calls
+	// for one user are serialized: no update is lost.
+	UpdateGroupSet(ctx context.Context, userID string, fn func(groupgate.GroupSet) (groupgate.GroupSet, error)) (groupgate.GroupSet, error)
+	// ListGroupMembers returns the IDs of users with group in their set,
+	// sorted.
+	ListGroupMembers(ctx context.Context, group string) ([]string, error)
+}
+
+// OrganizationStore keeps organizations and their repositories.
+type OrganizationStore interface {
+	// CreateOrganization: Conflict when the name is taken
+	// (case-insensitive).
+	CreateOrganization(ctx context.Context, o groupgate.Organization) (groupgate.Organization, error)
+	GetOrganization(ctx context.Context, id string) (groupgate.Organization, error)
+	GetOrganizationByName(ctx context.Context, name string) (groupgate.Organization, error)
+	ListOrganizations(ctx context.Context, opts ListOptions) ([]groupgate.Organization, error)
+	// DeleteOrganization removes the organization with its repositories,
+	// mappings and manual roles.
+	DeleteOrganization(ctx context.Context, id string) error
+}
+
+// RepositoryStore keeps repositories, each owned by an organization.
+type RepositoryStore interface {
+	// CreateRepository: Invalid when the organization does not exist,
+	// Conflict when the organization already has the name.
+	CreateRepository(ctx context.Context, r groupgate.Repository) (groupgate.Repository, error)
+	GetRepository(ctx context.Context, id string) (groupgate.Repository, error)
+	GetRepositoryByFullName(ctx context.Context, orgName, repoName string) (groupgate.Repository, error)
+	ListRepositories(ctx context.Context, organizationID string, opts ListOptions) ([]groupgate.Repository, error)
+	DeleteRepository(ctx context.Context, id string) error
+}
+
+// MappingStore keeps group → role mappings; one mapping per resource and
+// group.
+type MappingStore interface {
+	// AddOrgMapping: Conflict when the organization already maps the group,
+	// Invalid when the organization does not exist.
+	AddOrgMapping(ctx context.Context, m groupgate.OrgMapping) (groupgate.OrgMapping, error)
+	GetOrgMapping(ctx context.Context, organizationID, group string) (groupgate.OrgMapping, error)
+	UpdateOrgMapping(ctx context.Context, organizationID, group string, fn func(*groupgate.OrgMapping) error) (groupgate.OrgMapping, error)
+	RemoveOrgMapping(ctx context.Context, organizationID, group string) (groupgate.OrgMapping, error)
+	// ListOrgMappings orders by group name.
+	ListOrgMappings(ctx context.Context, organizationID string, opts ListOptions) ([]groupgate.OrgMapping, error)
+
+	AddRepoMapping(ctx context.Context, m groupgate.RepoMapping) (groupgate.RepoMapping, error)
+	GetRepoMapping(ctx context.Context, repositoryID, group string) (groupgate.RepoMapping, error)
+	UpdateRepoMapping(ctx context.Context, repositoryID, group string, fn func(*groupgate.RepoMapping) error) (groupgate.RepoMapping, error)
+	RemoveRepoMapping(ctx context.Context, repositoryID, group string) (groupgate.RepoMapping, error)
+	ListRepoMappings(ctx context.Context, repositoryID string, opts ListOptions) ([]groupgate.RepoMapping, error)
+
+	// MappingsForGroups returns every organization and repository mapping
+	// of any of groups: the input of role resolution.
+	MappingsForGroups(ctx context.Context, groups []string) ([]groupgate.OrgMapping, []groupgate.RepoMapping, error)
+}
+
+// RoleStore keeps manual roles.
+type RoleStore interface {
+	// SetOrgMember creates or replaces the user's manual role.
+	SetOrgMember(ctx context.Context, m groupgate.OrgMember) (groupgate.OrgMember, error)
+	GetOrgMember(ctx context.Context, organizationID, userID string) (groupgate.OrgMember, error)
+	RemoveOrgMember(ctx context.Context, organizationID, userID string) error
+	ListOrgMembers(ctx context.Context, organizationID string) ([]groupgate.OrgMember, error)
+	ListUserOrgMembers(ctx context.Context, userID string) ([]groupgate.OrgMember, error)
+
+	SetRepoContributor(ctx context.Context, c groupgate.RepoContributor) (groupgate.RepoContributor, error)
+	GetRepoContributor(ctx context.Context, repositoryID, userID string) (groupgate.RepoContributor, error)
+	RemoveRepoContributor(ctx context.Context, repositoryID, userID string) error
+	ListRepoContributors(ctx context.Context, repositoryID string) ([]groupgate.RepoContributor, error)
+	ListUserRepoContributors(ctx context.Context, userID string) ([]groupgate.RepoContributor, error)
+}
+
+// TokenStore keeps API and SCIM bearer tokens by their SHA-256 hash.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t groupgate.Token) (groupgate.Token, error)
+	// GetTokenByHash finds a token of kind by the SHA-256 of its secret.
+	GetTokenByHash(ctx context.Context, kind groupgate.TokenKind, hash []byte) (groupgate.Token, error)
+	// ListTokens lists tokens of kind; userID filters API tokens by owner
+	// ("" for all).
+	ListTokens(ctx context.Context, kind groupgate.TokenKind, userID string) ([]groupgate.Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	// TouchToken records a use; callers throttle it so that not every call
+	// writes.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// AuditStore is the append-only audit log.
+type AuditStore interface {
+	// AppendAudit stores ev with a new increasing ID and returns it.
+	AppendAudit(ctx context.Context, ev groupgate.AuditEvent) (groupgate.AuditEvent, error)
+	// ListAudit returns events with ID > afterID, oldest first.
+	ListAudit(ctx context.Context, afterID int64, limit int) ([]groupgate.AuditEvent, error)
+}
+
+// Store is every store interface together, plus transactions and
+// lifecycle.
+type Store interface {
+	UserStore
+	GroupStore
+	GroupSetStore
+	OrganizationStore
+	RepositoryStore
+	MappingStore
+	RoleStore
+	TokenStore
+	AuditStore
+
+	// InTx runs fn with a Store bound to one transaction: every change fn
+	// makes commits together, or none does when fn returns an error.
+	// Nested InTx calls join the outer transaction.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Ping checks that the database answers (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// NewID returns a new opaque identifier: 128 random bits in hex.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
