@@ -1,0 +1,251 @@
+package session
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/groupgate/groupgate"
+)
+
+// Memory is the in-process Backend for a single replica (groupgate dev and
+// tests without services). Records are kept JSON-encoded, as in Redis, so a
+// caller can never mutate a stored session through a shared pointer.
+//
+// Expired entries are invisible at once and dropped by a sweep that runs
+// during writes at most every sweep interval, so no goroutine is needed.
+type Memory struct {
+	now        func() time.Time
+	sweepEvery time.Duration
+
+	mu        sync.RWMutex
+	sessions  map[string]memSession
+	byUser    map[string]map[string]struct{}
+	attempts  map[string]memAttempt
+	replay    map[string]time.Time
+	lastSweep time.Time
+}
+
+type memSession struct {
+	userID    string
+	expiresAt time.Time
+	data      []byte
+}
+
+type memAttempt struct {
+	value     []byte
+	expiresAt time.Time
+}
+
+var _ Backend = (*Memory)(nil)
+
+// NewMemory returns an empty in-process backend. It honours WithNow and
+// WithSweepInterval.
+func NewMemory(opts ...Option) *Memory {
+	o := buildOptions(opts)
+	return &Memory{
+		now:        o.now,
+		sweepEvery: o.sweepEvery,
+		sessions:   make(map[string]memSession),
+		byUser:     make(map[string]map[string]struct{}),
+		attempts:   make(map[string]memAttempt),
+		replay:     make(map[string]time.Time),
+		lastSweep:  o.now(),
+	}
+}
+
+func (m *Memory) Save(ctx context.Context, rec *Record) error {
+	now := m.now()
+	if err := checkRecord(rec, now); err != nil {
+		return err
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepLocked(now)
+	if old, ok := m.sessions[rec.ID]; ok && old.userID != rec.UserID {
+		// Only possible on a tag collision; keep the index exact anyway.
+		m.unindexLocked(old.userID, rec.ID)
+	}
+	m.sessions[rec.ID] = memSession{userID: rec.UserID, expiresAt: rec.ExpiresAt, data: data}
+	ids := m.byUser[rec.UserID]
+	if ids == nil {
+		ids = make(map[string]struct{})
+		m.byUser[rec.UserID] = ids
+	}
+	ids[rec.ID] = struct{}{}
+	return nil
+}
+
+func (m *Memory) Load(ctx context.Context, id string) (*Record, error) {
+	now := m.now()
+	m.mu.RLock()
+	s, ok := m.sessions[id]
+	m.mu.RUnlock()
+	if !ok || !s.expiresAt.After(now) {
+		return nil, notFound(id)
+	}
+	return decodeRecord(s.data)
+}
+
+func (m *Memory) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[id]; ok {
+		delete(m.sessions, id)
+		m.unindexLocked(s.userID, id)
+	}
+	return nil
+}
+
+func (m *Memory) ListUserSessions(ctx context.Context, userID string) ([]*Record, error) {
+	now := m.now()
+	m.mu.RLock()
+	var data [][]byte
+	for id := range m.byUser[userID] {
+		if s := m.sessions[id]; s.expiresAt.After(now) {
+			data = append(data, s.data)
+		}
+	}
+	m.mu.RUnlock()
+	recs := make([]*Record, 0, len(data))
+	for _, b := range data {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+func (m *Memory) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.byUser[userID] {
+		if m.sessions[id].expiresAt.After(now) {
+			n++
+		}
+		delete(m.sessions, id)
+	}
+	delete(m.byUser, userID)
+	return n, nil
+}
+
+func (m *Memory) SetMemberships(ctx context.Context, userID string, ms groupgate.Memberships) (int, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.byUser[userID] {
+		s := m.sessions[id]
+		if !s.expiresAt.After(now) {
+			continue
+		}
+		rec, err := decodeRecord(s.data)
+		if err != nil {
+			return n, err
+		}
+		rec.Memberships = ms
+		if s.data, err = encodeRecord(rec); err != nil {
+			return n, err
+		}
+		m.sessions[id] = s
+		n++
+	}
+	return n, nil
+}
+
+func (m *Memory) PutAttempt(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return groupgate.Errorf(groupgate.Invalid, "login attempt needs a positive lifetime")
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepLocked(now)
+	m.attempts[key] = memAttempt{value: slices.Clone(value), expiresAt: now.Add(ttl)}
+	return nil
+}
+
+func (m *Memory) TakeAttempt(ctx context.Context, key string) ([]byte, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.attempts[key]
+	delete(m.attempts, key)
+	if !ok || !a.expiresAt.After(now) {
+		return nil, groupgate.Errorf(groupgate.NotFound, "no login attempt")
+	}
+	return a.value, nil
+}
+
+func (m *Memory) Remember(ctx context.Context, key string, until time.Time) (bool, error) {
+	now := m.now()
+	if !until.After(now) {
+		return false, groupgate.Errorf(groupgate.Invalid, "replay window already over")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepLocked(now)
+	if seen, ok := m.replay[key]; ok && seen.After(now) {
+		return false, nil
+	}
+	m.replay[key] = until
+	return true, nil
+}
+
+// Ping always succeeds: the backend lives in this process.
+func (m *Memory) Ping(ctx context.Context) error { return nil }
+
+// sweepLocked drops expired entries, at most once per sweep interval, so
+// memory stays bounded without a background goroutine to stop.
+func (m *Memory) sweepLocked(now time.Time) {
+	if now.Sub(m.lastSweep) < m.sweepEvery {
+		return
+	}
+	m.lastSweep = now
+	for id, s := range m.sessions {
+		if !s.expiresAt.After(now) {
+			delete(m.sessions, id)
+			m.unindexLocked(s.userID, id)
+		}
+	}
+	for k, a := range m.attempts {
+		if !a.expiresAt.After(now) {
+			delete(m.attempts, k)
+		}
+	}
+	for k, until := range m.replay {
+		if !until.After(now) {
+			delete(m.replay, k)
+		}
+	}
+}
+
+func (m *Memory) unindexLocked(userID, id string) {
+	ids := m.byUser[userID]
+	delete(ids, id)
+	if len(ids) == 0 {
+		delete(m.byUser, userID)
+	}
+}
+
+// sortRecords orders sessions oldest first, by ID on ties, so listings are
+// stable across backends.
+func sortRecords(recs []*Record) {
+	slices.SortFunc(recs, func(a, b *Record) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}

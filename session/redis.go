@@ -1,0 +1,393 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/groupgate/groupgate"
+)
+
+// Redis is the production Backend, shared by every replica. It works on a
+// standalone server, behind Sentinel and on a Cluster: see the package
+// documentation for the key layout that keeps one user's keys in one slot.
+type Redis struct {
+	client   redis.UniversalClient
+	prefix   string
+	now      func() time.Time
+	logger   *slog.Logger
+	remember *redis.Script
+}
+
+var _ Backend = (*Redis)(nil)
+
+// watchRetries bounds optimistic-transaction retries of whole-user
+// operations; contention on one user's index is rare and short.
+const watchRetries = 16
+
+// rememberScript sets KEYS[1] to the replay deadline ARGV[2] unless it
+// holds a deadline after now (ARGV[1]); the deadline is compared, not only
+// the key's existence, so that the injected clock governs as elsewhere.
+const rememberScript = `
+local seen = redis.call('GET', KEYS[1])
+if seen and tonumber(seen) > tonumber(ARGV[1]) then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`
+
+// NewRedis returns a backend that keeps its keys under prefix (the
+// configuration's key_prefix). The prefix must not contain '{' or '}':
+// groupgate places its own Cluster hash tags. It honours WithNow and
+// WithLogger.
+func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) (*Redis, error) {
+	if client == nil {
+		return nil, groupgate.Errorf(groupgate.Invalid, "redis session backend needs a client")
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, groupgate.Errorf(groupgate.Invalid, "redis key_prefix %q must not contain braces (they would change Cluster hash slots)", prefix)
+	}
+	o := buildOptions(opts)
+	return &Redis{
+		client:   client,
+		prefix:   prefix,
+		now:      o.now,
+		logger:   o.logger,
+		remember: redis.NewScript(rememberScript),
+	}, nil
+}
+
+// NewUniversalClient builds a client for the configured servers with the
+// same rule as go-redis: a master_name selects Sentinel (addrs are the
+// sentinels), otherwise several addrs select Cluster (where db must be 0),
+// otherwise one addr is a standalone server.
+func NewUniversalClient(addrs []string, masterName, username, password string, db int) redis.UniversalClient {
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:      addrs,
+		MasterName: masterName,
+		Username:   username,
+		Password:   password,
+		DB:         db,
+	})
+}
+
+func (r *Redis) sessionKey(tag, random string) string {
+	return r.prefix + "sess:{u:" + tag + "}:" + random
+}
+
+func (r *Redis) indexKey(tag string) string {
+	return r.prefix + "user:{u:" + tag + "}:sessions"
+}
+
+func (r *Redis) keyOf(id string) (string, bool) {
+	tag, random, ok := splitID(id)
+	if !ok {
+		return "", false
+	}
+	return r.sessionKey(tag, random), true
+}
+
+func unavailable(err error, op string) error {
+	return groupgate.WrapError(groupgate.Unavailable, err, "session store unreachable (%s)", op)
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func (r *Redis) Save(ctx context.Context, rec *Record) error {
+	now := r.now()
+	if err := checkRecord(rec, now); err != nil {
+		return err
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	tag, random, _ := splitID(rec.ID)
+	key, idx := r.sessionKey(tag, random), r.indexKey(tag)
+	ttl := rec.ExpiresAt.Sub(now)
+	ttlMS := max(ttl.Milliseconds(), 1)
+	// One MULTI: the record and its index entry appear together, and
+	// DeleteUserSessions (which WATCHes the index) sees either both or
+	// neither.
+	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, data, ttl)
+		p.ZAdd(ctx, idx, redis.Z{Score: float64(rec.ExpiresAt.UnixMilli()), Member: rec.ID})
+		p.ZRemRangeByScore(ctx, idx, "-inf", ms(now))
+		// The index lives as long as its longest session: NX gives a new
+		// index a TTL, GT only ever extends it (Redis >= 7.0).
+		p.Do(ctx, "PEXPIRE", idx, ttlMS, "NX")
+		p.Do(ctx, "PEXPIRE", idx, ttlMS, "GT")
+		return nil
+	})
+	if err != nil {
+		return unavailable(err, "save session")
+	}
+	return nil
+}
+
+func (r *Redis) Load(ctx context.Context, id string) (*Record, error) {
+	key, ok := r.keyOf(id)
+	if !ok {
+		return nil, notFound(id)
+	}
+	b, err := r.client.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, unavailable(err, "load session")
+	}
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return nil, err
+	}
+	// The Redis TTL is only a backstop: expiry is the injected clock's call,
+	// so every replica and every test agrees on it.
+	if rec.ID != id || !rec.ExpiresAt.After(r.now()) {
+		return nil, notFound(id)
+	}
+	return rec, nil
+}
+
+func (r *Redis) Delete(ctx context.Context, id string) error {
+	tag, random, ok := splitID(id)
+	if !ok {
+		return nil
+	}
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, r.sessionKey(tag, random))
+		p.ZRem(ctx, r.indexKey(tag), id)
+		return nil
+	})
+	if err != nil {
+		return unavailable(err, "delete session")
+	}
+	return nil
+}
+
+// liveRange selects index members whose expiry is after now.
+func liveRange(now time.Time) *redis.ZRangeBy {
+	return &redis.ZRangeBy{Min: "(" + ms(now), Max: "+inf"}
+}
+
+func (r *Redis) sessionKeys(ids []string) []string {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if key, ok := r.keyOf(id); ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// decodeLive turns MGET results into the live records of userID. A nil
+// value is an index entry whose record is gone (evicted under maxmemory);
+// it is skipped and pruned once its score passes.
+func decodeLive(vals []any, userID string, now time.Time) ([]*Record, error) {
+	recs := make([]*Record, 0, len(vals))
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		rec, err := decodeRecord([]byte(s))
+		if err != nil {
+			return nil, err
+		}
+		// The user check guards against a (2^-128) user-tag collision.
+		if rec.UserID == userID && rec.ExpiresAt.After(now) {
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
+func (r *Redis) ListUserSessions(ctx context.Context, userID string) ([]*Record, error) {
+	now := r.now()
+	idx := r.indexKey(userTag(userID))
+	var ids *redis.StringSliceCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, idx, "-inf", ms(now))
+		ids = p.ZRangeByScore(ctx, idx, liveRange(now))
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err, "list sessions")
+	}
+	keys := r.sessionKeys(ids.Val())
+	if len(keys) == 0 {
+		return []*Record{}, nil
+	}
+	vals, err := r.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, unavailable(err, "list sessions")
+	}
+	recs, err := decodeLive(vals, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+// watch runs fn as an optimistic transaction on idx, retrying when another
+// writer changed a watched key before EXEC.
+func (r *Redis) watch(ctx context.Context, op, idx string, fn func(*redis.Tx) error) error {
+	for range watchRetries {
+		err := r.client.Watch(ctx, fn, idx)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var ge *groupgate.Error
+		if errors.As(err, &ge) {
+			return err
+		}
+		return unavailable(err, op)
+	}
+	r.logger.WarnContext(ctx, "session index busy", slog.String("op", op))
+	return groupgate.Errorf(groupgate.Unavailable, "session store busy (%s), try again", op)
+}
+
+func (r *Redis) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+	now := r.now()
+	idx := r.indexKey(userTag(userID))
+	var n int
+	err := r.watch(ctx, "end user sessions", idx, func(tx *redis.Tx) error {
+		members, err := tx.ZRangeWithScores(ctx, idx, 0, -1).Result()
+		if err != nil {
+			return err
+		}
+		n = 0
+		ids := make([]string, 0, len(members))
+		for _, z := range members {
+			id, _ := z.Member.(string)
+			ids = append(ids, id)
+			if int64(z.Score) > now.UnixMilli() {
+				n++
+			}
+		}
+		keys := r.sessionKeys(ids)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(keys) > 0 {
+				p.Del(ctx, keys...)
+			}
+			p.Del(ctx, idx)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (r *Redis) SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error) {
+	now := r.now()
+	idx := r.indexKey(userTag(userID))
+	var n int
+	err := r.watch(ctx, "set memberships", idx, func(tx *redis.Tx) error {
+		n = 0
+		ids, err := tx.ZRangeByScore(ctx, idx, liveRange(now)).Result()
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		keys := r.sessionKeys(ids)
+		// Watching the records too aborts us if one is re-saved or deleted
+		// after we read it, so a logout is never undone by this rewrite.
+		if err := tx.Watch(ctx, keys...).Err(); err != nil {
+			return err
+		}
+		vals, err := tx.MGet(ctx, keys...).Result()
+		if err != nil {
+			return err
+		}
+		recs, err := decodeLive(vals, userID, now)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		data := make([][]byte, len(recs))
+		for i, rec := range recs {
+			rec.Memberships = m
+			if data[i], err = encodeRecord(rec); err != nil {
+				return err
+			}
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for i, rec := range recs {
+				key, _ := r.keyOf(rec.ID)
+				p.SetArgs(ctx, key, data[i], redis.SetArgs{Mode: "XX", KeepTTL: true})
+			}
+			return nil
+		})
+		n = len(recs)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (r *Redis) attemptKey(key string) string { return r.prefix + "attempt:" + key }
+
+// PutAttempt stores the deadline (by the injected clock) in front of the
+// value, so TakeAttempt judges expiry by the same clock as sessions; the
+// Redis TTL frees the key.
+func (r *Redis) PutAttempt(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return groupgate.Errorf(groupgate.Invalid, "login attempt needs a positive lifetime")
+	}
+	buf := make([]byte, 8, 8+len(value))
+	binary.BigEndian.PutUint64(buf, uint64(r.now().Add(ttl).UnixMilli()))
+	buf = append(buf, value...)
+	if err := r.client.Set(ctx, r.attemptKey(key), buf, ttl).Err(); err != nil {
+		return unavailable(err, "store login attempt")
+	}
+	return nil
+}
+
+func (r *Redis) TakeAttempt(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.client.GetDel(ctx, r.attemptKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, groupgate.Errorf(groupgate.NotFound, "no login attempt")
+	}
+	if err != nil {
+		return nil, unavailable(err, "take login attempt")
+	}
+	if len(b) < 8 || int64(binary.BigEndian.Uint64(b[:8])) <= r.now().UnixMilli() {
+		return nil, groupgate.Errorf(groupgate.NotFound, "no login attempt")
+	}
+	return b[8:], nil
+}
+
+func (r *Redis) Remember(ctx context.Context, key string, until time.Time) (bool, error) {
+	now := r.now()
+	ttl := until.Sub(now)
+	if ttl <= 0 {
+		return false, groupgate.Errorf(groupgate.Invalid, "replay window already over")
+	}
+	fresh, err := r.remember.Run(ctx, r.client, []string{r.prefix + "replay:" + key},
+		now.UnixMilli(), until.UnixMilli(), max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
+		return false, unavailable(err, "check replay")
+	}
+	return fresh == 1, nil
+}
+
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return unavailable(err, "ping")
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/groupgate/groupgate"
+)
+
+// Record is what the server keeps for one login session. The cookie carries
+// only ID; everything else stays server-side.
+type Record struct {
+	ID       string             `json:"id"`
+	UserID   string             `json:"user_id"`
+	Provider string             `json:"provider"`
+	Identity groupgate.Identity `json:"identity"`
+	// IDToken is the raw OIDC ID token, kept for RP-initiated logout's
+	// id_token_hint; empty for SAML logins.
+	IDToken     string                `json:"id_token,omitempty"`
+	Memberships groupgate.Memberships `json:"memberships"`
+	CreatedAt   time.Time             `json:"created_at"`
+	ExpiresAt   time.Time             `json:"expires_at"`
+}
+
+// Every method below returns *groupgate.Error codes: NotFound for an absent
+// or expired entry, Invalid for a value the contract refuses, Unavailable
+// when the backend cannot be reached (never a silent empty result), Internal
+// otherwise.
+
+// Sessions is the per-session part of a Backend: what the forward-auth hot
+// path and login/logout need.
+type Sessions interface {
+	// Save creates or overwrites rec. rec.ID must come from NewID(rec.UserID)
+	// and rec.ExpiresAt must be in the future (Invalid otherwise); the backend
+	// forgets the record at ExpiresAt.
+	Save(ctx context.Context, rec *Record) error
+	// Load returns the record; NotFound when absent, expired or when id is
+	// not a well-formed session ID (cookies are attacker-controlled).
+	Load(ctx context.Context, id string) (*Record, error)
+	// Delete removes the record; deleting an absent one is not an error.
+	Delete(ctx context.Context, id string) error
+}
+
+// UserSessions acts on all live sessions of one user at once: listing them,
+// ending them (SCIM deactivation) and rewriting their membership snapshot
+// (mapping and group-set changes that must take effect immediately).
+type UserSessions interface {
+	// ListUserSessions returns the live sessions of userID, oldest first.
+	ListUserSessions(ctx context.Context, userID string) ([]*Record, error)
+	// DeleteUserSessions ends every session of userID and returns how many
+	// live ones there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+	// SetMemberships replaces the snapshot of every live session of userID,
+	// keeping each session's expiry, and returns how many it rewrote.
+	SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error)
+}
+
+// Attempts keeps login attempts (state, nonce, PKCE verifier, SAML request
+// ID) between the redirect to the IdP and the callback, on any replica.
+type Attempts interface {
+	// PutAttempt stores value under key for ttl (Invalid when ttl <= 0).
+	PutAttempt(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// TakeAttempt returns the value and deletes it atomically, so an attempt
+	// is used at most once; NotFound when absent, taken or expired.
+	TakeAttempt(ctx context.Context, key string) ([]byte, error)
+}
+
+// ReplayGuard remembers SAML assertion IDs so an assertion is accepted once.
+type ReplayGuard interface {
+	// Remember records key until the given time and reports whether it was
+	// fresh; false means it was seen before and not yet forgotten. Callers
+	// pass the assertion's NotOnOrAfter plus their allowed clock skew; a time
+	// not after now is Invalid.
+	Remember(ctx context.Context, key string, until time.Time) (fresh bool, err error)
+}
+
+// Backend is everything a session store provides, the union of the small
+// interfaces above; consumers should ask for the piece they use.
+type Backend interface {
+	Sessions
+	UserSessions
+	Attempts
+	ReplayGuard
+	// Ping reports whether the backend is reachable (Unavailable if not), for
+	// readiness checks.
+	Ping(ctx context.Context) error
+}
+
+const (
+	tagBytes    = 16
+	randomBytes = 32
+)
+
+var b64 = base64.RawURLEncoding
+
+// userTag is the part of a session ID, and of every Redis key, that names
+// the user without revealing the user ID.
+func userTag(userID string) string {
+	sum := sha256.Sum256([]byte(userID))
+	return b64.EncodeToString(sum[:tagBytes])
+}
+
+// NewID returns a fresh, unguessable session ID for userID.
+func NewID(userID string) (string, error) {
+	if userID == "" {
+		return "", groupgate.Errorf(groupgate.Invalid, "session needs a user ID")
+	}
+	var r [randomBytes]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", groupgate.WrapError(groupgate.Internal, err, "generate session ID")
+	}
+	return userTag(userID) + "." + b64.EncodeToString(r[:]), nil
+}
+
+// splitID returns the user tag and random part of a well-formed session ID.
+func splitID(id string) (tag, random string, ok bool) {
+	tag, random, ok = strings.Cut(id, ".")
+	if !ok || len(tag) != b64.EncodedLen(tagBytes) || len(random) != b64.EncodedLen(randomBytes) {
+		return "", "", false
+	}
+	if !isBase64URL(tag) || !isBase64URL(random) {
+		return "", "", false
+	}
+	return tag, random, true
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRecord enforces Save's preconditions, shared by every backend.
+func checkRecord(rec *Record, now time.Time) error {
+	if rec == nil {
+		return groupgate.Errorf(groupgate.Invalid, "no session record")
+	}
+	if rec.UserID == "" {
+		return groupgate.Errorf(groupgate.Invalid, "session has no user ID")
+	}
+	tag, _, ok := splitID(rec.ID)
+	if !ok || tag != userTag(rec.UserID) {
+		return groupgate.Errorf(groupgate.Invalid, "session ID was not issued for this user")
+	}
+	if !rec.ExpiresAt.After(now) {
+		return groupgate.Errorf(groupgate.Invalid, "session already expired")
+	}
+	return nil
+}
+
+func notFound(id string) error {
+	return groupgate.Errorf(groupgate.NotFound, "no session %s", redactID(id))
+}
+
+// redactID keeps session IDs, which are bearer credentials, out of messages
+// and logs: the user tag identifies the user's sessions without the secret.
+func redactID(id string) string {
+	if tag, _, ok := splitID(id); ok {
+		return tag + ".…"
+	}
+	return "(malformed)"
+}
+
+func encodeRecord(rec *Record) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, groupgate.WrapError(groupgate.Internal, err, "encode session")
+	}
+	return b, nil
+}
+
+func decodeRecord(b []byte) (*Record, error) {
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, groupgate.WrapError(groupgate.Internal, err, "decode session")
+	}
+	return &rec, nil
+}
+
+// Option configures a backend or a Store. Options that do not apply to what
+// is being built are ignored.
+type Option func(*options)
+
+type options struct {
+	now        func() time.Time
+	logger     *slog.Logger
+	sweepEvery time.Duration
+
+	cookieName string
+	ttl        time.Duration
+	secure     bool
+}
+
+func buildOptions(opts []Option) options {
+	o := options{
+		now:        time.Now,
+		logger:     slog.New(slog.DiscardHandler),
+		sweepEvery: time.Minute,
+		cookieName: "_groupgate",
+		ttl:        12 * time.Hour,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithNow injects the clock that judges expiry (tests move it).
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sets the logger for events worth an operator's attention.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithSweepInterval sets how often, by the injected clock, the in-process
+// backend drops expired entries (it sweeps lazily during writes).
+func WithSweepInterval(d time.Duration) Option { return func(o *options) { o.sweepEvery = d } }
+
+// WithCookieName sets the Store's cookie name (default "_groupgate").
+func WithCookieName(name string) Option { return func(o *options) { o.cookieName = name } }
+
+// WithTTL sets how long a Store session lives (default 12h).
+func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
+
+// WithSecureCookie marks the Store's cookie Secure (HTTPS only).
+func WithSecureCookie(secure bool) Option { return func(o *options) { o.secure = secure } }

@@ -1,0 +1,277 @@
+package session
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/groupgate/groupgate"
+)
+
+// MinSecretLen is the shortest session secret accepted (config: at least 32
+// bytes), enough entropy for the HMAC key derived from it.
+const MinSecretLen = 32
+
+// Store is a gorilla/sessions Store on top of a Backend. The cookie holds
+// only the session ID, signed (HMAC-SHA256, not encrypted: the ID is random
+// and the record stays server-side); the typed Record is what the backend
+// keeps.
+//
+// Of sessions.Session it uses ID and one entry of Values, reached with
+// RecordOf and SetRecord; any other Values entry is refused on Save rather
+// than silently dropped. Cookie attributes are always the Store's own
+// (HttpOnly, SameSite=Lax, Path=/, Secure when configured), so a handler
+// cannot weaken them through Session.Options; Options.MaxAge < 0 still
+// means "end this session", as in gorilla.
+type Store struct {
+	backend Sessions
+	codec   *securecookie.SecureCookie
+	name    string
+	ttl     time.Duration
+	secure  bool
+	now     func() time.Time
+	logger  *slog.Logger
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// recordKey is the only key of sessions.Session.Values that Store uses.
+type recordKey struct{}
+
+// RecordOf returns the Record held by a gorilla session, nil when none.
+func RecordOf(s *sessions.Session) *Record {
+	rec, _ := s.Values[recordKey{}].(*Record)
+	return rec
+}
+
+// SetRecord puts rec in a gorilla session, to be stored by its Save.
+func SetRecord(s *sessions.Session, rec *Record) { s.Values[recordKey{}] = rec }
+
+// NewStore returns a Store keeping records in backend and signing cookies
+// with a key derived from secret (at least MinSecretLen bytes). It honours
+// WithCookieName, WithTTL, WithSecureCookie, WithNow and WithLogger.
+func NewStore(backend Sessions, secret []byte, opts ...Option) (*Store, error) {
+	if backend == nil {
+		return nil, groupgate.Errorf(groupgate.Invalid, "session store needs a backend")
+	}
+	if len(secret) < MinSecretLen {
+		return nil, groupgate.Errorf(groupgate.Invalid, "session secret must be at least %d bytes", MinSecretLen)
+	}
+	o := buildOptions(opts)
+	if o.ttl < time.Second {
+		return nil, groupgate.Errorf(groupgate.Invalid, "session ttl must be at least one second")
+	}
+	if err := (&http.Cookie{Name: o.cookieName, Value: "x"}).Valid(); err != nil {
+		return nil, groupgate.WrapError(groupgate.Invalid, err, "invalid session cookie name %q", o.cookieName)
+	}
+	// Derive rather than use the secret directly, so the same configured
+	// secret can key other purposes without related keys.
+	hashKey, err := hkdf.Key(sha256.New, secret, nil, "groupgate session cookie v1", 32)
+	if err != nil {
+		return nil, groupgate.WrapError(groupgate.Internal, err, "derive session cookie key")
+	}
+	codec := securecookie.New(hashKey, nil).
+		SetSerializer(securecookie.NopEncoder{}).
+		MaxAge(int(o.ttl / time.Second))
+	return &Store{
+		backend: backend,
+		codec:   codec,
+		name:    o.cookieName,
+		ttl:     o.ttl,
+		secure:  o.secure,
+		now:     o.now,
+		logger:  o.logger,
+	}, nil
+}
+
+// CookieName is the name of the session cookie.
+func (s *Store) CookieName() string { return s.name }
+
+// Get returns the session of the request, cached per request by gorilla's
+// registry.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New returns the session named by the request's cookie, or a new empty
+// one when the cookie is missing, tampered with or names no live session.
+// A backend failure is returned with an empty session: callers must fail
+// closed on the error.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.Options = s.options(s.ttl)
+	sess.IsNew = true
+	id, ok := s.cookieID(r, name)
+	if !ok {
+		return sess, nil
+	}
+	rec, err := s.backend.Load(r.Context(), id)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	sess.ID = id
+	SetRecord(sess, rec)
+	sess.IsNew = false
+	return sess, nil
+}
+
+// Save stores the session's Record and sets the cookie, or ends the session
+// when Options.MaxAge < 0. A session without an ID, or whose ID belongs to
+// another user than its Record, gets a fresh ID (the old one is deleted).
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	ctx := r.Context()
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		s.expireCookie(w, sess.Name())
+		if sess.ID == "" {
+			return nil
+		}
+		if err := s.backend.Delete(ctx, sess.ID); err != nil {
+			return err
+		}
+		sess.ID = ""
+		return nil
+	}
+	rec := RecordOf(sess)
+	if rec == nil {
+		return groupgate.Errorf(groupgate.Invalid, "session has no record to save")
+	}
+	for k := range sess.Values {
+		if _, ok := k.(recordKey); !ok {
+			return groupgate.Errorf(groupgate.Invalid, "session values other than the record are not stored")
+		}
+	}
+	now := s.now()
+	if tag, _, ok := splitID(sess.ID); !ok || tag != userTag(rec.UserID) {
+		if err := s.rotate(ctx, sess.ID, rec, now); err != nil {
+			return err
+		}
+		sess.ID = rec.ID
+	} else {
+		rec.ID = sess.ID
+		if err := s.backend.Save(ctx, rec); err != nil {
+			return err
+		}
+	}
+	sess.IsNew = false
+	return s.setCookie(w, sess.Name(), rec, now)
+}
+
+// Start begins a login session for rec and sets the cookie. It always
+// issues a new session ID, deleting the one the request's cookie named, so
+// an ID planted before login is worthless after it (no session fixation).
+// Start sets rec.ID and rec.CreatedAt, and caps rec.ExpiresAt at now+TTL
+// (a zero ExpiresAt means now+TTL).
+func (s *Store) Start(w http.ResponseWriter, r *http.Request, rec *Record) error {
+	if rec == nil {
+		return groupgate.Errorf(groupgate.Invalid, "no session record")
+	}
+	old, _ := s.cookieID(r, s.name)
+	now := s.now()
+	if err := s.rotate(r.Context(), old, rec, now); err != nil {
+		return err
+	}
+	return s.setCookie(w, s.name, rec, now)
+}
+
+// rotate deletes oldID (if any) and saves rec as a session beginning now,
+// under a fresh ID.
+func (s *Store) rotate(ctx context.Context, oldID string, rec *Record, now time.Time) error {
+	if oldID != "" {
+		if err := s.backend.Delete(ctx, oldID); err != nil {
+			return err
+		}
+	}
+	id, err := NewID(rec.UserID)
+	if err != nil {
+		return err
+	}
+	rec.ID = id
+	rec.CreatedAt = now
+	if limit := now.Add(s.ttl); rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(limit) {
+		rec.ExpiresAt = limit
+	}
+	return s.backend.Save(ctx, rec)
+}
+
+// Current returns the record of the request's session. No cookie, a
+// tampered one or a session that is gone is Unauthenticated; a backend that
+// cannot be reached is Unavailable (fail closed, never "no session").
+func (s *Store) Current(r *http.Request) (*Record, error) {
+	id, ok := s.cookieID(r, s.name)
+	if !ok {
+		return nil, groupgate.Errorf(groupgate.Unauthenticated, "not signed in")
+	}
+	rec, err := s.backend.Load(r.Context(), id)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return nil, groupgate.WrapError(groupgate.Unauthenticated, err, "session expired or ended")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// End deletes the request's session server-side and expires the cookie.
+// The cookie is expired even when the backend fails, and the failure is
+// returned so the caller can tell the user the session may still be live.
+func (s *Store) End(w http.ResponseWriter, r *http.Request) error {
+	s.expireCookie(w, s.name)
+	id, ok := s.cookieID(r, s.name)
+	if !ok {
+		return nil
+	}
+	return s.backend.Delete(r.Context(), id)
+}
+
+func (s *Store) options(maxAge time.Duration) *sessions.Options {
+	return &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(maxAge / time.Second),
+		Secure:   s.secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// cookieID returns the verified session ID carried by the request, if any.
+func (s *Store) cookieID(r *http.Request, name string) (string, bool) {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	var b []byte
+	if err := s.codec.Decode(name, c.Value, &b); err != nil {
+		s.logger.DebugContext(r.Context(), "session cookie rejected", slog.String("reason", err.Error()))
+		return "", false
+	}
+	if _, _, ok := splitID(string(b)); !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+func (s *Store) setCookie(w http.ResponseWriter, name string, rec *Record, now time.Time) error {
+	value, err := s.codec.Encode(name, []byte(rec.ID))
+	if err != nil {
+		return groupgate.WrapError(groupgate.Internal, err, "sign session cookie")
+	}
+	// The cookie lives as long as the session, so the browser drops it when
+	// the server does.
+	http.SetCookie(w, sessions.NewCookie(name, value, s.options(rec.ExpiresAt.Sub(now))))
+	return nil
+}
+
+func (s *Store) expireCookie(w http.ResponseWriter, name string) {
+	opts := s.options(0)
+	opts.MaxAge = -1
+	http.SetCookie(w, sessions.NewCookie(name, "", opts))
+}
