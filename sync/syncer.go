@@ -1,0 +1,288 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+// Syncer writes every change that moves access (mappings, manual roles,
+// group sets, logins, deactivation), each in one store transaction with its
+// audit event, and after the commit recomputes the affected users' access
+// and pushes it to their live sessions.
+type Syncer struct {
+	st       store.Store
+	now      func() time.Time
+	log      *slog.Logger
+	filter   func(string) bool
+	names    *nameCache
+	push     *pusher
+	attempts int
+	backoff  time.Duration
+}
+
+// Option configures a Syncer.
+type Option func(*Syncer)
+
+// WithNow sets the clock used for audit events.
+func WithNow(now func() time.Time) Option { return func(s *Syncer) { s.now = now } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(s *Syncer) { s.log = l } }
+
+// WithGroupFilter makes groups for which keep returns false invisible: they
+// never enter a group set, grant nothing, and cannot be mapped.
+func WithGroupFilter(keep func(group string) bool) Option {
+	return func(s *Syncer) { s.filter = keep }
+}
+
+// WithPushRetry sets how many times a session update is tried (at least 1)
+// and the first wait between tries, doubled after each. Default: 3, 100ms.
+func WithPushRetry(attempts int, backoff time.Duration) Option {
+	return func(s *Syncer) { s.attempts, s.backoff = max(attempts, 1), backoff }
+}
+
+// New returns a Syncer writing to st and pushing snapshots to sessions.
+func New(st store.Store, sessions SnapshotWriter, opts ...Option) *Syncer {
+	s := &Syncer{
+		st:       st,
+		now:      time.Now,
+		log:      slog.New(slog.DiscardHandler),
+		names:    newNameCache(),
+		attempts: 3,
+		backoff:  100 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.push = newPusher(sessions, s.log, s.attempts, s.backoff)
+	return s
+}
+
+// checkGroup refuses a group name that cannot be mapped.
+func (s *Syncer) checkGroup(group string) error {
+	if strings.TrimSpace(group) == "" {
+		return groupgate.Errorf(groupgate.Invalid, "group name required")
+	}
+	if strings.TrimSpace(group) != group {
+		return groupgate.Errorf(groupgate.Invalid, "group name %q has leading or trailing spaces", group)
+	}
+	if s.filter != nil && !s.filter(group) {
+		return groupgate.Errorf(groupgate.FailedPrecondition,
+			"group %q is excluded by the configured group filter; it can never be in a user's group set, so mapping it would grant nothing", group)
+	}
+	return nil
+}
+
+// cleanGroups trims, drops empty and filtered names, de-duplicates and
+// sorts.
+func (s *Syncer) cleanGroups(groups []string) []string {
+	out := make([]string, 0, len(groups))
+	for _, g := range groups {
+		g = strings.TrimSpace(g)
+		if g == "" || (s.filter != nil && !s.filter(g)) {
+			continue
+		}
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// audit appends one audit event inside tx. before and after are marshalled
+// to JSON; nil means absent.
+func (s *Syncer) audit(ctx context.Context, tx store.Store, actor, action, targetType, targetID string, before, after any) error {
+	ev := groupgate.AuditEvent{Actor: actor, Action: action, TargetType: targetType, TargetID: targetID, At: s.now().UTC()}
+	var err error
+	if ev.Before, err = marshalAudit(before); err != nil {
+		return err
+	}
+	if ev.After, err = marshalAudit(after); err != nil {
+		return err
+	}
+	if _, err := tx.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("append audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+func marshalAudit(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, groupgate.WrapError(groupgate.Internal, err, "encode audit event")
+	}
+	return b, nil
+}
+
+// Views written to the audit log: stable snake_case JSON, roles spelled out.
+type (
+	orgMappingView struct {
+		ID             string            `json:"id"`
+		OrganizationID string            `json:"organization_id"`
+		Group          string            `json:"group"`
+		RoleOverride   groupgate.OrgRole `json:"role_override"`
+		Role           groupgate.OrgRole `json:"role"`
+	}
+	repoMappingView struct {
+		ID           string             `json:"id"`
+		RepositoryID string             `json:"repository_id"`
+		Group        string             `json:"group"`
+		RoleOverride groupgate.RepoRole `json:"role_override"`
+		Role         groupgate.RepoRole `json:"role"`
+	}
+	orgMemberView struct {
+		OrganizationID string            `json:"organization_id"`
+		UserID         string            `json:"user_id"`
+		Role           groupgate.OrgRole `json:"role"`
+	}
+	repoContributorView struct {
+		RepositoryID string             `json:"repository_id"`
+		UserID       string             `json:"user_id"`
+		Role         groupgate.RepoRole `json:"role"`
+	}
+	userView struct {
+		ID          string   `json:"id"`
+		UserName    string   `json:"user_name"`
+		Email       string   `json:"email"`
+		DisplayName string   `json:"display_name"`
+		Active      bool     `json:"active"`
+		Groups      []string `json:"groups,omitempty"`
+	}
+	groupSetView struct {
+		UserID string   `json:"user_id"`
+		Source string   `json:"source"`
+		Groups []string `json:"groups"`
+	}
+	organizationView struct {
+		ID                string   `json:"id"`
+		Name              string   `json:"name"`
+		Repositories      []string `json:"repositories,omitempty"`
+		MappedGroups      []string `json:"mapped_groups,omitempty"`
+		ManualRoleHolders []string `json:"manual_role_holders,omitempty"`
+	}
+	repositoryView struct {
+		ID                string   `json:"id"`
+		FullName          string   `json:"full_name"`
+		MappedGroups      []string `json:"mapped_groups,omitempty"`
+		ManualRoleHolders []string `json:"manual_role_holders,omitempty"`
+	}
+)
+
+func viewOrgMapping(m groupgate.OrgMapping) orgMappingView {
+	return orgMappingView{ID: m.ID, OrganizationID: m.OrganizationID, Group: m.Group, RoleOverride: m.RoleOverride, Role: OrgMappingRole(m)}
+}
+
+func viewRepoMapping(m groupgate.RepoMapping) repoMappingView {
+	return repoMappingView{ID: m.ID, RepositoryID: m.RepositoryID, Group: m.Group, RoleOverride: m.RoleOverride, Role: RepoMappingRole(m)}
+}
+
+func viewUser(u groupgate.User) userView {
+	return userView{ID: u.ID, UserName: u.UserName, Email: u.Email, DisplayName: u.DisplayName, Active: u.Active}
+}
+
+// syncUser recomputes one user's access after a commit and pushes it.
+func (s *Syncer) syncUser(ctx context.Context, userID string) (Access, error) {
+	ctx = context.WithoutCancel(ctx)
+	t := s.push.begin(userID)
+	a, err := s.resolve(ctx, s.st, userID)
+	if err != nil {
+		s.push.release(t)
+		return Access{}, err
+	}
+	s.push.setMemberships(ctx, t, a.Memberships())
+	return a, nil
+}
+
+// syncUsers recomputes and pushes the access of every user in ids, chunk by
+// chunk, delivering in parallel. It runs after a commit: failures are
+// logged, not returned, since the change itself has been made. The caller's
+// cancellation does not stop it, so that a client hanging up cannot leave
+// sessions half updated.
+func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	type job struct {
+		t ticket
+		m groupgate.Memberships
+	}
+	jobs := make(chan job)
+	var wg stdsync.WaitGroup
+	for range min(pushWorkers, len(ids)) {
+		wg.Go(func() {
+			for j := range jobs {
+				s.push.setMemberships(ctx, j.t, j.m)
+			}
+		})
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+
+	for chunk := range slices.Chunk(ids, resolveChunk) {
+		tickets := make(map[string]ticket, len(chunk))
+		for _, id := range chunk {
+			tickets[id] = s.push.begin(id)
+		}
+		gs, err := s.loadGrantsMany(ctx, s.st, chunk)
+		var ns *nameSet
+		if err == nil {
+			ns, err = s.namesFor(ctx, s.st, gs...)
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "recompute access failed; sessions keep their previous snapshot", "users", len(chunk), "err", err)
+			for _, t := range tickets {
+				s.push.release(t)
+			}
+			continue
+		}
+		for _, g := range gs {
+			t := tickets[g.userID]
+			delete(tickets, g.userID)
+			jobs <- job{t: t, m: g.build(ns).Memberships()}
+		}
+		for _, t := range tickets { // users deleted meanwhile
+			s.push.release(t)
+		}
+	}
+}
+
+// syncGroupMembers pushes fresh access to every member of the groups.
+func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...string) {
+	seen := map[string]struct{}{}
+	ids := []string{}
+	add := func(id string) {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range also {
+		add(id)
+	}
+	for _, g := range groups {
+		members, err := s.st.ListGroupMembers(context.WithoutCancel(ctx), g)
+		if err != nil {
+			s.log.ErrorContext(ctx, "list group members failed; their sessions keep the previous snapshot", "group", g, "err", err)
+			continue
+		}
+		for _, id := range members {
+			add(id)
+		}
+	}
+	slices.Sort(ids)
+	s.syncUsers(ctx, ids)
+}
