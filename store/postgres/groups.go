@@ -1,0 +1,262 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+const groupColumns = `id, name, external_id, scim, created_at, updated_at, version`
+
+func scanGroup(row pgx.Row) (groupgate.Group, error) {
+	var g groupgate.Group
+	var scim []byte
+	if err := row.Scan(&g.ID, &g.Name, &g.ExternalID, &scim, &g.CreatedAt, &g.UpdatedAt, &g.Version); err != nil {
+		return groupgate.Group{}, err
+	}
+	if len(scim) > 0 {
+		g.SCIM = scim
+	}
+	g.CreatedAt, g.UpdatedAt = g.CreatedAt.UTC(), g.UpdatedAt.UTC()
+	return g, nil
+}
+
+func getGroup(ctx context.Context, q querier, what, where string, args ...any) (groupgate.Group, error) {
+	g, err := scanGroup(q.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return groupgate.Group{}, notFound("group %s not found", what)
+	}
+	if err != nil {
+		return groupgate.Group{}, dbError(err, "load group %s", what)
+	}
+	return g, nil
+}
+
+func (s *Store) CreateGroup(ctx context.Context, g groupgate.Group) (groupgate.Group, error) {
+	if g.Name == "" {
+		return groupgate.Group{}, invalid("group name is required")
+	}
+	if g.ID == "" {
+		g.ID = store.NewID()
+	}
+	now := s.stamp()
+	g.CreatedAt, g.UpdatedAt, g.Version = now, now, 1
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO groups (id, name, external_id, scim, created_at, updated_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			g.ID, g.Name, g.ExternalID, nullJSON(g.SCIM), g.CreatedAt, g.UpdatedAt, g.Version)
+		return err
+	})
+	if err != nil {
+		return groupgate.Group{}, dbError(err, "create group %q", g.Name)
+	}
+	if len(g.SCIM) == 0 {
+		g.SCIM = nil
+	}
+	return g, nil
+}
+
+func (s *Store) GetGroup(ctx context.Context, id string) (groupgate.Group, error) {
+	return getGroup(ctx, s.q(), id, `WHERE id = $1`, id)
+}
+
+func (s *Store) GetGroupByName(ctx context.Context, name string) (groupgate.Group, error) {
+	return getGroup(ctx, s.q(), "named "+name, `WHERE name = $1`, name)
+}
+
+func (s *Store) GetGroupByExternalID(ctx context.Context, externalID string) (groupgate.Group, error) {
+	if externalID == "" {
+		return groupgate.Group{}, notFound("group with an empty external ID not found")
+	}
+	return getGroup(ctx, s.q(), "with external ID "+externalID, `WHERE external_id = $1`, externalID)
+}
+
+// UpdateGroup locks the row FOR UPDATE so that no concurrent update is lost.
+func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(*groupgate.Group) error) (groupgate.Group, error) {
+	var out groupgate.Group
+	err := s.atomic(ctx, func(q querier) error {
+		cur, err := getGroup(ctx, q, id, `WHERE id = $1 FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		next := cur
+		next.SCIM = append([]byte(nil), cur.SCIM...)
+		if err := fn(&next); err != nil {
+			return err
+		}
+		if next.Name == "" {
+			return invalid("group name is required")
+		}
+		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+		next.UpdatedAt = s.stamp()
+		next.Version = cur.Version + 1
+		_, err = q.Exec(ctx, `UPDATE groups SET name = $2, external_id = $3, scim = $4, updated_at = $5, version = $6 WHERE id = $1`,
+			next.ID, next.Name, next.ExternalID, nullJSON(next.SCIM), next.UpdatedAt, next.Version)
+		if err != nil {
+			return dbError(err, "update group %s", id)
+		}
+		if len(next.SCIM) == 0 {
+			next.SCIM = nil
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		return groupgate.Group{}, err
+	}
+	return out, nil
+}
+
+// DeleteGroup leaves group sets alone: they refer to groups by name.
+func (s *Store) DeleteGroup(ctx context.Context, id string) error {
+	return s.deleteByID(ctx, "groups", "group", id)
+}
+
+func (s *Store) ListGroups(ctx context.Context, opts store.ListOptions) ([]groupgate.Group, error) {
+	limit, offset := page(opts)
+	rows, err := s.q().Query(ctx, `SELECT `+groupColumns+` FROM groups ORDER BY name, id LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		return nil, dbError(err, "list groups")
+	}
+	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.Group, error) { return scanGroup(r) })
+	if err != nil {
+		return nil, dbError(err, "list groups")
+	}
+	return groups, nil
+}
+
+// GetGroupSet returns the user's memberships by group then source.
+func (s *Store) GetGroupSet(ctx context.Context, userID string) (groupgate.GroupSet, error) {
+	return s.readGroupSet(ctx, s.q(), userID, false)
+}
+
+// readGroupSet checks that the user exists (locking the row when lock is
+// set) and reads the set.
+func (s *Store) readGroupSet(ctx context.Context, q querier, userID string, lock bool) (groupgate.GroupSet, error) {
+	check := `SELECT id FROM users WHERE id = $1`
+	if lock {
+		check += ` FOR UPDATE`
+	}
+	var id string
+	if err := q.QueryRow(ctx, check, userID).Scan(&id); errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("user %s not found", userID)
+	} else if err != nil {
+		return nil, dbError(err, "load group set of user %s", userID)
+	}
+	rows, err := q.Query(ctx, `SELECT group_name, source, added_at FROM group_memberships
+		WHERE user_id = $1 ORDER BY group_name, source`, userID)
+	if err != nil {
+		return nil, dbError(err, "load group set of user %s", userID)
+	}
+	set, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.Membership, error) {
+		var m groupgate.Membership
+		err := r.Scan(&m.Group, &m.Source, &m.AddedAt)
+		m.AddedAt = m.AddedAt.UTC()
+		return m, err
+	})
+	if err != nil {
+		return nil, dbError(err, "load group set of user %s", userID)
+	}
+	return set, nil
+}
+
+// UpdateGroupSet locks the user row FOR UPDATE, so calls for one user run
+// one after the other and each sees the set the previous one stored.
+func (s *Store) UpdateGroupSet(ctx context.Context, userID string, fn func(groupgate.GroupSet) (groupgate.GroupSet, error)) (groupgate.GroupSet, error) {
+	var out groupgate.GroupSet
+	err := s.atomic(ctx, func(q querier) error {
+		cur, err := s.readGroupSet(ctx, q, userID, true)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		next, err = s.checkGroupSet(next)
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM group_memberships WHERE user_id = $1`, userID); err != nil {
+			return dbError(err, "replace group set of user %s", userID)
+		}
+		if len(next) > 0 {
+			groups := make([]string, len(next))
+			sources := make([]string, len(next))
+			added := make([]time.Time, len(next))
+			for i, m := range next {
+				groups[i], sources[i], added[i] = m.Group, string(m.Source), m.AddedAt
+			}
+			// One statement for the whole set, whatever its size.
+			_, err := q.Exec(ctx, `INSERT INTO group_memberships (user_id, group_name, source, added_at)
+				SELECT $1, g, src, a FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(g, src, a)`,
+				userID, groups, sources, added)
+			if err != nil {
+				return dbError(err, "replace group set of user %s", userID)
+			}
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkGroupSet refuses what the schema would, with a clear message, stamps
+// entries without AddedAt and sorts the set as it reads back.
+func (s *Store) checkGroupSet(set groupgate.GroupSet) (groupgate.GroupSet, error) {
+	now := s.stamp()
+	out := make(groupgate.GroupSet, 0, len(set))
+	type key struct {
+		group  string
+		source groupgate.MembershipSource
+	}
+	seen := make(map[key]bool, len(set))
+	for _, m := range set {
+		if m.Group == "" {
+			return nil, invalid("group set entry without a group name")
+		}
+		if m.Source != groupgate.SourceLogin && m.Source != groupgate.SourceSCIM {
+			return nil, invalid("group set entry %q: unknown source %q", m.Group, m.Source)
+		}
+		k := key{m.Group, m.Source}
+		if seen[k] {
+			return nil, invalid("group set lists %q from %s twice", m.Group, m.Source)
+		}
+		seen[k] = true
+		if m.AddedAt.IsZero() {
+			m.AddedAt = now
+		} else {
+			m.AddedAt = norm(m.AddedAt)
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b groupgate.Membership) int {
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Source), string(b.Source))
+	})
+	return out, nil
+}
+
+func (s *Store) ListGroupMembers(ctx context.Context, group string) ([]string, error) {
+	rows, err := s.q().Query(ctx, `SELECT DISTINCT user_id FROM group_memberships WHERE group_name = $1 ORDER BY user_id`, group)
+	if err != nil {
+		return nil, dbError(err, "list members of group %q", group)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, dbError(err, "list members of group %q", group)
+	}
+	return ids, nil
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+const tokenColumns = `id, kind, name, coalesce(user_id, ''), hash, created_at, expires_at, last_used_at`
+
+func scanToken(row pgx.Row) (groupgate.Token, error) {
+	var t groupgate.Token
+	var expires, used *time.Time
+	if err := row.Scan(&t.ID, &t.Kind, &t.Name, &t.UserID, &t.Hash, &t.CreatedAt, &expires, &used); err != nil {
+		return groupgate.Token{}, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt, t.LastUsedAt = fromNullTime(expires), fromNullTime(used)
+	return t, nil
+}
+
+func (s *Store) CreateToken(ctx context.Context, t groupgate.Token) (groupgate.Token, error) {
+	switch t.Kind {
+	case groupgate.TokenAPI:
+		if t.UserID == "" {
+			return groupgate.Token{}, invalid("an API token needs a user")
+		}
+	case groupgate.TokenSCIM:
+		if t.UserID != "" {
+			return groupgate.Token{}, invalid("a SCIM token belongs to no user")
+		}
+	default:
+		return groupgate.Token{}, invalid("unknown token kind %q", t.Kind)
+	}
+	if len(t.Hash) == 0 {
+		return groupgate.Token{}, invalid("token hash is required")
+	}
+	if t.ID == "" {
+		t.ID = store.NewID()
+	}
+	t.CreatedAt = s.stamp()
+	if !t.ExpiresAt.IsZero() {
+		t.ExpiresAt = norm(t.ExpiresAt)
+	}
+	if !t.LastUsedAt.IsZero() {
+		t.LastUsedAt = norm(t.LastUsedAt)
+	}
+	var userID any
+	if t.UserID != "" {
+		userID = t.UserID
+	}
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO tokens (id, kind, name, user_id, hash, created_at, expires_at, last_used_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			t.ID, t.Kind, t.Name, userID, t.Hash, t.CreatedAt, nullTime(t.ExpiresAt), nullTime(t.LastUsedAt))
+		return err
+	})
+	if hasCode(err, codeForeignKeyViolation) {
+		return groupgate.Token{}, groupgate.WrapError(groupgate.Invalid, err, "create token: user %s does not exist", t.UserID)
+	}
+	if hasCode(err, codeUniqueViolation) {
+		return groupgate.Token{}, groupgate.WrapError(groupgate.Conflict, err, "create token: a token with this hash exists")
+	}
+	if err != nil {
+		return groupgate.Token{}, dbError(err, "create token %q", t.Name)
+	}
+	return t, nil
+}
+
+func (s *Store) GetTokenByHash(ctx context.Context, kind groupgate.TokenKind, hash []byte) (groupgate.Token, error) {
+	t, err := scanToken(s.q().QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1 AND kind = $2`, hash, kind))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The message never echoes the hash: it is a credential.
+		return groupgate.Token{}, notFound("no %s token has this hash", kind)
+	}
+	if err != nil {
+		return groupgate.Token{}, dbError(err, "load %s token", kind)
+	}
+	return t, nil
+}
+
+func (s *Store) ListTokens(ctx context.Context, kind groupgate.TokenKind, userID string) ([]groupgate.Token, error) {
+	rows, err := s.q().Query(ctx, `SELECT `+tokenColumns+` FROM tokens
+		WHERE kind = $1 AND ($2 = '' OR user_id = $2) ORDER BY created_at, id`, kind, userID)
+	if err != nil {
+		return nil, dbError(err, "list %s tokens", kind)
+	}
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.Token, error) { return scanToken(r) })
+	if err != nil {
+		return nil, dbError(err, "list %s tokens", kind)
+	}
+	return ts, nil
+}
+
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	return s.deleteByID(ctx, "tokens", "token", id)
+}
+
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	var n int64
+	err := s.write(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `UPDATE tokens SET last_used_at = $2 WHERE id = $1`, id, nullTime(at))
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return dbError(err, "record use of token %s", id)
+	}
+	if n == 0 {
+		return notFound("token %s not found", id)
+	}
+	return nil
+}
