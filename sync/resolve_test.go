@@ -100,8 +100,11 @@ func TestRemovingOneSourceLeavesTheHighestOfTheRest(t *testing.T) {
 		wantBobPushed bool
 	}{
 		{
-			name:       "removing the admins org mapping leaves the manual WRITER",
-			remove:     func(f *fixture) error { _, err := f.s.RemoveOrgMapping(f.ctx, "t", f.acme.ID, "eng-admins"); return err },
+			name: "removing the admins org mapping leaves the manual WRITER",
+			remove: func(f *fixture) error {
+				_, err := f.s.RemoveOrgMapping(f.ctx, "t", f.acme.ID, "eng-admins")
+				return err
+			},
 			wantOrg:    groupgate.OrgRoleWriter,
 			wantRepo:   groupgate.RepoRoleAdmin,
 			wantOrgSrc: []string{"manual::WRITER", "group:eng-all:MEMBER"},
@@ -132,8 +135,11 @@ func TestRemovingOneSourceLeavesTheHighestOfTheRest(t *testing.T) {
 			wantOrgSrc: []string{"manual::WRITER", "group:eng-all:MEMBER"},
 		},
 		{
-			name:       "removing the admins repo mapping leaves the manual LIMITED_WRITE",
-			remove:     func(f *fixture) error { _, err := f.s.RemoveRepoMapping(f.ctx, "t", f.api.ID, "eng-admins"); return err },
+			name: "removing the admins repo mapping leaves the manual LIMITED_WRITE",
+			remove: func(f *fixture) error {
+				_, err := f.s.RemoveRepoMapping(f.ctx, "t", f.api.ID, "eng-admins")
+				return err
+			},
 			wantOrg:    groupgate.OrgRoleAdmin,
 			wantRepo:   groupgate.RepoRoleLimitedWrite,
 			wantOrgSrc: []string{"manual::WRITER", "group:eng-admins:ADMIN", "group:eng-all:MEMBER"},
