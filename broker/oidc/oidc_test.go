@@ -119,9 +119,9 @@ func (e *env) browser(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.srv.Client()
+	c := *e.srv.Client() // a copy: srv.Client() is shared with the connector
 	c.Jar = jar
-	return c
+	return &c
 }
 
 var (
