@@ -193,8 +193,31 @@ func (s *oidcStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked()
 	s.requests[a.id] = a
 	return a, nil
+}
+
+// sweepLocked forgets expired auth requests, their codes and expired access
+// tokens, so that a long-running `groupgate dev` does not grow without
+// bound.
+func (s *oidcStorage) sweepLocked() {
+	now := s.now()
+	for id, a := range s.requests {
+		if !now.Before(a.expires) {
+			delete(s.requests, id)
+		}
+	}
+	for code, id := range s.codes {
+		if _, ok := s.requests[id]; !ok {
+			delete(s.codes, code)
+		}
+	}
+	for id, t := range s.tokens {
+		if !now.Before(t.expires) {
+			delete(s.tokens, id)
+		}
+	}
 }
 
 // requestLocked returns a copy of the live auth request id, so that op never

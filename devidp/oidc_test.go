@@ -10,7 +10,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -151,5 +153,23 @@ func TestUsersIsACopy(t *testing.T) {
 	u[0].Groups[0] = "changed"
 	if devidp.Users()[0].Groups[0] == "changed" {
 		t.Fatal("Users shares its table with callers")
+	}
+}
+
+func TestAuthRequestsExpireOnTheInjectedClock(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv, issuer := newProvider(t, devidp.OIDCConfig{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	id := authRequestID(t, srv, issuer)
+	mu.Lock()
+	now = now.Add(11 * time.Minute)
+	mu.Unlock()
+	resp, err := srv.Client().PostForm(issuer+"/login", url.Values{"id": {id}, "username": {"alice"}, "password": {"alice-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("login for an expired auth request: %s, want 400", resp.Status)
 	}
 }
