@@ -172,9 +172,9 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// liveRange selects index members whose expiry is after now.
-func liveRange(now time.Time) *redis.ZRangeBy {
-	return &redis.ZRangeBy{Min: "(" + ms(now), Max: "+inf"}
+// liveRange selects the members of index idx whose expiry is after now.
+func liveRange(idx string, now time.Time) redis.ZRangeArgs {
+	return redis.ZRangeArgs{Key: idx, Start: "(" + ms(now), Stop: "+inf", ByScore: true}
 }
 
 func (r *Redis) sessionKeys(ids []string) []string {
@@ -215,7 +215,7 @@ func (r *Redis) ListUserSessions(ctx context.Context, userID string) ([]*Record,
 	var ids *redis.StringSliceCmd
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRemRangeByScore(ctx, idx, "-inf", ms(now))
-		ids = p.ZRangeByScore(ctx, idx, liveRange(now))
+		ids = p.ZRangeArgs(ctx, liveRange(idx, now))
 		return nil
 	})
 	if err != nil {
@@ -298,7 +298,7 @@ func (r *Redis) SetMemberships(ctx context.Context, userID string, m groupgate.M
 	var n int
 	err := r.watch(ctx, "set memberships", idx, func(tx *redis.Tx) error {
 		n = 0
-		ids, err := tx.ZRangeByScore(ctx, idx, liveRange(now)).Result()
+		ids, err := tx.ZRangeArgs(ctx, liveRange(idx, now)).Result()
 		if err != nil || len(ids) == 0 {
 			return err
 		}
