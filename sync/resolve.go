@@ -17,6 +17,8 @@ const (
 	resolveChunk = 500
 	// groupsPerQuery bounds one MappingsForGroups call.
 	groupsPerQuery = 2000
+	// readWorkers bounds the concurrent per-user reads of a large change.
+	readWorkers = 8
 	// maxCachedNames bounds the name cache; it is emptied when full.
 	maxCachedNames = 200_000
 )
@@ -159,21 +161,54 @@ func (s *Syncer) loadManual(ctx context.Context, st store.Store, g *grants) erro
 }
 
 // loadGrantsMany reads the grants of many users, reading the mappings of
-// their groups once for all. Users that do not exist are left out.
+// their groups once for all. Users that do not exist are left out. The
+// per-user reads run on a few goroutines: against PostgreSQL each is a
+// network round trip, and thousands of them in a row would take seconds.
 func (s *Syncer) loadGrantsMany(ctx context.Context, st store.Store, userIDs []string) ([]grants, error) {
+	loaded := make([]grants, len(userIDs))
+	found := make([]bool, len(userIDs))
+	var (
+		wg       stdsync.WaitGroup
+		errOnce  stdsync.Once
+		firstErr error
+		next     = make(chan int)
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(readWorkers, len(userIDs)) {
+		wg.Go(func() {
+			for i := range next {
+				g, ok, err := s.loadOne(ctx, st, userIDs[i])
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					continue
+				}
+				loaded[i], found[i] = g, ok
+			}
+		})
+	}
+feed:
+	for i := range userIDs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
 	out := make([]grants, 0, len(userIDs))
 	union := map[string]struct{}{}
-	for _, id := range userIDs {
-		set, err := st.GetGroupSet(ctx, id)
-		if groupgate.IsCode(err, groupgate.NotFound) {
+	for i, g := range loaded {
+		if !found[i] {
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("load group set of %s: %w", id, err)
-		}
-		g := grants{userID: id, groups: s.visibleGroups(set)}
-		if err := s.loadManual(ctx, st, &g); err != nil {
-			return nil, err
 		}
 		for _, name := range g.groups {
 			union[name] = struct{}{}
@@ -207,6 +242,23 @@ func (s *Syncer) loadGrantsMany(ctx context.Context, st store.Store, userIDs []s
 		}
 	}
 	return out, nil
+}
+
+// loadOne reads a user's group set and manual roles; ok is false when the
+// user does not exist.
+func (s *Syncer) loadOne(ctx context.Context, st store.Store, userID string) (g grants, ok bool, err error) {
+	set, err := st.GetGroupSet(ctx, userID)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return grants{}, false, nil
+	}
+	if err != nil {
+		return grants{}, false, fmt.Errorf("load group set of %s: %w", userID, err)
+	}
+	g = grants{userID: userID, groups: s.visibleGroups(set)}
+	if err := s.loadManual(ctx, st, &g); err != nil {
+		return grants{}, false, err
+	}
+	return g, true, nil
 }
 
 func (s *Syncer) namesFor(ctx context.Context, st store.Store, gs ...grants) (*nameSet, error) {
