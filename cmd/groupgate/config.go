@@ -1,0 +1,750 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the shape of groupgate's YAML configuration (ARCHITECTURE.md §6).
+// It lives with the command because only the command reads it; packages get
+// the values they need through their own constructors.
+//
+// Struct tags: yaml names the key; only:"oidc" or only:"saml" marks a
+// provider key that belongs to one provider type.
+type Config struct {
+	Listen               string           `yaml:"listen"`
+	PublicURL            string           `yaml:"public_url"`
+	AllowedRedirectHosts []string         `yaml:"allowed_redirect_hosts"`
+	TrustedProxies       []string         `yaml:"trusted_proxies"`
+	Log                  LogConfig        `yaml:"log"`
+	Store                StoreConfig      `yaml:"store"`
+	Redis                *RedisConfig     `yaml:"redis"`
+	Session              SessionConfig    `yaml:"session"`
+	Groups               GroupsConfig     `yaml:"groups"`
+	Admins               []string         `yaml:"admins"`
+	Providers            []ProviderConfig `yaml:"providers"`
+	SCIM                 SCIMConfig       `yaml:"scim"`
+	API                  APIConfig        `yaml:"api"`
+	Upstream             string           `yaml:"upstream"`
+}
+
+// LogConfig selects the slog handler.
+type LogConfig struct {
+	Format string `yaml:"format"` // json | text
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// StoreConfig selects the durable store.
+type StoreConfig struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	DSN    string `yaml:"dsn"`
+}
+
+// RedisConfig is present when sessions live in Redis. One address is a
+// standalone server, several a Cluster, and MasterName makes them Sentinels.
+type RedisConfig struct {
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+	DB         int      `yaml:"db"`
+	KeyPrefix  string   `yaml:"key_prefix"`
+}
+
+func (r *RedisConfig) setDefaults() { r.KeyPrefix = "groupgate:" }
+
+// SessionConfig configures the session cookie.
+type SessionConfig struct {
+	Secret       string   `yaml:"secret"`
+	TTL          Duration `yaml:"ttl"`
+	CookieName   string   `yaml:"cookie_name"`
+	SecureCookie bool     `yaml:"secure_cookie"`
+}
+
+// GroupsConfig is the group filter: groups outside it are invisible.
+type GroupsConfig struct {
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+}
+
+// ProviderConfig is one IdP. OIDC and SAML keys share the struct; a key of
+// the other type is refused.
+type ProviderConfig struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // oidc | saml
+
+	Issuer        string   `yaml:"issuer" only:"oidc"`
+	ClientID      string   `yaml:"client_id" only:"oidc"`
+	ClientSecret  string   `yaml:"client_secret" only:"oidc"`
+	Scopes        []string `yaml:"scopes" only:"oidc"`
+	GroupsClaim   string   `yaml:"groups_claim" only:"oidc"`
+	GroupsFrom    string   `yaml:"groups_from" only:"oidc"` // id_token | userinfo
+	UsernameClaim string   `yaml:"username_claim" only:"oidc"`
+	EmailClaim    string   `yaml:"email_claim" only:"oidc"`
+
+	IDPMetadataFile                   string   `yaml:"idp_metadata_file" only:"saml"`
+	IDPMetadataURL                    string   `yaml:"idp_metadata_url" only:"saml"`
+	IDPMetadataXML                    string   `yaml:"idp_metadata_xml" only:"saml"`
+	SPEntityID                        string   `yaml:"sp_entity_id" only:"saml"`
+	GroupsAttribute                   string   `yaml:"groups_attribute" only:"saml"`
+	GroupsDelimiter                   string   `yaml:"groups_delimiter" only:"saml"`
+	UsernameAttribute                 string   `yaml:"username_attribute" only:"saml"`
+	EmailAttribute                    string   `yaml:"email_attribute" only:"saml"`
+	DisplayNameAttribute              string   `yaml:"display_name_attribute" only:"saml"`
+	AllowIDPInitiated                 bool     `yaml:"allow_idp_initiated" only:"saml"`
+	RequireSignedResponseAndAssertion bool     `yaml:"require_signed_response_and_assertion" only:"saml"`
+	ClockSkew                         Duration `yaml:"clock_skew" only:"saml"`
+	SPCertFile                        string   `yaml:"sp_cert_file" only:"saml"`
+	SPKeyFile                         string   `yaml:"sp_key_file" only:"saml"`
+}
+
+// setDefaults fills both types' defaults; the keys of the other type are
+// refused if written, so their defaults are never seen.
+func (p *ProviderConfig) setDefaults() {
+	p.Scopes = []string{"openid", "email", "profile"}
+	p.GroupsClaim = "groups"
+	p.GroupsFrom = "id_token"
+	p.UsernameClaim = "preferred_username"
+	p.EmailClaim = "email"
+	p.GroupsAttribute = "groups"
+	p.UsernameAttribute = "username"
+	p.EmailAttribute = "email"
+	p.DisplayNameAttribute = "displayName"
+	p.ClockSkew = Duration(90 * time.Second)
+}
+
+// SCIMConfig configures the SCIM 2.0 endpoint.
+type SCIMConfig struct {
+	Enabled   bool     `yaml:"enabled"`
+	BodyLimit ByteSize `yaml:"body_limit"`
+	MatchKey  string   `yaml:"match_key"` // email | username
+}
+
+// APIConfig configures the Connect API.
+type APIConfig struct {
+	BodyLimit ByteSize `yaml:"body_limit"`
+}
+
+// defaultConfig is the configuration of an empty file; Load decodes over it
+// so that absent keys keep these values.
+func defaultConfig() Config {
+	return Config{
+		Listen:    "127.0.0.1:4180",
+		PublicURL: "http://127.0.0.1:4180",
+		Log:       LogConfig{Format: "json", Level: "info"},
+		Store:     StoreConfig{Driver: "sqlite", DSN: "file:groupgate.db"},
+		Session: SessionConfig{
+			TTL:          Duration(12 * time.Hour),
+			CookieName:   "_groupgate",
+			SecureCookie: true,
+		},
+		SCIM: SCIMConfig{BodyLimit: 1 << 20, MatchKey: "email"},
+		API:  APIConfig{BodyLimit: 1 << 20},
+	}
+}
+
+// Duration is a time.Duration written as "12h", "90s".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ByteSize is a size in bytes written as 1048576, "512KiB" or "1MiB".
+type ByteSize int64
+
+var byteUnits = map[string]int64{
+	"": 1, "B": 1,
+	"KB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+}
+
+var byteSizeRE = regexp.MustCompile(`^\s*([0-9]+)\s*([A-Za-z]*)\s*$`)
+
+func parseByteSize(s string) (ByteSize, error) {
+	m := byteSizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (write bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB)", s)
+	}
+	unit, ok := byteUnits[m[2]]
+	if !ok {
+		return 0, fmt.Errorf("%q has unknown unit %q (use B, KB, MB, GB, KiB, MiB or GiB)", s, m[2])
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n > (1<<62)/unit {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return ByteSize(n * unit), nil
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File    string
+	Line    int
+	Path    string // key path such as providers[0].issuer
+	Message string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Path, p.Message)
+}
+
+// ConfigError carries every problem found; Load never stops at the first.
+type ConfigError struct {
+	Problems []Problem
+}
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadConfig reads file and returns the validated configuration, or a
+// *ConfigError listing every problem. lookupEnv resolves ${VAR}; pass
+// os.LookupEnv. Apart from reading file it has no side effects: it opens no
+// other file, database or network connection.
+func LoadConfig(file string, lookupEnv func(string) (string, bool)) (Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	return ParseConfig(file, data, lookupEnv)
+}
+
+// yamlLineRE finds the line in a yaml.v3 syntax error, which has no typed
+// form; the text is only displayed, never used to decide anything.
+var yamlLineRE = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+
+// ParseConfig is LoadConfig on data already read; file names the source in
+// problems and anchors relative paths in the configuration.
+func ParseConfig(file string, data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
+	cfg := defaultConfig()
+	d := &decoder{file: file, lookupEnv: lookupEnv, lines: map[string]int{}, failed: map[string]bool{}}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := 1, err.Error()
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return Config{}, &ConfigError{Problems: []Problem{{File: file, Line: line, Path: "(yaml)", Message: msg}}}
+	}
+	if len(doc.Content) > 0 {
+		d.decode(doc.Content[0], reflect.ValueOf(&cfg).Elem(), "")
+	}
+	d.validate(&cfg)
+	d.resolvePaths(&cfg, filepath.Dir(file))
+
+	if len(d.problems) > 0 {
+		slices.SortStableFunc(d.problems, func(a, b Problem) int { return a.Line - b.Line })
+		return Config{}, &ConfigError{Problems: d.problems}
+	}
+	return cfg, nil
+}
+
+type decoder struct {
+	file      string
+	lookupEnv func(string) (string, bool)
+	problems  []Problem
+	// lines maps every key path seen to the line it was written on; problems
+	// about absent keys use the nearest present ancestor.
+	lines  map[string]int
+	failed map[string]bool
+}
+
+func (d *decoder) addf(line int, path, format string, args ...any) {
+	if path == "" {
+		path = "(document)"
+	}
+	d.failed[path] = true
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// problemf reports a problem about path at its line, or at its nearest
+// written ancestor's line when path itself is absent. A path whose value
+// could not be decoded already has its problem; validating the empty value
+// left behind would only add noise ("required" after "not set").
+func (d *decoder) problemf(path, format string, args ...any) {
+	if d.failed[path] {
+		return
+	}
+	d.addf(d.lineOf(path), path, format, args...)
+}
+
+func (d *decoder) lineOf(path string) int {
+	for p := path; p != ""; {
+		if l, ok := d.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 1
+}
+
+func (d *decoder) has(path string) bool {
+	_, ok := d.lines[path]
+	return ok
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+type defaulter interface{ setDefaults() }
+
+var (
+	durationType = reflect.TypeFor[Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+)
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return "a single value"
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// decode stores n into v, reporting every unknown key, wrong shape and
+// unparsable value with its line. An explicit null leaves v (its default)
+// alone.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if isNull(n) {
+		return
+	}
+	switch {
+	case v.Type() == durationType:
+		s, ok := d.scalar(n, path)
+		if !ok {
+			return
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			d.problemf(path, "%q is not a duration (write e.g. 90s, 15m, 12h)", s)
+			return
+		}
+		if dur < 0 {
+			d.problemf(path, "must not be negative")
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	case v.Type() == byteSizeType:
+		s, ok := d.scalar(n, path)
+		if !ok {
+			return
+		}
+		size, err := parseByteSize(s)
+		if err != nil {
+			d.problemf(path, "%v", err)
+			return
+		}
+		v.SetInt(int64(size))
+		return
+	}
+
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+			if df, ok := v.Interface().(defaulter); ok {
+				df.setDefaults()
+			}
+		}
+		d.decode(n, v.Elem(), path)
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.problemf(path, "must be a list, not %s", kindName(n))
+			return
+		}
+		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[p] = item.Line
+			elem := out.Index(i)
+			if df, ok := elem.Addr().Interface().(defaulter); ok {
+				df.setDefaults()
+			}
+			d.decode(item, elem, p)
+		}
+		v.Set(out)
+	case reflect.String:
+		if s, ok := d.scalar(n, path); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		s, ok := d.scalar(n, path)
+		if !ok {
+			return
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			d.problemf(path, "%q is not true or false", s)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		s, ok := d.scalar(n, path)
+		if !ok {
+			return
+		}
+		i, err := strconv.Atoi(s)
+		if err != nil {
+			d.problemf(path, "%q is not an integer", s)
+			return
+		}
+		v.SetInt(int64(i))
+	default:
+		// A programming error in Config, not a user error.
+		panic(fmt.Sprintf("config: unsupported field kind %s at %s", v.Kind(), path))
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.problemf(path, "must be a mapping of keys, not %s", kindName(n))
+		return
+	}
+	fields := map[string]int{}
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Tag.Get("yaml"); name != "" {
+			fields[name] = i
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		p := joinPath(path, key)
+		if k.Kind != yaml.ScalarNode {
+			d.addf(k.Line, path, "keys must be plain names")
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			d.addf(k.Line, p, "duplicate key (first written on line %d)", first)
+			continue
+		}
+		seen[key] = k.Line
+		idx, ok := fields[key]
+		if !ok {
+			d.addf(k.Line, p, "unknown key")
+			continue
+		}
+		d.lines[p] = k.Line
+		d.decode(val, v.Field(idx), p)
+	}
+}
+
+// scalar returns n's value with ${VAR} references expanded.
+func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.problemf(path, "must be a single value, not %s", kindName(n))
+		return "", false
+	}
+	s, err := expandEnv(n.Value, d.lookupEnv)
+	if err != nil {
+		d.problemf(path, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// expandEnv replaces ${NAME} by the variable's value and ${NAME:-default}
+// by the value, or default when the variable is unset or empty. $${ writes
+// a literal ${; any other $ is kept, so passwords with $ need no quoting.
+// Values are not expanded again. An unset variable without a default is an
+// error naming it: a silently empty secret is worse than a refusal to start.
+func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	var unset []string
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		if i > 0 && s[i-1] == '$' {
+			b.WriteString(s[:i-1] + "${")
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unterminated ${ (write $${ for a literal ${)")
+		}
+		ref := s[i+2 : i+end]
+		s = s[i+end+1:]
+		name, def, hasDefault := strings.Cut(ref, ":-")
+		if !envNameRE.MatchString(name) {
+			return "", fmt.Errorf("${%s} is not a valid environment variable reference", ref)
+		}
+		val, ok := lookup(name)
+		switch {
+		case hasDefault && val == "":
+			b.WriteString(def)
+		case ok:
+			b.WriteString(val)
+		default:
+			unset = append(unset, name)
+		}
+	}
+	if len(unset) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to allow that)",
+			strings.Join(unset, ", "), unset[0])
+	}
+	return b.String(), nil
+}
+
+var (
+	providerNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	cookieNameRE   = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+)
+
+const minSecretBytes = 32
+
+// validate checks what decoding cannot: required keys, allowed values,
+// cross-key rules. It only looks at values; it opens nothing.
+func (d *decoder) validate(c *Config) {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		d.problemf("listen", "%q is not host:port", c.Listen)
+	}
+	d.checkURL("public_url", c.PublicURL)
+	if c.Upstream != "" {
+		d.checkURL("upstream", c.Upstream)
+	}
+	for i, h := range c.AllowedRedirectHosts {
+		p := fmt.Sprintf("allowed_redirect_hosts[%d]", i)
+		if h == "" || strings.ContainsAny(h, "/?#@ ") {
+			d.problemf(p, "%q is not a host name (write bsr.example.com, without scheme or path)", h)
+		}
+	}
+	for i, tp := range c.TrustedProxies {
+		p := fmt.Sprintf("trusted_proxies[%d]", i)
+		if _, err := netip.ParsePrefix(tp); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(tp); err != nil {
+			d.problemf(p, "%q is neither an IP address nor a CIDR range", tp)
+		}
+	}
+
+	oneOf(d, "log.format", c.Log.Format, "json", "text")
+	oneOf(d, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+
+	oneOf(d, "store.driver", c.Store.Driver, "sqlite", "postgres")
+	if c.Store.DSN == "" {
+		d.problemf("store.dsn", "required")
+	}
+
+	if r := c.Redis; r != nil {
+		if len(r.Addrs) == 0 {
+			d.problemf("redis.addrs", "required when redis is configured (remove redis for in-process sessions)")
+		}
+		for i, a := range r.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				d.problemf(fmt.Sprintf("redis.addrs[%d]", i), "%q is not host:port", a)
+			}
+		}
+		if r.DB < 0 {
+			d.problemf("redis.db", "must not be negative")
+		}
+	}
+
+	switch {
+	case c.Session.Secret == "":
+		d.problemf("session.secret", "required (at least %d bytes, e.g. from `openssl rand -base64 48`)", minSecretBytes)
+	case len(c.Session.Secret) < minSecretBytes:
+		d.problemf("session.secret", "must be at least %d bytes, is %d", minSecretBytes, len(c.Session.Secret))
+	}
+	if c.Session.TTL <= 0 {
+		d.problemf("session.ttl", "must be positive")
+	}
+	if !cookieNameRE.MatchString(c.Session.CookieName) {
+		d.problemf("session.cookie_name", "%q is not a valid cookie name", c.Session.CookieName)
+	}
+
+	for i, re := range c.Groups.Include {
+		d.checkRegexp(fmt.Sprintf("groups.include[%d]", i), re)
+	}
+	for i, re := range c.Groups.Exclude {
+		d.checkRegexp(fmt.Sprintf("groups.exclude[%d]", i), re)
+	}
+	for i, a := range c.Admins {
+		if !strings.Contains(a, "@") {
+			d.problemf(fmt.Sprintf("admins[%d]", i), "%q is not an email address", a)
+		}
+	}
+
+	if len(c.Providers) == 0 {
+		d.problemf("providers", "at least one provider is required")
+	}
+	names := map[string]string{}
+	for i := range c.Providers {
+		d.validateProvider(c, i, names)
+	}
+
+	oneOf(d, "scim.match_key", c.SCIM.MatchKey, "email", "username")
+	if c.SCIM.BodyLimit <= 0 {
+		d.problemf("scim.body_limit", "must be positive")
+	}
+	if c.API.BodyLimit <= 0 {
+		d.problemf("api.body_limit", "must be positive")
+	}
+}
+
+func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
+	p := &c.Providers[i]
+	base := fmt.Sprintf("providers[%d]", i)
+	at := func(key string) string { return base + "." + key }
+
+	switch {
+	case p.Name == "":
+		d.problemf(at("name"), "required")
+	case !providerNameRE.MatchString(p.Name):
+		d.problemf(at("name"), "%q may hold only letters, digits, - and _ (it appears in URLs)", p.Name)
+	default:
+		if first, dup := names[p.Name]; dup {
+			d.problemf(at("name"), "duplicate provider name %q (also %s)", p.Name, first)
+		}
+		names[p.Name] = base
+	}
+
+	switch p.Type {
+	case "":
+		d.problemf(at("type"), "required (oidc or saml)")
+		return
+	case "oidc", "saml":
+	default:
+		d.problemf(at("type"), "unknown provider type %q (use oidc or saml)", p.Type)
+		return
+	}
+
+	// Keys of the other protocol are refused: an operator who writes
+	// groups_attribute on an OIDC provider expects it to matter.
+	t := reflect.TypeFor[ProviderConfig]()
+	for f := range t.Fields() {
+		only := f.Tag.Get("only")
+		key := at(f.Tag.Get("yaml"))
+		if only != "" && only != p.Type && d.has(key) {
+			d.problemf(key, "not a key of %s providers (only of %s providers)", p.Type, only)
+		}
+	}
+
+	if p.Type == "oidc" {
+		if p.Issuer == "" {
+			d.problemf(at("issuer"), "required")
+		} else {
+			d.checkURL(at("issuer"), p.Issuer)
+		}
+		if p.ClientID == "" {
+			d.problemf(at("client_id"), "required")
+		}
+		if !slices.Contains(p.Scopes, "openid") {
+			d.problemf(at("scopes"), "must include openid")
+		}
+		oneOf(d, at("groups_from"), p.GroupsFrom, "id_token", "userinfo")
+		if p.GroupsClaim == "" {
+			d.problemf(at("groups_claim"), "must not be empty")
+		}
+		return
+	}
+
+	var sources []string
+	for _, k := range []struct{ key, val string }{
+		{"idp_metadata_file", p.IDPMetadataFile},
+		{"idp_metadata_url", p.IDPMetadataURL},
+		{"idp_metadata_xml", p.IDPMetadataXML},
+	} {
+		if k.val != "" {
+			sources = append(sources, k.key)
+		}
+	}
+	switch len(sources) {
+	case 0:
+		d.problemf(base, "one of idp_metadata_file, idp_metadata_url, idp_metadata_xml is required")
+	case 1:
+	default:
+		d.problemf(at(sources[1]), "only one of %s may be set", strings.Join(sources, ", "))
+	}
+	if p.IDPMetadataURL != "" {
+		d.checkURL(at("idp_metadata_url"), p.IDPMetadataURL)
+	}
+	if p.SPEntityID == "" && p.Name != "" {
+		p.SPEntityID = strings.TrimSuffix(c.PublicURL, "/") + "/saml/" + p.Name + "/metadata"
+	}
+	if p.GroupsAttribute == "" {
+		d.problemf(at("groups_attribute"), "must not be empty")
+	}
+	if (p.SPCertFile == "") != (p.SPKeyFile == "") {
+		d.problemf(base, "sp_cert_file and sp_key_file must be set together")
+	}
+}
+
+// resolvePaths makes file paths relative to the configuration file, so that
+// the same file works whatever the working directory. No file is opened.
+func (d *decoder) resolvePaths(c *Config, dir string) {
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		for _, f := range []*string{&p.IDPMetadataFile, &p.SPCertFile, &p.SPKeyFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(dir, *f)
+			}
+		}
+	}
+}
+
+func oneOf(d *decoder, path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		d.problemf(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func (d *decoder) checkURL(path, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		d.problemf(path, "%q is not an absolute http(s) URL", raw)
+	}
+}
+
+func (d *decoder) checkRegexp(path, expr string) {
+	if _, err := regexp.Compile(expr); err != nil {
+		d.problemf(path, "does not compile: %v", err)
+	}
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// goodConfig is the smallest valid file; cases below break one thing.
+const goodConfig = `listen: 127.0.0.1:0
+session:
+  secret: 0123456789abcdef0123456789abcdef
+providers:
+  - name: okta
+    type: oidc
+    issuer: https://idp.example.com
+    client_id: gg
+`
+
+func envFrom(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+// runCLI runs Main as main() would and returns the exit code and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	m := NewMain()
+	m.Stdout, m.Stderr = &out, &errOut
+	m.LookupEnv = envFrom(env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := m.ParseFlags(ctx, args)
+	if err == nil {
+		err = m.Run(ctx)
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	code = report(&errOut, err)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfigCheckAcceptsGoodFiles(t *testing.T) {
+	t.Run("the minimal file passes", func(t *testing.T) {
+		code, out, errOut := runCLI(t, nil, "config", "check", "--config", writeFile(t, "c.yaml", goodConfig))
+		if code != 0 || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and ok", code, out, errOut)
+		}
+	})
+	t.Run("config.example.yaml passes with its variables set", func(t *testing.T) {
+		env := map[string]string{
+			"SESSION_SECRET":     strings.Repeat("s", 48),
+			"REDIS_PASSWORD":     "redis-pass",
+			"OKTA_CLIENT_SECRET": "okta-secret",
+		}
+		code, out, errOut := runCLI(t, env, "config", "check", "--config", "../../config.example.yaml")
+		if code != 0 || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and ok", code, out, errOut)
+		}
+	})
+	t.Run("config.example.yaml fails naming the variable when one is unset", func(t *testing.T) {
+		env := map[string]string{"SESSION_SECRET": strings.Repeat("s", 48), "REDIS_PASSWORD": "x"}
+		code, _, errOut := runCLI(t, env, "config", "check", "--config", "../../config.example.yaml")
+		if code != 1 || !strings.Contains(errOut, "OKTA_CLIENT_SECRET") || !strings.Contains(errOut, "providers[0].client_secret") {
+			t.Fatalf("exit %d, stderr %q; want 1 naming OKTA_CLIENT_SECRET", code, errOut)
+		}
+	})
+}
+
+func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
+	// Each file marks the line the problem must be reported on with "# <-".
+	tests := []struct {
+		name string
+		file string
+		path string // key path the message must name
+		msg  string // part of the message
+	}{
+		{"an unknown top-level key", goodConfig + "listne: 1 # <-\n", "listne", "unknown key"},
+		{"an unknown nested key", strings.Replace(goodConfig, "session:\n", "session:\n  secrte: x # <-\n", 1), "session.secrte", "unknown key"},
+		{"an unknown key inside a provider", goodConfig + "    client_idd: x # <-\n", "providers[0].client_idd", "unknown key"},
+		{"a duplicate key", goodConfig + "listen: 127.0.0.1:1 # <-\n", "listen", "duplicate key"},
+		{"a missing session secret", "session: # <-\n  ttl: 1h\n" + goodConfig[strings.Index(goodConfig, "providers"):], "session.secret", "required"},
+		{"a session secret shorter than 32 bytes", strings.Replace(goodConfig, "0123456789abcdef0123456789abcdef", "too-short # <-", 1), "session.secret", "at least 32 bytes"},
+		{"a bad duration", strings.Replace(goodConfig, "session:\n", "session:\n  ttl: 12 hours # <-\n", 1), "session.ttl", "not a duration"},
+		{"a negative duration", strings.Replace(goodConfig, "session:\n", "session:\n  ttl: -1h # <-\n", 1), "session.ttl", "negative"},
+		{"a provider without a name", strings.Replace(goodConfig, "  - name: okta\n    type: oidc\n", "  - type: oidc # <-\n", 1), "providers[0].name", "required"},
+		{"a provider without a type", strings.Replace(goodConfig, "    type: oidc\n", "", 1), "providers[0].type", "required"},
+		{"a provider of unknown type", strings.Replace(goodConfig, "type: oidc", "type: ldap # <-", 1), "providers[0].type", "unknown provider type"},
+		{"an oidc provider without issuer", strings.Replace(goodConfig, "    issuer: https://idp.example.com\n", "", 1), "providers[0].issuer", "required"},
+		{"an oidc provider without client_id", strings.Replace(goodConfig, "    client_id: gg\n", "", 1), "providers[0].client_id", "required"},
+		{"an issuer that is not a URL", strings.Replace(goodConfig, "https://idp.example.com", "idp.example.com # <-", 1), "providers[0].issuer", "not an absolute http(s) URL"},
+		{"a duplicate provider name", goodConfig + "  - name: okta # <-\n    type: oidc\n    issuer: https://b.example.com\n    client_id: b\n", "providers[1].name", "duplicate provider name"},
+		{"a saml key on an oidc provider", goodConfig + "    groups_attribute: memberOf # <-\n", "providers[0].groups_attribute", "not a key of oidc providers"},
+		{"an oidc key on a saml provider", goodConfig + "  - name: entra\n    type: saml\n    idp_metadata_url: https://login.example.com/md\n    groups_claim: groups # <-\n", "providers[1].groups_claim", "not a key of saml providers"},
+		{"a saml provider without metadata", goodConfig + "  - name: entra # <-\n    type: saml\n", "providers[1]", "idp_metadata_file, idp_metadata_url, idp_metadata_xml is required"},
+		{"a saml provider with two metadata sources", goodConfig + "  - name: entra\n    type: saml\n    idp_metadata_file: md.xml\n    idp_metadata_url: https://login.example.com/md # <-\n", "providers[1].idp_metadata_url", "only one of"},
+		{"a saml cert without its key", goodConfig + "  - name: entra # <-\n    type: saml\n    idp_metadata_file: md.xml\n    sp_cert_file: sp.pem\n", "providers[1]", "set together"},
+		{"a bad groups_from", goodConfig + "    groups_from: access_token # <-\n", "providers[0].groups_from", "not one of"},
+		{"an include regex that does not compile", goodConfig + "groups:\n  include: [\"^eng-\", \"(unclosed\"] # <-\n", "groups.include[1]", "does not compile"},
+		{"an exclude regex that does not compile", goodConfig + "groups:\n  exclude:\n    - \"[a-\" # <-\n", "groups.exclude[0]", "does not compile"},
+		{"a public_url that is not a URL", goodConfig + "public_url: not a url # <-\n", "public_url", "not an absolute http(s) URL"},
+		{"an upstream without scheme", goodConfig + "upstream: 127.0.0.1:9999 # <-\n", "upstream", "not an absolute http(s) URL"},
+		{"an unknown store driver", goodConfig + "store:\n  driver: mysql # <-\n", "store.driver", "not one of sqlite, postgres"},
+		{"an unset environment variable", strings.Replace(goodConfig, "client_id: gg", "client_id: ${NOPE_NOT_SET} # <-", 1), "providers[0].client_id", "NOPE_NOT_SET is not set"},
+		{"a redis section without addresses", goodConfig + "redis: # <-\n  password: x\n", "redis.addrs", "required"},
+		{"a redis address without port", goodConfig + "redis:\n  addrs: [localhost] # <-\n", "redis.addrs[0]", "not host:port"},
+		{"a trusted proxy that is not an IP or CIDR", goodConfig + "trusted_proxies: [10.0.0.0/8, proxy.local] # <-\n", "trusted_proxies[1]", "neither an IP address nor a CIDR"},
+		{"an unknown log format", goodConfig + "log:\n  format: xml # <-\n", "log.format", "not one of json, text"},
+		{"a bad body limit", goodConfig + "scim:\n  body_limit: 1 MiBs # <-\n", "scim.body_limit", "unknown unit"},
+		{"a bad scim match key", goodConfig + "scim:\n  match_key: phone # <-\n", "scim.match_key", "not one of"},
+		{"a bad boolean", goodConfig + "scim:\n  enabled: yes please # <-\n", "scim.enabled", "not true or false"},
+		{"a list where a mapping belongs", goodConfig + "store: [sqlite] # <-\n", "store", "must be a mapping"},
+		{"a mapping where a list belongs", goodConfig + "admins: # <-\n  alice: x\n", "admins", "must be a list"},
+		{"no provider at all", goodConfig[:strings.Index(goodConfig, "providers")] + "providers: [] # <-\n", "providers", "at least one provider"},
+		{"a YAML syntax error", "listen: 127.0.0.1:0\nlog: format: json # <-\n", "(yaml)", "mapping values are not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run("reports "+tt.name, func(t *testing.T) {
+			line := markedLine(t, tt.file)
+			path := writeFile(t, "groupgate.yaml", tt.file)
+			code, out, errOut := runCLI(t, nil, "config", "check", "--config", path)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stdout %q stderr %q", code, out, errOut)
+			}
+			prefix := path + ":" + strconv.Itoa(line) + ": " + tt.path + ": "
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if !slices.ContainsFunc(lines, func(l string) bool {
+				return strings.HasPrefix(l, prefix) && strings.Contains(l, tt.msg)
+			}) {
+				t.Fatalf("no line starts with %q and mentions %q:\n%s", prefix, tt.msg, errOut)
+			}
+			// One problem per file: the other keys are good, and a bad value
+			// is not reported twice.
+			if len(lines) != 1 {
+				t.Errorf("got %d lines, want 1:\n%s", len(lines), errOut)
+			}
+		})
+	}
+}
+
+// markedLine returns the 1-based line holding "# <-", or 1 when the file
+// marks none (problems about an absent top-level key).
+func markedLine(t *testing.T, file string) int {
+	t.Helper()
+	for i, l := range strings.Split(file, "\n") {
+		if strings.Contains(l, "# <-") {
+			return i + 1
+		}
+	}
+	// Cases that remove a key expect the problem on the parent's line.
+	return 5
+}
+
+func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
+	file := `listen: nope
+public_url: ftp://x
+session:
+  secret: short
+  ttl: forever
+  colour: blue
+providers:
+  - name: a
+    type: oidc
+  - name: a
+    type: nope
+groups:
+  include: ["("]
+store:
+  driver: mongo
+`
+	_, err := ParseConfig("f.yaml", []byte(file), envFrom(nil))
+	ce, ok := err.(*ConfigError)
+	if !ok {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	want := []string{
+		"f.yaml:1: listen:", "f.yaml:2: public_url:", "f.yaml:4: session.secret:", "f.yaml:5: session.ttl:",
+		"f.yaml:6: session.colour: unknown key", "f.yaml:8: providers[0].issuer: required", "f.yaml:8: providers[0].client_id: required",
+		"f.yaml:10: providers[1].name: duplicate", "f.yaml:11: providers[1].type: unknown provider type",
+		"f.yaml:13: groups.include[0]:", "f.yaml:15: store.driver:",
+	}
+	got := ce.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+	if len(ce.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(ce.Problems), len(want), got)
+	}
+}
+
+func TestConfigDefaultsAndExpansion(t *testing.T) {
+	file := `session:
+  secret: ${SECRET}
+redis:
+  addrs: ["${REDIS_HOST:-127.0.0.1}:6379"]
+providers:
+  - name: okta
+    type: oidc
+    issuer: https://idp.example.com
+    client_id: $${literal}
+  - name: entra
+    type: saml
+    idp_metadata_file: md/entra.xml
+`
+	cfg, err := ParseConfig("/etc/groupgate/groupgate.yaml", []byte(file), envFrom(map[string]string{"SECRET": strings.Repeat("x", 32)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen defaults to loopback 4180", cfg.Listen, "127.0.0.1:4180"},
+		{"public_url defaults to the listen address", cfg.PublicURL, "http://127.0.0.1:4180"},
+		{"the store defaults to a SQLite file", cfg.Store, StoreConfig{Driver: "sqlite", DSN: "file:groupgate.db"}},
+		{"sessions last 12h", cfg.Session.TTL.D(), 12 * time.Hour},
+		{"the cookie is _groupgate", cfg.Session.CookieName, "_groupgate"},
+		{"the cookie is secure", cfg.Session.SecureCookie, true},
+		{"the secret comes from the environment", cfg.Session.Secret, strings.Repeat("x", 32)},
+		{"an unset variable with a default takes the default", cfg.Redis.Addrs[0], "127.0.0.1:6379"},
+		{"redis keys are prefixed groupgate:", cfg.Redis.KeyPrefix, "groupgate:"},
+		{"$${ writes a literal ${", cfg.Providers[0].ClientID, "${literal}"},
+		{"oidc groups come from the groups claim of the ID token", cfg.Providers[0].GroupsClaim + "/" + cfg.Providers[0].GroupsFrom, "groups/id_token"},
+		{"the SAML entity ID derives from public_url", cfg.Providers[1].SPEntityID, "http://127.0.0.1:4180/saml/entra/metadata"},
+		{"a relative metadata file is relative to the config file", cfg.Providers[1].IDPMetadataFile, "/etc/groupgate/md/entra.xml"},
+		{"scim body_limit is 1MiB", cfg.SCIM.BodyLimit, ByteSize(1 << 20)},
+		{"log is JSON at info", cfg.Log, LogConfig{Format: "json", Level: "info"}},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	env := envFrom(map[string]string{"A": "alpha", "EMPTY": ""})
+	tests := []struct {
+		name, in, want, wantErr string
+	}{
+		{"a plain value is unchanged", "plain $dollar", "plain $dollar", ""},
+		{"a set variable is substituted", "x${A}y", "xalphay", ""},
+		{"a default is used when unset", "${NOPE:-dflt}", "dflt", ""},
+		{"a default is used when empty", "${EMPTY:-dflt}", "dflt", ""},
+		{"an empty default is allowed", "${NOPE:-}", "", ""},
+		{"a set but empty variable without default is empty", "${EMPTY}", "", ""},
+		{"values are not expanded twice", "$${A}", "${A}", ""},
+		{"every unset variable is named", "${X1}${X2}", "", "X1, X2 is not set"},
+		{"an unterminated reference is refused", "${A", "", "unterminated"},
+		{"a bad name is refused", "${1A}", "", "not a valid environment variable reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := expandEnv(tt.in, env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("providers: [{name: a, type: saml, idp_metadata_xml: x}]\n"))
+	f.Add([]byte("a: &x [1]\nb: *x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Any input yields a config or a ConfigError; never a panic.
+		_, err := ParseConfig("f.yaml", data, envFrom(nil))
+		if err != nil {
+			if _, ok := err.(*ConfigError); !ok {
+				t.Fatalf("err %T, want *ConfigError", err)
+			}
+		}
+	})
+}
