@@ -2,9 +2,11 @@ package sync_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	stdsync "sync"
 	"testing"
 
 	"github.com/groupgate/groupgate"
@@ -665,4 +667,28 @@ func TestPreviewMappingChange(t *testing.T) {
 func sortChanges(cs []sync.RoleChange) []sync.RoleChange {
 	slices.SortFunc(cs, func(a, b sync.RoleChange) int { return strings.Compare(a.UserID, b.UserID) })
 	return cs
+}
+
+func TestConcurrentChangesLeaveTheLatestSnapshotInTheSessions(t *testing.T) {
+	e := newEnv(t)
+	o := e.org("acme")
+	u := e.user("u")
+	for i := range 10 {
+		_, err := e.s.AddOrgMapping(e.ctx, "t", o.ID, fmt.Sprintf("g%d", i), "")
+		e.must(err)
+	}
+	var wg stdsync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			_, err := e.s.SetUserGroups(e.ctx, "t", u.ID, groupgate.SourceSCIM, []string{fmt.Sprintf("g%d", i)})
+			if err != nil {
+				t.Errorf("set groups: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	pushed, _ := e.rec.take()
+	if want := e.resolve(u.ID).Memberships(); !reflect.DeepEqual(pushed[u.ID], want) {
+		t.Errorf("sessions hold %+v, the store says %+v", pushed[u.ID], want)
+	}
 }
