@@ -81,6 +81,9 @@ func (s suite) groups(t *testing.T) {
 		wantCode(t, err, groupgate.NotFound, "GetGroupByName")
 		_, err = st.GetGroupByExternalID(ctx, "absent")
 		wantCode(t, err, groupgate.NotFound, "GetGroupByExternalID")
+		must[groupgate.Group](t, "create group without externalId")(st.CreateGroup(ctx, groupgate.Group{Name: "eng"}))
+		_, err = st.GetGroupByExternalID(ctx, "")
+		wantCode(t, err, groupgate.NotFound, "GetGroupByExternalID of the empty string")
 	})
 
 	t.Run("updating a group bumps the version and keeps ID and CreatedAt", func(t *testing.T) {

@@ -315,7 +315,8 @@ func (s suite) mappingsForGroups(t *testing.T) {
 				}
 			}
 		}
-		asked := []string{"zeta", "eng", "ops", "not-mapped"}
+		// A group asked twice still finds each mapping once.
+		asked := []string{"zeta", "eng", "ops", "not-mapped", "eng"}
 		wantOrg := slices.DeleteFunc(slices.Clone(orgMaps), func(m groupgate.OrgMapping) bool { return !slices.Contains(asked, m.Group) })
 		wantRepo := slices.DeleteFunc(slices.Clone(repoMaps), func(m groupgate.RepoMapping) bool { return !slices.Contains(asked, m.Group) })
 		slices.SortFunc(wantOrg, func(a, b groupgate.OrgMapping) int {

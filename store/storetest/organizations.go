@@ -124,6 +124,22 @@ func (s suite) organizations(t *testing.T) {
 		_, err = st.GetRepoContributor(ctx, gone.repo.ID, u.ID)
 		wantCode(t, err, groupgate.NotFound, "get contributor of deleted organization")
 		wantCode(t, st.DeleteOrganization(ctx, gone.org.ID), groupgate.NotFound, "delete organization twice")
+		// Listings under the deleted resources are empty, not errors.
+		if got := must[[]groupgate.Repository](t, "list repositories of deleted organization")(st.ListRepositories(ctx, gone.org.ID, store.ListOptions{})); len(got) != 0 {
+			t.Errorf("deleted organization lists repositories %+v", got)
+		}
+		if got := must[[]groupgate.OrgMapping](t, "list mappings of deleted organization")(st.ListOrgMappings(ctx, gone.org.ID, store.ListOptions{})); len(got) != 0 {
+			t.Errorf("deleted organization lists mappings %+v", got)
+		}
+		if got := must[[]groupgate.RepoMapping](t, "list mappings of deleted repository")(st.ListRepoMappings(ctx, gone.repo.ID, store.ListOptions{})); len(got) != 0 {
+			t.Errorf("deleted repository lists mappings %+v", got)
+		}
+		if got := must[[]groupgate.OrgMember](t, "list members of deleted organization")(st.ListOrgMembers(ctx, gone.org.ID)); len(got) != 0 {
+			t.Errorf("deleted organization lists members %+v", got)
+		}
+		if got := must[[]groupgate.RepoContributor](t, "list contributors of deleted repository")(st.ListRepoContributors(ctx, gone.repo.ID)); len(got) != 0 {
+			t.Errorf("deleted repository lists contributors %+v", got)
+		}
 
 		om, rm := must2(t, "mappings for eng")(st.MappingsForGroups(ctx, []string{"eng"}))
 		wantEqual(t, "org mappings left", om, []groupgate.OrgMapping{kept.om})
@@ -279,6 +295,13 @@ func (s suite) repositories(t *testing.T) {
 		_, err = st.GetRepoContributor(ctx, gone.ID, u.ID)
 		wantCode(t, err, groupgate.NotFound, "get contributor of deleted repository")
 		wantCode(t, st.DeleteRepository(ctx, gone.ID), groupgate.NotFound, "delete repository twice")
+		if got := must[[]groupgate.RepoMapping](t, "list mappings of deleted repository")(st.ListRepoMappings(ctx, gone.ID, store.ListOptions{})); len(got) != 0 {
+			t.Errorf("deleted repository lists mappings %+v", got)
+		}
+		if got := must[[]groupgate.RepoContributor](t, "list contributors of deleted repository")(st.ListRepoContributors(ctx, gone.ID)); len(got) != 0 {
+			t.Errorf("deleted repository lists contributors %+v", got)
+		}
+		wantEqual(t, "repositories left", must[[]groupgate.Repository](t, "list")(st.ListRepositories(ctx, org.ID, store.ListOptions{})), []groupgate.Repository{kept})
 		orgMaps, repoMaps := must2(t, "mappings for eng")(st.MappingsForGroups(ctx, []string{"eng"}))
 		wantEqual(t, "org mappings", orgMaps, []groupgate.OrgMapping{om})
 		wantEqual(t, "repo mappings", repoMaps, []groupgate.RepoMapping{keptMapping})

@@ -15,7 +15,7 @@ func (s suite) users(t *testing.T) {
 	t.Run("a created user round-trips through every lookup", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		in := groupgate.User{
-			UserName: "Alice.Smith", Email: "Alice@Example.COM", DisplayName: "Alice Smith",
+			UserName: "Alice.Smith", Email: "Alice@Example.COM", DisplayName: "Alice Smith (Zoë, 山田) \u2013 ok",
 			Active: true, ExternalID: "Ext-0001",
 			SCIM:      json.RawMessage(`{"name":{"givenName":"Alice","familyName":"Smith"},"emails":[{"value":"Alice@Example.COM","primary":true}]}`),
 			CreatedAt: fixedTime(1), UpdatedAt: fixedTime(2), Version: 42,
@@ -113,12 +113,18 @@ func (s suite) users(t *testing.T) {
 	t.Run("looking up a missing user answers NotFound", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		mkUser(t, ctx, st, "present")
+		// A user without email or externalId must not match an empty key:
+		// a login without an email would otherwise find them.
+		must[groupgate.User](t, "create bare user")(st.CreateUser(ctx, groupgate.User{UserName: "bare"}))
 		lookups := map[string]func() (groupgate.User, error){
-			"GetUser":             func() (groupgate.User, error) { return st.GetUser(ctx, store.NewID()) },
-			"GetUserByUserName":   func() (groupgate.User, error) { return st.GetUserByUserName(ctx, "absent") },
-			"GetUserByEmail":      func() (groupgate.User, error) { return st.GetUserByEmail(ctx, "absent@example.com") },
-			"GetUserByExternalID": func() (groupgate.User, error) { return st.GetUserByExternalID(ctx, "absent") },
-			"GetUserByIdentity":   func() (groupgate.User, error) { return st.GetUserByIdentity(ctx, "okta", "absent") },
+			"GetUserByEmail of the empty string":      func() (groupgate.User, error) { return st.GetUserByEmail(ctx, "") },
+			"GetUserByExternalID of the empty string": func() (groupgate.User, error) { return st.GetUserByExternalID(ctx, "") },
+			"GetUserByUserName of the empty string":   func() (groupgate.User, error) { return st.GetUserByUserName(ctx, "") },
+			"GetUser":                                 func() (groupgate.User, error) { return st.GetUser(ctx, store.NewID()) },
+			"GetUserByUserName":                       func() (groupgate.User, error) { return st.GetUserByUserName(ctx, "absent") },
+			"GetUserByEmail":                          func() (groupgate.User, error) { return st.GetUserByEmail(ctx, "absent@example.com") },
+			"GetUserByExternalID":                     func() (groupgate.User, error) { return st.GetUserByExternalID(ctx, "absent") },
+			"GetUserByIdentity":                       func() (groupgate.User, error) { return st.GetUserByIdentity(ctx, "okta", "absent") },
 		}
 		for name, get := range lookups {
 			_, err := get()
