@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Run groupgate's checks against real PostgreSQL and Redis.
+#
+#   scripts/test.sh                       go vet ./... && go test -race -count=1 ./...
+#   scripts/test.sh -run TestX ./store/... vet and test only ./store/..., with -run TestX
+#
+# Arguments that name packages (., ./x, ../x, ./x/..., or module paths) select
+# the packages for both go vet and go test (default ./...); every other
+# argument is passed to go test only, after -race -count=1, so -count=3 wins.
+#
+# Services: PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) and Redis
+# at 127.0.0.1:6379 are used when they answer. Otherwise a private instance
+# is started on a free loopback port in a temporary directory and removed on
+# exit. Missing server binaries are installed with apt-get (as root).
+# The tests get them through GROUPGATE_TEST_POSTGRES (admin DSN) and
+# GROUPGATE_TEST_REDIS (host:port), read by internal/testenv.
+#
+# Environment:
+#   GROUPGATE_FORCE_PRIVATE=1   ignore shared instances; always start private ones
+#   GROUPGATE_KEEP_TMP=1        keep the temporary directory (logs) on exit
+set -euo pipefail
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+cd "$(dirname "$0")/.."
+
+tmp=""
+pg_data=""
+redis_pidfile=""
+
+cleanup() {
+	local status=$?
+	if [[ -n "$pg_data" && -f "$pg_data/postmaster.pid" ]]; then
+		log "stopping private PostgreSQL"
+		as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	if [[ -n "$redis_pidfile" && -f "$redis_pidfile" ]]; then
+		log "stopping private Redis"
+		local pid
+		pid=$(cat "$redis_pidfile")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	if [[ -n "$tmp" ]]; then
+		if [[ "${GROUPGATE_KEEP_TMP:-}" == 1 ]]; then
+			log "kept $tmp"
+		else
+			rm -rf "$tmp"
+		fi
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+# as_pg runs a PostgreSQL server tool: as the postgres OS user when we are
+# root, because initdb and postgres refuse to run as root.
+as_pg() {
+	if is_root; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# port_open HOST PORT: something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+free_port() {
+	local port
+	for _ in $(seq 200); do
+		port=$((20000 + RANDOM % 20000))
+		if ! port_open 127.0.0.1 "$port"; then
+			echo "$port"
+			return
+		fi
+	done
+	die "no free loopback port found"
+}
+
+apt_updated=""
+apt_install() {
+	is_root || die "missing $*; install them (apt-get install -y $*) or run as root"
+	command -v apt-get >/dev/null || die "missing $* and no apt-get to install them"
+	if [[ -z "$apt_updated" ]]; then
+		log "apt-get update"
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+		apt_updated=1
+	fi
+	log "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
+find_pg_bin() {
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
+			echo "$d"
+			return
+		fi
+	done
+}
+
+make_tmp() {
+	if [[ -z "$tmp" ]]; then
+		tmp=$(mktemp -d "${TMPDIR:-/tmp}/groupgate-test.XXXXXX")
+		chmod 755 "$tmp"
+	fi
+}
+
+shared_postgres_ok() {
+	[[ "${GROUPGATE_FORCE_PRIVATE:-}" == 1 ]] && return 1
+	port_open 127.0.0.1 5432 || return 1
+	# Reachable is not enough: the tests need trust auth as postgres.
+	if command -v psql >/dev/null; then
+		PGCONNECT_TIMEOUT=5 psql -w -X -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1
+	fi
+}
+
+shared_redis_ok() {
+	[[ "${GROUPGATE_FORCE_PRIVATE:-}" == 1 ]] && return 1
+	port_open 127.0.0.1 6379 || return 1
+	if command -v redis-cli >/dev/null; then
+		[[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]]
+	fi
+}
+
+start_private_postgres() {
+	PG_BIN=$(find_pg_bin)
+	if [[ -z "$PG_BIN" ]]; then
+		apt_install postgresql
+		PG_BIN=$(find_pg_bin)
+		[[ -n "$PG_BIN" ]] || die "postgresql installed but no initdb under /usr/lib/postgresql/*/bin"
+	fi
+	if is_root && ! id postgres >/dev/null 2>&1; then
+		useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+	fi
+	make_tmp
+	local port
+	port=$(free_port)
+	pg_data="$tmp/pg"
+	mkdir -p "$pg_data"
+	if is_root; then chown postgres: "$pg_data"; fi
+	chmod 700 "$pg_data"
+	log "starting private PostgreSQL on 127.0.0.1:$port in $pg_data"
+	as_pg "$PG_BIN/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-locale >"$tmp/initdb.log" 2>&1 ||
+		{ cat "$tmp/initdb.log" >&2; die "initdb failed"; }
+	# Durability is pointless for throw-away test data; speed is not.
+	as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 start -o \
+		"-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null ||
+		{ cat "$pg_data/server.log" >&2; die "private PostgreSQL did not start"; }
+	log "private PostgreSQL pid $(head -1 "$pg_data/postmaster.pid")"
+	export GROUPGATE_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+}
+
+start_private_redis() {
+	if ! command -v redis-server >/dev/null; then
+		apt_install redis-server
+	fi
+	make_tmp
+	local port
+	port=$(free_port)
+	redis_pidfile="$tmp/redis.pid"
+	log "starting private Redis on 127.0.0.1:$port in $tmp"
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+		--daemonize yes --pidfile "$redis_pidfile" --logfile "$tmp/redis.log" >/dev/null
+	for _ in $(seq 100); do
+		if [[ -s "$redis_pidfile" ]] && port_open 127.0.0.1 "$port"; then
+			log "private Redis pid $(cat "$redis_pidfile")"
+			export GROUPGATE_TEST_REDIS="127.0.0.1:$port"
+			return
+		fi
+		sleep 0.1
+	done
+	cat "$tmp/redis.log" >&2 || true
+	die "private Redis did not start"
+}
+
+command -v go >/dev/null || die "go is not installed (groupgate needs Go 1.26; see go.mod)"
+
+if shared_postgres_ok; then
+	log "using PostgreSQL at 127.0.0.1:5432"
+	export GROUPGATE_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+else
+	start_private_postgres
+fi
+if shared_redis_ok; then
+	log "using Redis at 127.0.0.1:6379"
+	export GROUPGATE_TEST_REDIS="127.0.0.1:6379"
+else
+	start_private_redis
+fi
+
+pkgs=()
+flags=()
+for arg in "$@"; do
+	case "$arg" in
+	. | ./* | ../* | */... | github.com/*) pkgs+=("$arg") ;;
+	*) flags+=("$arg") ;;
+	esac
+done
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
+
+log "go vet ${pkgs[*]}"
+go vet "${pkgs[@]}"
+log "go test -race -count=1 ${flags[*]} ${pkgs[*]}"
+status=0
+go test -race -count=1 "${flags[@]}" "${pkgs[@]}" || status=$?
+exit "$status"
