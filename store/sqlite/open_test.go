@@ -252,3 +252,69 @@ func TestErrorsAfterClose(t *testing.T) {
 		t.Fatalf("closed store write: err = %v, want Unavailable", err)
 	}
 }
+
+// Two Stores on one file stand for two processes: only BEGIN IMMEDIATE and
+// the busy timeout serialize them, not the in-process write connection.
+func TestTwoStoresOnOneFileSerializeWrites(t *testing.T) {
+	ctx := context.Background()
+	dsn := "file:" + filepath.Join(t.TempDir(), "shared.db") + "?mode=rwc"
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("open store %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("migrate store %d: %v", i, err)
+		}
+		stores[i] = s
+	}
+	u, err := stores[0].CreateUser(ctx, groupgate.User{UserName: "erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			_, err := stores[i%2].UpdateGroupSet(ctx, u.ID, func(old groupgate.GroupSet) (groupgate.GroupSet, error) {
+				return append(old, groupgate.Membership{Group: fmt.Sprintf("g%02d", i), Source: groupgate.SourceSCIM}), nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("UpdateGroupSet: %v", err)
+		}
+	}
+	set, err := stores[1].GetGroupSet(ctx, u.ID)
+	if err != nil || len(set) != 40 {
+		t.Fatalf("group set has %d entries (%v), want 40", len(set), err)
+	}
+}
+
+func TestOpenRefusesWhatItCannotUse(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, dsn string
+		code      groupgate.ErrorCode
+	}{
+		{"an empty DSN is invalid", "", groupgate.Invalid},
+		{"a file in a missing directory is unavailable", "file:" + filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), groupgate.Unavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, tc.dsn)
+			if err == nil {
+				_ = s.Close()
+				t.Fatalf("Open(%q) succeeded, want %s", tc.dsn, tc.code)
+			}
+			if !groupgate.IsCode(err, tc.code) {
+				t.Fatalf("Open(%q) = %v, want code %s", tc.dsn, err, tc.code)
+			}
+		})
+	}
+}
