@@ -76,6 +76,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"a replay key is fresh once until its time passes", testRemember},
 		{"parallel saves and deletes for one user keep the index exact", testConcurrentIndex},
 		{"ending all sessions during logins never leaves an unlisted session", testConcurrentEndAll},
+		{"membership rewrites racing logouts never bring a session back", testRewriteVsLogout},
 		{"ping succeeds on a reachable backend", testPing},
 	}
 	for _, tt := range tests {
@@ -526,7 +527,10 @@ func testConcurrentIndex(e *env) {
 	for i, r := range recs {
 		if i%2 == 1 {
 			want = append(want, r.ID)
+			continue
 		}
+		// A membership rewrite racing a logout must not bring it back.
+		e.wantNotFound(r.ID)
 	}
 	slices.Sort(want)
 	got := ids(e.list("alice"))
@@ -541,6 +545,15 @@ func testConcurrentIndex(e *env) {
 }
 
 func testConcurrentEndAll(e *env) {
+	// The race is short; a few rounds make a lost index entry likely to show.
+	for round := range 5 {
+		if !raceEndAll(e) {
+			e.t.Fatalf("round %d failed", round)
+		}
+	}
+}
+
+func raceEndAll(e *env) bool {
 	const n = 16
 	recs := make([]*session.Record, n)
 	for i := range recs {
@@ -563,25 +576,61 @@ func testConcurrentEndAll(e *env) {
 	}
 	wg.Wait()
 	if e.t.Failed() {
-		return
+		return false
 	}
 	// Whatever survived the race must be known to the index, or a later
 	// "end all sessions" (SCIM deactivation) would miss it.
 	listed := ids(e.list("alice"))
-	for _, r := range recs {
+	for i, r := range recs {
 		_, err := e.b.Load(e.ctx, r.ID)
 		if err == nil && !slices.Contains(listed, r.ID) {
-			e.t.Fatalf("session %d survived but is not listed", slices.Index(recs, r))
+			e.t.Errorf("session %d survived but is not listed", i)
+			return false
 		}
 		if err != nil && !groupgate.IsCode(err, groupgate.NotFound) {
-			e.t.Fatalf("Load: %v", err)
+			e.t.Errorf("Load: %v", err)
+			return false
 		}
 	}
 	if _, err := e.b.DeleteUserSessions(e.ctx, "alice"); err != nil {
-		e.t.Fatalf("DeleteUserSessions: %v", err)
+		e.t.Errorf("DeleteUserSessions: %v", err)
+		return false
 	}
 	for _, r := range recs {
-		e.wantNotFound(r.ID)
+		if _, err := e.b.Load(e.ctx, r.ID); !groupgate.IsCode(err, groupgate.NotFound) {
+			e.t.Errorf("session survived ending all: %v", err)
+			return false
+		}
+	}
+	return true
+}
+
+func testRewriteVsLogout(e *env) {
+	for round := range 5 {
+		recs := make([]*session.Record, 8)
+		for i := range recs {
+			recs[i] = e.record("alice", time.Hour)
+			e.save(recs[i])
+		}
+		var wg sync.WaitGroup
+		for _, r := range recs {
+			wg.Go(func() {
+				if err := e.b.Delete(e.ctx, r.ID); err != nil {
+					e.t.Errorf("Delete: %v", err)
+				}
+			})
+			wg.Go(func() {
+				if _, err := e.b.SetMemberships(e.ctx, "alice", groupgate.Memberships{Groups: []string{"g"}}); err != nil {
+					e.t.Errorf("SetMemberships: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		for i, r := range recs {
+			if _, err := e.b.Load(e.ctx, r.ID); !groupgate.IsCode(err, groupgate.NotFound) {
+				e.t.Fatalf("round %d: session %d after logout: %v, want NotFound", round, i, err)
+			}
+		}
 	}
 }
 
