@@ -78,11 +78,12 @@ func (s *Store) GetGroupByExternalID(ctx context.Context, externalID string) (gr
 	return getGroup(ctx, s.q(), "with external ID "+externalID, `WHERE external_id = $1`, externalID)
 }
 
-// UpdateGroup locks the row FOR UPDATE so that no concurrent update is lost.
+// UpdateGroup locks the row (FOR NO KEY UPDATE: see UpdateGroupSet) so
+// that no concurrent update is lost.
 func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(*groupgate.Group) error) (groupgate.Group, error) {
 	var out groupgate.Group
 	err := s.atomic(ctx, func(q querier) error {
-		cur, err := getGroup(ctx, q, id, `WHERE id = $1 FOR UPDATE`, id)
+		cur, err := getGroup(ctx, q, id, `WHERE id = $1 FOR NO KEY UPDATE`, id)
 		if err != nil {
 			return err
 		}
@@ -142,7 +143,7 @@ func (s *Store) GetGroupSet(ctx context.Context, userID string) (groupgate.Group
 func (s *Store) readGroupSet(ctx context.Context, q querier, userID string, lock bool) (groupgate.GroupSet, error) {
 	check := `SELECT id FROM users WHERE id = $1`
 	if lock {
-		check += ` FOR UPDATE`
+		check += ` FOR NO KEY UPDATE`
 	}
 	var id string
 	if err := q.QueryRow(ctx, check, userID).Scan(&id); errors.Is(err, pgx.ErrNoRows) {
@@ -167,8 +168,11 @@ func (s *Store) readGroupSet(ctx context.Context, q querier, userID string, lock
 	return set, nil
 }
 
-// UpdateGroupSet locks the user row FOR UPDATE, so calls for one user run
-// one after the other and each sees the set the previous one stored.
+// UpdateGroupSet locks the user row (FOR NO KEY UPDATE), so calls for one
+// user run one after the other and each sees the set the previous one
+// stored. The NO KEY strength still serializes them but, unlike FOR UPDATE,
+// does not block (or deadlock with) transactions that merely insert rows
+// referencing the user, such as a manual role.
 func (s *Store) UpdateGroupSet(ctx context.Context, userID string, fn func(groupgate.GroupSet) (groupgate.GroupSet, error)) (groupgate.GroupSet, error) {
 	var out groupgate.GroupSet
 	err := s.atomic(ctx, func(q querier) error {

@@ -68,7 +68,7 @@ func (s *Store) addMapping(ctx context.Context, t mappingTable, m mappingRow) (m
 func (s *Store) getMapping(ctx context.Context, q querier, t mappingTable, parentID, group string, lock bool) (mappingRow, error) {
 	sql := `SELECT ` + t.columns() + ` FROM ` + t.table + ` WHERE ` + t.parent + ` = $1 AND group_name = $2`
 	if lock {
-		sql += ` FOR UPDATE`
+		sql += ` FOR NO KEY UPDATE`
 	}
 	m, err := scanMapping(q.QueryRow(ctx, sql, parentID, group))
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -317,6 +317,51 @@ func TestUpdateGroupSetSerializesCallers(t *testing.T) {
 	}
 }
 
+// Two transactions that each give the user a manual role (a foreign-key
+// reference, which takes a KEY SHARE lock on the user) and then update the
+// user's group set must both finish: a FOR UPDATE lock would deadlock here.
+func TestGroupSetLockDoesNotDeadlockWithReferences(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	u, err := s.CreateUser(ctx, groupgate.User{UserName: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var both sync.WaitGroup
+	both.Add(2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		org, err := s.CreateOrganization(ctx, groupgate.Organization{Name: "org" + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			errs[i] = s.InTx(ctx, func(tx store.Store) error {
+				_, err := tx.SetOrgMember(ctx, groupgate.OrgMember{OrganizationID: org.ID, UserID: u.ID, Role: groupgate.OrgRoleAdmin})
+				both.Done()
+				if err != nil {
+					return err
+				}
+				both.Wait()
+				_, err = tx.UpdateGroupSet(ctx, u.ID, func(cur groupgate.GroupSet) (groupgate.GroupSet, error) {
+					return append(cur, groupgate.Membership{Group: org.Name, Source: groupgate.SourceLogin}), nil
+				})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transaction %d: %v", i, err)
+		}
+	}
+	if set, err := s.GetGroupSet(ctx, u.ID); err != nil || len(set) != 2 {
+		t.Fatalf("group set after both transactions: %+v, %v", set, err)
+	}
+}
+
 func TestInTx(t *testing.T) {
 	ctx := context.Background()
 	t.Run("an error from fn undoes every write and comes back unchanged", func(t *testing.T) {

@@ -89,12 +89,12 @@ func (s *Store) GetUserByIdentity(ctx context.Context, provider, subject string)
 		`JOIN user_identities i ON i.user_id = u.id WHERE i.provider = $1 AND i.subject = $2`, provider, subject)
 }
 
-// UpdateUser locks the row FOR UPDATE, so concurrent updates of one user
-// apply one after the other and none is lost.
+// UpdateUser locks the row (FOR NO KEY UPDATE: see UpdateGroupSet), so
+// concurrent updates of one user apply one after the other and none is lost.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.User) error) (groupgate.User, error) {
 	var out groupgate.User
 	err := s.atomic(ctx, func(q querier) error {
-		cur, err := getUser(ctx, q, id, `WHERE u.id = $1 FOR UPDATE`, id)
+		cur, err := getUser(ctx, q, id, `WHERE u.id = $1 FOR NO KEY UPDATE`, id)
 		if err != nil {
 			return err
 		}
