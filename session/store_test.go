@@ -258,6 +258,13 @@ func TestAnUnreachableBackendFailsClosed(t *testing.T) {
 	if err := s.Start(httptest.NewRecorder(), r, login("alice")); !groupgate.IsCode(err, groupgate.Unavailable) {
 		t.Fatalf("Start = %v, want Unavailable", err)
 	}
+	w := httptest.NewRecorder()
+	if err := s.End(w, r); !groupgate.IsCode(err, groupgate.Unavailable) {
+		t.Fatalf("End = %v, want Unavailable (the session may still be live)", err)
+	}
+	if onlyCookie(t, w).MaxAge >= 0 {
+		t.Fatal("End kept the cookie although the backend failed")
+	}
 }
 
 func TestTheGorillaInterfaceStoresOnlyTheTypedRecord(t *testing.T) {
