@@ -1,0 +1,367 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/groupgate/groupgate"
+	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
+	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
+)
+
+// Paging and size defaults of the Connect API.
+const (
+	DefaultAPIBodyLimit = 1 << 20
+	defaultAPIPageSize  = 100
+	maxAPIPageSize      = 1000
+)
+
+// APISessions is what the API needs from the session backend: listing and
+// ending a user's live sessions (AdminService).
+type APISessions interface {
+	ListUserSessions(ctx context.Context, userID string) ([]*session.Record, error)
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+}
+
+// CookieAuth returns the user signed in by the request's session cookie. ok
+// is false when the request carries no usable session; err is for a
+// backend that cannot answer (the call then fails closed as unavailable).
+// The wiring adapts (*session.Store).Current to it.
+type CookieAuth func(r *http.Request) (userID string, ok bool, err error)
+
+// API serves the Connect API: OrganizationService, RepositoryService,
+// AuthnService, TokenService, AccessService and AdminService. It
+// authenticates callers and checks authority with sync's helpers; every
+// change that moves access goes through the Syncer.
+type API struct {
+	st        store.Store
+	syncer    *sync.Syncer
+	sessions  APISessions
+	cookie    CookieAuth
+	admins    map[string]struct{}
+	origins   map[string]struct{}
+	bodyLimit int64
+	now       func() time.Time
+	log       *slog.Logger
+	touches   *tokenTouches
+}
+
+// APIOption configures an API.
+type APIOption func(*API)
+
+// WithAPIAdmins sets the instance admins by email (case-insensitive): they
+// may create organizations and act as OWNER of every one.
+func WithAPIAdmins(emails []string) APIOption {
+	return func(a *API) {
+		for _, e := range emails {
+			a.admins[strings.ToLower(strings.TrimSpace(e))] = struct{}{}
+		}
+	}
+}
+
+// WithAPISessions enables AdminService's ListSessions and RevokeSessions.
+func WithAPISessions(s APISessions) APIOption { return func(a *API) { a.sessions = s } }
+
+// WithAPICookieAuth accepts the browser session cookie besides bearer
+// tokens, for the admin UI.
+func WithAPICookieAuth(f CookieAuth) APIOption { return func(a *API) { a.cookie = f } }
+
+// WithAPIAllowedOrigins adds origins ("https://admin.example.com") whose
+// cookie-authenticated calls are accepted besides same-origin ones.
+func WithAPIAllowedOrigins(origins []string) APIOption {
+	return func(a *API) {
+		for _, o := range origins {
+			a.origins[strings.ToLower(strings.TrimRight(o, "/"))] = struct{}{}
+		}
+	}
+}
+
+// WithAPIBodyLimit bounds a request message (api.body_limit).
+func WithAPIBodyLimit(n int64) APIOption { return func(a *API) { a.bodyLimit = n } }
+
+// WithAPINow sets the clock (token expiry, last-use throttling).
+func WithAPINow(now func() time.Time) APIOption { return func(a *API) { a.now = now } }
+
+// WithAPILogger sets the logger; internal errors are logged with their
+// cause, which callers never see.
+func WithAPILogger(l *slog.Logger) APIOption { return func(a *API) { a.log = l } }
+
+// NewAPI returns the Connect API over st, writing access changes through
+// syncer.
+func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
+	a := &API{
+		st:        st,
+		syncer:    syncer,
+		admins:    map[string]struct{}{},
+		origins:   map[string]struct{}{},
+		bodyLimit: DefaultAPIBodyLimit,
+		now:       time.Now,
+		log:       slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.touches = newTokenTouches()
+	return a
+}
+
+// Mount registers every service on mux under
+// /buf.alpha.registry.v1alpha1.<Service>/, each behind authentication.
+func (a *API) Mount(mux *http.ServeMux) {
+	opts := []connect.HandlerOption{
+		connect.WithReadMaxBytes(int(a.bodyLimit)),
+		connect.WithInterceptors(a.errorInterceptor()),
+	}
+	ew := connect.NewErrorWriter(opts...)
+	mount := func(path string, h http.Handler) {
+		mux.Handle(path, a.authenticate(ew, h))
+	}
+	mount(registryv1alpha1connect.NewOrganizationServiceHandler(&apiOrgService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewRepositoryServiceHandler(&apiRepoService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewAuthnServiceHandler(&apiAuthnService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewTokenServiceHandler(&apiTokenService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+}
+
+// apiErrorCodes is the one table from groupgate error codes to Connect
+// codes. A code missing here is Internal.
+var apiErrorCodes = map[groupgate.ErrorCode]connect.Code{
+	groupgate.NotFound:           connect.CodeNotFound,
+	groupgate.Conflict:           connect.CodeAlreadyExists,
+	groupgate.Invalid:            connect.CodeInvalidArgument,
+	groupgate.FailedPrecondition: connect.CodeFailedPrecondition,
+	groupgate.Forbidden:          connect.CodePermissionDenied,
+	groupgate.Unauthenticated:    connect.CodeUnauthenticated,
+	groupgate.Unavailable:        connect.CodeUnavailable,
+}
+
+// toConnectError turns err into a *connect.Error whose message is safe to
+// show: the *groupgate.Error message for known codes, a generic text for
+// everything else (the cause is logged, never sent).
+func (a *API) toConnectError(ctx context.Context, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	code, ok := apiErrorCodes[groupgate.ErrorCodeOf(err)]
+	if !ok {
+		a.log.ErrorContext(ctx, "api call failed", "procedure", procedure, "err", err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	if code == connect.CodeUnavailable {
+		a.log.WarnContext(ctx, "api call failed: dependency unavailable", "procedure", procedure, "err", err)
+	}
+	return connect.NewError(code, errors.New(groupgate.ErrorMessageOf(err)))
+}
+
+// errorInterceptor maps every handler error through the table, so that
+// handlers return plain errors.
+func (a *API) errorInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			if err != nil {
+				return nil, a.toConnectError(ctx, req.Spec().Procedure, err)
+			}
+			return resp, nil
+		}
+	}
+}
+
+// apiPage decodes page_size and page_token. The token is an opaque
+// base64url offset; a token that does not decode is Invalid.
+func apiPage(size uint32, token string) (store.ListOptions, error) {
+	limit := int(size)
+	switch {
+	case limit == 0:
+		limit = defaultAPIPageSize
+	case limit > maxAPIPageSize:
+		limit = maxAPIPageSize
+	}
+	offset := 0
+	if token != "" {
+		b, err := base64.RawURLEncoding.DecodeString(token)
+		if err == nil {
+			offset, err = strconv.Atoi(string(b))
+		}
+		if err != nil || offset < 0 {
+			return store.ListOptions{}, groupgate.Errorf(groupgate.Invalid, "invalid page_token")
+		}
+	}
+	return store.ListOptions{Offset: offset, Limit: limit}, nil
+}
+
+// apiPageToken encodes the offset of the next page.
+func apiPageToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset)))
+}
+
+// apiFetchPage asks for one item more than the page so that the next token
+// is only given when there is a next page.
+func apiFetchPage[T any](opts store.ListOptions, list func(store.ListOptions) ([]T, error)) ([]T, string, error) {
+	items, err := list(store.ListOptions{Offset: opts.Offset, Limit: opts.Limit + 1})
+	if err != nil {
+		return nil, "", err
+	}
+	return apiCutPage(items, opts.Offset, opts.Limit)
+}
+
+// apiCutPage trims items fetched from offset to one page of limit.
+func apiCutPage[T any](items []T, offset, limit int) ([]T, string, error) {
+	if len(items) > limit {
+		return items[:limit], apiPageToken(offset + limit), nil
+	}
+	return items, "", nil
+}
+
+// apiSlicePage pages a listing held in memory.
+func apiSlicePage[T any](all []T, opts store.ListOptions) ([]T, string) {
+	if opts.Offset >= len(all) {
+		return []T{}, ""
+	}
+	page, next, _ := apiCutPage(all[opts.Offset:], opts.Offset, opts.Limit)
+	return page, next
+}
+
+func apiTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// Enum mapping between the Connect API and groupgate roles. An enum number
+// the API does not define is Invalid.
+
+var (
+	apiOrgRoles = map[v1.OrganizationRole]groupgate.OrgRole{
+		v1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED: groupgate.OrgRoleUnspecified,
+		v1.OrganizationRole_ORGANIZATION_ROLE_OWNER:       groupgate.OrgRoleOwner,
+		v1.OrganizationRole_ORGANIZATION_ROLE_ADMIN:       groupgate.OrgRoleAdmin,
+		v1.OrganizationRole_ORGANIZATION_ROLE_MEMBER:      groupgate.OrgRoleMember,
+		v1.OrganizationRole_ORGANIZATION_ROLE_MACHINE:     groupgate.OrgRoleMachine,
+		v1.OrganizationRole_ORGANIZATION_ROLE_WRITER:      groupgate.OrgRoleWriter,
+	}
+	apiRepoRoles = map[v1.RepositoryRole]groupgate.RepoRole{
+		v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED:   groupgate.RepoRoleUnspecified,
+		v1.RepositoryRole_REPOSITORY_ROLE_ADMIN:         groupgate.RepoRoleAdmin,
+		v1.RepositoryRole_REPOSITORY_ROLE_WRITE:         groupgate.RepoRoleWrite,
+		v1.RepositoryRole_REPOSITORY_ROLE_LIMITED_WRITE: groupgate.RepoRoleLimitedWrite,
+		v1.RepositoryRole_REPOSITORY_ROLE_READ:          groupgate.RepoRoleRead,
+	}
+)
+
+// apiOrgRole maps an OrganizationRole; UNSPECIFIED is "" (the default, or
+// "clear the override"). MACHINE stays MACHINE: sync ranks it as WRITER.
+func apiOrgRole(r v1.OrganizationRole) (groupgate.OrgRole, error) {
+	role, ok := apiOrgRoles[r]
+	if !ok {
+		return "", groupgate.Errorf(groupgate.Invalid, "unknown organization role %d", int32(r))
+	}
+	return role, nil
+}
+
+// apiRepoRole maps a RepositoryRole. OWNER is refused: the owner of a
+// repository is its parent organization.
+func apiRepoRole(r v1.RepositoryRole) (groupgate.RepoRole, error) {
+	if r == v1.RepositoryRole_REPOSITORY_ROLE_OWNER {
+		return "", sync.ValidateRepoOverride(groupgate.RepoRoleOwner)
+	}
+	role, ok := apiRepoRoles[r]
+	if !ok {
+		return "", groupgate.Errorf(groupgate.Invalid, "unknown repository role %d", int32(r))
+	}
+	return role, nil
+}
+
+func apiOrgRoleEnum(r groupgate.OrgRole) v1.OrganizationRole {
+	for k, v := range apiOrgRoles {
+		if v == r {
+			return k
+		}
+	}
+	return v1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
+}
+
+func apiRepoRoleEnum(r groupgate.RepoRole) v1.RepositoryRole {
+	if r == groupgate.RepoRoleOwner {
+		return v1.RepositoryRole_REPOSITORY_ROLE_OWNER
+	}
+	for k, v := range apiRepoRoles {
+		if v == r {
+			return k
+		}
+	}
+	return v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
+	out := make([]*v1.RoleSource, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+	}
+	return out
+}
+
+func apiRepoSources(ss []sync.RepoSource) []*v1.RoleSource {
+	out := make([]*v1.RoleSource, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+	}
+	return out
+}
+
+func apiRoleSource(kind sync.SourceKind, group, mappingID, role string) *v1.RoleSource {
+	k := v1.RoleSource_KIND_GROUP
+	if kind == sync.SourceManual {
+		k = v1.RoleSource_KIND_MANUAL
+	}
+	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role}
+}
+
+// apiAudit appends an audit event inside tx for changes the Syncer does
+// not make itself (organization and repository creation, tokens,
+// sessions).
+func (a *API) apiAudit(ctx context.Context, tx store.Store, c *apiCaller, action, targetType, targetID string, before, after any) error {
+	ev := groupgate.AuditEvent{Actor: c.actor(), Action: action, TargetType: targetType, TargetID: targetID, At: a.now().UTC()}
+	var err error
+	if ev.Before, err = apiJSON(before); err != nil {
+		return err
+	}
+	if ev.After, err = apiJSON(after); err != nil {
+		return err
+	}
+	if _, err := tx.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("append audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+func apiJSON(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, groupgate.WrapError(groupgate.Internal, err, "encode audit event")
+	}
+	return b, nil
+}

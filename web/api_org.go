@@ -1,0 +1,397 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/groupgate/groupgate"
+	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
+	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
+)
+
+// ActionOrganizationCreate is the audit action of CreateOrganization; the
+// Syncer writes the others.
+const ActionOrganizationCreate = "organization.create"
+
+// apiOrgService serves OrganizationService. Reading organizations needs
+// only authentication; listing members and groups needs a role on the
+// organization; changing them needs ADMIN or OWNER.
+type apiOrgService struct {
+	api *API
+	registryv1alpha1connect.UnimplementedOrganizationServiceHandler
+}
+
+func apiOrganization(o groupgate.Organization) *v1.Organization {
+	return &v1.Organization{Id: o.ID, Name: o.Name, CreateTime: apiTime(o.CreatedAt), UpdateTime: apiTime(o.CreatedAt)}
+}
+
+// loadOrg reads the organization a request names; Invalid when the ID is
+// empty, NotFound when unknown.
+func (a *API) loadOrg(ctx context.Context, id string) (groupgate.Organization, error) {
+	if id == "" {
+		return groupgate.Organization{}, groupgate.Errorf(groupgate.Invalid, "organization_id required")
+	}
+	o, err := a.st.GetOrganization(ctx, id)
+	if err != nil {
+		return groupgate.Organization{}, fmt.Errorf("load organization %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func (s *apiOrgService) GetOrganization(ctx context.Context, req *connect.Request[v1.GetOrganizationRequest]) (*connect.Response[v1.GetOrganizationResponse], error) {
+	o, err := s.api.loadOrg(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.GetOrganizationResponse{Organization: apiOrganization(o)}), nil
+}
+
+func (s *apiOrgService) GetOrganizationByName(ctx context.Context, req *connect.Request[v1.GetOrganizationByNameRequest]) (*connect.Response[v1.GetOrganizationByNameResponse], error) {
+	name := strings.TrimSpace(req.Msg.GetName())
+	if name == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "name required")
+	}
+	o, err := s.api.st.GetOrganizationByName(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load organization %q: %w", name, err)
+	}
+	return connect.NewResponse(&v1.GetOrganizationByNameResponse{Organization: apiOrganization(o)}), nil
+}
+
+func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Request[v1.ListOrganizationsRequest]) (*connect.Response[v1.ListOrganizationsResponse], error) {
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	orgs, next, err := apiFetchPage(page, func(o store.ListOptions) ([]groupgate.Organization, error) {
+		return s.api.st.ListOrganizations(ctx, o)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	resp := &v1.ListOrganizationsResponse{NextPageToken: next}
+	for _, o := range orgs {
+		resp.Organizations = append(resp.Organizations, apiOrganization(o))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// CreateOrganization is for instance admins; the creator becomes OWNER (a
+// manual role) in the same transaction as the organization and its audit
+// event.
+func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Request[v1.CreateOrganizationRequest]) (*connect.Response[v1.CreateOrganizationResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireInstanceAdmin(c); err != nil {
+		return nil, err
+	}
+	name := req.Msg.GetName()
+	if strings.TrimSpace(name) == "" || strings.TrimSpace(name) != name || strings.Contains(name, "/") {
+		return nil, groupgate.Errorf(groupgate.Invalid, "organization name %q: required, without surrounding spaces or '/'", name)
+	}
+	var out groupgate.Organization
+	err = s.api.st.InTx(ctx, func(tx store.Store) error {
+		o, err := tx.CreateOrganization(ctx, groupgate.Organization{Name: name})
+		if err != nil {
+			return fmt.Errorf("create organization %q: %w", name, err)
+		}
+		if _, err := tx.SetOrgMember(ctx, groupgate.OrgMember{OrganizationID: o.ID, UserID: c.User.ID, Role: groupgate.OrgRoleOwner}); err != nil {
+			return fmt.Errorf("make %s owner of organization %s: %w", c.User.ID, o.ID, err)
+		}
+		out = o
+		return s.api.apiAudit(ctx, tx, c, ActionOrganizationCreate, "organization", o.ID, nil,
+			map[string]string{"id": o.ID, "name": o.Name, "owner": c.User.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.CreateOrganizationResponse{Organization: apiOrganization(out)}), nil
+}
+
+// DeleteOrganization needs OWNER: it removes every repository, mapping and
+// role of the organization.
+func (s *apiOrgService) DeleteOrganization(ctx context.Context, req *connect.Request[v1.DeleteOrganizationRequest]) (*connect.Response[v1.DeleteOrganizationResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.api.callerOrgRole(ctx, c, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
+		return nil, groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
+	}
+	if err := s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.DeleteOrganizationResponse{}), nil
+}
+
+// memberChange checks that a caller who administers the organization
+// does not touch a role above their own, so that an ADMIN cannot make (or
+// unmake) an OWNER.
+func (a *API) memberChange(ctx context.Context, c *apiCaller, org groupgate.Organization, roles ...groupgate.OrgRole) error {
+	own, err := a.callerOrgRole(ctx, c, org.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if sync.OrgRoleRank(r) > sync.OrgRoleRank(own) {
+			return groupgate.Errorf(groupgate.Forbidden, "you cannot grant or change the role %s, which is above your own", r)
+		}
+	}
+	return nil
+}
+
+func (s *apiOrgService) AddOrganizationMember(ctx context.Context, req *connect.Request[v1.AddOrganizationMemberRequest]) (*connect.Response[v1.AddOrganizationMemberResponse], error) {
+	if err := s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), false); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.AddOrganizationMemberResponse{}), nil
+}
+
+func (s *apiOrgService) UpdateOrganizationMember(ctx context.Context, req *connect.Request[v1.UpdateOrganizationMemberRequest]) (*connect.Response[v1.UpdateOrganizationMemberResponse], error) {
+	if err := s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), true); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.UpdateOrganizationMemberResponse{}), nil
+}
+
+// setMember adds (update false: Conflict when the user has a manual role)
+// or changes (update true: NotFound when they have none) a manual role.
+func (s *apiOrgService) setMember(ctx context.Context, orgID, userID string, role v1.OrganizationRole, update bool) error {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := apiOrgRole(role)
+	if err != nil {
+		return err
+	}
+	if r == groupgate.OrgRoleUnspecified {
+		return groupgate.Errorf(groupgate.Invalid, "organization_role required")
+	}
+	o, err := s.api.loadOrg(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if userID == "" {
+		return groupgate.Errorf(groupgate.Invalid, "user_id required")
+	}
+	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
+		return err
+	}
+	roles := []groupgate.OrgRole{r}
+	old, err := s.api.st.GetOrgMember(ctx, o.ID, userID)
+	switch {
+	case err == nil && !update:
+		return groupgate.Errorf(groupgate.Conflict, "user already has a role on organization %q; use UpdateOrganizationMember", o.Name)
+	case err == nil:
+		roles = append(roles, old.Role)
+	case !groupgate.IsCode(err, groupgate.NotFound):
+		return fmt.Errorf("load role of %s on organization %s: %w", userID, o.ID, err)
+	case update:
+		return groupgate.Errorf(groupgate.NotFound, "user has no role given by hand on organization %q", o.Name)
+	}
+	if err := s.api.memberChange(ctx, c, o, roles...); err != nil {
+		return err
+	}
+	_, err = s.api.syncer.SetOrgMember(ctx, c.actor(), o.ID, userID, r)
+	return err
+}
+
+func (s *apiOrgService) RemoveOrganizationMember(ctx context.Context, req *connect.Request[v1.RemoveOrganizationMemberRequest]) (*connect.Response[v1.RemoveOrganizationMemberResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
+		return nil, err
+	}
+	userID := req.Msg.GetUserId()
+	old, err := s.api.st.GetOrgMember(ctx, o.ID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("load role of %s on organization %s: %w", userID, o.ID, err)
+	}
+	if err := s.api.memberChange(ctx, c, o, old.Role); err != nil {
+		return nil, err
+	}
+	if err := s.api.syncer.RemoveOrgMember(ctx, c.actor(), o.ID, userID); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.RemoveOrganizationMemberResponse{}), nil
+}
+
+// ListOrganizationMembers lists everyone with a role on the organization,
+// by hand or through a mapped group, with every source. Candidates are
+// paged by user ID, then resolved; a group member whose groups the filter
+// hides has no role and is left out of the page.
+func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.requireOrgRole(ctx, c, o); err != nil {
+		return nil, err
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	members, err := s.api.st.ListOrgMembers(ctx, o.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of organization %s: %w", o.ID, err)
+	}
+	for _, m := range members {
+		ids = append(ids, m.UserID)
+	}
+	mappings, err := s.api.st.ListOrgMappings(ctx, o.ID, store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of organization %s: %w", o.ID, err)
+	}
+	for _, m := range mappings {
+		gm, err := s.api.st.ListGroupMembers(ctx, m.Group)
+		if err != nil {
+			return nil, fmt.Errorf("list members of group %q: %w", m.Group, err)
+		}
+		ids = append(ids, gm...)
+	}
+	slices.Sort(ids)
+	ids, next := apiSlicePage(slices.Compact(ids), page)
+	resp := &v1.ListOrganizationMembersResponse{NextPageToken: next}
+	for _, id := range ids {
+		e, err := s.api.syncer.Explain(ctx, id, sync.ResourceOrg, o.ID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.OrgRole == groupgate.OrgRoleUnspecified {
+			continue
+		}
+		u, err := s.api.st.GetUser(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("load user %s: %w", id, err)
+		}
+		resp.Members = append(resp.Members, &v1.OrganizationMember{
+			UserId: id, Username: u.UserName, Email: u.Email,
+			OrganizationRole: apiOrgRoleEnum(e.OrgRole), Sources: apiOrgSources(e.OrgSources),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// mappingChange loads the organization and checks the caller may change
+// its mappings.
+func (s *apiOrgService) mappingChange(ctx context.Context, orgID string) (*apiCaller, groupgate.Organization, error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, groupgate.Organization{}, err
+	}
+	o, err := s.api.loadOrg(ctx, orgID)
+	if err != nil {
+		return nil, groupgate.Organization{}, err
+	}
+	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
+		return nil, groupgate.Organization{}, err
+	}
+	return c, o, nil
+}
+
+func (s *apiOrgService) AddOrganizationGroup(ctx context.Context, req *connect.Request[v1.AddOrganizationGroupRequest]) (*connect.Response[v1.AddOrganizationGroupResponse], error) {
+	role, err := apiOrgRole(req.Msg.GetRoleOverride())
+	if err != nil {
+		return nil, err
+	}
+	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.AddOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName(), role); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.AddOrganizationGroupResponse{}), nil
+}
+
+func (s *apiOrgService) UpdateOrganizationGroup(ctx context.Context, req *connect.Request[v1.UpdateOrganizationGroupRequest]) (*connect.Response[v1.UpdateOrganizationGroupResponse], error) {
+	role, err := apiOrgRole(req.Msg.GetRoleOverride())
+	if err != nil {
+		return nil, err
+	}
+	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.UpdateOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName(), role); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.UpdateOrganizationGroupResponse{}), nil
+}
+
+func (s *apiOrgService) RemoveOrganizationGroup(ctx context.Context, req *connect.Request[v1.RemoveOrganizationGroupRequest]) (*connect.Response[v1.RemoveOrganizationGroupResponse], error) {
+	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.RemoveOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.RemoveOrganizationGroupResponse{}), nil
+}
+
+func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1.ListOrganizationGroupsRequest]) (*connect.Response[v1.ListOrganizationGroupsResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.requireOrgRole(ctx, c, o); err != nil {
+		return nil, err
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	ms, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.OrgMapping, error) {
+		return s.api.st.ListOrgMappings(ctx, o.ID, opts)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of organization %s: %w", o.ID, err)
+	}
+	resp := &v1.ListOrganizationGroupsResponse{NextPageToken: next}
+	for _, m := range ms {
+		resp.Groups = append(resp.Groups, &v1.OrganizationGroup{
+			Id: m.ID, OrganizationId: m.OrganizationID, GroupName: m.Group,
+			RoleOverride:  apiOrgRoleEnum(m.RoleOverride),
+			EffectiveRole: apiOrgRoleEnum(sync.OrgMappingRole(m)),
+			CreateTime:    apiTime(m.CreatedAt), UpdateTime: apiTime(m.UpdatedAt),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}

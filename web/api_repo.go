@@ -1,0 +1,356 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/groupgate/groupgate"
+	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
+	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
+)
+
+// ActionRepositoryCreate is the audit action of CreateRepositoryByFullName.
+const ActionRepositoryCreate = "repository.create"
+
+// apiRepoService serves RepositoryService. Reading repositories needs only
+// authentication; listing groups and contributors needs a role on the
+// repository (directly or through its organization); changing them needs
+// repository ADMIN, which organization ADMIN/OWNER imply.
+type apiRepoService struct {
+	api *API
+	registryv1alpha1connect.UnimplementedRepositoryServiceHandler
+}
+
+func apiRepository(r groupgate.Repository) *v1.Repository {
+	vis := v1.Visibility_VISIBILITY_PRIVATE
+	if r.Visibility == groupgate.VisibilityPublic {
+		vis = v1.Visibility_VISIBILITY_PUBLIC
+	}
+	return &v1.Repository{
+		Id: r.ID, Name: r.Name, OrganizationId: r.OrganizationID, OwnerName: r.OrganizationName,
+		FullName: r.FullName(), Visibility: vis,
+		CreateTime: apiTime(r.CreatedAt), UpdateTime: apiTime(r.CreatedAt),
+	}
+}
+
+// loadRepo reads the repository a request names.
+func (a *API) loadRepo(ctx context.Context, id string) (groupgate.Repository, error) {
+	if id == "" {
+		return groupgate.Repository{}, groupgate.Errorf(groupgate.Invalid, "repository_id required")
+	}
+	r, err := a.st.GetRepository(ctx, id)
+	if err != nil {
+		return groupgate.Repository{}, fmt.Errorf("load repository %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// apiSplitFullName splits "org/repo".
+func apiSplitFullName(full string) (org, repo string, err error) {
+	org, repo, ok := strings.Cut(full, "/")
+	if !ok || org == "" || repo == "" || strings.Contains(repo, "/") ||
+		strings.TrimSpace(org) != org || strings.TrimSpace(repo) != repo {
+		return "", "", groupgate.Errorf(groupgate.Invalid, "full_name %q must be \"organization/repository\"", full)
+	}
+	return org, repo, nil
+}
+
+// CreateRepositoryByFullName needs ADMIN or OWNER on the organization.
+func (s *apiRepoService) CreateRepositoryByFullName(ctx context.Context, req *connect.Request[v1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1.CreateRepositoryByFullNameResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orgName, name, err := apiSplitFullName(req.Msg.GetFullName())
+	if err != nil {
+		return nil, err
+	}
+	var vis groupgate.Visibility
+	switch req.Msg.GetVisibility() {
+	case v1.Visibility_VISIBILITY_UNSPECIFIED, v1.Visibility_VISIBILITY_PRIVATE:
+		vis = groupgate.VisibilityPrivate
+	case v1.Visibility_VISIBILITY_PUBLIC:
+		vis = groupgate.VisibilityPublic
+	default:
+		return nil, groupgate.Errorf(groupgate.Invalid, "unknown visibility %d", int32(req.Msg.GetVisibility()))
+	}
+	o, err := s.api.st.GetOrganizationByName(ctx, orgName)
+	if err != nil {
+		return nil, fmt.Errorf("load organization %q: %w", orgName, err)
+	}
+	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
+		return nil, err
+	}
+	var out groupgate.Repository
+	err = s.api.st.InTx(ctx, func(tx store.Store) error {
+		r, err := tx.CreateRepository(ctx, groupgate.Repository{OrganizationID: o.ID, Name: name, Visibility: vis})
+		if err != nil {
+			return fmt.Errorf("create repository %s/%s: %w", o.Name, name, err)
+		}
+		out = r
+		return s.api.apiAudit(ctx, tx, c, ActionRepositoryCreate, "repository", r.ID, nil,
+			map[string]string{"id": r.ID, "full_name": r.FullName(), "visibility": string(r.Visibility)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.CreateRepositoryByFullNameResponse{Repository: apiRepository(out)}), nil
+}
+
+func (s *apiRepoService) GetRepository(ctx context.Context, req *connect.Request[v1.GetRepositoryRequest]) (*connect.Response[v1.GetRepositoryResponse], error) {
+	r, err := s.api.loadRepo(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.GetRepositoryResponse{Repository: apiRepository(r)}), nil
+}
+
+func (s *apiRepoService) GetRepositoryByFullName(ctx context.Context, req *connect.Request[v1.GetRepositoryByFullNameRequest]) (*connect.Response[v1.GetRepositoryByFullNameResponse], error) {
+	orgName, name, err := apiSplitFullName(req.Msg.GetFullName())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.api.st.GetRepositoryByFullName(ctx, orgName, name)
+	if err != nil {
+		return nil, fmt.Errorf("load repository %s/%s: %w", orgName, name, err)
+	}
+	return connect.NewResponse(&v1.GetRepositoryByFullNameResponse{Repository: apiRepository(r)}), nil
+}
+
+// ListRepositoriesByOwner takes the organization's ID or name.
+func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *connect.Request[v1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1.ListRepositoriesByOwnerResponse], error) {
+	owner := req.Msg.GetOwner()
+	if owner == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "owner required")
+	}
+	o, err := s.api.st.GetOrganization(ctx, owner)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		o, err = s.api.st.GetOrganizationByName(ctx, owner)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load organization %q: %w", owner, err)
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	repos, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.Repository, error) {
+		return s.api.st.ListRepositories(ctx, o.ID, opts)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list repositories of %s: %w", o.ID, err)
+	}
+	resp := &v1.ListRepositoriesByOwnerResponse{NextPageToken: next}
+	for _, r := range repos {
+		resp.Repositories = append(resp.Repositories, apiRepository(r))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// DeleteRepository needs repository ADMIN.
+func (s *apiRepoService) DeleteRepository(ctx context.Context, req *connect.Request[v1.DeleteRepositoryRequest]) (*connect.Response[v1.DeleteRepositoryResponse], error) {
+	c, r, err := s.adminRepo(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.syncer.DeleteRepository(ctx, c.actor(), r.ID); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.DeleteRepositoryResponse{}), nil
+}
+
+// adminRepo loads the repository and checks the caller administers it.
+func (s *apiRepoService) adminRepo(ctx context.Context, repoID string) (*apiCaller, groupgate.Repository, error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, groupgate.Repository{}, err
+	}
+	r, err := s.api.loadRepo(ctx, repoID)
+	if err != nil {
+		return nil, groupgate.Repository{}, err
+	}
+	if err := s.api.requireRepoAdmin(ctx, c, r); err != nil {
+		return nil, groupgate.Repository{}, err
+	}
+	return c, r, nil
+}
+
+func (s *apiRepoService) AddRepositoryGroup(ctx context.Context, req *connect.Request[v1.AddRepositoryGroupRequest]) (*connect.Response[v1.AddRepositoryGroupResponse], error) {
+	role, err := apiRepoRole(req.Msg.GetRoleOverride())
+	if err != nil {
+		return nil, err
+	}
+	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.AddRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName(), role); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.AddRepositoryGroupResponse{}), nil
+}
+
+func (s *apiRepoService) UpdateRepositoryGroup(ctx context.Context, req *connect.Request[v1.UpdateRepositoryGroupRequest]) (*connect.Response[v1.UpdateRepositoryGroupResponse], error) {
+	role, err := apiRepoRole(req.Msg.GetRoleOverride())
+	if err != nil {
+		return nil, err
+	}
+	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.UpdateRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName(), role); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.UpdateRepositoryGroupResponse{}), nil
+}
+
+func (s *apiRepoService) RemoveRepositoryGroup(ctx context.Context, req *connect.Request[v1.RemoveRepositoryGroupRequest]) (*connect.Response[v1.RemoveRepositoryGroupResponse], error) {
+	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.api.syncer.RemoveRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName()); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.RemoveRepositoryGroupResponse{}), nil
+}
+
+func (s *apiRepoService) ListRepositoryGroups(ctx context.Context, req *connect.Request[v1.ListRepositoryGroupsRequest]) (*connect.Response[v1.ListRepositoryGroupsResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.api.loadRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.requireRepoRole(ctx, c, r); err != nil {
+		return nil, err
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	ms, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.RepoMapping, error) {
+		return s.api.st.ListRepoMappings(ctx, r.ID, opts)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of repository %s: %w", r.ID, err)
+	}
+	resp := &v1.ListRepositoryGroupsResponse{NextPageToken: next}
+	for _, m := range ms {
+		resp.Groups = append(resp.Groups, &v1.RepositoryGroup{
+			Id: m.ID, RepositoryId: m.RepositoryID, GroupName: m.Group,
+			RoleOverride:  apiRepoRoleEnum(m.RoleOverride),
+			EffectiveRole: apiRepoRoleEnum(sync.RepoMappingRole(m)),
+			CreateTime:    apiTime(m.CreatedAt), UpdateTime: apiTime(m.UpdatedAt),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// SetRepositoryContributor sets the user's manual role; UNSPECIFIED
+// removes it (and is a no-op when there is none).
+func (s *apiRepoService) SetRepositoryContributor(ctx context.Context, req *connect.Request[v1.SetRepositoryContributorRequest]) (*connect.Response[v1.SetRepositoryContributorResponse], error) {
+	role, err := apiRepoRole(req.Msg.GetRepositoryRole())
+	if err != nil {
+		return nil, err
+	}
+	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	userID := req.Msg.GetUserId()
+	if userID == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "user_id required")
+	}
+	if role == groupgate.RepoRoleUnspecified {
+		err = s.api.syncer.RemoveRepoContributor(ctx, c.actor(), r.ID, userID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			if _, uerr := s.api.st.GetUser(ctx, userID); uerr != nil {
+				return nil, fmt.Errorf("load user %s: %w", userID, uerr)
+			}
+			err = nil
+		}
+	} else {
+		_, err = s.api.syncer.SetRepoContributor(ctx, c.actor(), r.ID, userID, role)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.SetRepositoryContributorResponse{}), nil
+}
+
+// ListRepositoryContributors lists everyone with a role on the repository
+// from its own sources (manual roles and mapped groups), paged by user ID.
+func (s *apiRepoService) ListRepositoryContributors(ctx context.Context, req *connect.Request[v1.ListRepositoryContributorsRequest]) (*connect.Response[v1.ListRepositoryContributorsResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.api.loadRepo(ctx, req.Msg.GetRepositoryId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.api.requireRepoRole(ctx, c, r); err != nil {
+		return nil, err
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	contribs, err := s.api.st.ListRepoContributors(ctx, r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list contributors of repository %s: %w", r.ID, err)
+	}
+	explicit := map[string]groupgate.RepoRole{}
+	var ids []string
+	for _, rc := range contribs {
+		explicit[rc.UserID] = rc.Role
+		ids = append(ids, rc.UserID)
+	}
+	mappings, err := s.api.st.ListRepoMappings(ctx, r.ID, store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of repository %s: %w", r.ID, err)
+	}
+	for _, m := range mappings {
+		gm, err := s.api.st.ListGroupMembers(ctx, m.Group)
+		if err != nil {
+			return nil, fmt.Errorf("list members of group %q: %w", m.Group, err)
+		}
+		ids = append(ids, gm...)
+	}
+	slices.Sort(ids)
+	ids, next := apiSlicePage(slices.Compact(ids), page)
+	resp := &v1.ListRepositoryContributorsResponse{NextPageToken: next}
+	for _, id := range ids {
+		e, err := s.api.syncer.Explain(ctx, id, sync.ResourceRepo, r.ID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.RepoRole == groupgate.RepoRoleUnspecified {
+			continue
+		}
+		u, err := s.api.st.GetUser(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("load user %s: %w", id, err)
+		}
+		resp.Users = append(resp.Users, &v1.RepositoryContributor{
+			UserId: id, Username: u.UserName, Email: u.Email,
+			RepositoryRole: apiRepoRoleEnum(e.RepoRole),
+			ExplicitRole:   apiRepoRoleEnum(explicit[id]),
+			Sources:        apiRepoSources(e.RepoSources),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}
