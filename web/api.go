@@ -43,6 +43,22 @@ type APISessions interface {
 // The wiring adapts (*session.Store).Current to it.
 type CookieAuth func(r *http.Request) (userID string, ok bool, err error)
 
+// SessionCookieAuth adapts the browser session store to CookieAuth: no
+// session is "not signed in", a backend failure stays an error (fail
+// closed).
+func SessionCookieAuth(s *session.Store) CookieAuth {
+	return func(r *http.Request) (string, bool, error) {
+		rec, err := s.Current(r)
+		switch {
+		case groupgate.IsCode(err, groupgate.Unauthenticated):
+			return "", false, nil
+		case err != nil:
+			return "", false, err
+		}
+		return rec.UserID, true, nil
+	}
+}
+
 // API serves the Connect API: OrganizationService, RepositoryService,
 // AuthnService, TokenService, AccessService and AdminService. It
 // authenticates callers and checks authority with sync's helpers; every
