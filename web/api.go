@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/groupgate/groupgate"
@@ -140,6 +142,7 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 func (a *API) Mount(mux *http.ServeMux) {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(a.bodyLimit)),
+		connect.WithCodec(apiStrictJSON{}),
 		connect.WithInterceptors(a.errorInterceptor()),
 	}
 	ew := connect.NewErrorWriter(opts...)
@@ -152,6 +155,33 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mount(registryv1alpha1connect.NewTokenServiceHandler(&apiTokenService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+}
+
+// apiStrictJSON replaces connect's JSON codec, which discards unknown
+// fields and unknown enum names: "role_override":"REPOSITORY_ROLE_BOSS" or a
+// misspelled "role_overide" would then silently map a group with the
+// default role. Here both are invalid_argument, naming the problem.
+type apiStrictJSON struct{}
+
+func (apiStrictJSON) Name() string { return "json" }
+
+func (apiStrictJSON) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", v)
+	}
+	return protojson.Marshal(m)
+}
+
+func (apiStrictJSON) Unmarshal(b []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("unmarshal into %T: not a protobuf message", v)
+	}
+	if len(b) == 0 {
+		return nil // Connect GET requests of messages without fields
+	}
+	return protojson.Unmarshal(b, m)
 }
 
 // apiErrorCodes is the one table from groupgate error codes to Connect
