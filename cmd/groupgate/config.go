@@ -265,6 +265,10 @@ type decoder struct {
 	// about absent keys use the nearest present ancestor.
 	lines  map[string]int
 	failed map[string]bool
+	// aliases counts alias uses. Config's types nest finitely, so an alias
+	// inside its own anchor cannot recurse forever; the count bounds the
+	// work all aliases together can cause.
+	aliases int
 }
 
 func (d *decoder) addf(line int, path, format string, args ...any) {
@@ -339,7 +343,11 @@ func isNull(n *yaml.Node) bool {
 // alone.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		target, ok := d.deref(n, path)
+		if !ok {
+			return
+		}
+		n = target
 	}
 	if isNull(n) {
 		return
@@ -445,28 +453,102 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			fields[name] = i
 		}
 	}
+	type entry struct{ key, val *yaml.Node }
+	var order []string
+	entries := map[string]entry{}
+	put := func(k, val *yaml.Node) {
+		if _, ok := entries[k.Value]; !ok {
+			order = append(order, k.Value)
+		}
+		entries[k.Value] = entry{k, val}
+	}
+	// Merge keys (<<: *defaults) come first so that keys written in this
+	// mapping replace merged ones, as YAML 1.1 merge keys define.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			for _, m := range d.mergeSources(n.Content[i+1], joinPath(path, "<<")) {
+				for j := 0; j+1 < len(m.Content); j += 2 {
+					put(m.Content[j], m.Content[j+1])
+				}
+			}
+		}
+	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		key := k.Value
-		p := joinPath(path, key)
+		k := n.Content[i]
 		if k.Kind != yaml.ScalarNode {
 			d.addf(k.Line, path, "keys must be plain names")
 			continue
 		}
-		if first, dup := seen[key]; dup {
-			d.addf(k.Line, p, "duplicate key (first written on line %d)", first)
+		if k.Tag == "!!merge" {
 			continue
 		}
-		seen[key] = k.Line
+		if first, dup := seen[k.Value]; dup {
+			d.addf(k.Line, joinPath(path, k.Value), "duplicate key (first written on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		put(k, n.Content[i+1])
+	}
+	for _, key := range order {
+		e := entries[key]
+		p := joinPath(path, key)
+		if e.key.Kind != yaml.ScalarNode {
+			d.addf(e.key.Line, path, "keys must be plain names")
+			continue
+		}
 		idx, ok := fields[key]
 		if !ok {
-			d.addf(k.Line, p, "unknown key")
+			d.addf(e.key.Line, p, "unknown key")
 			continue
 		}
-		d.lines[p] = k.Line
-		d.decode(val, v.Field(idx), p)
+		d.lines[p] = e.key.Line
+		d.decode(e.val, v.Field(idx), p)
 	}
+}
+
+// mergeSources returns the mappings a merge key refers to: one mapping or
+// alias, or a list of them.
+func (d *decoder) mergeSources(n *yaml.Node, path string) []*yaml.Node {
+	n, ok := d.deref(n, path)
+	if !ok {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{n}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, item := range n.Content {
+			if m, ok := d.deref(item, path); ok && m.Kind == yaml.MappingNode {
+				out = append(out, m)
+			} else if ok {
+				d.addf(item.Line, path, "a merge key takes mappings only")
+			}
+		}
+		return out
+	}
+	d.addf(n.Line, path, "a merge key takes a mapping or a list of mappings")
+	return nil
+}
+
+// maxAliases bounds alias expansion: a few nested aliases can otherwise
+// expand to billions of nodes ("billion laughs").
+const maxAliases = 1000
+
+// deref follows an alias, refusing more than maxAliases uses.
+func (d *decoder) deref(n *yaml.Node, path string) (*yaml.Node, bool) {
+	if n.Kind != yaml.AliasNode {
+		return n, true
+	}
+	d.aliases++
+	if d.aliases > maxAliases {
+		if d.aliases == maxAliases+1 {
+			d.addf(n.Line, path, "more than %d alias uses", maxAliases)
+		}
+		return nil, false
+	}
+	return n.Alias, true
 }
 
 // scalar returns n's value with ${VAR} references expanded.

@@ -299,3 +299,37 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigAnchorsAndAliases(t *testing.T) {
+	t.Run("a merge key copies keys that the mapping does not write itself", func(t *testing.T) {
+		file := goodConfig + `  - &corp
+    name: corp
+    type: oidc
+    issuer: https://corp.example.com
+    client_id: one
+  - <<: *corp
+    name: corp2
+`
+		cfg, err := ParseConfig("f.yaml", []byte(file), envFrom(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.Providers[2]
+		if p.Name != "corp2" || p.Issuer != "https://corp.example.com" || p.ClientID != "one" {
+			t.Fatalf("merged provider = %+v", p)
+		}
+	})
+	t.Run("more alias uses than the limit are refused", func(t *testing.T) {
+		// The limit is what stops exponential ("billion laughs") expansion.
+		var b strings.Builder
+		b.WriteString(goodConfig + "admins: [&a a@example.com")
+		for range maxAliases + 1 {
+			b.WriteString(", *a")
+		}
+		b.WriteString("]\n")
+		_, err := ParseConfig("f.yaml", []byte(b.String()), envFrom(nil))
+		if err == nil || !strings.Contains(err.Error(), "alias uses") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
