@@ -1,0 +1,107 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/sync"
+)
+
+// identityOf is the caller as the proxy and upstream see it, from the
+// session's record: the membership snapshot kept current by sync.
+func identityOf(rec *session.Record) IdentityHeaders {
+	return IdentityHeaders{User: usernameOf(rec.Identity), Email: rec.Identity.Email, Memberships: rec.Memberships}
+}
+
+// handleAuth is the forward-auth endpoint (nginx auth_request, Traefik
+// forwardAuth, Caddy forward_auth). A live session answers 200 with the
+// identity headers; no session answers 401, or with ?redirect=1 a 302 to
+// the login that returns to the original URL. A session backend that
+// cannot be read answers 503: fail closed, never 200.
+func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	decision := decisionAllowed
+	defer func() {
+		s.metrics.authDecision.WithLabelValues(decision).Inc()
+		s.metrics.authDuration.WithLabelValues(decision).Observe(time.Since(start).Seconds())
+	}()
+	rec, err := s.currentSession(r)
+	switch {
+	case err == nil:
+		identityOf(rec).Set(w.Header())
+		w.WriteHeader(http.StatusOK)
+	case groupgate.IsCode(err, groupgate.Unauthenticated):
+		decision = decisionDenied
+		if v := r.URL.Query().Get("redirect"); v == "1" || v == "true" {
+			rd, _ := OriginalURL(r, s.cfg.TrustedProxies, s.cfg.PublicURL)
+			redirect(w, s.loginURL(rd), http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	default:
+		decision = decisionError
+		status := statusOf(err, apiStatus)
+		if status < 500 {
+			// Anything but "not signed in" is a failure to decide.
+			status = http.StatusServiceUnavailable
+		}
+		s.logger.ErrorContext(r.Context(), "forward-auth cannot read the session", "error", err)
+		w.WriteHeader(status)
+	}
+}
+
+// whoami is the /whoami answer: the caller, their groups, and their
+// effective roles with every source that grants them.
+type whoami struct {
+	User             string            `json:"user"`
+	Email            string            `json:"email"`
+	Name             string            `json:"name,omitempty"`
+	Provider         string            `json:"provider"`
+	Subject          string            `json:"subject"`
+	Groups           []string          `json:"groups"`
+	Orgs             []sync.OrgAccess  `json:"orgs"`
+	Repos            []sync.RepoAccess `json:"repos"`
+	SessionExpiresAt time.Time         `json:"session_expires_at"`
+}
+
+// handleWhoami is GET /whoami. Roles are resolved live from the store,
+// with their sources, rather than read from the session's snapshot, so
+// the answer explains itself.
+func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.currentSession(r)
+	if err != nil {
+		s.writeJSONError(w, r, err)
+		return
+	}
+	access, err := s.deps.Accounts.Resolve(r.Context(), rec.UserID)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		err = groupgate.WrapError(groupgate.Unauthenticated, err, "the signed-in user no longer exists")
+	}
+	if err != nil {
+		s.writeJSONError(w, r, err)
+		return
+	}
+	out := whoami{
+		User:             usernameOf(rec.Identity),
+		Email:            rec.Identity.Email,
+		Name:             rec.Identity.DisplayName,
+		Provider:         rec.Provider,
+		Subject:          rec.Identity.Subject,
+		Groups:           access.Groups,
+		Orgs:             access.Orgs,
+		Repos:            access.Repos,
+		SessionExpiresAt: rec.ExpiresAt.UTC(),
+	}
+	if out.Groups == nil {
+		out.Groups = []string{}
+	}
+	if out.Orgs == nil {
+		out.Orgs = []sync.OrgAccess{}
+	}
+	if out.Repos == nil {
+		out.Repos = []sync.RepoAccess{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,363 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/oidc"
+	"github.com/groupgate/groupgate/devidp"
+	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/store/sqlite"
+	"github.com/groupgate/groupgate/sync"
+	"github.com/groupgate/groupgate/web"
+)
+
+const (
+	clientID     = "groupgate"
+	clientSecret = "groupgate-secret"
+	otherID      = "other-app"
+	otherSecret  = "other-app-secret"
+	sessionTTL   = 12 * time.Hour
+)
+
+var sessionSecret = []byte("0123456789abcdef0123456789abcdef-web-tests")
+
+// clock is the injected time of sessions and the server; tests move it.
+type clock struct {
+	mu stdsync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// lockedBuffer collects the server's logs, which tests search for secrets.
+type lockedBuffer struct {
+	mu  stdsync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// backendKind builds the session backend a harness runs on.
+type backendKind struct {
+	name string
+	open func(t testing.TB, now func() time.Time) session.Backend
+}
+
+var backends = []backendKind{
+	{"in-process sessions", func(_ testing.TB, now func() time.Time) session.Backend {
+		return session.NewMemory(session.WithNow(now))
+	}},
+	{"Redis sessions", func(t testing.TB, now func() time.Time) session.Backend {
+		client, prefix := testenv.Redis(t)
+		b, err := session.NewRedis(client, prefix, session.WithNow(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}},
+}
+
+type harnessConfig struct {
+	backend  backendKind
+	upstream http.Handler // set: reverse-proxy mode
+}
+
+// harness is groupgate's browser surface on one httptest server, with two
+// demo OIDC providers under the same origin: "demo" puts groups in the ID
+// token, "demo-ui" only in UserInfo. The store is SQLite in t.TempDir(),
+// seeded with organization acme and mapping eng → MEMBER.
+type harness struct {
+	t        testing.TB
+	srv      *httptest.Server
+	web      *web.Server
+	syncer   *sync.Syncer
+	backend  session.Backend
+	clock    *clock
+	logs     *lockedBuffer
+	acme     groupgate.Organization
+	upstream *httptest.Server
+	// swap makes the "demo" connector authenticate at the token endpoint
+	// as other-app: a relay that hands it another client's tokens.
+	swap atomic.Bool
+}
+
+func newHarness(t testing.TB, cfg harnessConfig) *harness {
+	t.Helper()
+	ctx := context.Background()
+	h := &harness{t: t, clock: &clock{t: time.Now()}, logs: &lockedBuffer{}}
+	mux := http.NewServeMux()
+	h.srv = httptest.NewServer(mux)
+	t.Cleanup(h.srv.Close)
+	base := h.srv.URL
+	discard := slog.New(slog.DiscardHandler)
+
+	idp, err := devidp.NewOIDC(base+"/idp", devidp.OIDCConfig{Logger: discard, Clients: []devidp.OIDCClient{
+		{ID: clientID, Secret: clientSecret, RedirectURIs: []string{base + "/callback/demo"}, PostLogoutRedirectURIs: []string{base + "/logged-out"}},
+		{ID: otherID, Secret: otherSecret, RedirectURIs: []string{base + "/callback/demo"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpUI, err := devidp.NewOIDC(base+"/idp-ui", devidp.OIDCConfig{Logger: discard, GroupsOnlyInUserInfo: true, Clients: []devidp.OIDCClient{
+		{ID: clientID, Secret: clientSecret, RedirectURIs: []string{base + "/callback/demo-ui"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/idp/", idp)
+	mux.Handle("/idp-ui/", idpUI)
+
+	httpClient := &http.Client{Transport: swapTransport{base: h.srv.Client().Transport, swap: &h.swap}, Timeout: 10 * time.Second}
+	open := func(name, issuer, groupsFrom string) broker.Connector {
+		c, err := oidc.Config{
+			Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret,
+			Scopes:      []string{"openid", "email", "profile", "groups"},
+			RedirectURL: base + "/callback/" + name,
+			GroupsFrom:  groupsFrom,
+		}.Open(ctx, name, discard, oidc.WithHTTPClient(httpClient))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	connectors := []broker.Connector{open("demo", base+"/idp", ""), open("demo-ui", base+"/idp-ui", oidc.GroupsFromUserInfo)}
+
+	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.backend = cfg.backend.open(t, h.clock.Now)
+	h.syncer = sync.New(st, h.backend, sync.WithPushRetry(1, time.Millisecond))
+	if h.acme, err = st.CreateOrganization(ctx, groupgate.Organization{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.syncer.AddOrgMapping(ctx, "test", h.acme.ID, "eng", groupgate.OrgRoleUnspecified); err != nil {
+		t.Fatal(err)
+	}
+
+	login, err := broker.NewLogin(h.backend, connectors, broker.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := session.NewStore(h.backend, sessionSecret, session.WithTTL(sessionTTL), session.WithNow(h.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := url.Parse(base)
+	policy, err := web.NewRedirectPolicy(pub, []string{"bsr.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test client connects from 127.0.0.1: trusting it lets tests play
+	// the front proxy's forwarding headers.
+	trusted, err := web.ParseTrustedProxies([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wcfg := web.Config{
+		PublicURL: pub, Providers: []string{"demo", "demo-ui"}, SessionTTL: sessionTTL, TrustedProxies: trusted,
+	}
+	if cfg.upstream != nil {
+		h.upstream = httptest.NewServer(cfg.upstream)
+		t.Cleanup(h.upstream.Close)
+		wcfg.Upstream, _ = url.Parse(h.upstream.URL)
+	}
+	h.web, err = web.NewServer(wcfg,
+		web.Deps{Login: login, Sessions: sessions, Accounts: h.syncer, Redirects: policy,
+			Health: web.NewHealth([]web.Check{{Name: "sessions", Func: h.backend.Ping}})},
+		web.WithNow(h.clock.Now), web.WithRegistry(prometheus.NewRegistry()),
+		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/", h.web.Handler())
+	return h
+}
+
+// swapTransport rewrites token requests to authenticate as other-app when
+// swap is set.
+type swapTransport struct {
+	base http.RoundTripper
+	swap *atomic.Bool
+}
+
+func (s swapTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.swap.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
+		r = r.Clone(r.Context())
+		r.SetBasicAuth(url.QueryEscape(otherID), url.QueryEscape(otherSecret))
+	}
+	return s.base.RoundTrip(r)
+}
+
+// browser returns a client with its own cookie jar that does not follow
+// redirects, so tests see every Location.
+func (h *harness) browser() *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:       jar,
+		Transport: h.srv.Client().Transport,
+		Timeout:   10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+var (
+	formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenID   = regexp.MustCompile(`<input type="hidden" name="id" value="([^"]+)"`)
+)
+
+// signIn drives a browser from startURL (usually /login?…) through the IdP
+// as user, until groupgate's callback answers, and returns that answer.
+// edit, when set, may change any URL before the browser visits it. Every
+// Location along the way is passed to check, when set. A response that is
+// neither a redirect nor the IdP's form is returned as it is.
+func (h *harness) signIn(c *http.Client, startURL, user string, edit func(*url.URL), check func(string)) *http.Response {
+	h.t.Helper()
+	next, err := url.Parse(startURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var resp *http.Response
+	for range 12 {
+		if edit != nil {
+			edit(next)
+		}
+		resp = h.get(c, next.String(), nil)
+		if strings.HasPrefix(resp.Request.URL.Path, "/callback/") {
+			return resp
+		}
+		body := readBody(h.t, resp)
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			loc := resp.Header.Get("Location")
+			if check != nil {
+				check(loc)
+			}
+			if next, err = resp.Request.URL.Parse(loc); err != nil {
+				h.t.Fatalf("Location %q: %v", loc, err)
+			}
+		case resp.StatusCode == http.StatusOK && formAction.MatchString(body):
+			action := html.UnescapeString(formAction.FindStringSubmatch(body)[1])
+			id := html.UnescapeString(hiddenID.FindStringSubmatch(body)[1])
+			resp, err = c.PostForm(action, url.Values{"id": {id}, "username": {user}, "password": {user + "-password"}})
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			readBody(h.t, resp)
+			if resp.StatusCode != http.StatusFound {
+				h.t.Fatalf("IdP sign-in as %s: %s", user, resp.Status)
+			}
+			if next, err = resp.Request.URL.Parse(resp.Header.Get("Location")); err != nil {
+				h.t.Fatal(err)
+			}
+		default:
+			resp.Body = io.NopCloser(strings.NewReader(body))
+			return resp
+		}
+	}
+	h.t.Fatalf("sign-in from %s did not reach the callback", startURL)
+	return nil
+}
+
+// login signs user in at provider and checks that the callback sent the
+// browser on to rd (want).
+func (h *harness) login(c *http.Client, provider, user, rd, want string) {
+	h.t.Helper()
+	resp := h.signIn(c, h.srv.URL+"/login?"+url.Values{"provider": {provider}, "rd": {rd}}.Encode(), user, nil, nil)
+	body := readBody(h.t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+		h.t.Fatalf("callback for %s: %s Location %q, want 303 to %q\n%s", user, resp.Status, resp.Header.Get("Location"), want, body)
+	}
+}
+
+func (h *harness) get(c *http.Client, target string, header http.Header) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp
+}
+
+// auth asks /auth with c's cookies and returns the response, body read.
+func (h *harness) auth(c *http.Client) *http.Response {
+	h.t.Helper()
+	resp := h.get(c, h.srv.URL+"/auth", nil)
+	readBody(h.t, resp)
+	return resp
+}
+
+// sessionCookie returns the browser's session cookie.
+func (h *harness) sessionCookie(c *http.Client) *http.Cookie {
+	h.t.Helper()
+	u, _ := url.Parse(h.srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "_groupgate" {
+			return ck
+		}
+	}
+	h.t.Fatal("no session cookie in the jar")
+	return nil
+}
+
+// withCookie is a fresh browser that holds only the given session cookie.
+func (h *harness) withCookie(value string) *http.Client {
+	c := h.browser()
+	u, _ := url.Parse(h.srv.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: "_groupgate", Value: value, Path: "/"}})
+	return c
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,150 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/session"
+)
+
+// handleLogin is GET /login?rd=URL&provider=NAME. rd is validated first
+// (anything unsafe becomes "/"); without a provider, one configured
+// provider is used directly and several get a picker page.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rd := s.deps.Redirects.Validate(q.Get("rd"))
+	provider := q.Get("provider")
+	if provider == "" {
+		switch len(s.cfg.Providers) {
+		case 0:
+			s.renderError(w, r, groupgate.Errorf(groupgate.FailedPrecondition, "no identity provider is configured"))
+			return
+		case 1:
+			provider = s.cfg.Providers[0]
+		default:
+			s.renderPicker(w, r, rd)
+			return
+		}
+	}
+	if !slices.Contains(s.cfg.Providers, provider) {
+		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		return
+	}
+	started, err := s.deps.Login.Begin(r.Context(), provider, rd)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	// The binding cookie only needs to come back on the callback; Lax lets
+	// the IdP's top-level redirect carry it.
+	http.SetCookie(w, &http.Cookie{
+		Name:     started.Cookie.Name,
+		Value:    started.Cookie.Value,
+		Path:     s.cookiePath("/callback/"),
+		Expires:  started.Cookie.Expires,
+		MaxAge:   max(1, int(started.Cookie.Expires.Sub(s.now()).Seconds())),
+		Secure:   s.cfg.SecureCookies,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	redirect(w, started.RedirectURL, http.StatusFound)
+}
+
+// cookiePath is p under public_url's path, as the browser sees it.
+func (s *Server) cookiePath(p string) string {
+	u, _ := url.Parse(s.publicPath(p))
+	return u.EscapedPath()
+}
+
+func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string) {
+	data := pageData{Title: "Sign in"}
+	for _, name := range s.cfg.Providers {
+		v := url.Values{"provider": {name}, "rd": {rd}}
+		data.Providers = append(data.Providers, providerLink{Name: name, URL: s.publicPath("/login") + "?" + v.Encode()})
+	}
+	s.renderPage(w, r, http.StatusOK, "picker", data)
+}
+
+// handleCallback is GET /callback/NAME: finish the login with the IdP,
+// sync the user, start a fresh session, and send the browser to the
+// attempt's return URL. Any failure shows an error page and starts no
+// session.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	provider := r.PathValue("provider")
+	if !slices.Contains(s.cfg.Providers, provider) {
+		s.metrics.logins.WithLabelValues("unknown", string(groupgate.NotFound)).Inc()
+		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		return
+	}
+	fail := func(err error) {
+		s.metrics.logins.WithLabelValues(provider, string(groupgate.ErrorCodeOf(err))).Inc()
+		s.renderError(w, r, err)
+	}
+	ctx := r.Context()
+	res, err := s.deps.Login.Finish(ctx, provider, r)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// The attempt is consumed; its binding cookie has no further use.
+	http.SetCookie(w, &http.Cookie{
+		Name: res.CookieName, Value: "", Path: s.cookiePath("/callback/"), MaxAge: -1,
+		Secure: s.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	user, memberships, err := s.deps.Accounts.Login(ctx, res.Identity)
+	if err != nil {
+		fail(err)
+		return
+	}
+	rec := &session.Record{
+		UserID:      user.ID,
+		Provider:    provider,
+		Identity:    res.Identity,
+		IDToken:     res.Tokens.IDToken,
+		Memberships: memberships,
+		ExpiresAt:   s.now().Add(s.cfg.SessionTTL),
+	}
+	if err := s.deps.Sessions.Start(w, r, rec); err != nil {
+		fail(err)
+		return
+	}
+	s.metrics.logins.WithLabelValues(provider, "success").Inc()
+	s.logger.InfoContext(ctx, "login", "provider", provider, "user_id", user.ID, "groups", len(memberships.Groups))
+	// Validated at /login already; again here, since the attempt store is
+	// shared state and this is the last step before the browser leaves.
+	redirect(w, s.deps.Redirects.Validate(res.ReturnTo), http.StatusSeeOther)
+}
+
+// handleLogout is GET and POST /logout (POST guarded against cross-site
+// requests): end the session server-side, then send the browser to the
+// IdP's end-session endpoint when it has one, else to the signed-out page.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rec, _ := s.currentSession(r)
+	if err := s.deps.Sessions.End(w, r); err != nil {
+		s.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err,
+			"your session could not be ended right now; try signing out again"))
+		return
+	}
+	target := s.SignedOutURL()
+	if rec != nil {
+		s.logger.InfoContext(ctx, "logout", "provider", rec.Provider, "user_id", rec.UserID)
+		u, ok, err := s.deps.Login.LogoutURL(ctx, rec.Provider, rec.IDToken, target)
+		switch {
+		case err != nil:
+			// groupgate's session is gone, which is what matters; the IdP
+			// session outlives it, as with an IdP without end-session.
+			s.logger.WarnContext(ctx, "IdP logout URL", "provider", rec.Provider, "error", err)
+		case ok:
+			target = u
+		}
+	}
+	redirect(w, target, http.StatusSeeOther)
+}
+
+// handleSignedOut is GET /logged-out, the post-logout landing page.
+func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
+	s.renderPage(w, r, http.StatusOK, "signedout", pageData{Title: "Signed out", Retry: s.publicPath("/login")})
+}

@@ -1,0 +1,99 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/groupgate/groupgate"
+)
+
+// handleProxy serves every path that is not groupgate's own in
+// reverse-proxy mode. Signed-in callers go to the upstream with identity
+// headers; a browser without a session (GET or HEAD) is sent to login and
+// back to this URL; other requests get 401, since a login cannot replay
+// their body. A session backend that cannot be read answers 503.
+func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
+	_, err := s.currentSession(r)
+	switch {
+	case err == nil:
+		s.proxy.ServeHTTP(w, r)
+	case groupgate.IsCode(err, groupgate.Unauthenticated):
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			rd, _ := OriginalURL(r, s.cfg.TrustedProxies, s.cfg.PublicURL)
+			redirect(w, s.loginURL(rd), http.StatusFound)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "not signed in", http.StatusUnauthorized)
+	default:
+		s.logger.ErrorContext(r.Context(), "proxy cannot read the session", "error", err)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+	}
+}
+
+// newReverseProxy forwards to cfg.Upstream. Rewrite (not Director) gets an
+// outbound request from which the hop-by-hop and client-sent forwarding
+// headers are already removed, so nothing the client wrote about its
+// address survives unless a trusted proxy wrote it.
+func (s *Server) newReverseProxy() *httputil.ReverseProxy {
+	upstream := s.cfg.Upstream
+	return &httputil.ReverseProxy{
+		Transport: s.transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			trusted := s.cfg.TrustedProxies.Contains(forwardedPeer(pr.In))
+			if trusted {
+				// Keep the chain of the proxies in front of us.
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
+			pr.SetURL(upstream)
+			pr.SetXForwarded()
+			if trusted {
+				for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+					if v := forwardedSingle(pr.In, h); v != "" {
+						pr.Out.Header.Set(h, v)
+					}
+				}
+			}
+			StripIdentityHeaders(pr.Out.Header)
+			removeCookie(pr.Out.Header, s.deps.Sessions.CookieName())
+			// handleProxy only proxies requests with a loaded session.
+			if rec := scopeOf(pr.In).session; rec != nil {
+				identityOf(rec).Set(pr.Out.Header)
+			}
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.logger.WarnContext(r.Context(), "upstream request failed", "error", err)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "upstream unavailable", http.StatusBadGateway)
+		},
+	}
+}
+
+// removeCookie drops the cookie called name from the Cookie header(s),
+// keeping the others byte for byte: the session cookie is a bearer
+// credential for groupgate and none of the upstream's business.
+func removeCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if n, _, _ := strings.Cut(part, "="); strings.TrimSpace(n) == name {
+				continue
+			}
+			kept = append(kept, part)
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		h.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
