@@ -320,7 +320,47 @@ func TestCallbackRefusals(t *testing.T) {
 		defer h.swap.Store(false)
 		resp := h.signIn(c, h.srv.URL+"/login?provider=demo", "alice", edit, nil)
 		body := readBody(t, resp)
-		if resp.StatusCode != http.StatusForbidden {
+		// The token endpoint accepted the relayed request; the ID token's
+		// audience is what groupgate refuses.
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "ID token is not valid for this login") {
+			t.Errorf("callback = %s\n%s", resp.Status, body)
+		}
+		if resp := h.auth(c); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("/auth = %s", resp.Status)
+		}
+	})
+
+	t.Run("a login the IdP refuses shows a 403 page", func(t *testing.T) {
+		c := h.browser()
+		edit := func(u *url.URL) {
+			if strings.HasPrefix(u.Path, "/callback/") {
+				q := u.Query()
+				q.Del("code")
+				q.Set("error", "access_denied")
+				u.RawQuery = q.Encode()
+			}
+		}
+		resp := h.signIn(c, h.srv.URL+"/login?provider=demo", "alice", edit, nil)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "access_denied") {
+			t.Errorf("callback = %s\n%s", resp.Status, body)
+		}
+		if resp := h.auth(c); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("/auth = %s", resp.Status)
+		}
+	})
+
+	t.Run("an IdP that cannot be reached at the callback shows a 503 page", func(t *testing.T) {
+		c := h.browser()
+		edit := func(u *url.URL) {
+			if strings.HasPrefix(u.Path, "/callback/") {
+				h.idpDown.Store(true)
+			}
+		}
+		defer h.idpDown.Store(false)
+		resp := h.signIn(c, h.srv.URL+"/login?provider=demo", "alice", edit, nil)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be reached") {
 			t.Errorf("callback = %s\n%s", resp.Status, body)
 		}
 		if resp := h.auth(c); resp.StatusCode != http.StatusUnauthorized {

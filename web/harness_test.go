@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -107,6 +108,9 @@ type harness struct {
 	// swap makes the "demo" connector authenticate at the token endpoint
 	// as other-app: a relay that hands it another client's tokens.
 	swap atomic.Bool
+	// idpDown makes every call of the connectors to the IdPs fail as if
+	// the network were down.
+	idpDown atomic.Bool
 }
 
 func newHarness(t testing.TB, cfg harnessConfig) *harness {
@@ -135,7 +139,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	mux.Handle("/idp/", idp)
 	mux.Handle("/idp-ui/", idpUI)
 
-	httpClient := &http.Client{Transport: swapTransport{base: h.srv.Client().Transport, swap: &h.swap}, Timeout: 10 * time.Second}
+	httpClient := &http.Client{Transport: swapTransport{base: h.srv.Client().Transport, swap: &h.swap, down: &h.idpDown}, Timeout: 10 * time.Second}
 	open := func(name, issuer, groupsFrom string) broker.Connector {
 		c, err := oidc.Config{
 			Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret,
@@ -207,13 +211,17 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 }
 
 // swapTransport rewrites token requests to authenticate as other-app when
-// swap is set.
+// swap is set, and fails every request when down is set.
 type swapTransport struct {
 	base http.RoundTripper
 	swap *atomic.Bool
+	down *atomic.Bool
 }
 
 func (s swapTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.down.Load() {
+		return nil, errors.New("connection refused (test)")
+	}
 	if s.swap.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
 		r = r.Clone(r.Context())
 		r.SetBasicAuth(url.QueryEscape(otherID), url.QueryEscape(otherSecret))
