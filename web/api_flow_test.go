@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
 )
 
 // TestAPIDocumentedFlow runs the reference's documented mapping flow as
@@ -115,6 +117,55 @@ func TestAPIDocumentedFlow(t *testing.T) {
 		}
 		if want := len(orgSteps) + len(repoSteps); n != want {
 			t.Errorf("%d audit events by alice, want %d", n, want)
+		}
+	})
+}
+
+func TestAPIPreviewMappingChange(t *testing.T) {
+	e := newAPIEnv(t)
+	alice := e.user("alice")
+	acme := e.org("acme", alice)
+	api := e.repo(acme, "api")
+	bob := e.user("bob", "eng")
+	e.user("carol", "eng")
+	tok := e.token(alice, time.Time{})
+
+	tests := []struct {
+		name, body         string
+		wantGained, wantOf string
+	}{
+		{"adding an ADMIN mapping to an organization gains every member ADMIN",
+			`{"change":"MAPPING_CHANGE_ADD","organization_id":"` + acme.ID + `","group_name":"eng","organization_role_override":"ORGANIZATION_ROLE_ADMIN"}`, "ADMIN", bob.ID},
+		{"adding a default repository mapping gains READ",
+			`{"change":"MAPPING_CHANGE_ADD","repository_id":"` + api.ID + `","group_name":"eng"}`, "READ", bob.ID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.as(tok, "AccessService/PreviewMappingChange", tt.body)
+			gained, _ := r.Body["gained"].([]any)
+			if len(gained) != 2 {
+				t.Fatalf("gained %s, want both members", r.Raw)
+			}
+			first := gained[0].(map[string]any)
+			if first["after"] != tt.wantGained || (first["userId"] != tt.wantOf && gained[1].(map[string]any)["userId"] != tt.wantOf) {
+				t.Errorf("preview %s", r.Raw)
+			}
+			if ms, _ := e.st.ListOrgMappings(e.ctx, acme.ID, store.ListOptions{}); len(ms) != 0 {
+				t.Errorf("preview wrote a mapping: %v", ms)
+			}
+		})
+	}
+	t.Run("an organization ADMIN holds ADMIN on its repositories, and the reason is listed", func(t *testing.T) {
+		r := e.as(tok, "AccessService/ExplainAccess", `{"repository_id":"`+api.ID+`"}`)
+		if r.str("repositoryRole") != "REPOSITORY_ROLE_ADMIN" || !strings.Contains(r.Raw, "ORGANIZATION_ROLE_ADMIN") {
+			t.Errorf("explain %s", r.Raw)
+		}
+	})
+	t.Run("previewing needs authority over the resource", func(t *testing.T) {
+		bobTok := e.token(bob, time.Time{})
+		r := e.post("AccessService/PreviewMappingChange", `{"change":"MAPPING_CHANGE_REMOVE","organization_id":"`+acme.ID+`","group_name":"eng"}`, "Authorization: Bearer "+bobTok)
+		if r.Code() != "permission_denied" {
+			t.Errorf("got %s", r.Raw)
 		}
 	})
 }
