@@ -158,6 +158,36 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]groupgate.AuditEvent, error)
 }
 
+// SCIMStore is what the SCIM service provider needs beyond plain CRUD:
+// filtered, sorted, paged queries that run in the database, and atomic
+// changes of a group's SCIM members.
+type SCIMStore interface {
+	// QueryUsers returns the page of users q selects and the total number
+	// of users its filter matches (SCIM totalResults). Invalid when the
+	// filter cannot apply (bad attribute path, operator or value type).
+	QueryUsers(ctx context.Context, q Query) ([]groupgate.User, int, error)
+	// QueryGroups is QueryUsers for groups.
+	QueryGroups(ctx context.Context, q Query) ([]groupgate.Group, int, error)
+	// ListGroupMembersBySource returns the sorted IDs of users with group in
+	// their set from source.
+	ListGroupMembersBySource(ctx context.Context, group string, source groupgate.MembershipSource) ([]string, error)
+	// UpdateGroupMembers runs fn, in one transaction that locks the group,
+	// on the group and the sorted IDs of its "scim" members. fn may change
+	// Name, ExternalID and SCIM and returns the new member set, which
+	// replaces the "scim" memberships of the group (new ones get AddedAt
+	// now, kept ones keep theirs). A rename moves every membership (all
+	// sources) and every organization and repository mapping of the old
+	// name to the new one. It returns the stored group (Version+1) and the
+	// sorted IDs of every affected user: added, removed and, on a rename,
+	// every member of the old or new name. NotFound when the group does
+	// not exist, Invalid for an unknown user ID (nothing written),
+	// Conflict when a moved mapping would collide with one of the new name
+	// on the same resource or the name or externalId is taken; fn's error
+	// is returned unchanged. Concurrent calls for one group are
+	// serialized.
+	UpdateGroupMembers(ctx context.Context, groupID string, fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error)
+}
+
 // Store is every store interface together, plus transactions and
 // lifecycle.
 type Store interface {
