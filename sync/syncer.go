@@ -260,6 +260,13 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
 	}
 }
 
+// Refresh recomputes the access of users and pushes it to their live
+// sessions. Operations of the Syncer do this themselves; Refresh is for
+// changes made to the store elsewhere, after they commit.
+func (s *Syncer) Refresh(ctx context.Context, userIDs ...string) {
+	s.syncUsers(ctx, userIDs)
+}
+
 // syncGroupMembers pushes fresh access to every member of the groups.
 func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...string) {
 	seen := map[string]struct{}{}

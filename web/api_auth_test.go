@@ -348,3 +348,16 @@ func TestAPIGRPC(t *testing.T) {
 		t.Errorf("unauthenticated gRPC call: %v, want unauthenticated", err)
 	}
 }
+
+func TestAPICreatorSessionLearnsOwnerRoleAtOnce(t *testing.T) {
+	e := newAPIEnv(t)
+	root, sessionID := e.login("root")
+	if got := e.snapshot(sessionID).OrgRoles["gamma"]; got != "" {
+		t.Fatalf("before creation the session already has %q on gamma", got)
+	}
+	tok := e.token(root, time.Time{})
+	e.as(tok, "OrganizationService/CreateOrganization", `{"name":"gamma"}`)
+	if got := e.snapshot(sessionID).OrgRoles["gamma"]; got != groupgate.OrgRoleOwner {
+		t.Fatalf("creator's live session has %q on gamma, want OWNER", got)
+	}
+}

@@ -113,6 +113,9 @@ func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
+	// The creator's live sessions learn their OWNER role now, not at the
+	// next login.
+	s.api.syncer.Refresh(ctx, c.User.ID)
 	return connect.NewResponse(&v1.CreateOrganizationResponse{Organization: apiOrganization(out)}), nil
 }
 
