@@ -1,0 +1,355 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+// Audit actions written by SCIM operations.
+const (
+	ActionSCIMUserCreate  = "scim.user.create"
+	ActionSCIMUserAdopt   = "scim.user.adopt"
+	ActionSCIMUserUpdate  = "scim.user.update"
+	ActionSCIMUserDelete  = "scim.user.delete"
+	ActionUserReactivate  = "user.reactivate"
+	ActionSCIMGroupCreate = "scim.group.create"
+	ActionSCIMGroupUpdate = "scim.group.update"
+	ActionSCIMGroupDelete = "scim.group.delete"
+)
+
+// MatchKey says which attribute makes a SCIM-provisioned user the same
+// person as a user created by an SSO login.
+type MatchKey string
+
+const (
+	MatchEmail    MatchKey = "email"
+	MatchUserName MatchKey = "userName"
+)
+
+// scimTx returns the SCIM part of a store (a transaction of it).
+func scimTx(st store.Store) (store.SCIMStore, error) {
+	sc, ok := st.(store.SCIMStore)
+	if !ok {
+		return nil, groupgate.Errorf(groupgate.Internal, "the store does not support SCIM")
+	}
+	return sc, nil
+}
+
+// scimUserView is the audit view of a SCIM user write.
+type scimUserView struct {
+	userView
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+func viewSCIMUser(u groupgate.User) scimUserView {
+	return scimUserView{userView: viewUser(u), ExternalID: u.ExternalID}
+}
+
+// SCIMCreateUser provisions u. When a user created by an SSO login (no
+// externalId, no SCIM document) has the same email or userName (by match),
+// that user is adopted: it keeps its ID, identities, group set and
+// sessions, and takes u's attributes. A user already provisioned over SCIM
+// with that key, or any other uniqueness clash, is Conflict. Provisioning
+// an inactive user ends the sessions an adopted user had.
+func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.User, match MatchKey) (groupgate.User, error) {
+	var out, before groupgate.User
+	adopted := false
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		existing, err := findSCIMMatch(ctx, tx, u, match)
+		if err != nil {
+			return err
+		}
+		if existing.ID != "" {
+			if existing.ExternalID != "" || len(existing.SCIM) > 0 {
+				return groupgate.Errorf(groupgate.Conflict, "a user with this %s is already provisioned", match)
+			}
+			before, adopted = existing, true
+			out, err = tx.UpdateUser(ctx, existing.ID, func(cur *groupgate.User) error {
+				cur.UserName, cur.Email, cur.DisplayName = u.UserName, u.Email, u.DisplayName
+				cur.Active, cur.ExternalID, cur.SCIM = u.Active, u.ExternalID, u.SCIM
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("adopt user %s: %w", existing.ID, err)
+			}
+			return s.audit(ctx, tx, actor, ActionSCIMUserAdopt, "user", out.ID, viewSCIMUser(before), viewSCIMUser(out))
+		}
+		if out, err = tx.CreateUser(ctx, u); err != nil {
+			return fmt.Errorf("create user %q: %w", u.UserName, err)
+		}
+		return s.audit(ctx, tx, actor, ActionSCIMUserCreate, "user", out.ID, nil, viewSCIMUser(out))
+	})
+	if err != nil {
+		return groupgate.User{}, err
+	}
+	if adopted && before.Active && !out.Active {
+		s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(out.ID))
+	}
+	return out, nil
+}
+
+// findSCIMMatch returns the user u is the same person as, or a zero user.
+func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match MatchKey) (groupgate.User, error) {
+	var (
+		found groupgate.User
+		err   error
+	)
+	switch match {
+	case MatchUserName:
+		found, err = tx.GetUserByUserName(ctx, u.UserName)
+	case MatchEmail, "":
+		if u.Email == "" {
+			return groupgate.User{}, nil
+		}
+		found, err = tx.GetUserByEmail(ctx, u.Email)
+	default:
+		return groupgate.User{}, groupgate.Errorf(groupgate.Invalid, "unknown SCIM match key %q", string(match))
+	}
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return groupgate.User{}, nil
+	}
+	if err != nil {
+		return groupgate.User{}, fmt.Errorf("find user by %s: %w", match, err)
+	}
+	return found, nil
+}
+
+// SCIMUpdateUser runs fn on the stored user in one transaction with its
+// audit event. Turning Active off ends every session of the user at once
+// (logins are then refused); turning it on again reactivates the user.
+// fn's error is returned unchanged.
+func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn func(*groupgate.User) error) (groupgate.User, error) {
+	var before, out groupgate.User
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		u, err := tx.UpdateUser(ctx, userID, func(u *groupgate.User) error {
+			before = *u
+			return fn(u)
+		})
+		if err != nil {
+			return fmt.Errorf("update user %s: %w", userID, err)
+		}
+		out = u
+		if err := s.audit(ctx, tx, actor, ActionSCIMUserUpdate, "user", userID, viewSCIMUser(before), viewSCIMUser(out)); err != nil {
+			return err
+		}
+		switch {
+		case before.Active && !out.Active:
+			return s.audit(ctx, tx, actor, ActionUserDeactivate, "user", userID, viewUser(before), viewUser(out))
+		case !before.Active && out.Active:
+			return s.audit(ctx, tx, actor, ActionUserReactivate, "user", userID, viewUser(before), viewUser(out))
+		}
+		return nil
+	})
+	if err != nil {
+		return groupgate.User{}, err
+	}
+	if before.Active && !out.Active {
+		s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(userID))
+	}
+	return out, nil
+}
+
+// ReactivateUser lets a deactivated user log in again. Their sessions were
+// ended at deactivation, so there is nothing to push. NotFound for an
+// unknown user.
+func (s *Syncer) ReactivateUser(ctx context.Context, actor, userID string) (groupgate.User, error) {
+	return s.SCIMUpdateUser(ctx, actor, userID, func(u *groupgate.User) error {
+		u.Active = true
+		return nil
+	})
+}
+
+// SCIMDeleteUser deletes the user with their identities, group set and
+// manual roles, and ends every session they have. NotFound for an unknown
+// user.
+func (s *Syncer) SCIMDeleteUser(ctx context.Context, actor, userID string) error {
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		u, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("load user %s: %w", userID, err)
+		}
+		set, err := tx.GetGroupSet(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("load group set of %s: %w", userID, err)
+		}
+		if err := tx.DeleteUser(ctx, userID); err != nil {
+			return fmt.Errorf("delete user %s: %w", userID, err)
+		}
+		v := viewUser(u)
+		v.Groups = set.Names()
+		return s.audit(ctx, tx, actor, ActionSCIMUserDelete, "user", userID, v, nil)
+	})
+	if err != nil {
+		return err
+	}
+	s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(userID))
+	return nil
+}
+
+// groupChangeView is the audit view of a SCIM group write: the name
+// before and after and the members that came and went, not the whole
+// member list (which may hold many thousands).
+type groupChangeView struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	ExternalID string   `json:"external_id,omitempty"`
+	Added      []string `json:"added_members,omitempty"`
+	Removed    []string `json:"removed_members,omitempty"`
+	Members    int      `json:"members"`
+}
+
+// SCIMCreateGroup creates g with the given SCIM members (user IDs) in one
+// transaction, then pushes fresh access to the members. Conflict when the
+// name or externalId is taken, Invalid for an unknown user ID or a bad
+// name.
+func (s *Syncer) SCIMCreateGroup(ctx context.Context, actor string, g groupgate.Group, members []string) (groupgate.Group, []string, error) {
+	if err := checkGroupName(g.Name); err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	var (
+		out      groupgate.Group
+		final    []string
+		affected []string
+	)
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		sc, err := scimTx(tx)
+		if err != nil {
+			return err
+		}
+		created, err := tx.CreateGroup(ctx, g)
+		if err != nil {
+			return fmt.Errorf("create group %q: %w", g.Name, err)
+		}
+		out, affected, err = sc.UpdateGroupMembers(ctx, created.ID, func(_ *groupgate.Group, _ []string) ([]string, error) {
+			final = dedupe(members)
+			return final, nil
+		})
+		if err != nil {
+			return fmt.Errorf("set members of group %s: %w", created.ID, err)
+		}
+		return s.audit(ctx, tx, actor, ActionSCIMGroupCreate, "group", out.ID, nil,
+			groupChangeView{ID: out.ID, Name: out.Name, ExternalID: out.ExternalID, Added: final, Members: len(final)})
+	})
+	if err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	s.syncUsers(ctx, affected)
+	return out, final, nil
+}
+
+// SCIMUpdateGroup runs fn on the group and its SCIM members (sorted user
+// IDs) in one transaction that locks the group, stores the result with an
+// audit event, and then pushes fresh access to every affected user. A
+// rename moves memberships and mappings to the new name (see
+// store.SCIMStore). It returns the stored group and its members. fn's
+// error is returned unchanged.
+func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error) {
+	var (
+		out      groupgate.Group
+		final    []string
+		affected []string
+	)
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		sc, err := scimTx(tx)
+		if err != nil {
+			return err
+		}
+		var before groupChangeView
+		var old []string
+		out, affected, err = sc.UpdateGroupMembers(ctx, groupID, func(g *groupgate.Group, members []string) ([]string, error) {
+			before = groupChangeView{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Members: len(members)}
+			old = members
+			next, err := fn(g, slices.Clone(members))
+			if err != nil {
+				return nil, err
+			}
+			if err := checkGroupName(g.Name); err != nil {
+				return nil, err
+			}
+			final = dedupe(next)
+			return final, nil
+		})
+		if err != nil {
+			return fmt.Errorf("update group %s: %w", groupID, err)
+		}
+		added, removed := diffSorted(old, final)
+		return s.audit(ctx, tx, actor, ActionSCIMGroupUpdate, "group", groupID, before,
+			groupChangeView{ID: out.ID, Name: out.Name, ExternalID: out.ExternalID, Added: added, Removed: removed, Members: len(final)})
+	})
+	if err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	s.syncUsers(ctx, affected)
+	return out, final, nil
+}
+
+// SCIMDeleteGroup removes every SCIM membership of the group and deletes
+// it, then pushes fresh access to the former members. Mappings of the name
+// stay: a login may still bring the group. NotFound for an unknown group.
+func (s *Syncer) SCIMDeleteGroup(ctx context.Context, actor, groupID string) error {
+	var affected []string
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		sc, err := scimTx(tx)
+		if err != nil {
+			return err
+		}
+		var before groupChangeView
+		var g groupgate.Group
+		g, affected, err = sc.UpdateGroupMembers(ctx, groupID, func(g *groupgate.Group, members []string) ([]string, error) {
+			before = groupChangeView{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Removed: members, Members: len(members)}
+			return nil, nil
+		})
+		if err != nil {
+			return fmt.Errorf("remove members of group %s: %w", groupID, err)
+		}
+		if err := tx.DeleteGroup(ctx, g.ID); err != nil {
+			return fmt.Errorf("delete group %s: %w", groupID, err)
+		}
+		return s.audit(ctx, tx, actor, ActionSCIMGroupDelete, "group", groupID, before, nil)
+	})
+	if err != nil {
+		return err
+	}
+	s.syncUsers(ctx, affected)
+	return nil
+}
+
+func checkGroupName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return groupgate.Errorf(groupgate.Invalid, "group displayName required")
+	}
+	if strings.TrimSpace(name) != name {
+		return groupgate.Errorf(groupgate.Invalid, "group name %q has leading or trailing spaces", name)
+	}
+	return nil
+}
+
+func dedupe(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// diffSorted returns what is in b but not a, and in a but not b.
+func diffSorted(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			removed = append(removed, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			added = append(added, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
