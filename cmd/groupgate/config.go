@@ -830,3 +830,14 @@ func (d *decoder) checkRegexp(path, expr string) {
 		d.problemf(path, "does not compile: %v", err)
 	}
 }
+
+// validateConfig checks a Config built in code (`groupgate dev` builds its
+// own) by the same rules as a file; source names it in problems.
+func validateConfig(cfg *Config, source string) error {
+	d := &decoder{file: source, lines: map[string]int{}, failed: map[string]bool{}}
+	d.validate(cfg)
+	if len(d.problems) > 0 {
+		return &ConfigError{Problems: d.problems}
+	}
+	return nil
+}

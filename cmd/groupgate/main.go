@@ -32,7 +32,7 @@ func main() {
 }
 
 const usage = `usage:
-  groupgate dev                                            run everything embedded (not yet available)
+  groupgate dev [--listen ADDR]                            run everything embedded, for trying groupgate out
   groupgate serve --config FILE                            run the server
   groupgate config check --config FILE                     validate a configuration file
   groupgate migrate --config FILE                          apply store migrations
@@ -66,6 +66,7 @@ type Main struct {
 
 	cmd        command
 	configFile string
+	listen     string // dev only
 	user       string
 	tokenName  string
 
@@ -133,7 +134,9 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 
 	fs := flag.NewFlagSet("groupgate "+string(m.cmd), flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	if m.cmd != cmdDev {
+	if m.cmd == cmdDev {
+		fs.StringVar(&m.listen, "listen", devListen, "`address` to listen on (host:port; port 0 picks a free port)")
+	} else {
 		fs.StringVar(&m.configFile, "config", "", "configuration `file` (YAML)")
 	}
 	switch m.cmd {
@@ -161,14 +164,12 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	return nil
 }
 
-// Run runs the parsed command. serve returns once ctx is cancelled and the
-// HTTP server has shut down; the others return when done.
+// Run runs the parsed command. serve and dev return once ctx is cancelled
+// and the HTTP server has shut down; the others return when done.
 func (m *Main) Run(ctx context.Context) error {
 	switch m.cmd {
 	case cmdDev:
-		// The embedded demo mode needs the OIDC connector and demo IdP;
-		// saying so beats a half-working server.
-		return &exitError{code: 2, message: "groupgate dev: coming with the OIDC issue"}
+		return m.runDev(ctx)
 	case cmdServe:
 		return m.runServe(ctx)
 	case cmdConfigCheck:

@@ -87,7 +87,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServeOnSQLite(t *testing.T) {
 	dir := t.TempDir()
-	base, stop, done, logs := startServe(t, sqliteConfig(dir, ""))
+	base, stop, done, logs := startServe(t, serveConfig(t, dir, ""))
 
 	t.Run("healthz answers 200 ok", func(t *testing.T) {
 		if code, body := get(t, base+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
@@ -135,7 +135,7 @@ func TestServeOnSQLite(t *testing.T) {
 
 func TestServeReadyzNamesUnreachableRedis(t *testing.T) {
 	// Nothing listens on port 1; readiness must say so and name redis.
-	base, stop, done, _ := startServe(t, sqliteConfig(t.TempDir(), "redis:\n  addrs: [127.0.0.1:1]\n"))
+	base, stop, done, _ := startServe(t, serveConfig(t, t.TempDir(), "redis:\n  addrs: [127.0.0.1:1]\n"))
 	code, body := get(t, base+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"redis"`) || strings.Contains(body, `"store"`) {
 		t.Fatalf("got %d %q, want 503 naming redis only", code, body)
@@ -148,7 +148,7 @@ func TestServeReadyzNamesUnreachableRedis(t *testing.T) {
 
 func TestServeWithRealRedisIsReady(t *testing.T) {
 	addr := testenv.RedisAddr(t)
-	base, stop, done, _ := startServe(t, sqliteConfig(t.TempDir(), "redis:\n  addrs: ["+addr+"]\n"))
+	base, stop, done, _ := startServe(t, serveConfig(t, t.TempDir(), "redis:\n  addrs: ["+addr+"]\n"))
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("got %d %q", code, body)
 	}
@@ -285,7 +285,6 @@ func TestCommandLine(t *testing.T) {
 		{"token create without --user is a usage error", []string{"token", "create", "--config", "x"}, 2, "--user EMAIL is required"},
 		{"a stray argument is a usage error", []string{"migrate", "--config", "x", "extra"}, 2, "unexpected argument"},
 		{"help exits 0", []string{"--help"}, 0, ""},
-		{"dev says it is not available yet and exits 2", []string{"dev"}, 2, "groupgate dev: coming with the OIDC issue"},
 		{"a missing config file is an error", []string{"config", "check", "--config", "/nonexistent/gg.yaml"}, 1, "no such file"},
 	}
 	for _, tt := range tests {

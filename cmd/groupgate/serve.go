@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/groupgate/groupgate/web"
 )
 
 // buildLogger returns a slog logger per the log section; format "" uses
@@ -32,39 +29,42 @@ func buildLogger(cfg LogConfig, w io.Writer, fallback string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// buildRedis returns a client for standalone, Sentinel (master_name set) or
-// Cluster (several addresses) Redis. It does not connect yet.
-func buildRedis(cfg *RedisConfig) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:      cfg.Addrs,
-		MasterName: cfg.MasterName,
-		Username:   cfg.Username,
-		Password:   cfg.Password,
-		DB:         cfg.DB,
-	})
-}
-
-// buildHandler mounts the routes that exist so far.
-func buildHandler(health *web.Health) http.Handler {
-	mux := http.NewServeMux()
-	health.Mount(mux)
-	return mux
-}
-
-// buildHTTPServer binds cfg.Listen. Timeouts bound slow clients; the
-// write timeout is left to handlers because the reverse proxy streams.
-func buildHTTPServer(listen string, h http.Handler, logger *slog.Logger) (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", listen)
+// listen binds addr ("host:port"; port 0 picks a free one).
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen on %s: %w", listen, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
+	return ln, nil
+}
+
+// buildHTTPServer returns the server for h. Timeouts bound slow clients;
+// the write timeout is left to handlers because the reverse proxy streams.
+func buildHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return srv, ln, nil
+}
+
+// lateHandler answers 503 until its handler is set. The listener accepts
+// before the wiring is done because dev's own IdP, served on the same
+// listener, must answer the OIDC discovery that the wiring performs.
+type lateHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "groupgate is starting", http.StatusServiceUnavailable)
 }
 
 func (m *Main) runServe(ctx context.Context) error {
@@ -76,29 +76,38 @@ func (m *Main) runServe(ctx context.Context) error {
 		return err
 	}
 	logger := buildLogger(cfg.Log, m.Stderr, "json")
-
-	st, err := m.openStore(ctx, cfg, logger)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return err
 	}
-	checks := []web.Check{{Name: "store", Func: st.Ping}}
-	if cfg.Redis != nil {
-		rdb := buildRedis(cfg.Redis)
-		m.onClose(rdb.Close)
-		checks = append(checks, web.Check{Name: "redis", Func: func(ctx context.Context) error {
-			return rdb.Ping(ctx).Err()
-		}})
-	}
-	health := web.NewHealth(checks, web.WithHealthLogger(logger))
+	root := &lateHandler{}
+	return m.serveOn(ctx, ln, root, logger, func(ctx context.Context) error {
+		a, err := m.buildApp(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		root.set(a.Handler())
+		logger.Info("groupgate listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
+			"store", cfg.Store.Driver, "redis", cfg.Redis != nil, "providers", a.providers, "upstream", cfg.Upstream)
+		return nil
+	})
+}
 
-	srv, ln, err := buildHTTPServer(cfg.Listen, buildHandler(health), logger)
-	if err != nil {
-		return err
-	}
+// serveOn serves h on ln, runs start (the wiring; h may answer 503 until
+// it is done), reports the address to Addr, and then serves until ctx is
+// cancelled, when it shuts down gracefully within ShutdownTimeout. If
+// start fails, the server is closed and start's error returned.
+func (m *Main) serveOn(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger, start func(context.Context) error) error {
+	srv := buildHTTPServer(h, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+
+	if err := start(ctx); err != nil {
+		_ = srv.Close()
+		<-served
+		return err
+	}
 	m.setListening(ln.Addr())
-	logger.Info("groupgate listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "store", cfg.Store.Driver)
 
 	select {
 	case err := <-served:

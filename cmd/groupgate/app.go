@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/oidc"
+	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
+	"github.com/groupgate/groupgate/web"
+)
+
+// app is a wired groupgate: what serve runs and dev runs with demo data.
+// Close is registered on Main, not here.
+type app struct {
+	store    store.Store
+	sessions session.Backend
+	syncer   *sync.Syncer
+	web      *web.Server
+	// providers are the login providers' names in configuration order.
+	providers []string
+}
+
+// Handler is the root handler of the listener.
+func (a *app) Handler() http.Handler { return a.web.Handler() }
+
+// buildApp wires every package from cfg. It talks to the network: the
+// store is opened and migrated, and every OIDC provider's discovery
+// document is read, so its IdPs must already answer.
+func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	pub, err := parsePublicURL(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SCIM.Enabled {
+		return nil, fmt.Errorf("scim.enabled is true, but this build of groupgate has no SCIM endpoint yet; set scim.enabled: false")
+	}
+	st, err := m.openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	backend, checks, err := m.buildSessionBackend(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	checks = append([]web.Check{{Name: "store", Func: st.Ping}}, checks...)
+
+	filter, err := claims.NewFilter(cfg.Groups.Include, cfg.Groups.Exclude)
+	if err != nil {
+		// LoadConfig compiled every pattern already; this guards direct callers.
+		return nil, fmt.Errorf("group filter: %w", err)
+	}
+	syncer := sync.New(st, backend, sync.WithGroupFilter(filter.Allowed), sync.WithNow(m.Now), sync.WithLogger(logger.With("component", "sync")))
+
+	connectors, names, err := buildProviders(ctx, cfg.Providers, pub, filter, logger)
+	if err != nil {
+		return nil, err
+	}
+	login, err := broker.NewLogin(backend, connectors, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	if err != nil {
+		return nil, fmt.Errorf("login broker: %w", err)
+	}
+	cookies, err := session.NewStore(backend, []byte(cfg.Session.Secret),
+		session.WithCookieName(cfg.Session.CookieName),
+		session.WithTTL(cfg.Session.TTL.D()),
+		session.WithSecureCookie(cfg.Session.SecureCookie),
+		session.WithNow(m.Now),
+		session.WithLogger(logger.With("component", "session")))
+	if err != nil {
+		return nil, fmt.Errorf("session cookie store: %w", err)
+	}
+
+	srv, err := buildWeb(cfg, pub, names, web.Deps{
+		Login:    login,
+		Sessions: cookies,
+		Accounts: syncer,
+		Health:   web.NewHealth(checks, web.WithHealthLogger(logger)),
+	}, buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger), m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: names}, nil
+}
+
+// buildSessionBackend returns Redis sessions when redis is configured, else
+// in-process ones, and the readiness checks that go with them.
+func (m *Main) buildSessionBackend(cfg Config, logger *slog.Logger) (session.Backend, []web.Check, error) {
+	logger = logger.With("component", "session")
+	if cfg.Redis == nil {
+		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
+	}
+	r := cfg.Redis
+	client := session.NewUniversalClient(r.Addrs, r.MasterName, r.Username, r.Password, r.DB)
+	m.onClose(client.Close)
+	backend, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis sessions: %w", err)
+	}
+	// Not pinged here: an unreachable Redis makes /readyz fail and logins
+	// answer 503, but the process starts, so that it recovers by itself.
+	return backend, []web.Check{{Name: "redis", Func: backend.Ping}}, nil
+}
+
+// parsePublicURL parses public_url (LoadConfig checked its shape).
+func parsePublicURL(raw string) (*url.URL, error) {
+	pub, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("public_url: %w", err)
+	}
+	return pub, nil
+}
+
+// callbackURL is public_url joined with /callback/NAME, built the way
+// web.Server.CallbackURL builds it; the connector needs it before the
+// server exists.
+func callbackURL(pub *url.URL, provider string) string {
+	return joinPublic(pub, "/callback/"+url.PathEscape(provider))
+}
+
+// signedOutURL mirrors web.Server.SignedOutURL.
+func signedOutURL(pub *url.URL) string { return joinPublic(pub, "/logged-out") }
+
+func joinPublic(pub *url.URL, p string) string {
+	u := *pub
+	u.Path = strings.TrimSuffix(u.Path, "/") + p
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u.String()
+}
+
+// buildProviders opens one connector per configured provider, in order.
+func buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger) ([]broker.Connector, []string, error) {
+	var (
+		connectors []broker.Connector
+		names      []string
+	)
+	for _, p := range providers {
+		var (
+			c   broker.Connector
+			err error
+		)
+		switch p.Type {
+		case "oidc":
+			c, err = buildOIDC(ctx, p, pub, filter, logger)
+		case "saml":
+			err = fmt.Errorf("provider type saml is not available yet")
+		default:
+			// LoadConfig refuses other types; this guards direct callers.
+			err = fmt.Errorf("unknown provider type %q", p.Type)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("provider %q: %w", p.Name, err)
+		}
+		connectors = append(connectors, c)
+		names = append(names, p.Name)
+	}
+	return connectors, names, nil
+}
+
+// buildOIDC opens an OIDC connector; discovery happens here.
+func buildOIDC(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger) (broker.Connector, error) {
+	return oidc.Config{
+		Issuer:        p.Issuer,
+		ClientID:      p.ClientID,
+		ClientSecret:  p.ClientSecret,
+		Scopes:        p.Scopes,
+		RedirectURL:   callbackURL(pub, p.Name),
+		GroupsClaim:   p.GroupsClaim,
+		UsernameClaim: p.UsernameClaim,
+		EmailClaim:    p.EmailClaim,
+		GroupsFrom:    p.GroupsFrom,
+		Filter:        filter,
+	}.Open(ctx, p.Name, logger)
+}
+
+// buildAPI is the Connect API: bearer tokens, and the browser session
+// cookie (CSRF-checked) for the admin UI.
+func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) *web.API {
+	return web.NewAPI(st, syncer,
+		web.WithAPIAdmins(cfg.Admins),
+		web.WithAPISessions(backend),
+		web.WithAPICookieAuth(web.SessionCookieAuth(cookies)),
+		web.WithAPIBodyLimit(int64(cfg.API.BodyLimit)),
+		web.WithAPINow(now),
+		web.WithAPILogger(logger.With("component", "api")))
+}
+
+// buildWeb assembles the HTTP surface; deps lacks only the redirect policy,
+// which is built here from the configuration.
+func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, api *web.API, now func() time.Time, logger *slog.Logger) (*web.Server, error) {
+	policy, err := web.NewRedirectPolicy(pub, cfg.AllowedRedirectHosts)
+	if err != nil {
+		return nil, fmt.Errorf("allowed_redirect_hosts: %w", err)
+	}
+	deps.Redirects = policy
+	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	wcfg := web.Config{
+		PublicURL:      pub,
+		Providers:      providers,
+		SessionTTL:     cfg.Session.TTL.D(),
+		SecureCookies:  cfg.Session.SecureCookie,
+		TrustedProxies: trusted,
+	}
+	if cfg.Upstream != "" {
+		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
+			return nil, fmt.Errorf("upstream: %w", err)
+		}
+	}
+	srv, err := web.NewServer(wcfg, deps,
+		web.WithLogger(logger.With("component", "web")),
+		web.WithNow(now),
+		web.WithRegistry(buildRegistry()),
+		web.WithMount(api))
+	if err != nil {
+		return nil, fmt.Errorf("http server: %w", err)
+	}
+	return srv, nil
+}
+
+// buildRegistry is a private Prometheus registry with the Go runtime and
+// process collectors, so /metrics also shows memory and file descriptors.
+func buildRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/internal/testenv"
+)
+
+// apiCall posts a Connect JSON request as curl would and returns the
+// status and decoded body.
+func apiCall(t *testing.T, base, token, procedure, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/buf.alpha.registry.v1alpha1."+procedure, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", procedure, err)
+	}
+	raw := readAll(t, resp)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+		t.Fatalf("%s answered %s with non-JSON %q", procedure, resp.Status, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// mustCall is apiCall that requires 200.
+func mustCall(t *testing.T, base, token, procedure, body string) map[string]any {
+	t.Helper()
+	code, out := apiCall(t, base, token, procedure, body)
+	if code != http.StatusOK {
+		t.Fatalf("%s %s: %d %v", procedure, body, code, out)
+	}
+	return out
+}
+
+// authHeaders asks /auth with c's cookies.
+func authHeaders(t *testing.T, c *http.Client, base string) (int, http.Header) {
+	t.Helper()
+	resp, err := c.Get(base + "/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	return resp.StatusCode, resp.Header
+}
+
+// TestServeEndToEnd runs `serve` as main() does, with the demo IdP as its
+// OIDC provider, signs people in with cookie-jar clients, and changes
+// their roles through the Connect API with a token from `token create`.
+func TestServeEndToEnd(t *testing.T) {
+	backends := []struct {
+		name  string
+		extra func(t *testing.T) string
+	}{
+		{"with in-process sessions", func(*testing.T) string { return "" }},
+		{"with Redis sessions", func(t *testing.T) string {
+			// A key prefix of its own per test, as testenv gives.
+			return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"ggtest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" + time.Now().Format("150405.000000") + ":\"\n"
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			config := serveConfig(t, t.TempDir(), b.extra(t))
+			code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
+			if code != 0 {
+				t.Fatalf("token create: exit %d: %s", code, errOut)
+			}
+			token := lastLine(out)
+			base, stop, done, logs := startServe(t, config)
+
+			alice, bob := newBrowser(t), newBrowser(t)
+			t.Run("alice signs in and lands on the rd page", func(t *testing.T) {
+				resp, body := signIn(t, alice, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "alice")
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != base+"/whoami" || !strings.Contains(body, "alice@example.com") {
+					t.Fatalf("ended at %s with %s:\n%s\nlogs:\n%s", resp.Request.URL, resp.Status, body, logs)
+				}
+			})
+			t.Run("auth shows alice's identity headers", func(t *testing.T) {
+				code, h := authHeaders(t, alice, base)
+				if code != http.StatusOK {
+					t.Fatalf("/auth = %d", code)
+				}
+				for name, want := range map[string]string{
+					"X-Auth-Request-User":   "alice",
+					"X-Auth-Request-Email":  "alice@example.com",
+					"X-Auth-Request-Groups": "eng,platform-admins",
+				} {
+					if got := h.Get(name); got != want {
+						t.Errorf("%s = %q, want %q", name, got, want)
+					}
+				}
+			})
+			t.Run("a browser without a session gets 401 from auth", func(t *testing.T) {
+				if code, _ := authHeaders(t, newBrowser(t), base); code != http.StatusUnauthorized {
+					t.Fatalf("/auth = %d, want 401", code)
+				}
+			})
+
+			var orgID string
+			t.Run("alice's CLI token creates an organization", func(t *testing.T) {
+				mustCall(t, base, token, "OrganizationService/CreateOrganization", `{"name":"acme"}`)
+				org := mustCall(t, base, token, "OrganizationService/GetOrganizationByName", `{"name":"acme"}`)
+				orgID, _ = org["organization"].(map[string]any)["id"].(string)
+				if orgID == "" {
+					t.Fatalf("no organization id in %v", org)
+				}
+			})
+			if orgID == "" {
+				t.FailNow()
+			}
+			signIn(t, bob, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "bob")
+			steps := []struct {
+				name, procedure, body, want string
+			}{
+				{"mapping eng gives bob MEMBER at once", "AddOrganizationGroup", `{"organization_id":"` + orgID + `","group_name":"eng"}`, "acme=MEMBER"},
+				{"an ADMIN override raises bob at once", "UpdateOrganizationGroup", `{"organization_id":"` + orgID + `","group_name":"eng","role_override":"ORGANIZATION_ROLE_ADMIN"}`, "acme=ADMIN"},
+				{"UNSPECIFIED clears the override", "UpdateOrganizationGroup", `{"organization_id":"` + orgID + `","group_name":"eng","role_override":"ORGANIZATION_ROLE_UNSPECIFIED"}`, "acme=MEMBER"},
+				{"removing the mapping removes bob's role at once", "RemoveOrganizationGroup", `{"organization_id":"` + orgID + `","group_name":"eng"}`, ""},
+			}
+			for _, s := range steps {
+				t.Run(s.name, func(t *testing.T) {
+					mustCall(t, base, token, "OrganizationService/"+s.procedure, s.body)
+					code, h := authHeaders(t, bob, base)
+					if code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != s.want {
+						t.Fatalf("/auth = %d, org roles %q, want %q", code, h.Get("X-Auth-Request-Org-Roles"), s.want)
+					}
+				})
+			}
+			t.Run("a token that was never issued is refused", func(t *testing.T) {
+				if code, _ := apiCall(t, base, "gg_not-a-token", "OrganizationService/GetOrganizationByName", `{"name":"acme"}`); code != http.StatusUnauthorized {
+					t.Fatalf("status %d, want 401", code)
+				}
+			})
+			t.Run("signing out ends the session", func(t *testing.T) {
+				resp, err := bob.Get(base + "/logout")
+				if err != nil {
+					t.Fatal(err)
+				}
+				readAll(t, resp)
+				if code, _ := authHeaders(t, bob, base); code != http.StatusUnauthorized {
+					t.Fatalf("/auth after logout = %d, want 401", code)
+				}
+			})
+			t.Run("metrics count the logins", func(t *testing.T) {
+				_, body := get(t, base+"/metrics")
+				if !strings.Contains(body, `groupgate_logins_total{outcome="success",provider="okta"} 2`) {
+					t.Fatalf("metrics lack two successful okta logins:\n%s", body)
+				}
+			})
+			stop()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+		})
+	}
+}
+
+func TestServeRefusesToStartWhenTheIdPDoesNotAnswer(t *testing.T) {
+	// Port 1 on loopback refuses connections: discovery fails at start.
+	config := regexp.MustCompile(`issuer: .*`).ReplaceAllString(serveConfig(t, t.TempDir(), ""), "issuer: http://127.0.0.1:1/idp")
+	code, _, errOut := runCLI(t, nil, "serve", "--config", writeFile(t, "c.yaml", config))
+	if code != 1 || !strings.Contains(errOut, `provider "okta"`) {
+		t.Fatalf("exit %d, stderr %q; want 1 naming the provider", code, errOut)
+	}
+}
