@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/devidp"
+)
+
+// What `groupgate dev` runs and seeds.
+const (
+	devListen       = "127.0.0.1:4180"
+	devOIDCPath     = "/devidp/oidc"
+	devOIDCProvider = "demo-oidc"
+	devClientID     = "groupgate-dev"
+	devActor        = "groupgate-dev"
+	devOrg          = "acme"
+	devRepo         = "api"
+	devTokenUser    = "alice"
+	devRedisPrefix  = "groupgate-dev:"
+)
+
+// devMappings are the seeded organization mappings, in print order.
+var devMappings = []struct {
+	group string
+	role  groupgate.OrgRole
+}{
+	{"eng", groupgate.OrgRoleMember},
+	{"platform-admins", groupgate.OrgRoleAdmin},
+}
+
+// devRouter serves the demo IdP under its path and groupgate everywhere
+// else, so that dev needs one port.
+type devRouter struct {
+	idp  http.Handler
+	gate http.Handler
+}
+
+func (d devRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == devOIDCPath || strings.HasPrefix(r.URL.Path, devOIDCPath+"/") {
+		d.idp.ServeHTTP(w, r)
+		return
+	}
+	d.gate.ServeHTTP(w, r)
+}
+
+// devSetup is what dev knows before wiring groupgate.
+type devSetup struct {
+	base        string // groupgate's URL, also public_url
+	upstreamURL string
+	dir         string
+	redis       *RedisConfig // nil: in-process sessions
+}
+
+func (m *Main) runDev(ctx context.Context) error {
+	defer m.markReady()
+	logger := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	var (
+		setup devSetup
+		err   error
+	)
+	if url, ok := m.LookupEnv("REDIS_URL"); ok && url != "" {
+		if setup.redis, err = devRedis(url); err != nil {
+			return err
+		}
+	}
+	ln, err := listen(m.listen)
+	if err != nil {
+		return err
+	}
+	setup.base = "http://" + loopbackHostPort(ln.Addr())
+
+	// Closers run last registered first: the directory goes after the
+	// store that lives in it is closed.
+	if setup.dir, err = os.MkdirTemp("", "groupgate-dev-"); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("create temporary directory: %w", err)
+	}
+	m.onClose(func() error { return os.RemoveAll(setup.dir) })
+
+	upstream, err := m.startDemoApp(logger.With("component", "demo-app"))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	setup.upstreamURL = upstream
+
+	clientSecret := randomSecret()
+	cfg, err := devConfig(setup, clientSecret)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	pub, err := parsePublicURL(cfg.PublicURL)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	idp, err := devidp.NewOIDC(setup.base+devOIDCPath, devidp.OIDCConfig{
+		Clients: []devidp.OIDCClient{{
+			ID:                     devClientID,
+			Secret:                 clientSecret,
+			RedirectURIs:           []string{callbackURL(pub, devOIDCProvider)},
+			PostLogoutRedirectURIs: []string{signedOutURL(pub)},
+		}},
+		Now:    m.Now,
+		Logger: logger.With("component", "devidp"),
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("demo OIDC provider: %w", err)
+	}
+
+	gate := &lateHandler{}
+	return m.serveOn(ctx, ln, devRouter{idp: idp, gate: gate}, logger, func(ctx context.Context) error {
+		a, err := m.buildApp(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		token, err := seedDev(ctx, a)
+		if err != nil {
+			return err
+		}
+		gate.set(a.Handler())
+		return printDevBanner(m.Stdout, setup, token)
+	})
+}
+
+// startDemoApp serves the demo upstream on a free loopback port until
+// Close; only groupgate is meant to reach it.
+func (m *Main) startDemoApp(logger *slog.Logger) (string, error) {
+	ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("demo app: %w", err)
+	}
+	srv := buildHTTPServer(demoApp(logger), logger)
+	go func() { _ = srv.Serve(ln) }()
+	m.onClose(srv.Close)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// devConfig is dev's configuration, checked by the rules a file obeys.
+func devConfig(s devSetup, clientSecret string) (Config, error) {
+	cfg := defaultConfig()
+	cfg.Listen = devListen // informational: dev binds its own listener
+	cfg.PublicURL = s.base
+	cfg.Log = LogConfig{Format: "text", Level: "info"}
+	cfg.Store = StoreConfig{Driver: "sqlite", DSN: "file:" + s.dir + "/groupgate.db"}
+	cfg.Redis = s.redis
+	cfg.Session.Secret = randomSecret()
+	// Plain http on loopback: a Secure cookie would work in browsers that
+	// treat 127.0.0.1 as a secure context, but not in every HTTP client.
+	cfg.Session.SecureCookie = false
+	cfg.Admins = []string{devTokenUser + "@example.com"}
+	var p ProviderConfig
+	p.setDefaults()
+	p.Name, p.Type = devOIDCProvider, "oidc"
+	p.Issuer = s.base + devOIDCPath
+	p.ClientID, p.ClientSecret = devClientID, clientSecret
+	p.Scopes = []string{"openid", "email", "profile", "groups"}
+	cfg.Providers = []ProviderConfig{p}
+	cfg.Upstream = s.upstreamURL
+	if err := validateConfig(&cfg, "(groupgate dev)"); err != nil {
+		return Config{}, fmt.Errorf("groupgate dev built an invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// devRedis turns REDIS_URL (redis://[user:password@]host:port/db) into the
+// redis section.
+func devRedis(raw string) (*RedisConfig, error) {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return &RedisConfig{
+		Addrs:     []string{opt.Addr},
+		Username:  opt.Username,
+		Password:  opt.Password,
+		DB:        opt.DB,
+		KeyPrefix: devRedisPrefix,
+	}, nil
+}
+
+// seedDev creates the demo organization, repository and mappings, and
+// alice with an API token, which it returns. Mappings go through the
+// syncer so that they are audited like API calls.
+func seedDev(ctx context.Context, a *app) (string, error) {
+	org, err := a.store.CreateOrganization(ctx, groupgate.Organization{Name: devOrg})
+	if err != nil {
+		return "", fmt.Errorf("seed organization %s: %w", devOrg, err)
+	}
+	if _, err := a.store.CreateRepository(ctx, groupgate.Repository{OrganizationID: org.ID, Name: devRepo, Visibility: groupgate.VisibilityPrivate}); err != nil {
+		return "", fmt.Errorf("seed repository %s/%s: %w", devOrg, devRepo, err)
+	}
+	for _, mp := range devMappings {
+		if _, err := a.syncer.AddOrgMapping(ctx, devActor, org.ID, mp.group, mp.role); err != nil {
+			return "", fmt.Errorf("seed mapping %s → %s %s: %w", mp.group, devOrg, mp.role, err)
+		}
+	}
+
+	var demo devidp.User
+	for _, u := range devidp.Users() {
+		if u.Username == devTokenUser {
+			demo = u
+		}
+	}
+	user, err := a.store.CreateUser(ctx, groupgate.User{UserName: demo.Username, Email: demo.Email, DisplayName: demo.Name, Active: true})
+	if err != nil {
+		return "", fmt.Errorf("seed user %s: %w", demo.Username, err)
+	}
+	// The groups the demo IdP will assert, recorded now, so that the token
+	// acts with alice's roles before her first sign-in; her sign-in
+	// replaces them with what the IdP actually says.
+	if _, err := a.syncer.SetUserGroups(ctx, devActor, user.ID, groupgate.SourceLogin, demo.Groups); err != nil {
+		return "", fmt.Errorf("seed groups of %s: %w", demo.Username, err)
+	}
+	token, hash := newToken(apiTokenPrefix)
+	if _, err := a.store.CreateToken(ctx, groupgate.Token{Kind: groupgate.TokenAPI, Name: "groupgate-dev", UserID: user.ID, Hash: hash}); err != nil {
+		return "", fmt.Errorf("seed API token of %s: %w", demo.Username, err)
+	}
+	return token, nil
+}
+
+// printDevBanner tells a person what to open and how to sign in. The token
+// is alone on the line after "API token for alice:" for scripts.
+func printDevBanner(w io.Writer, s devSetup, token string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ngroupgate dev is running. Open %s/ in a browser.\n\n", s.base)
+	b.WriteString("Sign in at the demo identity provider as one of:\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  user\tpassword\tIdP groups")
+	for _, u := range devidp.Users() {
+		groups := strings.Join(u.Groups, ", ")
+		if groups == "" {
+			groups = "(none)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Username, u.Password, groups)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(&b, "\nSeeded: organization %s, repository %s/%s, group mappings", devOrg, devOrg, devRepo)
+	for i, mp := range devMappings {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "%s %s → %s %s", sep, mp.group, devOrg, mp.role)
+	}
+	b.WriteString(".\n")
+	fmt.Fprintf(&b, "After sign-in you land on the demo app (%s), which groupgate proxies,\nadding the X-Auth-Request-* headers it shows. %s/whoami shows your roles.\n\n", s.upstreamURL, s.base)
+
+	fmt.Fprintf(&b, "API token for %s (instance admin):\n%s\n", devTokenUser, token)
+	fmt.Fprintf(&b, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", token)
+	fmt.Fprintf(&b, "    -d '{\"name\":\"%s\"}' %s/buf.alpha.registry.v1alpha1.OrganizationService/GetOrganizationByName\n\n", devOrg, s.base)
+
+	fmt.Fprintf(&b, "Identity provider: %s%s (OIDC, client %s)\n", s.base, devOIDCPath, devClientID)
+	fmt.Fprintf(&b, "Store: SQLite in %s (deleted on exit)\n", s.dir)
+	if s.redis != nil {
+		fmt.Fprintf(&b, "Sessions: Redis at %s (REDIS_URL), keys under %q\n", s.redis.Addrs[0], s.redis.KeyPrefix)
+	} else {
+		b.WriteString("Sessions: in-process (set REDIS_URL=redis://host:port/db for Redis)\n")
+	}
+	b.WriteString("Cookies are not marked Secure: this is plain http on loopback. In production use https and session.secure_cookie: true.\n")
+	b.WriteString("Press Ctrl-C to stop.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// loopbackHostPort is addr as a browser should type it: an unspecified
+// address (0.0.0.0, ::) becomes 127.0.0.1.
+func loopbackHostPort(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// randomSecret is 32 random bytes, base64url: 43 characters.
+func randomSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
