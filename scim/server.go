@@ -59,7 +59,6 @@ type Server struct {
 	touched map[string]time.Time
 }
 
-
 // Option configures a Server.
 type Option func(*Server)
 
