@@ -122,6 +122,10 @@ func coerceSingle(a *attribute, v any, path string) (any, *Error) {
 	switch a.Type {
 	case tComplex:
 		obj, ok := v.(map[string]any)
+		if s, isStr := v.(string); isStr && a.sub("value") != nil {
+			// Entra sets the enterprise manager as a bare ID string.
+			obj, ok = map[string]any{"value": s}, true
+		}
 		if !ok {
 			return nil, badRequest(errInvalidValue, "%s must be an object", path)
 		}
