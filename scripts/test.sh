@@ -11,7 +11,8 @@
 # Services: PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) and Redis
 # at 127.0.0.1:6379 are used when they answer. Otherwise a private instance
 # is started on a free loopback port in a temporary directory and removed on
-# exit. Missing server binaries are installed with apt-get (as root).
+# exit. Missing server binaries are installed with apt-get (as root), and so
+# are Chromium and chromedriver for the browser test of ./cmd/groupgate.
 # The tests get them through GROUPGATE_TEST_POSTGRES (admin DSN) and
 # GROUPGATE_TEST_REDIS (host:port), read by internal/testenv.
 #
@@ -205,6 +206,30 @@ for arg in "$@"; do
 	esac
 done
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
+
+# The browser test in ./cmd/groupgate drives a headless Chromium through
+# chromedriver. Install both when a selected package pattern may include it;
+# without them that test skips locally and fails under CI=true.
+have_chromium() {
+	command -v chromedriver >/dev/null || return 1
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null
+}
+selects_cmd() {
+	local p
+	for p in "${pkgs[@]}"; do
+		case "$p" in
+		./... | ./cmd | ./cmd/* | github.com/groupgate/groupgate/... | github.com/groupgate/groupgate/cmd*) return 0 ;;
+		esac
+	done
+	return 1
+}
+if selects_cmd && ! have_chromium; then
+	if is_root && command -v apt-get >/dev/null; then
+		apt_install chromium chromium-driver
+	else
+		log "Chromium and chromedriver are missing and cannot be installed here: the browser test will skip (and fail under CI=true)"
+	fi
+fi
 
 log "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"

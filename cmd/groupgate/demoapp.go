@@ -14,8 +14,8 @@ var demoAppPage = template.Must(template.New("demo").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>groupgate demo app</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
-table{border-collapse:collapse;width:100%;margin-bottom:2rem}
-th,td{border:1px solid #ccc;padding:.35rem .6rem;text-align:left;vertical-align:top;font-family:ui-monospace,monospace;font-size:.9rem}
+table{border-collapse:collapse;width:100%;margin-bottom:2rem;table-layout:fixed}
+th,td{border:1px solid #ccc;padding:.35rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:.9rem}
 th{width:18rem;background:#f4f4f4}
 .none{color:#a00}
 </style></head><body>

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate/internal/testenv"
+)
+
+// devRun is a running `groupgate dev`.
+type devRun struct {
+	base   string // the URL the banner says to open, without the final /
+	token  string // alice's API token from the banner
+	banner string
+	logs   *syncBuffer
+	stop   func()
+	done   <-chan error
+}
+
+var (
+	openRE  = regexp.MustCompile(`Open (http://\S+)/ in a browser`)
+	tokenRE = regexp.MustCompile(`(?m)^API token for alice.*:\n(gg_[A-Za-z0-9_-]+)$`)
+	storeRE = regexp.MustCompile(`Store: SQLite in (\S+) `)
+)
+
+// startDev runs `groupgate dev --listen 127.0.0.1:0` like main() does,
+// with env as its environment, and reads the banner.
+func startDev(t *testing.T, env map[string]string) *devRun {
+	t.Helper()
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	m := NewMain()
+	m.Stdout, m.Stderr = out, logs
+	m.LookupEnv = envFrom(env)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.ParseFlags(ctx, []string{"dev", "--listen", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- errors.Join(m.Run(ctx), m.Close()) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if _, err := m.Addr(wctx); err != nil {
+		cancel()
+		t.Fatalf("dev did not start: %v; run: %v; logs:\n%s", err, <-errc, logs)
+	}
+	t.Cleanup(cancel)
+	r := &devRun{banner: out.String(), logs: logs, stop: cancel, done: errc}
+	if m := openRE.FindStringSubmatch(r.banner); m != nil {
+		r.base = m[1]
+	}
+	if m := tokenRE.FindStringSubmatch(r.banner); m != nil {
+		r.token = m[1]
+	}
+	if r.base == "" || r.token == "" {
+		t.Fatalf("banner lacks the URL or the token:\n%s", r.banner)
+	}
+	return r
+}
+
+func TestDev(t *testing.T) {
+	modes := []struct {
+		name string
+		env  func(t *testing.T) map[string]string
+		want string // in the banner
+	}{
+		{"with in-process sessions", func(*testing.T) map[string]string { return nil }, "Sessions: in-process"},
+		{"with Redis from REDIS_URL", func(t *testing.T) map[string]string {
+			return map[string]string{"REDIS_URL": "redis://" + testenv.RedisAddr(t) + "/0"}
+		}, "Sessions: Redis at "},
+	}
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			d := startDev(t, mode.env(t))
+			t.Run("the banner names the users, the store, the sessions and plain-http cookies", func(t *testing.T) {
+				for _, want := range []string{"alice  alice-password  eng, platform-admins", "carol  carol-password  (none)",
+					"eng → acme MEMBER", "platform-admins → acme ADMIN", mode.want, "not marked Secure"} {
+					if !strings.Contains(d.banner, want) {
+						t.Errorf("banner lacks %q:\n%s", want, d.banner)
+					}
+				}
+			})
+			t.Run("alice's token works before she signs in", func(t *testing.T) {
+				org := mustCall(t, d.base, d.token, "OrganizationService/GetOrganizationByName", `{"name":"acme"}`)
+				if id, _ := org["organization"].(map[string]any)["id"].(string); id == "" {
+					t.Fatalf("no acme: %v", org)
+				}
+				repo := mustCall(t, d.base, d.token, "RepositoryService/GetRepositoryByFullName", `{"full_name":"acme/api"}`)
+				if id, _ := repo["repository"].(map[string]any)["id"].(string); id == "" {
+					t.Fatalf("no acme/api: %v", repo)
+				}
+			})
+			t.Run("opening the URL signs alice in and shows the demo app with her headers", func(t *testing.T) {
+				resp, body := signIn(t, newBrowser(t), d.base+"/", "alice")
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != d.base+"/" {
+					t.Fatalf("ended at %s with %s", resp.Request.URL, resp.Status)
+				}
+				for _, want := range []string{
+					"<th>X-Auth-Request-User</th><td>alice</td>",
+					"<th>X-Auth-Request-Groups</th><td>eng,platform-admins</td>",
+					"<th>X-Auth-Request-Org-Roles</th><td>acme=ADMIN</td>",
+				} {
+					if !strings.Contains(body, want) {
+						t.Errorf("demo app page lacks %q:\n%s", want, body)
+					}
+				}
+				if strings.Contains(body, "_groupgate=") {
+					t.Error("the session cookie reached the demo app")
+				}
+			})
+			t.Run("carol, in no group, signs in with no roles", func(t *testing.T) {
+				_, body := signIn(t, newBrowser(t), d.base+"/", "carol")
+				if !strings.Contains(body, "<th>X-Auth-Request-User</th><td>carol</td>") || strings.Contains(body, "acme=") {
+					t.Fatalf("carol's page:\n%s", body)
+				}
+			})
+			t.Run("stopping removes the temporary directory", func(t *testing.T) {
+				m := storeRE.FindStringSubmatch(d.banner)
+				if m == nil {
+					t.Fatalf("banner does not name the store directory:\n%s", d.banner)
+				}
+				if _, err := os.Stat(m[1]); err != nil {
+					t.Fatalf("store directory missing while running: %v", err)
+				}
+				d.stop()
+				if err := <-d.done; err != nil {
+					t.Fatalf("dev: %v", err)
+				}
+				if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("store directory %s still exists after exit: %v", m[1], err)
+				}
+			})
+		})
+	}
+}
+
+func TestDevRefusesABadRedisURL(t *testing.T) {
+	code, _, errOut := runCLI(t, map[string]string{"REDIS_URL": "http://nope"}, "dev", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "REDIS_URL") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
