@@ -283,7 +283,7 @@ func (c *Connector) serviceProvider(m *idpMetadata, now time.Time) *saml2.SAMLSe
 	}
 	// gosaml2 decrypts only with the SPKeyStore field; SetSPKeyStore alone
 	// would leave encrypted assertions unreadable.
-	sp.SPKeyStore = dsig.TLSCertKeyStore(c.cfg.KeyPair) //lint:ignore SA1019 the decryption path reads only this field
+	sp.SPKeyStore = dsig.TLSCertKeyStore(c.cfg.KeyPair)
 	return sp
 }
 
