@@ -15,6 +15,7 @@ import (
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
@@ -42,9 +43,6 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	pub, err := parsePublicURL(cfg.PublicURL)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.SCIM.Enabled {
-		return nil, fmt.Errorf("scim.enabled is true, but this build of groupgate has no SCIM endpoint yet; set scim.enabled: false")
 	}
 	st, err := m.openStore(ctx, cfg, logger)
 	if err != nil {
@@ -81,12 +79,20 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		return nil, fmt.Errorf("session cookie store: %w", err)
 	}
 
+	mounts := []web.Mounter{buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)}
+	if cfg.SCIM.Enabled {
+		s, err := buildSCIM(cfg, pub, st, syncer, m.Now, logger)
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, s)
+	}
 	srv, err := buildWeb(cfg, pub, names, web.Deps{
 		Login:    login,
 		Sessions: cookies,
 		Accounts: syncer,
 		Health:   web.NewHealth(checks, web.WithHealthLogger(logger)),
-	}, buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger), m.Now, logger)
+	}, mounts, m.Now, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +201,29 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 		web.WithAPILogger(logger.With("component", "api")))
 }
 
+// buildSCIM is the SCIM 2.0 endpoint at /scim/v2/, writing through the
+// syncer so that deactivations end sessions and group pushes move roles.
+func buildSCIM(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, now func() time.Time, logger *slog.Logger) (web.Mounter, error) {
+	sst, ok := st.(scim.Store)
+	if !ok {
+		return nil, fmt.Errorf("scim.enabled: the %s store cannot serve SCIM", cfg.Store.Driver)
+	}
+	match := sync.MatchEmail
+	if cfg.SCIM.MatchKey == "username" {
+		match = sync.MatchUserName
+	}
+	srv := scim.NewServer(sst, syncer,
+		scim.WithNow(now),
+		scim.WithLogger(logger.With("component", "scim")),
+		scim.WithMaxBodyBytes(int64(cfg.SCIM.BodyLimit)),
+		scim.WithMatchKey(match),
+		scim.WithBaseURL(joinPublic(pub, "/scim/v2")))
+	return web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", srv) }), nil
+}
+
 // buildWeb assembles the HTTP surface; deps lacks only the redirect policy,
 // which is built here from the configuration.
-func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, api *web.API, now func() time.Time, logger *slog.Logger) (*web.Server, error) {
+func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, mounts []web.Mounter, now func() time.Time, logger *slog.Logger) (*web.Server, error) {
 	policy, err := web.NewRedirectPolicy(pub, cfg.AllowedRedirectHosts)
 	if err != nil {
 		return nil, fmt.Errorf("allowed_redirect_hosts: %w", err)
@@ -219,11 +245,15 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, api *
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
 	}
-	srv, err := web.NewServer(wcfg, deps,
+	opts := []web.Option{
 		web.WithLogger(logger.With("component", "web")),
 		web.WithNow(now),
 		web.WithRegistry(buildRegistry()),
-		web.WithMount(api))
+	}
+	for _, mt := range mounts {
+		opts = append(opts, web.WithMount(mt))
+	}
+	srv, err := web.NewServer(wcfg, deps, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}

@@ -174,3 +174,75 @@ func TestServeRefusesToStartWhenTheIdPDoesNotAnswer(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 1 naming the provider", code, errOut)
 	}
 }
+
+// scimCall sends a SCIM request with the bearer token and returns the
+// status and decoded body.
+func scimCall(t *testing.T, method, target, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := readAll(t, resp)
+	var out map[string]any
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &out); err != nil {
+			t.Fatalf("%s %s answered %s with non-JSON %q", method, target, resp.Status, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func TestServeSCIMDeactivationEndsSessions(t *testing.T) {
+	config := serveConfig(t, t.TempDir(), "scim:\n  enabled: true\n")
+	code, out, errOut := runCLI(t, nil, "scim-token", "create", "--config", writeFile(t, "gg.yaml", config))
+	if code != 0 {
+		t.Fatalf("scim-token create: exit %d: %s", code, errOut)
+	}
+	token := lastLine(out)
+	base, stop, done, logs := startServe(t, config)
+
+	alice := newBrowser(t)
+	signIn(t, alice, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "alice")
+	if code, _ := authHeaders(t, alice, base); code != http.StatusOK {
+		t.Fatalf("/auth after sign-in = %d; logs:\n%s", code, logs)
+	}
+
+	t.Run("a request without the SCIM token is refused", func(t *testing.T) {
+		if code, _ := scimCall(t, http.MethodGet, base+"/scim/v2/Users", "gg_wrong", ""); code != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", code)
+		}
+	})
+	var id string
+	t.Run("the signed-in user is found by userName", func(t *testing.T) {
+		code, list := scimCall(t, http.MethodGet, base+"/scim/v2/Users?filter="+url.QueryEscape(`userName eq "alice"`), token, "")
+		res, _ := list["Resources"].([]any)
+		if code != http.StatusOK || len(res) != 1 {
+			t.Fatalf("status %d, body %v", code, list)
+		}
+		id, _ = res[0].(map[string]any)["id"].(string)
+	})
+	t.Run("deactivating the user ends her session at once", func(t *testing.T) {
+		if id == "" {
+			t.Skip("no user id")
+		}
+		code, body := scimCall(t, http.MethodPatch, base+"/scim/v2/Users/"+id, token,
+			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`)
+		if code != http.StatusOK {
+			t.Fatalf("PATCH: %d %v", code, body)
+		}
+		if code, _ := authHeaders(t, alice, base); code != http.StatusUnauthorized {
+			t.Fatalf("/auth after deactivation = %d, want 401", code)
+		}
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
