@@ -47,6 +47,10 @@ type samlHarness struct {
 }
 
 func newSAMLHarness(t *testing.T, mutate func(*saml.Config)) *samlHarness {
+	return newSAMLHarnessBound(t, mutate, nil)
+}
+
+func newSAMLHarnessBound(t *testing.T, mutate func(*saml.Config), bind *bool) *samlHarness {
 	t.Helper()
 	ctx := context.Background()
 	mux := http.NewServeMux()
@@ -107,7 +111,7 @@ func newSAMLHarness(t *testing.T, mutate func(*saml.Config)) *samlHarness {
 		t.Fatal(err)
 	}
 	deps := web.Deps{Login: login, Sessions: sessions, Accounts: syncer, Redirects: policy}
-	endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: time.Hour}, deps, []web.SAMLConnector{conn}, web.WithSAMLLogger(discard))
+	endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: time.Hour, BindBrowser: bind}, deps, []web.SAMLConnector{conn}, web.WithSAMLLogger(discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +175,13 @@ func (h *samlHarness) form(resp *http.Response) (string, url.Values) {
 // ACS's answer.
 func (h *samlHarness) signIn(c *http.Client, start, user string) *http.Response {
 	h.t.Helper()
+	return h.signInPostingFrom(c, c, start, user)
+}
+
+// signInPostingFrom is signIn with the final ACS POST sent by poster, a
+// browser that did not start the login (login CSRF).
+func (h *samlHarness) signInPostingFrom(c, poster *http.Client, start, user string) *http.Response {
+	h.t.Helper()
 	resp, err := c.Get(start)
 	if err != nil {
 		h.t.Fatal(err)
@@ -198,7 +209,7 @@ func (h *samlHarness) signIn(c *http.Client, start, user string) *http.Response 
 		h.t.Fatalf("IdP posts to %q with %v, want the ACS with a SAMLResponse", acs, posted)
 	}
 	h.posted = posted.Get("SAMLResponse")
-	resp, err = c.PostForm(acs, posted)
+	resp, err = poster.PostForm(acs, posted)
 	if err != nil {
 		h.t.Fatal(err)
 	}
