@@ -200,6 +200,7 @@ type Store interface {
 	RoleStore
 	TokenStore
 	AuditStore
+	SCIMStore
 
 	// InTx runs fn with a Store bound to one transaction: every change fn
 	// makes commits together, or none does when fn returns an error.

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("audit", s.audit)
 	t.Run("transactions", s.transactions)
 	t.Run("concurrency", s.concurrency)
+	t.Run("scim", s.scim)
 }
 
 type suite struct {

@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+var _ store.SCIMStore = (*Store)(nil)
+
+// QueryUsers returns the page of users q selects and how many users match
+// its filter, both read from one snapshot.
+func (s *Store) QueryUsers(ctx context.Context, q store.Query) ([]groupgate.User, int, error) {
+	return runQuery(ctx, s, q, userScope, "users", "users u", "u.id", "u.created_at", userColumns, scanUserRows)
+}
+
+// QueryGroups returns the page of groups q selects and how many groups
+// match its filter.
+func (s *Store) QueryGroups(ctx context.Context, q store.Query) ([]groupgate.Group, int, error) {
+	return runQuery(ctx, s, q, groupScope, "groups", "groups g", "g.id", "g.created_at", groupColumns, scanGroupRows)
+}
+
+func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, what, from, id, created, columns string,
+	scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	var t translator
+	where, err := t.where(sc, q.Filter)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The count uses the filter's parameters only; the sort key's come
+	// after them.
+	countArgs := slices.Clone(t.args)
+	order, err := t.orderBy(sc, q.SortBy, q.SortOrder, id, created)
+	if err != nil {
+		return nil, 0, err
+	}
+	limit, offset := page(store.ListOptions{Offset: q.Offset, Limit: q.Limit})
+	stmt := `SELECT ` + columns + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
+		` LIMIT ` + t.arg(limit) + ` OFFSET ` + t.arg(offset)
+	var (
+		out   []T
+		total int
+	)
+	err = s.snapshot(ctx, func(r *Store) error {
+		if err := r.reader().QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, countArgs...).Scan(&total); err != nil {
+			return r.wrap(ctx, err, "count %s", what)
+		}
+		if offset >= total {
+			out = []T{}
+			return nil
+		}
+		var err error
+		out, err = query(ctx, r, scan, what, stmt, t.args...)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// ListGroupMembersBySource returns the sorted IDs of users with group in
+// their set from source.
+func (s *Store) ListGroupMembersBySource(ctx context.Context, group string, source groupgate.MembershipSource) ([]string, error) {
+	return s.membersBySource(ctx, s.reader(), group, source)
+}
+
+func (s *Store) membersBySource(ctx context.Context, q queryer, group string, source groupgate.MembershipSource) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT user_id FROM group_memberships WHERE group_name = ? AND source = ? ORDER BY user_id`,
+		group, string(source))
+	if err != nil {
+		return nil, s.wrap(ctx, err, "list %s members of group %q", source, group)
+	}
+	ids, err := scanAll(rows, func(rows *sql.Rows) (string, error) {
+		var id string
+		return id, rows.Scan(&id)
+	})
+	if err != nil {
+		return nil, s.wrap(ctx, err, "list %s members of group %q", source, group)
+	}
+	return ids, nil
+}
+
+// UpdateGroupMembers changes a group and its SCIM members in one write
+// transaction; the single write connection serializes concurrent calls.
+func (s *Store) UpdateGroupMembers(ctx context.Context, groupID string,
+	fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error) {
+	var (
+		out      groupgate.Group
+		affected []string
+	)
+	err := s.write(ctx, func(q queryer) error {
+		cur, err := s.getGroup(ctx, q, groupID, `id = ?`, groupID)
+		if err != nil {
+			return err
+		}
+		members, err := s.membersBySource(ctx, q, cur.Name, groupgate.SourceSCIM)
+		if err != nil {
+			return err
+		}
+		g := cur
+		g.SCIM = slices.Clone(cur.SCIM)
+		next, err := fn(&g, slices.Clone(members))
+		if err != nil {
+			return err
+		}
+		if g.Name == "" {
+			return groupgate.Errorf(groupgate.Invalid, "group name is required")
+		}
+		scim, err := jsonText("SCIM attributes", g.SCIM)
+		if err != nil {
+			return err
+		}
+		next, err = memberSet(next)
+		if err != nil {
+			return err
+		}
+		nextJSON, err := json.Marshal(next)
+		if err != nil {
+			return groupgate.WrapError(groupgate.Internal, err, "encode members of group %s", groupID)
+		}
+		var missing string
+		err = q.QueryRowContext(ctx, `SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM users) LIMIT 1`,
+			string(nextJSON)).Scan(&missing)
+		if err == nil {
+			return groupgate.Errorf(groupgate.Invalid, "member %s of group %s is not a user", missing, groupID)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return s.wrap(ctx, err, "check members of group %s", groupID)
+		}
+
+		now := s.stamp()
+		g.ID, g.CreatedAt = cur.ID, cur.CreatedAt
+		g.UpdatedAt, g.Version = now, cur.Version+1
+		g.SCIM = fromJSONText(scim)
+		affected = symmetricDifference(members, next)
+		renamed := g.Name != cur.Name
+		if renamed {
+			moved, err := s.renameGroup(ctx, q, cur.Name, g.Name, now)
+			if err != nil {
+				return err
+			}
+			affected = append(affected, moved...)
+		}
+		if _, err := q.ExecContext(ctx, `UPDATE groups SET name = ?, external_id = ?, scim = ?, updated_at = ?, version = ? WHERE id = ?`,
+			g.Name, g.ExternalID, scim, micros(g.UpdatedAt), g.Version, g.ID); err != nil {
+			return s.wrap(ctx, err, "update group %s", groupID)
+		}
+		// Replace the SCIM members of the (new) name: rows kept keep
+		// their AddedAt.
+		if _, err := q.ExecContext(ctx, `DELETE FROM group_memberships WHERE group_name = ? AND source = 'scim'
+			AND user_id NOT IN (SELECT value FROM json_each(?))`, g.Name, string(nextJSON)); err != nil {
+			return s.wrap(ctx, err, "remove members of group %s", groupID)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT OR IGNORE INTO group_memberships (user_id, group_name, source, added_at)
+			SELECT value, ?, 'scim', ? FROM json_each(?)`, g.Name, micros(now), string(nextJSON)); err != nil {
+			return s.wrap(ctx, err, "add members of group %s", groupID)
+		}
+		out = g
+		return nil
+	})
+	if err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	slices.Sort(affected)
+	return out, slices.Compact(affected), nil
+}
+
+// renameGroup moves every membership and mapping of group old to name
+// new and returns the users who were in either name: the roles the moved
+// mappings grant change for all of them. Conflict when a resource maps
+// both names.
+func (s *Store) renameGroup(ctx context.Context, q queryer, old, new string, now time.Time) ([]string, error) {
+	for _, t := range []mappingTable{orgMappings, repoMappings} {
+		var owner string
+		err := q.QueryRowContext(ctx, `SELECT a.`+t.ownerCol+` FROM `+t.table+` a JOIN `+t.table+` b
+			ON b.`+t.ownerCol+` = a.`+t.ownerCol+` AND b.group_name = ? WHERE a.group_name = ? LIMIT 1`, new, old).Scan(&owner)
+		if err == nil {
+			return nil, groupgate.Errorf(groupgate.Conflict, "%s %s maps both %q and %q", t.ownerNoun, owner, old, new)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, s.wrap(ctx, err, "check %ss of group %q", t.noun, new)
+		}
+	}
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT user_id FROM group_memberships WHERE group_name IN (?, ?)`, old, new)
+	if err != nil {
+		return nil, s.wrap(ctx, err, "list members of group %q", old)
+	}
+	users, err := scanAll(rows, func(rows *sql.Rows) (string, error) {
+		var id string
+		return id, rows.Scan(&id)
+	})
+	if err != nil {
+		return nil, s.wrap(ctx, err, "list members of group %q", old)
+	}
+	// A user already in the new name from the same source keeps that
+	// row; the old one goes.
+	if _, err := q.ExecContext(ctx, `UPDATE OR IGNORE group_memberships SET group_name = ? WHERE group_name = ?`, new, old); err != nil {
+		return nil, s.wrap(ctx, err, "move memberships of group %q", old)
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM group_memberships WHERE group_name = ?`, old); err != nil {
+		return nil, s.wrap(ctx, err, "move memberships of group %q", old)
+	}
+	for _, t := range []mappingTable{orgMappings, repoMappings} {
+		if _, err := q.ExecContext(ctx, `UPDATE `+t.table+` SET group_name = ?, updated_at = ? WHERE group_name = ?`,
+			new, micros(now), old); err != nil {
+			return nil, s.wrap(ctx, err, "move %ss of group %q", t.noun, old)
+		}
+	}
+	return users, nil
+}
+
+// memberSet sorts and de-duplicates member IDs; an empty ID is Invalid.
+func memberSet(ids []string) ([]string, error) {
+	out := slices.Clone(ids)
+	if out == nil {
+		out = []string{}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > 0 && out[0] == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "group member without a user ID")
+	}
+	return out, nil
+}
+
+// symmetricDifference returns the IDs in exactly one of the sorted sets a
+// and b.
+func symmetricDifference(a, b []string) []string {
+	var out []string
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return out
+}
