@@ -17,21 +17,31 @@ var _ store.SCIMStore = (*Store)(nil)
 // QueryUsers returns the page of users q selects and how many users match
 // its filter, both read from one snapshot.
 func (s *Store) QueryUsers(ctx context.Context, q store.Query) ([]groupgate.User, int, error) {
-	return runQuery(ctx, s, q, userScope, "users", "users u", "u.id", "u.created_at", userColumns,
-		func(r pgx.CollectableRow) (groupgate.User, error) { return scanUser(r) })
+	return runQuery(ctx, s, q, userScope, "users", "users u", "u.id", "u.created_at", userColumns, scanUser)
 }
 
 // QueryGroups returns the page of groups q selects and how many groups
 // match its filter.
 func (s *Store) QueryGroups(ctx context.Context, q store.Query) ([]groupgate.Group, int, error) {
-	return runQuery(ctx, s, q, groupScope, "groups", "groups g", "g.id", "g.created_at", groupColumnsG,
-		func(r pgx.CollectableRow) (groupgate.Group, error) { return scanGroup(r) })
+	return runQuery(ctx, s, q, groupScope, "groups", "groups g", "g.id", "g.created_at", groupColumnsG, scanGroup)
 }
 
 const groupColumnsG = `g.id, g.name, g.external_id, g.scim, g.created_at, g.updated_at, g.version`
 
+// withTotal scans one more column, the window count, into total.
+type withTotal struct {
+	row   pgx.Row
+	total *int64
+}
+
+func (w withTotal) Scan(dest ...any) error { return w.row.Scan(append(dest, w.total)...) }
+
+// runQuery counts and pages in one snapshot. A filtered query counts with
+// a window over the same scan that finds the page, so that a filter no
+// index serves reads every row once, not twice; an unfiltered one counts
+// separately, which is cheap, so that the page can come from an index.
 func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, what, from, id, created, columns string,
-	scan pgx.RowToFunc[T]) ([]T, int, error) {
+	scan func(pgx.Row) (T, error)) ([]T, int, error) {
 	var t translator
 	where, err := t.where(sc, q.Filter)
 	if err != nil {
@@ -45,27 +55,47 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		return nil, 0, err
 	}
 	limit, offset := page(store.ListOptions{Offset: q.Offset, Limit: q.Limit})
-	stmt := `SELECT ` + columns + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
+	window := q.Filter != nil
+	cols := columns
+	if window {
+		cols += ", count(*) OVER ()"
+	}
+	stmt := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
 		` LIMIT ` + t.arg(limit) + `::bigint OFFSET ` + t.arg(offset) + `::bigint`
+	count := `SELECT count(*) FROM ` + from + ` WHERE ` + where
 	var (
 		out   []T
-		total int
+		total int64
 	)
 	read := func(q querier) error {
-		if err := q.QueryRow(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, countArgs...).Scan(&total); err != nil {
-			return dbError(err, "count %s", what)
-		}
-		if offset >= total {
-			out = []T{}
-			return nil
+		if !window {
+			if err := q.QueryRow(ctx, count, countArgs...).Scan(&total); err != nil {
+				return dbError(err, "count %s", what)
+			}
+			if offset >= int(total) {
+				out = []T{}
+				return nil
+			}
 		}
 		rows, err := q.Query(ctx, stmt, t.args...)
 		if err != nil {
 			return dbError(err, "query %s", what)
 		}
-		out, err = pgx.CollectRows(rows, scan)
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) {
+			if window {
+				return scan(withTotal{r, &total})
+			}
+			return scan(r)
+		})
 		if err != nil {
 			return dbError(err, "query %s", what)
+		}
+		if !window || len(out) > 0 || offset == 0 {
+			return nil
+		}
+		// The page is past the end: the window had no row to count on.
+		if err := q.QueryRow(ctx, count, countArgs...).Scan(&total); err != nil {
+			return dbError(err, "count %s", what)
 		}
 		return nil
 	}
@@ -77,7 +107,7 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 	if err != nil {
 		return nil, 0, err
 	}
-	return out, total, nil
+	return out, int(total), nil
 }
 
 // snapshot runs fn in a read-only REPEATABLE READ transaction, so that its

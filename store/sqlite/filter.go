@@ -54,9 +54,10 @@ type relation struct {
 type scope struct {
 	columns   map[string]column
 	relations map[string]relation
-	// doc is the SQL expression of the JSON document, base the SQL
-	// expression of the path prefix ("" for the document root).
-	doc, base string
+	// doc is the SQL expression of the JSON document; element is set
+	// inside a value filter over a JSON array, where doc is the element.
+	doc     string
+	element bool
 }
 
 var (
@@ -193,13 +194,13 @@ func (t *translator) compare(sc scope, c store.Compare) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return t.compareJSON(t.jsonPath(sc, segs), sc.doc, c)
+	return t.compareJSON(t.jsonPath(segs), sc.doc, c)
 }
 
 // valuePath is EXISTS over the elements of a multi-valued attribute; a nil
 // filter asks whether there is any element.
 func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, error) {
-	if sc.base != "" || (sc.doc == "" && sc.relations == nil) {
+	if sc.element || (sc.doc == "" && sc.relations == nil) {
 		return "", invalidFilter("value filters cannot nest (%q)", attr)
 	}
 	t.alias++
@@ -220,32 +221,28 @@ func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, e
 	if err != nil {
 		return "", err
 	}
-	path := t.jsonPath(sc, segs)
+	path := t.jsonPath(segs)
 	e := "e" + suffix
-	// Sub-attributes are read from the document at the element's full
-	// path, so that an element that is not an object yields absence
-	// rather than a malformed-JSON error.
-	inner := scope{doc: sc.doc, base: e + ".fullkey"}
+	// Sub-attributes are read from object elements only: json_each gives
+	// other elements as SQL values, which are not JSON text.
+	inner := scope{doc: "(CASE WHEN " + e + ".type = 'object' THEN " + e + ".value END)", element: true}
 	cond, err := t.where(inner, f)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("EXISTS (SELECT 1 FROM json_each(%[1]s, %[2]s) %[3]s WHERE json_type(%[1]s, %[2]s) = 'array' AND %[4]s)",
+	return fmt.Sprintf("(IFNULL(json_type(%[1]s, %[2]s) = 'array', 0) AND EXISTS (SELECT 1 FROM json_each(%[1]s, %[2]s) %[3]s WHERE %[4]s))",
 		sc.doc, path, e, cond), nil
 }
 
-// jsonPath returns the SQL expression of the JSON path of segs in sc.
-func (t *translator) jsonPath(sc scope, segs []string) string {
+// jsonPath returns the parameter holding the JSON path of segs.
+func (t *translator) jsonPath(segs []string) string {
 	var b strings.Builder
 	for _, s := range segs {
 		b.WriteString(`."`)
 		b.WriteString(s)
 		b.WriteString(`"`)
 	}
-	if sc.base == "" {
-		return t.arg("$" + b.String())
-	}
-	return "(" + sc.base + " || " + t.arg(b.String()) + ")"
+	return t.arg("$" + b.String())
 }
 
 func (t *translator) compareColumn(col column, c store.Compare) (string, error) {
@@ -508,7 +505,7 @@ func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id,
 		if err != nil {
 			return "", err
 		}
-		path := t.jsonPath(sc, segs)
+		path := t.jsonPath(segs)
 		key = "CASE WHEN json_type(" + sc.doc + ", " + path + ") IN ('text', 'integer', 'real', 'true', 'false') THEN json_extract(" + sc.doc + ", " + path + ") END"
 	}
 	switch order {

@@ -17,17 +17,32 @@ var _ store.SCIMStore = (*Store)(nil)
 // QueryUsers returns the page of users q selects and how many users match
 // its filter, both read from one snapshot.
 func (s *Store) QueryUsers(ctx context.Context, q store.Query) ([]groupgate.User, int, error) {
-	return runQuery(ctx, s, q, userScope, "users", "users u", "u.id", "u.created_at", userColumns, scanUserRows)
+	return runQuery(ctx, s, q, userScope, "users", "users u", "u.id", "u.created_at", userColumns, scanUser)
 }
 
 // QueryGroups returns the page of groups q selects and how many groups
 // match its filter.
 func (s *Store) QueryGroups(ctx context.Context, q store.Query) ([]groupgate.Group, int, error) {
-	return runQuery(ctx, s, q, groupScope, "groups", "groups g", "g.id", "g.created_at", groupColumns, scanGroupRows)
+	return runQuery(ctx, s, q, groupScope, "groups", "groups g", "g.id", "g.created_at", groupColumns, scanGroup)
 }
 
+// rowScanner is what scanUser and scanGroup read from.
+type rowScanner = interface{ Scan(...any) error }
+
+// withTotal scans one more column, the window count, into total.
+type withTotal struct {
+	rows  *sql.Rows
+	total *int
+}
+
+func (w withTotal) Scan(dest ...any) error { return w.rows.Scan(append(dest, w.total)...) }
+
+// runQuery counts and pages in one snapshot. A filtered query counts with
+// a window over the same scan that finds the page, so that a filter no
+// index serves reads every row once, not twice; an unfiltered one counts
+// separately, which is cheap, so that the page can come from an index.
 func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, what, from, id, created, columns string,
-	scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	scan func(rowScanner) (T, error)) ([]T, int, error) {
 	var t translator
 	where, err := t.where(sc, q.Filter)
 	if err != nil {
@@ -41,23 +56,43 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		return nil, 0, err
 	}
 	limit, offset := page(store.ListOptions{Offset: q.Offset, Limit: q.Limit})
-	stmt := `SELECT ` + columns + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
+	window := q.Filter != nil
+	cols := columns
+	if window {
+		cols += ", count(*) OVER ()"
+	}
+	stmt := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
 		` LIMIT ` + t.arg(limit) + ` OFFSET ` + t.arg(offset)
+	count := `SELECT count(*) FROM ` + from + ` WHERE ` + where
 	var (
 		out   []T
 		total int
 	)
 	err = s.snapshot(ctx, func(r *Store) error {
-		if err := r.reader().QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+where, countArgs...).Scan(&total); err != nil {
-			return r.wrap(ctx, err, "count %s", what)
-		}
-		if offset >= total {
-			out = []T{}
-			return nil
+		if !window {
+			if err := r.reader().QueryRowContext(ctx, count, countArgs...).Scan(&total); err != nil {
+				return r.wrap(ctx, err, "count %s", what)
+			}
+			if offset >= total {
+				out = []T{}
+				return nil
+			}
 		}
 		var err error
-		out, err = query(ctx, r, scan, what, stmt, t.args...)
-		return err
+		out, err = query(ctx, r, func(rows *sql.Rows) (T, error) {
+			if window {
+				return scan(withTotal{rows, &total})
+			}
+			return scan(rows)
+		}, what, stmt, t.args...)
+		if err != nil || !window || len(out) > 0 || offset == 0 {
+			return err
+		}
+		// The page is past the end: the window had no row to count on.
+		if err := r.reader().QueryRowContext(ctx, count, countArgs...).Scan(&total); err != nil {
+			return r.wrap(ctx, err, "count %s", what)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err

@@ -17,6 +17,9 @@ func Bench(b *testing.B, newStore func(b testing.TB) store.Store) {
 	b.Run("GroupSet/read", func(b *testing.B) { benchGroupSetRead(b, newStore(b)) })
 	b.Run("OrgMappings/list-10000", func(b *testing.B) { benchOrgMappingsList(b, newStore(b)) })
 	b.Run("MappingsForGroups/1000-groups-of-100000", func(b *testing.B) { benchMappingsForGroups(b, newStore(b)) })
+	b.Run("SCIM/create-10000-users", func(b *testing.B) { benchSCIMCreateUsers(b, newStore(b)) })
+	b.Run("SCIM/add-10000-members", func(b *testing.B) { benchSCIMAddMembers(b, newStore(b)) })
+	b.Run("SCIM/filter-100000-users", func(b *testing.B) { benchSCIMFilter(b, newStore(b)) })
 }
 
 // seedChunks runs fill(i) for i in [0, n) in transactions of chunk calls.
