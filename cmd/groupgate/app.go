@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
+	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
@@ -37,8 +39,8 @@ type app struct {
 func (a *app) Handler() http.Handler { return a.web.Handler() }
 
 // buildApp wires every package from cfg. It talks to the network: the
-// store is opened and migrated, and every OIDC provider's discovery
-// document is read, so its IdPs must already answer.
+// store is opened and migrated, every OIDC provider's discovery document
+// and every SAML IdP's metadata is read, so the IdPs must already answer.
 func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	pub, err := parsePublicURL(cfg.PublicURL)
 	if err != nil {
@@ -61,11 +63,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	}
 	syncer := sync.New(st, backend, sync.WithGroupFilter(filter.Allowed), sync.WithNow(m.Now), sync.WithLogger(logger.With("component", "sync")))
 
-	connectors, names, err := buildProviders(ctx, cfg.Providers, pub, filter, logger)
+	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger)
 	if err != nil {
 		return nil, err
 	}
-	login, err := broker.NewLogin(backend, connectors, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
@@ -78,8 +80,27 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("session cookie store: %w", err)
 	}
+	policy, err := web.NewRedirectPolicy(pub, cfg.AllowedRedirectHosts)
+	if err != nil {
+		return nil, fmt.Errorf("allowed_redirect_hosts: %w", err)
+	}
+	deps := web.Deps{
+		Login:     loginRouter{Login: login, saml: providers.samlLogin},
+		Sessions:  cookies,
+		Accounts:  syncer,
+		Redirects: policy,
+		Health:    web.NewHealth(checks, web.WithHealthLogger(logger)),
+	}
 
 	mounts := []web.Mounter{buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)}
+	if len(providers.saml) > 0 {
+		endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: cfg.Session.TTL.D()}, deps, providers.saml,
+			web.WithSAMLLogger(logger.With("component", "saml")), web.WithSAMLNow(m.Now))
+		if err != nil {
+			return nil, fmt.Errorf("SAML endpoints: %w", err)
+		}
+		mounts = append(mounts, endpoints)
+	}
 	if cfg.SCIM.Enabled {
 		s, err := buildSCIM(cfg, pub, st, syncer, m.Now, logger)
 		if err != nil {
@@ -87,16 +108,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		mounts = append(mounts, s)
 	}
-	srv, err := buildWeb(cfg, pub, names, web.Deps{
-		Login:    login,
-		Sessions: cookies,
-		Accounts: syncer,
-		Health:   web.NewHealth(checks, web.WithHealthLogger(logger)),
-	}, mounts, m.Now, logger)
+	srv, err := buildWeb(cfg, pub, providers.names, deps, mounts, m.Now, logger)
 	if err != nil {
 		return nil, err
 	}
-	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: names}, nil
+	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: providers.names}, nil
 }
 
 // buildSessionBackend returns Redis sessions when redis is configured, else
@@ -144,33 +160,113 @@ func joinPublic(pub *url.URL, p string) string {
 	return u.String()
 }
 
+// providerSet is the opened login providers.
+type providerSet struct {
+	// names are every provider's name in configuration order: the order of
+	// the login page's picker.
+	names []string
+	// redirect are the OIDC connectors the login broker drives.
+	redirect []broker.Connector
+	// saml are the SAML connectors, served by web's SAML endpoints, and
+	// samlLogin maps their names to their /saml/NAME/login URLs.
+	saml      []web.SAMLConnector
+	samlLogin map[string]string
+}
+
 // buildProviders opens one connector per configured provider, in order.
-func buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger) ([]broker.Connector, []string, error) {
-	var (
-		connectors []broker.Connector
-		names      []string
-	)
+// OIDC discovery and SAML metadata are read here.
+func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger) (providerSet, error) {
+	set := providerSet{samlLogin: map[string]string{}}
 	for _, p := range providers {
-		var (
-			c   broker.Connector
-			err error
-		)
 		switch p.Type {
 		case "oidc":
-			c, err = buildOIDC(ctx, p, pub, filter, logger)
+			c, err := buildOIDC(ctx, p, pub, filter, logger)
+			if err != nil {
+				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
+			}
+			set.redirect = append(set.redirect, c)
 		case "saml":
-			err = fmt.Errorf("provider type saml is not available yet")
+			c, err := m.buildSAML(ctx, p, pub, filter, backend, logger)
+			if err != nil {
+				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
+			}
+			set.saml = append(set.saml, c)
+			set.samlLogin[p.Name] = web.SAMLProviderURLs(pub, p.Name).Login
 		default:
 			// LoadConfig refuses other types; this guards direct callers.
-			err = fmt.Errorf("unknown provider type %q", p.Type)
+			return providerSet{}, fmt.Errorf("provider %q: unknown provider type %q", p.Name, p.Type)
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("provider %q: %w", p.Name, err)
-		}
-		connectors = append(connectors, c)
-		names = append(names, p.Name)
+		set.names = append(set.names, p.Name)
 	}
-	return connectors, names, nil
+	return set, nil
+}
+
+// buildSAML opens a SAML connector, reading the IdP's metadata. Login
+// attempts and the assertion replay cache live in the session backend, so
+// that every replica shares them.
+func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger) (*saml.Connector, error) {
+	if p.SPCertFile == "" {
+		// An ephemeral key would differ between replicas and restarts, and
+		// IdPs that encrypt assertions to it would break.
+		return nil, fmt.Errorf("a SAML provider needs sp_cert_file and sp_key_file, the SP's certificate and key in PEM " +
+			"(e.g. openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=groupgate -keyout sp.key -out sp.crt)")
+	}
+	keys, err := tls.LoadX509KeyPair(p.SPCertFile, p.SPKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load SP key pair: %w", err)
+	}
+	urls := web.SAMLProviderURLs(pub, p.Name)
+	conn, err := saml.Config{
+		IDPMetadataFile:                   p.IDPMetadataFile,
+		IDPMetadataURL:                    p.IDPMetadataURL,
+		IDPMetadataXML:                    p.IDPMetadataXML,
+		EntityID:                          p.SPEntityID,
+		ACSURL:                            urls.ACS,
+		SLOURL:                            urls.SLO,
+		KeyPair:                           keys,
+		SignAuthnRequests:                 true,
+		AllowIDPInitiated:                 p.AllowIDPInitiated,
+		RequireSignedResponseAndAssertion: p.RequireSignedResponseAndAssertion,
+		ClockSkew:                         p.ClockSkew.D(),
+		GroupsAttribute:                   p.GroupsAttribute,
+		GroupsDelimiter:                   p.GroupsDelimiter,
+		UsernameAttribute:                 p.UsernameAttribute,
+		EmailAttribute:                    p.EmailAttribute,
+		NameAttribute:                     p.DisplayNameAttribute,
+		Filter:                            filter,
+	}.Open(ctx, p.Name, backend, backend, saml.WithNow(m.Now), saml.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	m.onClose(conn.Close)
+	return conn, nil
+}
+
+// loginRouter is the login flow web's /login drives: OIDC providers go
+// through the broker, and a SAML provider's name is sent to its own
+// /saml/NAME/login, so that the picker and forward-auth's login redirect
+// reach every configured provider.
+type loginRouter struct {
+	*broker.Login
+	saml map[string]string // provider name → /saml/NAME/login URL
+}
+
+// Begin starts a login; for a SAML provider it only points the browser at
+// the SAML endpoints, which keep their own attempt (and set no cookie here).
+func (l loginRouter) Begin(ctx context.Context, provider, returnTo string) (broker.Started, error) {
+	if u, ok := l.saml[provider]; ok {
+		return broker.Started{RedirectURL: u + "?" + url.Values{"rd": {returnTo}}.Encode()}, nil
+	}
+	return l.Login.Begin(ctx, provider, returnTo)
+}
+
+// LogoutURL has nothing to offer for a SAML session: single logout runs
+// through /saml/NAME/logout.
+func (l loginRouter) LogoutURL(ctx context.Context, provider, idTokenHint, postLogoutRedirect string) (string, bool, error) {
+	if _, ok := l.saml[provider]; ok {
+		return "", false, nil
+	}
+	return l.Login.LogoutURL(ctx, provider, idTokenHint, postLogoutRedirect)
 }
 
 // buildOIDC opens an OIDC connector; discovery happens here.
@@ -221,14 +317,8 @@ func buildSCIM(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, no
 	return web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", srv) }), nil
 }
 
-// buildWeb assembles the HTTP surface; deps lacks only the redirect policy,
-// which is built here from the configuration.
+// buildWeb assembles the HTTP surface with the other packages' routes.
 func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, mounts []web.Mounter, now func() time.Time, logger *slog.Logger) (*web.Server, error) {
-	policy, err := web.NewRedirectPolicy(pub, cfg.AllowedRedirectHosts)
-	if err != nil {
-		return nil, fmt.Errorf("allowed_redirect_hosts: %w", err)
-	}
-	deps.Redirects = policy
 	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)

@@ -236,37 +236,42 @@ func (wd *webDriver) screenshot(name string) string {
 }
 
 // TestDevInARealBrowser is the README's promise: run `groupgate dev`, open
-// the printed URL, sign in as alice at the demo IdP, and land on the demo
-// app showing the identity headers groupgate added.
+// the printed URL, pick a provider, sign in as alice at the demo IdP, and
+// land on the demo app showing the identity headers groupgate added. The
+// SAML round trip includes the IdP's cross-site form POST to the ACS.
 func TestDevInARealBrowser(t *testing.T) {
 	wd := startWebDriver(t)
 	d := startDev(t, nil)
 
-	wd.navigate(d.base + "/")
-	// The demo IdP's form, reached through groupgate's login redirect.
-	wd.typeInto(`input[name="username"]`, "alice")
-	wd.typeInto(`input[name="password"]`, "alice-password")
-	wd.click(`button[type="submit"]`)
+	for _, provider := range []string{devOIDCProvider, devSAMLProvider} {
+		t.Run("alice signs in with "+provider+" and sees her headers in the demo app", func(t *testing.T) {
+			wd.navigate(d.base + "/")
+			// groupgate's login redirect ends on the provider picker.
+			wd.click(`a[href*="provider=` + provider + `"]`)
+			wd.typeInto(`input[name="username"]`, "alice")
+			wd.typeInto(`input[name="password"]`, "alice-password")
+			wd.click(`button[type="submit"]`)
 
-	identity := wd.text("table#identity")
-	shot := wd.screenshot("groupgate-dev-browser")
-	t.Logf("screenshot of the demo app after sign-in: %s", shot)
-	if got := wd.currentURL(); got != d.base+"/" {
-		t.Errorf("landed on %s, want %s/", got, d.base)
-	}
-	for _, want := range []string{
-		"X-Auth-Request-User alice",
-		"X-Auth-Request-Email alice@example.com",
-		"X-Auth-Request-Groups eng,platform-admins",
-		"X-Auth-Request-Org-Roles acme=ADMIN",
-	} {
-		if !strings.Contains(identity, want) {
-			t.Errorf("demo app's identity table lacks %q; it reads %q", want, identity)
-		}
-	}
+			identity := wd.text("table#identity")
+			t.Logf("screenshot of the demo app after %s sign-in: %s", provider, wd.screenshot("groupgate-dev-"+provider))
+			if got := wd.currentURL(); got != d.base+"/" {
+				t.Errorf("landed on %s, want %s/", got, d.base)
+			}
+			for _, want := range []string{
+				"X-Auth-Request-User alice",
+				"X-Auth-Request-Email alice@example.com",
+				"X-Auth-Request-Groups eng,platform-admins",
+				"X-Auth-Request-Org-Roles acme=ADMIN",
+			} {
+				if !strings.Contains(identity, want) {
+					t.Errorf("demo app's identity table lacks %q; it reads %q", want, identity)
+				}
+			}
 
-	// Signing out ends the session: the next visit goes back to the IdP.
-	wd.navigate(d.base + "/logout")
-	wd.navigate(d.base + "/")
-	wd.find(`input[name="password"]`)
+			// Signing out ends the session: the next visit needs a login.
+			wd.navigate(d.base + "/logout")
+			wd.navigate(d.base + "/")
+			wd.find(`a[href*="provider=` + provider + `"]`)
+		})
+	}
 }

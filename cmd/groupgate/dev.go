@@ -3,15 +3,22 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,7 +30,9 @@ import (
 const (
 	devListen       = "127.0.0.1:4180"
 	devOIDCPath     = "/devidp/oidc"
+	devSAMLPath     = "/devidp/saml"
 	devOIDCProvider = "demo-oidc"
+	devSAMLProvider = "demo-saml"
 	devClientID     = "groupgate-dev"
 	devActor        = "groupgate-dev"
 	devOrg          = "acme"
@@ -41,17 +50,19 @@ var devMappings = []struct {
 	{"platform-admins", groupgate.OrgRoleAdmin},
 }
 
-// devRouter serves the demo IdP under its path and groupgate everywhere
-// else, so that dev needs one port.
+// devRouter serves the demo IdPs under their paths and groupgate
+// everywhere else, so that dev needs one port.
 type devRouter struct {
-	idp  http.Handler
+	idps map[string]http.Handler // path prefix → IdP
 	gate http.Handler
 }
 
 func (d devRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == devOIDCPath || strings.HasPrefix(r.URL.Path, devOIDCPath+"/") {
-		d.idp.ServeHTTP(w, r)
-		return
+	for prefix, idp := range d.idps {
+		if r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/") {
+			idp.ServeHTTP(w, r)
+			return
+		}
 	}
 	d.gate.ServeHTTP(w, r)
 }
@@ -62,6 +73,8 @@ type devSetup struct {
 	upstreamURL string
 	dir         string
 	redis       *RedisConfig // nil: in-process sessions
+	// The demo SAML IdP's metadata URL and the SP key pair's PEM files.
+	samlMetadataURL, spCert, spKey string
 }
 
 func (m *Main) runDev(ctx context.Context) error {
@@ -98,6 +111,17 @@ func (m *Main) runDev(ctx context.Context) error {
 	}
 	setup.upstreamURL = upstream
 
+	samlIdP, err := devidp.NewSAML(setup.base+devSAMLPath, devidp.SAMLConfig{Logger: logger.With("component", "devidp-saml")})
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("demo SAML provider: %w", err)
+	}
+	setup.samlMetadataURL = samlIdP.MetadataURL()
+	if setup.spCert, setup.spKey, err = writeSPKeyPair(setup.dir); err != nil {
+		_ = ln.Close()
+		return err
+	}
+
 	clientSecret := randomSecret()
 	cfg, err := devConfig(setup, clientSecret)
 	if err != nil {
@@ -125,7 +149,8 @@ func (m *Main) runDev(ctx context.Context) error {
 	}
 
 	gate := &lateHandler{}
-	return m.serveOn(ctx, ln, devRouter{idp: idp, gate: gate}, logger, func(ctx context.Context) error {
+	router := devRouter{idps: map[string]http.Handler{devOIDCPath: idp, devSAMLPath: samlIdP}, gate: gate}
+	return m.serveOn(ctx, ln, router, logger, func(ctx context.Context) error {
 		a, err := m.buildApp(ctx, cfg, logger)
 		if err != nil {
 			return err
@@ -171,7 +196,13 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	p.Issuer = s.base + devOIDCPath
 	p.ClientID, p.ClientSecret = devClientID, clientSecret
 	p.Scopes = []string{"openid", "email", "profile", "groups"}
-	cfg.Providers = []ProviderConfig{p}
+	var sp ProviderConfig
+	sp.setDefaults()
+	sp.Name, sp.Type = devSAMLProvider, "saml"
+	sp.IDPMetadataURL = s.samlMetadataURL
+	sp.SPEntityID = s.base + "/saml/" + devSAMLProvider + "/metadata"
+	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
+	cfg.Providers = []ProviderConfig{p, sp}
 	cfg.Upstream = s.upstreamURL
 	if err := validateConfig(&cfg, "(groupgate dev)"); err != nil {
 		return Config{}, fmt.Errorf("groupgate dev built an invalid configuration: %w", err)
@@ -240,7 +271,7 @@ func seedDev(ctx context.Context, a *app) (string, error) {
 func printDevBanner(w io.Writer, s devSetup, token string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ngroupgate dev is running. Open %s/ in a browser.\n\n", s.base)
-	b.WriteString("Sign in at the demo identity provider as one of:\n")
+	fmt.Fprintf(&b, "Pick %s or %s, then sign in at the demo identity provider as one of:\n", devOIDCProvider, devSAMLProvider)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  user\tpassword\tIdP groups")
 	for _, u := range devidp.Users() {
@@ -251,6 +282,7 @@ func printDevBanner(w io.Writer, s devSetup, token string) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Username, u.Password, groups)
 	}
 	_ = tw.Flush()
+	fmt.Fprintf(&b, "(%s refuses carol: a SAML login without groups is refused by design.)\n", devSAMLProvider)
 	fmt.Fprintf(&b, "\nSeeded: organization %s, repository %s/%s, group mappings", devOrg, devOrg, devRepo)
 	for i, mp := range devMappings {
 		sep := ","
@@ -266,7 +298,8 @@ func printDevBanner(w io.Writer, s devSetup, token string) error {
 	fmt.Fprintf(&b, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", token)
 	fmt.Fprintf(&b, "    -d '{\"name\":\"%s\"}' %s/buf.alpha.registry.v1alpha1.OrganizationService/GetOrganizationByName\n\n", devOrg, s.base)
 
-	fmt.Fprintf(&b, "Identity provider: %s%s (OIDC, client %s)\n", s.base, devOIDCPath, devClientID)
+	fmt.Fprintf(&b, "Identity providers (the login page offers both): %s (OIDC at %s%s, client %s), %s (SAML at %s%s)\n",
+		devOIDCProvider, s.base, devOIDCPath, devClientID, devSAMLProvider, s.base, devSAMLPath)
 	fmt.Fprintf(&b, "Store: SQLite in %s (deleted on exit)\n", s.dir)
 	if s.redis != nil {
 		fmt.Fprintf(&b, "Sessions: Redis at %s (REDIS_URL), keys under %q\n", s.redis.Addrs[0], s.redis.KeyPrefix)
@@ -298,4 +331,37 @@ func randomSecret() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// writeSPKeyPair writes a fresh SP certificate and key (PEM) into dir for
+// the demo SAML provider and returns their paths.
+func writeSPKeyPair(dir string) (certFile, keyFile string, err error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", "", fmt.Errorf("generate SP key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: "groupgate dev SP"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", fmt.Errorf("create SP certificate: %w", err)
+	}
+	certFile, keyFile = filepath.Join(dir, "sp.crt"), filepath.Join(dir, "sp.key")
+	files := []struct {
+		path, kind string
+		der        []byte
+	}{{certFile, "CERTIFICATE", der}, {keyFile, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key)}}
+	for _, f := range files {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
+		if err := os.WriteFile(f.path, data, 0o600); err != nil {
+			return "", "", fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return certFile, keyFile, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -63,6 +64,11 @@ func startDev(t *testing.T, env map[string]string) *devRun {
 	return r
 }
 
+// loginURL starts a login at provider that returns to the demo app.
+func (d *devRun) loginURL(provider string) string {
+	return d.base + "/login?" + url.Values{"provider": {provider}, "rd": {d.base + "/"}}.Encode()
+}
+
 func TestDev(t *testing.T) {
 	modes := []struct {
 		name string
@@ -77,8 +83,8 @@ func TestDev(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			d := startDev(t, mode.env(t))
-			t.Run("the banner names the users, the store, the sessions and plain-http cookies", func(t *testing.T) {
-				for _, want := range []string{"alice  alice-password  eng, platform-admins", "carol  carol-password  (none)",
+			t.Run("the banner names the users, the providers, the store, the sessions and plain-http cookies", func(t *testing.T) {
+				for _, want := range []string{devOIDCProvider + " (OIDC", devSAMLProvider + " (SAML", "alice  alice-password  eng, platform-admins", "carol  carol-password  (none)",
 					"eng → acme MEMBER", "platform-admins → acme ADMIN", mode.want, "not marked Secure"} {
 					if !strings.Contains(d.banner, want) {
 						t.Errorf("banner lacks %q:\n%s", want, d.banner)
@@ -95,8 +101,16 @@ func TestDev(t *testing.T) {
 					t.Fatalf("no acme/api: %v", repo)
 				}
 			})
-			t.Run("opening the URL signs alice in and shows the demo app with her headers", func(t *testing.T) {
-				resp, body := signIn(t, newBrowser(t), d.base+"/", "alice")
+			t.Run("opening the URL shows a picker offering both demo providers", func(t *testing.T) {
+				code, body := get(t, d.base+"/")
+				for _, p := range []string{devOIDCProvider, devSAMLProvider} {
+					if code != http.StatusOK || !strings.Contains(body, "provider="+p) {
+						t.Errorf("got %d without a link to %s:\n%s", code, p, body)
+					}
+				}
+			})
+			t.Run("signing in with OIDC shows alice the demo app with her headers", func(t *testing.T) {
+				resp, body := signIn(t, newBrowser(t), d.loginURL(devOIDCProvider), "alice")
 				if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != d.base+"/" {
 					t.Fatalf("ended at %s with %s", resp.Request.URL, resp.Status)
 				}
@@ -114,7 +128,7 @@ func TestDev(t *testing.T) {
 				}
 			})
 			t.Run("carol, in no group, signs in with no roles", func(t *testing.T) {
-				_, body := signIn(t, newBrowser(t), d.base+"/", "carol")
+				_, body := signIn(t, newBrowser(t), d.loginURL(devOIDCProvider), "carol")
 				if !strings.Contains(body, "<th>X-Auth-Request-User</th><td>carol</td>") || strings.Contains(body, "acme=") {
 					t.Fatalf("carol's page:\n%s", body)
 				}

@@ -285,6 +285,7 @@ func TestCommandLine(t *testing.T) {
 		{"token create without --user is a usage error", []string{"token", "create", "--config", "x"}, 2, "--user EMAIL is required"},
 		{"a stray argument is a usage error", []string{"migrate", "--config", "x", "extra"}, 2, "unexpected argument"},
 		{"help exits 0", []string{"--help"}, 0, ""},
+		{"dev takes no configuration file", []string{"dev", "--config", "x"}, 2, "flag provided but not defined: -config"},
 		{"a missing config file is an error", []string{"config", "check", "--config", "/nonexistent/gg.yaml"}, 1, "no such file"},
 	}
 	for _, tt := range tests {

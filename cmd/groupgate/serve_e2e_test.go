@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/groupgate/groupgate/devidp"
 	"github.com/groupgate/groupgate/internal/testenv"
 )
 
@@ -245,4 +248,69 @@ func TestServeSCIMDeactivationEndsSessions(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// samlProvider is a providers[] entry for the demo SAML IdP, served on an
+// httptest server; certFile and keyFile are the SP key pair ("" for none).
+func samlProvider(t *testing.T, certFile, keyFile string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	idp, err := devidp.NewSAML(srv.URL+"/saml-idp", devidp.SAMLConfig{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/saml-idp/", idp)
+	entry := "  - name: corp\n    type: saml\n    idp_metadata_url: " + idp.MetadataURL() + "\n"
+	if certFile != "" {
+		entry += "    sp_cert_file: " + certFile + "\n    sp_key_file: " + keyFile + "\n"
+	}
+	return entry
+}
+
+// withProvider inserts a providers[] entry after the OIDC one.
+func withProvider(config, entry string) string {
+	return strings.Replace(config, "store:\n", entry+"store:\n", 1)
+}
+
+func TestServeWithASAMLProvider(t *testing.T) {
+	t.Run("without an SP key pair serve refuses to start and says what to add", func(t *testing.T) {
+		config := withProvider(serveConfig(t, t.TempDir(), ""), samlProvider(t, "", ""))
+		code, _, errOut := runCLI(t, nil, "serve", "--config", writeFile(t, "c.yaml", config))
+		if code != 1 || !strings.Contains(errOut, `provider "corp"`) || !strings.Contains(errOut, "sp_cert_file and sp_key_file") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
+	t.Run("with one the picker offers both providers and the SP metadata is served", func(t *testing.T) {
+		dir := t.TempDir()
+		cert, key, err := writeSPKeyPair(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, stop, done, logs := startServe(t, withProvider(serveConfig(t, dir, ""), samlProvider(t, cert, key)))
+		code, body := get(t, base+"/login")
+		if code != http.StatusOK || !strings.Contains(body, "provider=okta") || !strings.Contains(body, "provider=corp") {
+			t.Fatalf("/login = %d:\n%s\nlogs:\n%s", code, body, logs)
+		}
+		code, body = get(t, base+"/saml/corp/metadata")
+		if code != http.StatusOK || !strings.Contains(body, base+"/saml/corp/acs") {
+			t.Fatalf("/saml/corp/metadata = %d:\n%s", code, body)
+		}
+		// /login?provider=corp hands over to the SAML endpoints, keeping rd.
+		c := newBrowser(t)
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.Get(base + "/login?provider=corp&rd=" + url.QueryEscape(base+"/whoami"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		if want := base + "/saml/corp/login?rd=" + url.QueryEscape(base+"/whoami"); resp.Header.Get("Location") != want {
+			t.Fatalf("Location %q, want %q", resp.Header.Get("Location"), want)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
