@@ -11,7 +11,8 @@ import (
 
 // handleLogin is GET /login?rd=URL&provider=NAME. rd is validated first
 // (anything unsafe becomes "/"); without a provider, one configured
-// provider is used directly and several get a picker page.
+// provider is used directly and several get a picker page. SAML providers
+// start here exactly as OIDC ones do; /saml/NAME/login is the same start.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	rd := s.deps.Redirects.Validate(q.Get("rd"))
@@ -30,6 +31,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !slices.Contains(s.cfg.Providers, provider) {
 		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		return
+	}
+	if s.isSAML(provider) {
+		s.saml.begin(w, r, s.saml.conns[provider], rd)
 		return
 	}
 	started, err := s.deps.Login.Begin(r.Context(), provider, rd)
@@ -73,7 +78,8 @@ func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string)
 // session.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	provider := r.PathValue("provider")
-	if !slices.Contains(s.cfg.Providers, provider) {
+	// A SAML provider answers at its ACS, never here.
+	if !slices.Contains(s.cfg.Providers, provider) || s.isSAML(provider) {
 		s.metrics.logins.WithLabelValues("unknown", string(groupgate.NotFound)).Inc()
 		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
 		return
@@ -119,7 +125,9 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 // handleLogout is GET and POST /logout (POST guarded against cross-site
 // requests): end the session server-side, then send the browser to the
-// IdP's end-session endpoint when it has one, else to the signed-out page.
+// IdP's end-session endpoint when it has one (OIDC RP-initiated logout, or
+// a SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
+// page.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	rec, _ := s.currentSession(r)
@@ -131,7 +139,16 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	target := s.SignedOutURL()
 	if rec != nil {
 		s.logger.InfoContext(ctx, "logout", "provider", rec.Provider, "user_id", rec.UserID)
-		u, ok, err := s.deps.Login.LogoutURL(ctx, rec.Provider, rec.IDToken, target)
+		var (
+			u   string
+			ok  bool
+			err error
+		)
+		if s.isSAML(rec.Provider) {
+			u, ok, err = s.saml.logoutURL(ctx, rec)
+		} else {
+			u, ok, err = s.deps.Login.LogoutURL(ctx, rec.Provider, rec.IDToken, target)
+		}
 		switch {
 		case err != nil:
 			// groupgate's session is gone, which is what matters; the IdP

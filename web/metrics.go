@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "groupgate",
 			Name:      "logins_total",
-			Help:      "Finished login callbacks by provider and outcome (success or the error code).",
+			Help:      "Finished logins (OIDC callbacks and SAML ACS posts) by provider and outcome (success or the error code).",
 		}, []string{"provider", "outcome"}),
 		authDecision: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "groupgate",

@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker/saml"
@@ -36,6 +39,27 @@ type SAMLConnector interface {
 	LogoutResponseURL(inResponseTo, relayState string) (string, bool, error)
 }
 
+// SessionBackend reaches sessions and short-lived values by key, without
+// the browser's cookie; session.Backend implements it.
+type SessionBackend interface {
+	// Delete ends the session id; an absent one is not an error.
+	Delete(ctx context.Context, id string) error
+	// ListUserSessions returns the live sessions of userID.
+	ListUserSessions(ctx context.Context, userID string) ([]*session.Record, error)
+	// PutAttempt and TakeAttempt keep a value for a while and hand it out
+	// once (NotFound when absent, taken or expired).
+	PutAttempt(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	TakeAttempt(ctx context.Context, key string) ([]byte, error)
+}
+
+// UserLookup finds users by linked identity; store.UserStore implements
+// it.
+type UserLookup interface {
+	// GetUserByIdentity is NotFound when no user is linked to provider's
+	// subject.
+	GetUserByIdentity(ctx context.Context, provider, subject string) (groupgate.User, error)
+}
+
 // SAMLConfig holds the static settings of the SAML endpoints.
 type SAMLConfig struct {
 	// PublicURL is public_url, as in Config.
@@ -50,15 +74,21 @@ type SAMLConfig struct {
 }
 
 // SAMLEndpoints serves /saml/NAME/{login,acs,metadata,slo,logout} for the
-// SAML providers; mount it on the Server with WithMount. A login ends in
-// the same account sync and session start as an OIDC callback.
+// SAML providers; add it to the Server with WithSAML, which also lets
+// /login and /logout handle SAML providers. A login ends in the same
+// account sync and session start as an OIDC callback.
 type SAMLEndpoints struct {
-	cfg    SAMLConfig
-	deps   Deps
-	conns  map[string]SAMLConnector
+	cfg   SAMLConfig
+	deps  Deps
+	conns map[string]SAMLConnector
+	// order is the providers' names as given, for checks that list them.
+	order  []string
 	bind   bool
 	now    func() time.Time
 	logger *slog.Logger
+	// logins is the server's login counter, set by WithSAML; nil counts
+	// nothing.
+	logins *prometheus.CounterVec
 }
 
 // SAMLOption sets an optional dependency of NewSAMLEndpoints.
@@ -71,7 +101,8 @@ func WithSAMLLogger(l *slog.Logger) SAMLOption { return func(e *SAMLEndpoints) {
 func WithSAMLNow(now func() time.Time) SAMLOption { return func(e *SAMLEndpoints) { e.now = now } }
 
 // NewSAMLEndpoints returns the SAML endpoints over conns. deps.Sessions,
-// deps.Accounts and deps.Redirects are required; deps.Login is not used.
+// deps.Accounts, deps.Redirects, deps.SessionBackend and deps.Users are
+// required; deps.Login is not used.
 func NewSAMLEndpoints(cfg SAMLConfig, deps Deps, conns []SAMLConnector, opts ...SAMLOption) (*SAMLEndpoints, error) {
 	e := &SAMLEndpoints{cfg: cfg, deps: deps, conns: map[string]SAMLConnector{}, now: time.Now, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -84,14 +115,15 @@ func NewSAMLEndpoints(cfg SAMLConfig, deps Deps, conns []SAMLConnector, opts ...
 	if cfg.SessionTTL <= 0 {
 		problems = append(problems, "session TTL must be positive")
 	}
-	if deps.Sessions == nil || deps.Accounts == nil || deps.Redirects == nil {
-		problems = append(problems, "session store, account syncer and redirect policy are required")
+	if deps.Sessions == nil || deps.Accounts == nil || deps.Redirects == nil || deps.SessionBackend == nil || deps.Users == nil {
+		problems = append(problems, "session store, account syncer, redirect policy, session backend and user lookup are required")
 	}
 	for _, c := range conns {
 		if _, dup := e.conns[c.Name()]; dup {
 			problems = append(problems, "two SAML providers named "+c.Name())
 		}
 		e.conns[c.Name()] = c
+		e.order = append(e.order, c.Name())
 	}
 	if len(problems) > 0 {
 		return nil, groupgate.Errorf(groupgate.Invalid, "SAML endpoints: %s", strings.Join(problems, "; "))
@@ -115,8 +147,12 @@ func SAMLProviderURLs(publicURL *url.URL, provider string) SAMLURLs {
 	return SAMLURLs{EntityID: base + "/metadata", Metadata: base + "/metadata", ACS: base + "/acs", SLO: base + "/slo", Login: base + "/login"}
 }
 
-// Mount registers the SAML routes.
-func (e *SAMLEndpoints) Mount(mux *http.ServeMux) {
+// names are the SAML providers' names in the order given.
+func (e *SAMLEndpoints) names() []string { return e.order }
+
+// mount registers the SAML routes; WithSAML is the only way in, so that
+// the server always knows which providers are SAML ones.
+func (e *SAMLEndpoints) mount(mux *http.ServeMux) {
 	page := chain(securityHeaders, limitBody(DefaultMaxBodyBytes))
 	mux.Handle("GET /saml/{provider}/metadata", http.HandlerFunc(e.handleMetadata))
 	mux.Handle("GET /saml/{provider}/login", limitBody(DefaultMaxBodyBytes)(http.HandlerFunc(e.handleLogin)))
@@ -165,18 +201,49 @@ var postForm = template.Must(template.New("post").Parse(`<!doctype html>
 </form><script nonce="{{.Nonce}}">document.getElementById("f").submit()</script></body></html>
 `))
 
-// handleLogin is GET /saml/NAME/login?rd=URL: store the attempt, then
-// send the browser to the IdP (redirect, or an auto-posted form).
+// handleLogin is GET /saml/NAME/login?rd=URL, the same start as
+// /login?provider=NAME.
 func (e *SAMLEndpoints) handleLogin(w http.ResponseWriter, r *http.Request) {
 	c, ok := e.conn(w, r)
 	if !ok {
 		return
 	}
-	rd := e.deps.Redirects.Validate(r.URL.Query().Get("rd"))
-	req, err := c.Begin(r.Context(), rd, e.bind)
+	e.begin(w, r, c, e.deps.Redirects.Validate(r.URL.Query().Get("rd")))
+}
+
+// priorSessionKey names the record of the session a browser had when it
+// began the SAML login requestID.
+func priorSessionKey(provider, requestID string) string {
+	return "saml-prior:" + provider + ":" + requestID
+}
+
+// begin stores the attempt, then sends the browser to the IdP (redirect,
+// or an auto-posted form). rd is already validated.
+//
+// It also records the browser's current session under the request ID.
+// The IdP answers with a cross-site POST, which never carries our
+// SameSite=Lax session cookie, so at the ACS the session being replaced
+// is invisible and would live on until its TTL. This top-level GET does
+// carry the cookie. Keeping the ID server-side, rather than in a
+// SameSite=None cookie, keeps the session ID out of a cookie that rides
+// cross-site requests, and works over plain HTTP where a None cookie
+// (which must be Secure) is dropped. It is consumed only by a verified
+// response to this very request, so nobody else can end the session
+// with it.
+func (e *SAMLEndpoints) begin(w http.ResponseWriter, r *http.Request, c SAMLConnector, rd string) {
+	ctx := r.Context()
+	req, err := c.Begin(ctx, rd, e.bind)
 	if err != nil {
 		e.renderError(w, r, err)
 		return
+	}
+	if prior, err := e.deps.Sessions.Current(r); err == nil {
+		ttl := max(time.Second, req.ExpiresAt.Sub(e.now()))
+		if err := e.deps.SessionBackend.PutAttempt(ctx, priorSessionKey(c.Name(), req.RequestID), []byte(prior.ID), ttl); err != nil {
+			// Not worth refusing the login: the old session just lives on
+			// until its TTL, as it would without this record.
+			e.logger.WarnContext(ctx, "cannot record the session a SAML login replaces", "provider", c.Name(), "error", err)
+		}
 	}
 	if req.BindingToken != "" {
 		// None: the cookie must ride along the IdP's cross-site POST.
@@ -224,14 +291,21 @@ func cookiePathOf(abs string) string {
 // handleACS is POST /saml/NAME/acs: verify the response, sync the user,
 // start a fresh session and go to the attempt's return URL. A refusal
 // (no groups included) shows an error page, stores nothing and starts no
-// session: the account sync runs only after every check passed.
+// session: the account sync runs only after every check passed. Every
+// outcome counts in the login metrics, as OIDC callbacks do.
 func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
-	c, ok := e.conn(w, r)
+	c, ok := e.conns[r.PathValue("provider")]
 	if !ok {
+		e.countLogin("unknown", string(groupgate.NotFound))
+		e.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
 		return
 	}
+	fail := func(err error) {
+		e.countLogin(c.Name(), string(groupgate.ErrorCodeOf(err)))
+		e.renderError(w, r, err)
+	}
 	if err := r.ParseForm(); err != nil {
-		e.renderError(w, r, groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
+		fail(groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
 		return
 	}
 	ctx := r.Context()
@@ -247,13 +321,13 @@ func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
 		},
 	})
 	if err != nil {
-		e.renderError(w, r, err)
+		fail(err)
 		return
 	}
 	e.clearBinding(w, res.RequestID)
 	user, memberships, err := e.deps.Accounts.Login(ctx, res.Identity)
 	if err != nil {
-		e.renderError(w, r, err)
+		fail(err)
 		return
 	}
 	rec := &session.Record{
@@ -264,13 +338,45 @@ func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt:   e.now().Add(e.cfg.SessionTTL),
 	}
 	if err := e.deps.Sessions.Start(w, r, rec); err != nil {
-		e.renderError(w, r, err)
+		fail(err)
 		return
 	}
+	e.countLogin(c.Name(), "success")
+	e.endPriorSession(ctx, c.Name(), res.RequestID, rec.ID)
 	e.logger.InfoContext(ctx, "login", "provider", c.Name(), "user_id", user.ID, "groups", len(memberships.Groups), "idp_initiated", res.IDPInitiated)
 	// An IdP-initiated RelayState is attacker-reachable input: validated
 	// like any rd; an attempt's was validated at /login and is again here.
 	redirect(w, e.deps.Redirects.Validate(res.ReturnTo), http.StatusSeeOther)
+}
+
+func (e *SAMLEndpoints) countLogin(provider, outcome string) {
+	if e.logins != nil {
+		e.logins.WithLabelValues(provider, outcome).Inc()
+	}
+}
+
+// endPriorSession ends the session the browser had when it began the
+// login requestID (see begin). An IdP-initiated login answers no request
+// of ours, so its predecessor cannot be found; it lives until its TTL.
+func (e *SAMLEndpoints) endPriorSession(ctx context.Context, provider, requestID, current string) {
+	if requestID == "" {
+		return
+	}
+	b, err := e.deps.SessionBackend.TakeAttempt(ctx, priorSessionKey(provider, requestID))
+	switch {
+	case groupgate.IsCode(err, groupgate.NotFound):
+		return
+	case err != nil:
+		e.logger.WarnContext(ctx, "cannot read the session a SAML login replaces", "provider", provider, "error", err)
+		return
+	case string(b) == current:
+		return
+	}
+	if err := e.deps.SessionBackend.Delete(ctx, string(b)); err != nil {
+		e.logger.WarnContext(ctx, "cannot end the session a SAML login replaced", "provider", provider, "error", err)
+		return
+	}
+	e.logger.DebugContext(ctx, "ended the session a SAML login replaced", "provider", provider)
 }
 
 func (e *SAMLEndpoints) clearBinding(w http.ResponseWriter, requestID string) {
@@ -283,11 +389,11 @@ func (e *SAMLEndpoints) clearBinding(w http.ResponseWriter, requestID string) {
 	})
 }
 
-// handleSLO is the SP's SingleLogoutService: an IdP-initiated, signed
-// LogoutRequest ends this browser's session when it names the session's
-// subject, then the browser goes back to the IdP with a LogoutResponse.
-// The IdP's own LogoutResponse to our request lands here too and goes to
-// the signed-out page.
+// handleSLO is the SP's SingleLogoutService. An IdP-initiated, signed
+// LogoutRequest ends the named subject's sessions from this provider, then
+// the browser goes back to the IdP with a LogoutResponse. The IdP's own
+// LogoutResponse to our request lands here too and goes to the signed-out
+// page.
 func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 	c, ok := e.conn(w, r)
 	if !ok {
@@ -307,18 +413,77 @@ func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 		e.renderError(w, r, err)
 		return
 	}
+	// The Redirect binding is a top-level GET and carries this browser's
+	// cookie: expire it too when it is the subject's session.
 	if rec, err := e.deps.Sessions.Current(r); err == nil && rec.Provider == c.Name() && rec.Identity.Subject == lr.NameID {
 		if err := e.deps.Sessions.End(w, r); err != nil {
 			e.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err, "your session could not be ended right now"))
 			return
 		}
-		e.logger.InfoContext(ctx, "SAML single logout", "provider", c.Name(), "user_id", rec.UserID)
 	}
+	n, err := e.endSubjectSessions(ctx, c.Name(), lr.NameID)
+	if err != nil {
+		e.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err, "your sessions could not be ended right now; sign out again"))
+		return
+	}
+	e.logger.InfoContext(ctx, "SAML single logout", "provider", c.Name(), "sessions", n)
 	target, ok, err := c.LogoutResponseURL(lr.ID, r.Form.Get("RelayState"))
 	if err != nil || !ok {
 		target = e.publicPath("/logged-out")
 	}
 	redirect(w, target, http.StatusSeeOther)
+}
+
+// endSubjectSessions ends every live session that provider started for
+// nameID, in any browser. A POST-binding LogoutRequest is a cross-site
+// POST without our Lax cookie, so the sessions are found through the
+// user linked to provider's subject.
+//
+// Sessions of the same user from other providers stay: this IdP can only
+// speak for its own logins. Within the provider all of the subject's
+// sessions end, even when the request names one SessionIndex: gosaml2
+// does not parse SessionIndex and session records do not keep it, and
+// ending more than asked is the safe side (SAML core §3.7.3.2 asks for
+// all of the principal's sessions when no SessionIndex is given).
+func (e *SAMLEndpoints) endSubjectSessions(ctx context.Context, provider, nameID string) (int, error) {
+	user, err := e.deps.Users.GetUserByIdentity(ctx, provider, nameID)
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find the user of %s subject: %w", provider, err)
+	}
+	recs, err := e.deps.SessionBackend.ListUserSessions(ctx, user.ID)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions of %s: %w", user.ID, err)
+	}
+	n := 0
+	for _, rec := range recs {
+		if rec.Provider != provider || rec.Identity.Subject != nameID {
+			continue
+		}
+		if err := e.deps.SessionBackend.Delete(ctx, rec.ID); err != nil {
+			return n, fmt.Errorf("end a session of %s: %w", user.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// logoutURL is the IdP's SLO URL with a LogoutRequest for the session rec,
+// which has already ended here; ok is false when the IdP has no SLO
+// endpoint. The signed-out page follows the IdP's LogoutResponse, which
+// lands at /saml/NAME/slo.
+func (e *SAMLEndpoints) logoutURL(ctx context.Context, rec *session.Record) (string, bool, error) {
+	c, ok := e.conns[rec.Provider]
+	if !ok {
+		return "", false, nil
+	}
+	u, ok, err := c.LogoutURL(ctx, rec.Identity.Subject, "", "")
+	if err != nil {
+		return "", false, fmt.Errorf("SAML logout request for %s: %w", rec.Provider, err)
+	}
+	return u, ok, nil
 }
 
 // handleLogout is GET/POST /saml/NAME/logout: end the session here, then
@@ -336,7 +501,7 @@ func (e *SAMLEndpoints) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	target := e.publicPath("/logged-out")
 	if rec != nil && rec.Provider == c.Name() {
-		if u, ok, err := c.LogoutURL(ctx, rec.Identity.Subject, "", ""); err != nil {
+		if u, ok, err := e.logoutURL(ctx, rec); err != nil {
 			e.logger.WarnContext(ctx, "SAML logout request", "provider", c.Name(), "error", err)
 		} else if ok {
 			target = u

@@ -1,9 +1,13 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -18,7 +22,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -26,6 +32,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/devidp"
 	"github.com/groupgate/groupgate/session"
@@ -35,34 +42,61 @@ import (
 )
 
 // samlHarness is groupgate with one SAML provider, "corp", logging in
-// through the embedded crewjam/saml IdP under the same httptest origin.
+// through the embedded crewjam/saml IdP under the same httptest origin,
+// optionally next to the demo OIDC provider "demo".
 type samlHarness struct {
-	t     *testing.T
-	srv   *httptest.Server
-	store *sqlite.Store
-	urls  web.SAMLURLs
-	base  string
+	t       *testing.T
+	srv     *httptest.Server
+	store   *sqlite.Store
+	backend *session.Memory
+	idp     *devidp.SAMLProvider
+	spKey   tls.Certificate
+	reg     *prometheus.Registry
+	urls    web.SAMLURLs
+	base    string
 	// posted is the last SAMLResponse the IdP had the browser post.
 	posted string
+	// sloRequests are the LogoutRequests the IdP's SLO endpoint received
+	// with a valid SP signature (samlOptions.slo).
+	sloMu       stdsync.Mutex
+	sloRequests []string
+}
+
+// samlOptions vary the SAML harness.
+type samlOptions struct {
+	mutate func(*saml.Config)
+	// bind is SAMLConfig.BindBrowser.
+	bind *bool
+	// slo makes the IdP advertise an HTTP-Redirect SLO endpoint at
+	// /saml-idp-slo, served by the harness (crewjam's IdP has none).
+	slo bool
+	// providers is Config.Providers (default: corp alone); "demo" in it
+	// adds the demo OIDC provider.
+	providers []string
 }
 
 func newSAMLHarness(t *testing.T, mutate func(*saml.Config)) *samlHarness {
-	return newSAMLHarnessBound(t, mutate, nil)
+	return newSAMLHarnessWith(t, samlOptions{mutate: mutate})
 }
 
 func newSAMLHarnessBound(t *testing.T, mutate func(*saml.Config), bind *bool) *samlHarness {
+	return newSAMLHarnessWith(t, samlOptions{mutate: mutate, bind: bind})
+}
+
+func newSAMLHarnessWith(t *testing.T, o samlOptions) *samlHarness {
 	t.Helper()
 	ctx := context.Background()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	h := &samlHarness{t: t, srv: srv, base: srv.URL}
+	h := &samlHarness{t: t, srv: srv, base: srv.URL, spKey: samlKeyPair(t), reg: prometheus.NewRegistry()}
 	discard := slog.New(slog.DiscardHandler)
 
 	idp, err := devidp.NewSAML(srv.URL+"/saml-idp", devidp.SAMLConfig{Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.idp = idp
 	mux.Handle("/saml-idp/", idp)
 
 	pub, _ := url.Parse(srv.URL)
@@ -72,17 +106,26 @@ func newSAMLHarnessBound(t *testing.T, mutate func(*saml.Config), bind *bool) *s
 		EntityID:          h.urls.EntityID,
 		ACSURL:            h.urls.ACS,
 		SLOURL:            h.urls.SLO,
-		KeyPair:           samlKeyPair(t),
+		KeyPair:           h.spKey,
 		GroupsAttribute:   devidp.SAMLGroupsAttribute,
 		EmailAttribute:    devidp.SAMLEmailAttribute,
 		UsernameAttribute: devidp.SAMLUsernameAttribute,
 		NameAttribute:     devidp.SAMLDisplayNameAttribute,
 	}
-	if mutate != nil {
-		mutate(&cfg)
+	if o.slo {
+		md, err := idp.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slo := `<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="` + srv.URL + `/saml-idp-slo"></SingleLogoutService>`
+		cfg.IDPMetadataURL, cfg.IDPMetadataXML = "", strings.Replace(string(md), "<NameIDFormat>", slo+"<NameIDFormat>", 1)
+		mux.HandleFunc("/saml-idp-slo", h.serveIdPSLO)
 	}
-	backend := session.NewMemory()
-	conn, err := cfg.Open(ctx, "corp", backend, backend, saml.WithHTTPClient(srv.Client()), saml.WithLogger(discard))
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	h.backend = session.NewMemory()
+	conn, err := cfg.Open(ctx, "corp", h.backend, h.backend, saml.WithHTTPClient(srv.Client()), saml.WithLogger(discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +140,35 @@ func newSAMLHarnessBound(t *testing.T, mutate func(*saml.Config), bind *bool) *s
 		t.Fatal(err)
 	}
 	h.store = st
-	syncer := sync.New(st, backend)
-	login, err := broker.NewLogin(backend, nil)
+	syncer := sync.New(st, h.backend)
+
+	providers := o.providers
+	if providers == nil {
+		providers = []string{"corp"}
+	}
+	var oidcConns []broker.Connector
+	if slices.Contains(providers, "demo") {
+		op, err := devidp.NewOIDC(srv.URL+"/idp", devidp.OIDCConfig{Logger: discard, Clients: []devidp.OIDCClient{
+			{ID: clientID, Secret: clientSecret, RedirectURIs: []string{srv.URL + "/callback/demo"}, PostLogoutRedirectURIs: []string{srv.URL + "/logged-out"}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.Handle("/idp/", op)
+		c, err := oidc.Config{
+			Issuer: srv.URL + "/idp", ClientID: clientID, ClientSecret: clientSecret,
+			Scopes: []string{"openid", "email", "profile", "groups"}, RedirectURL: srv.URL + "/callback/demo",
+		}.Open(ctx, "demo", discard, oidc.WithHTTPClient(srv.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		oidcConns = append(oidcConns, c)
+	}
+	login, err := broker.NewLogin(h.backend, oidcConns, broker.WithLogger(discard))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions, err := session.NewStore(backend, []byte("0123456789abcdef0123456789abcdef-saml-tests"), session.WithTTL(time.Hour))
+	sessions, err := session.NewStore(h.backend, []byte("0123456789abcdef0123456789abcdef-saml-tests"), session.WithTTL(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,18 +176,85 @@ func newSAMLHarnessBound(t *testing.T, mutate func(*saml.Config), bind *bool) *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := web.Deps{Login: login, Sessions: sessions, Accounts: syncer, Redirects: policy}
-	endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: time.Hour, BindBrowser: bind}, deps, []web.SAMLConnector{conn}, web.WithSAMLLogger(discard))
+	deps := web.Deps{Login: login, Sessions: sessions, Accounts: syncer, Redirects: policy, SessionBackend: h.backend, Users: st}
+	endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: time.Hour, BindBrowser: o.bind}, deps, []web.SAMLConnector{conn}, web.WithSAMLLogger(discard))
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := web.NewServer(web.Config{PublicURL: pub, SessionTTL: time.Hour}, deps,
-		web.WithRegistry(prometheus.NewRegistry()), web.WithMount(endpoints))
+	server, err := web.NewServer(web.Config{PublicURL: pub, Providers: providers, SessionTTL: time.Hour}, deps,
+		web.WithRegistry(h.reg), web.WithSAML(endpoints))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/", server.Handler())
 	return h
+}
+
+// serveIdPSLO plays the IdP's SLO endpoint: it checks the SP's query
+// signature (SAML bindings §3.4.4.1) against the SP certificate, records
+// the LogoutRequest and answers the browser back to the SP's SLO URL with
+// a LogoutResponse. A LogoutResponse to an IdP-initiated logout ends here.
+func (h *samlHarness) serveIdPSLO(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("SAMLResponse") != "" {
+		_, _ = io.WriteString(w, "the IdP got a LogoutResponse")
+		return
+	}
+	signed, sig, ok := splitSignedQuery(r.URL.RawQuery)
+	cert, err := x509.ParseCertificate(h.spKey.Certificate[0])
+	if err != nil || !ok {
+		http.Error(w, "unsigned", http.StatusBadRequest)
+		return
+	}
+	digest := sha256.Sum256([]byte(signed))
+	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], sig); err != nil {
+		http.Error(w, "bad signature", http.StatusForbidden)
+		return
+	}
+	raw, err := inflateParam(r.URL.Query().Get("SAMLRequest"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.sloMu.Lock()
+	h.sloRequests = append(h.sloRequests, string(raw))
+	h.sloMu.Unlock()
+	resp := `<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r" Version="2.0"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>`
+	http.Redirect(w, r, h.urls.SLO+"?SAMLResponse="+url.QueryEscape(base64.StdEncoding.EncodeToString([]byte(resp))), http.StatusFound)
+}
+
+// splitSignedQuery returns the signed part of an HTTP-Redirect binding
+// query, exactly as received, and the decoded signature.
+func splitSignedQuery(rawQuery string) (string, []byte, bool) {
+	parts := map[string]string{}
+	for kv := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		parts[k] = v
+	}
+	msg := "SAMLRequest"
+	if _, ok := parts[msg]; !ok {
+		msg = "SAMLResponse"
+	}
+	signed := msg + "=" + parts[msg]
+	if rs, ok := parts["RelayState"]; ok {
+		signed += "&RelayState=" + rs
+	}
+	signed += "&SigAlg=" + parts["SigAlg"]
+	text, err := url.QueryUnescape(parts["Signature"])
+	if err != nil {
+		return "", nil, false
+	}
+	sig, err := base64.StdEncoding.DecodeString(text)
+	return signed, sig, err == nil && len(sig) > 0
+}
+
+// inflateParam decodes an HTTP-Redirect binding message: base64, then
+// raw DEFLATE.
+func inflateParam(v string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), 1<<20))
 }
 
 func samlKeyPair(t *testing.T) tls.Certificate {

@@ -66,8 +66,10 @@ type Config struct {
 	// at. Login, callback and signed-out URLs are built on it; a path in it
 	// must be stripped by the front proxy (routes are served at the root).
 	PublicURL *url.URL
-	// Providers are the names of the redirect-login providers in the order
-	// the picker shows them; one provider skips the picker.
+	// Providers are the names of every identity provider, OIDC and SAML
+	// alike, in the order the picker shows them; one provider skips the
+	// picker. A name served by the SAML endpoints (WithSAML) logs in by
+	// SAML, every other one through Deps.Login.
 	Providers []string
 	// SessionTTL is session.ttl: how long a login lasts.
 	SessionTTL time.Duration
@@ -88,7 +90,9 @@ type Config struct {
 // DefaultMaxBodyBytes is the body limit of groupgate's own routes.
 const DefaultMaxBodyBytes = 1 << 20
 
-// Deps are the services the server calls. All but Health are required.
+// Deps are the services the server calls. NewServer requires Login,
+// Sessions, Accounts and Redirects; NewSAMLEndpoints requires Sessions,
+// Accounts, Redirects, SessionBackend and Users.
 type Deps struct {
 	Login     LoginFlow
 	Sessions  SessionStore
@@ -96,6 +100,14 @@ type Deps struct {
 	Redirects *RedirectPolicy
 	// Health answers /healthz and /readyz; nil means no readiness checks.
 	Health *Health
+	// SessionBackend reaches sessions without the browser's cookie, which
+	// the IdP's cross-site SAML POSTs do not carry; session.Backend
+	// implements it. Used by the SAML endpoints only.
+	SessionBackend SessionBackend
+	// Users finds the user of a provider's subject (store.UserStore), so
+	// that an IdP's logout request can end that user's sessions. Used by
+	// the SAML endpoints only.
+	Users UserLookup
 }
 
 // Mounter registers its own routes; the Connect API (*API) and SCIM
@@ -129,6 +141,13 @@ func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.
 // middleware. Routes it registers take precedence over reverse-proxy mode.
 func WithMount(m Mounter) Option { return func(s *Server) { s.mounts = append(s.mounts, m) } }
 
+// WithSAML adds the SAML providers: their /saml/NAME/ routes are mounted,
+// /login starts their logins, /logout sends their sessions through SAML
+// Single Logout, and their logins count in the server's login metrics.
+// Each of their names must be listed in Config.Providers. The endpoints
+// belong to this one server.
+func WithSAML(e *SAMLEndpoints) Option { return func(s *Server) { s.saml = e } }
+
 // WithUpstreamTransport sets the transport of reverse-proxy mode (default
 // http.DefaultTransport).
 func WithUpstreamTransport(t http.RoundTripper) Option {
@@ -146,6 +165,7 @@ type Server struct {
 	registry  *prometheus.Registry
 	metrics   *metrics
 	mounts    []Mounter
+	saml      *SAMLEndpoints
 	transport http.RoundTripper
 	proxy     *httputil.ReverseProxy
 	handler   http.Handler
@@ -153,13 +173,21 @@ type Server struct {
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:
 //
-//	login, _ := broker.NewLogin(backend, connectors, broker.WithLogger(l))
+//	login, _ := broker.NewLogin(backend, oidcConnectors, broker.WithLogger(l))
 //	store, _ := session.NewStore(backend, secret, session.WithTTL(ttl), ...)
-//	srv, err := web.NewServer(web.Config{PublicURL: pub, Providers: names,
+//	deps := web.Deps{Login: login, Sessions: store, Accounts: syncer,
+//		Redirects: policy, Health: health,
+//		SessionBackend: backend, Users: st} // the last two for SAML
+//	// Only when SAML providers are configured; each *saml.Connector is
+//	// opened with the URLs of web.SAMLProviderURLs(pub, name).
+//	samlEP, _ := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub,
+//		SessionTTL: ttl}, deps, samlConnectors, web.WithSAMLLogger(l),
+//		web.WithSAMLNow(now))
+//	srv, err := web.NewServer(web.Config{PublicURL: pub,
+//		Providers: allNamesInConfigOrder, // OIDC and SAML together
 //		SessionTTL: ttl, SecureCookies: secure, TrustedProxies: tp, Upstream: up},
-//		web.Deps{Login: login, Sessions: store, Accounts: syncer,
-//			Redirects: policy, Health: health},
-//		web.WithLogger(l), web.WithRegistry(reg), web.WithMount(api))
+//		deps, web.WithLogger(l), web.WithRegistry(reg), web.WithMount(api),
+//		web.WithSAML(samlEP))
 //	http.Server{Handler: srv.Handler()}
 //
 // Each OIDC provider's redirect URL is CallbackURL(name), and its allowed
@@ -188,6 +216,7 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	if deps.Login == nil || deps.Sessions == nil || deps.Accounts == nil || deps.Redirects == nil {
 		problems = append(problems, "login flow, session store, account syncer and redirect policy are required")
 	}
+	problems = append(problems, s.checkProviders()...)
 	if len(problems) > 0 {
 		return nil, groupgate.Errorf(groupgate.Invalid, "web server: %s", strings.Join(problems, "; "))
 	}
@@ -205,11 +234,40 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
 	s.metrics = m
+	if s.saml != nil {
+		s.saml.logins = m.logins
+	}
 	if cfg.Upstream != nil {
 		s.proxy = s.newReverseProxy()
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// checkProviders refuses a provider list the picker would show wrongly: a
+// name twice, or a SAML provider missing from it.
+func (s *Server) checkProviders() []string {
+	var problems []string
+	seen := map[string]bool{}
+	for _, name := range s.cfg.Providers {
+		if seen[name] {
+			problems = append(problems, "provider "+name+" is listed twice")
+		}
+		seen[name] = true
+	}
+	if s.saml != nil {
+		for _, name := range s.saml.names() {
+			if !seen[name] {
+				problems = append(problems, "SAML provider "+name+" is not in the provider list")
+			}
+		}
+	}
+	return problems
+}
+
+// isSAML reports whether provider logs in through the SAML endpoints.
+func (s *Server) isSAML(provider string) bool {
+	return s.saml != nil && s.saml.conns[provider] != nil
 }
 
 // Handler returns the root handler of the listener.
@@ -265,6 +323,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/whoami", apiChain(allow(s.handleWhoami, http.MethodGet)))
 	mux.Handle("GET /metrics", s.metrics.handler(s.registry))
 	s.deps.Health.Mount(mux)
+	if s.saml != nil {
+		s.saml.mount(mux)
+	}
 	for _, m := range s.mounts {
 		m.Mount(mux)
 	}
