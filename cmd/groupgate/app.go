@@ -85,30 +85,36 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		return nil, fmt.Errorf("allowed_redirect_hosts: %w", err)
 	}
 	deps := web.Deps{
-		Login:     loginRouter{Login: login, saml: providers.samlLogin},
-		Sessions:  cookies,
-		Accounts:  syncer,
-		Redirects: policy,
-		Health:    web.NewHealth(checks, web.WithHealthLogger(logger)),
+		Login:          login,
+		Sessions:       cookies,
+		Accounts:       syncer,
+		Redirects:      policy,
+		Health:         web.NewHealth(checks, web.WithHealthLogger(logger)),
+		SessionBackend: backend,
+		Users:          st,
 	}
-
-	mounts := []web.Mounter{buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)}
+	opts := []web.Option{
+		web.WithLogger(logger.With("component", "web")),
+		web.WithNow(m.Now),
+		web.WithRegistry(buildRegistry()),
+		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
+	}
 	if len(providers.saml) > 0 {
 		endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: cfg.Session.TTL.D()}, deps, providers.saml,
 			web.WithSAMLLogger(logger.With("component", "saml")), web.WithSAMLNow(m.Now))
 		if err != nil {
 			return nil, fmt.Errorf("SAML endpoints: %w", err)
 		}
-		mounts = append(mounts, endpoints)
+		opts = append(opts, web.WithSAML(endpoints))
 	}
 	if cfg.SCIM.Enabled {
 		s, err := buildSCIM(cfg, pub, st, syncer, m.Now, logger)
 		if err != nil {
 			return nil, err
 		}
-		mounts = append(mounts, s)
+		opts = append(opts, web.WithMount(s))
 	}
-	srv, err := buildWeb(cfg, pub, providers.names, deps, mounts, m.Now, logger)
+	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,16 +173,14 @@ type providerSet struct {
 	names []string
 	// redirect are the OIDC connectors the login broker drives.
 	redirect []broker.Connector
-	// saml are the SAML connectors, served by web's SAML endpoints, and
-	// samlLogin maps their names to their /saml/NAME/login URLs.
-	saml      []web.SAMLConnector
-	samlLogin map[string]string
+	// saml are the SAML connectors, served by web's SAML endpoints.
+	saml []web.SAMLConnector
 }
 
 // buildProviders opens one connector per configured provider, in order.
 // OIDC discovery and SAML metadata are read here.
 func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger) (providerSet, error) {
-	set := providerSet{samlLogin: map[string]string{}}
+	var set providerSet
 	for _, p := range providers {
 		switch p.Type {
 		case "oidc":
@@ -191,7 +195,6 @@ func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, p
 				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
 			}
 			set.saml = append(set.saml, c)
-			set.samlLogin[p.Name] = web.SAMLProviderURLs(pub, p.Name).Login
 		default:
 			// LoadConfig refuses other types; this guards direct callers.
 			return providerSet{}, fmt.Errorf("provider %q: unknown provider type %q", p.Name, p.Type)
@@ -242,33 +245,6 @@ func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, fi
 	return conn, nil
 }
 
-// loginRouter is the login flow web's /login drives: OIDC providers go
-// through the broker, and a SAML provider's name is sent to its own
-// /saml/NAME/login, so that the picker and forward-auth's login redirect
-// reach every configured provider.
-type loginRouter struct {
-	*broker.Login
-	saml map[string]string // provider name → /saml/NAME/login URL
-}
-
-// Begin starts a login; for a SAML provider it only points the browser at
-// the SAML endpoints, which keep their own attempt (and set no cookie here).
-func (l loginRouter) Begin(ctx context.Context, provider, returnTo string) (broker.Started, error) {
-	if u, ok := l.saml[provider]; ok {
-		return broker.Started{RedirectURL: u + "?" + url.Values{"rd": {returnTo}}.Encode()}, nil
-	}
-	return l.Login.Begin(ctx, provider, returnTo)
-}
-
-// LogoutURL has nothing to offer for a SAML session: single logout runs
-// through /saml/NAME/logout.
-func (l loginRouter) LogoutURL(ctx context.Context, provider, idTokenHint, postLogoutRedirect string) (string, bool, error) {
-	if _, ok := l.saml[provider]; ok {
-		return "", false, nil
-	}
-	return l.Login.LogoutURL(ctx, provider, idTokenHint, postLogoutRedirect)
-}
-
 // buildOIDC opens an OIDC connector; discovery happens here.
 func buildOIDC(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger) (broker.Connector, error) {
 	return oidc.Config{
@@ -317,8 +293,9 @@ func buildSCIM(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, no
 	return web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", srv) }), nil
 }
 
-// buildWeb assembles the HTTP surface with the other packages' routes.
-func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, mounts []web.Mounter, now func() time.Time, logger *slog.Logger) (*web.Server, error) {
+// buildWeb assembles the HTTP surface; opts carry the other packages'
+// routes, the logger, clock and metrics registry.
+func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts ...web.Option) (*web.Server, error) {
 	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
@@ -334,14 +311,6 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, mount
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
-	}
-	opts := []web.Option{
-		web.WithLogger(logger.With("component", "web")),
-		web.WithNow(now),
-		web.WithRegistry(buildRegistry()),
-	}
-	for _, mt := range mounts {
-		opts = append(opts, web.WithMount(mt))
 	}
 	srv, err := web.NewServer(wcfg, deps, opts...)
 	if err != nil {

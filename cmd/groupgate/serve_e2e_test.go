@@ -297,7 +297,8 @@ func TestServeWithASAMLProvider(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, base+"/saml/corp/acs") {
 			t.Fatalf("/saml/corp/metadata = %d:\n%s", code, body)
 		}
-		// /login?provider=corp hands over to the SAML endpoints, keeping rd.
+		// /login?provider=corp starts a SAML login: a signed AuthnRequest
+		// to the IdP's SSO endpoint.
 		c := newBrowser(t)
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		resp, err := c.Get(base + "/login?provider=corp&rd=" + url.QueryEscape(base+"/whoami"))
@@ -305,8 +306,10 @@ func TestServeWithASAMLProvider(t *testing.T) {
 			t.Fatal(err)
 		}
 		readAll(t, resp)
-		if want := base + "/saml/corp/login?rd=" + url.QueryEscape(base+"/whoami"); resp.Header.Get("Location") != want {
-			t.Fatalf("Location %q, want %q", resp.Header.Get("Location"), want)
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusFound || !strings.HasSuffix(loc.Path, "/saml-idp/sso") ||
+			loc.Query().Get("SAMLRequest") == "" || loc.Query().Get("Signature") == "" {
+			t.Fatalf("%s to %q, want 302 to the IdP's SSO with a signed SAMLRequest", resp.Status, resp.Header.Get("Location"))
 		}
 		stop()
 		if err := <-done; err != nil {
