@@ -794,8 +794,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 	if p.GroupsAttribute == "" {
 		d.problemf(at("groups_attribute"), "must not be empty")
 	}
-	if (p.SPCertFile == "") != (p.SPKeyFile == "") {
-		d.problemf(base, "sp_cert_file and sp_key_file must be set together")
+	// The SP key signs AuthnRequests and decrypts assertions; a generated
+	// one would differ between replicas and restarts, so it is required.
+	if p.SPCertFile == "" || p.SPKeyFile == "" {
+		d.problemf(base, "sp_cert_file and sp_key_file are required for a saml provider (the SP's PEM certificate and key, the same on every replica)")
 	}
 }
 

@@ -107,10 +107,10 @@ func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
 		{"an issuer that is not a URL", strings.Replace(goodConfig, "https://idp.example.com", "idp.example.com # <-", 1), "providers[0].issuer", "not an absolute http(s) URL"},
 		{"a duplicate provider name", goodConfig + "  - name: okta # <-\n    type: oidc\n    issuer: https://b.example.com\n    client_id: b\n", "providers[1].name", "duplicate provider name"},
 		{"a saml key on an oidc provider", goodConfig + "    groups_attribute: memberOf # <-\n", "providers[0].groups_attribute", "not a key of oidc providers"},
-		{"an oidc key on a saml provider", goodConfig + "  - name: entra\n    type: saml\n    idp_metadata_url: https://login.example.com/md\n    groups_claim: groups # <-\n", "providers[1].groups_claim", "not a key of saml providers"},
-		{"a saml provider without metadata", goodConfig + "  - name: entra # <-\n    type: saml\n", "providers[1]", "idp_metadata_file, idp_metadata_url, idp_metadata_xml is required"},
-		{"a saml provider with two metadata sources", goodConfig + "  - name: entra\n    type: saml\n    idp_metadata_file: md.xml\n    idp_metadata_url: https://login.example.com/md # <-\n", "providers[1].idp_metadata_url", "only one of"},
-		{"a saml cert without its key", goodConfig + "  - name: entra # <-\n    type: saml\n    idp_metadata_file: md.xml\n    sp_cert_file: sp.pem\n", "providers[1]", "set together"},
+		{"an oidc key on a saml provider", goodConfig + "  - name: entra\n    type: saml\n    idp_metadata_url: https://login.example.com/md\n    sp_cert_file: sp.pem\n    sp_key_file: sp.key\n    groups_claim: groups # <-\n", "providers[1].groups_claim", "not a key of saml providers"},
+		{"a saml provider without metadata", goodConfig + "  - name: entra # <-\n    type: saml\n    sp_cert_file: sp.pem\n    sp_key_file: sp.key\n", "providers[1]", "idp_metadata_file, idp_metadata_url, idp_metadata_xml is required"},
+		{"a saml provider with two metadata sources", goodConfig + "  - name: entra\n    type: saml\n    sp_cert_file: sp.pem\n    sp_key_file: sp.key\n    idp_metadata_file: md.xml\n    idp_metadata_url: https://login.example.com/md # <-\n", "providers[1].idp_metadata_url", "only one of"},
+		{"a saml cert without its key", goodConfig + "  - name: entra # <-\n    type: saml\n    idp_metadata_file: md.xml\n    sp_cert_file: sp.pem\n", "providers[1]", "sp_cert_file and sp_key_file are required"},
 		{"a bad groups_from", goodConfig + "    groups_from: access_token # <-\n", "providers[0].groups_from", "not one of"},
 		{"an include regex that does not compile", goodConfig + "groups:\n  include: [\"^eng-\", \"(unclosed\"] # <-\n", "groups.include[1]", "does not compile"},
 		{"an exclude regex that does not compile", goodConfig + "groups:\n  exclude:\n    - \"[a-\" # <-\n", "groups.exclude[0]", "does not compile"},
@@ -219,6 +219,8 @@ providers:
   - name: entra
     type: saml
     idp_metadata_file: md/entra.xml
+    sp_cert_file: sp.crt
+    sp_key_file: sp.key
 `
 	cfg, err := ParseConfig("/etc/groupgate/groupgate.yaml", []byte(file), envFrom(map[string]string{"SECRET": strings.Repeat("x", 32)}))
 	if err != nil {
