@@ -1,0 +1,180 @@
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/groupgate/groupgate"
+)
+
+// BenchmarkSCIM measures what an IdP's push costs end to end: each request
+// goes through the handler with bearer authentication, the syncer and a
+// real store, on SQLite and PostgreSQL. Seeding is never timed. Run with
+//
+//	go test -run XXX -bench 'BenchmarkSCIM/.*/(create|patch)' -benchtime 1x -timeout 30m ./scim/
+//	go test -run XXX -bench 'BenchmarkSCIM/.*/filtered' -timeout 30m ./scim/
+//
+// Figures are kept in docs/benchmarks.md.
+func BenchmarkSCIM(b *testing.B) {
+	backends := []struct {
+		name string
+		open func(testing.TB) storeT
+	}{
+		{"sqlite", openSQLite},
+		{"postgres", openPostgres},
+	}
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			// Creation runs on a store of its own so that it measures a
+			// first push into an empty directory; the other two share one
+			// seeded store.
+			b.Run("create-10000-users", func(b *testing.B) {
+				benchCreateUsers(b, newEnvOn(b, be.open(b)))
+			})
+			seed := &benchSeed{e: newEnvOn(b, be.open(b))}
+			b.Run("patch-add-10000-members", func(b *testing.B) {
+				benchPatchAddMembers(b, seed)
+			})
+			b.Run("filtered-list-100000-users", func(b *testing.B) {
+				benchFilteredList(b, seed)
+			})
+		})
+	}
+}
+
+// benchCreateUsers sends POST /Users 10,000 times per round.
+func benchCreateUsers(b *testing.B, e *env) {
+	const n = 10000
+	b.ReportAllocs()
+	rounds := 0
+	for b.Loop() {
+		b.StopTimer()
+		bodies := make([][]byte, n)
+		for i := range bodies {
+			bodies[i] = benchUserJSON(fmt.Sprintf("new-r%d-%05d", rounds, i), i)
+		}
+		b.StartTimer()
+		for i, body := range bodies {
+			if w := benchSend(e.srv, "POST", "/scim/v2/Users", body); w.Code != 201 {
+				b.Fatalf("POST /Users #%d: status %d: %s", i, w.Code, w.Body.String())
+			}
+		}
+		rounds++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*n), "ns/user")
+
+	// Every POST answered 201; check that every user is really there and
+	// one reads back as it was sent.
+	got, err := e.st.CountUsers(e.ctx)
+	if err != nil || got != rounds*n {
+		b.Fatalf("CountUsers = %d, %v; want %d", got, err, rounds*n)
+	}
+	q := url.Values{"filter": {`userName eq "new-r0-04242"`}}
+	list := benchExpect(b, benchSend(e.srv, "GET", "/scim/v2/Users?"+q.Encode(), nil), 200, "look up a created user")
+	res, _ := list["Resources"].([]any)
+	if list["totalResults"] != 1.0 || len(res) != 1 || res[0].(map[string]any)["displayName"] != "Bench new-r0-04242" {
+		b.Fatalf("created user reads back as %v", list)
+	}
+}
+
+// benchPatchAddMembers sends one PATCH adding 10,000 existing users to an
+// empty group per round; the group is created outside the timer.
+func benchPatchAddMembers(b *testing.B, seed *benchSeed) {
+	const n = 10000
+	seed.ensure(b, n, 2000)
+	e := seed.e
+	ops := make([]map[string]string, n)
+	for i, id := range seed.ids[:n] {
+		ops[i] = map[string]string{"value": id}
+	}
+	body, err := json.Marshal(map[string]any{
+		"schemas":    []string{URNPatchOp},
+		"Operations": []map[string]any{{"op": "add", "path": "members", "value": ops}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("PATCH body: %d bytes (limit %d)", len(body), DefaultMaxBodyBytes)
+	b.ReportAllocs()
+	rounds := 0
+	for b.Loop() {
+		b.StopTimer()
+		name := fmt.Sprintf("bench-group-%d", rounds)
+		g := benchExpect(b, benchSend(e.srv, "POST", "/scim/v2/Groups",
+			[]byte(`{"schemas":["`+URNGroup+`"],"displayName":"`+name+`"}`)), 201, "POST /Groups")
+		id, _ := g["id"].(string)
+		b.StartTimer()
+		w := benchSend(e.srv, "PATCH", "/scim/v2/Groups/"+id, body)
+		b.StopTimer()
+		out := benchExpect(b, w, 200, "PATCH /Groups add members")
+		if members, _ := out["members"].([]any); len(members) != n {
+			b.Fatalf("PATCH answered with %d members, want %d", len(members), n)
+		}
+		stored, err := e.st.ListGroupMembersBySource(e.ctx, name, groupgate.SourceSCIM)
+		if err != nil || len(stored) != n {
+			b.Fatalf("store has %d scim members of %s, %v; want %d", len(stored), name, err, n)
+		}
+		b.StartTimer()
+		rounds++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*n), "ns/member")
+}
+
+// benchFilteredList runs paged, filtered GET /Users over 100,000 users:
+// an indexable prefix, a value path and a display-name lookup that must
+// read users' documents, and a deep import page.
+func benchFilteredList(b *testing.B, seed *benchSeed) {
+	const n = 100000
+	if testing.Short() {
+		b.Skip("seeding 100,000 users is skipped in -short mode")
+	}
+	seed.ensure(b, n, 5000)
+	cases := []struct {
+		name   string
+		query  url.Values
+		total  int
+		length int
+		first  string // userName of the first resource
+	}{
+		{"userName-sw", url.Values{"filter": {`userName sw "user-0042"`}, "count": {"100"}},
+			100, 100, "user-004200"},
+		{"emails-value-path", url.Values{"filter": {`emails[type eq "work" and value ew "4242@example.com"]`}, "count": {"100"}},
+			10, 10, "user-004242"},
+		{"displayName-eq", url.Values{"filter": {`displayName eq "Bench user-077777"`}, "count": {"100"}},
+			1, 1, "user-077777"},
+		{"active-eq-true-page-901", url.Values{"filter": {`active eq true`}, "startIndex": {"90001"}, "count": {"100"}},
+			n, 100, ""},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			target := "/scim/v2/Users?" + tc.query.Encode()
+			check := func(out map[string]any) {
+				b.Helper()
+				res, _ := out["Resources"].([]any)
+				if out["totalResults"] != float64(tc.total) || len(res) != tc.length || out["itemsPerPage"] != float64(tc.length) {
+					b.Fatalf("GET %s: totalResults %v, %d resources, itemsPerPage %v; want %d, %d", target, out["totalResults"], len(res), out["itemsPerPage"], tc.total, tc.length)
+				}
+				if tc.first != "" {
+					if got := res[0].(map[string]any)["userName"]; got != tc.first {
+						b.Fatalf("GET %s: first userName %v, want %s", target, got, tc.first)
+					}
+				}
+				for _, r := range res {
+					if u, _ := r.(map[string]any)["userName"].(string); !strings.HasPrefix(u, "user-") {
+						b.Fatalf("GET %s: unexpected resource %v", target, r)
+					}
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				w := benchSend(seed.e.srv, "GET", target, nil)
+				b.StopTimer()
+				check(benchExpect(b, w, 200, "GET "+target))
+				b.StartTimer()
+			}
+		})
+	}
+}
