@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("transactions", s.transactions)
 	t.Run("concurrency", s.concurrency)
 	t.Run("scim", s.scim)
+	t.Run("outbox", s.outbox)
 }
 
 type suite struct {
