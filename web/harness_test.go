@@ -171,7 +171,9 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Fatal(err)
 	}
 
-	login, err := broker.NewLogin(h.backend, connectors, broker.WithLogger(discard))
+	// The broker shares the server's clock, as cmd/groupgate wires it:
+	// the binding cookie's Max-Age is the attempt expiry by that clock.
+	login, err := broker.NewLogin(h.backend, connectors, broker.WithLogger(discard), broker.WithNow(h.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

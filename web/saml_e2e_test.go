@@ -50,6 +50,7 @@ type samlHarness struct {
 	store   *sqlite.Store
 	backend *session.Memory
 	idp     *devidp.SAMLProvider
+	conn    *saml.Connector
 	spKey   tls.Certificate
 	reg     *prometheus.Registry
 	urls    web.SAMLURLs
@@ -130,6 +131,7 @@ func newSAMLHarnessWith(t *testing.T, o samlOptions) *samlHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	h.conn = conn
 
 	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
 	if err != nil {
