@@ -27,6 +27,7 @@ func (s *Syncer) SetOrgMember(ctx context.Context, actor, orgID, userID string, 
 		return groupgate.OrgMember{}, err
 	}
 	var out groupgate.OrgMember
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		if _, err := tx.GetOrganization(ctx, orgID); err != nil {
 			return fmt.Errorf("load organization %s: %w", orgID, err)
@@ -46,18 +47,22 @@ func (s *Syncer) SetOrgMember(ctx context.Context, actor, orgID, userID string, 
 			return fmt.Errorf("set role of %s on organization %s: %w", userID, orgID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrgMemberSet, "organization", orgID, before, orgMemberView{OrganizationID: orgID, UserID: userID, Role: role})
 	})
 	if err != nil {
 		return groupgate.OrgMember{}, err
 	}
-	s.syncUsers(ctx, []string{userID})
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
 	return out, nil
 }
 
 // RemoveOrgMember removes the user's manual role on the organization; roles
 // from groups stay. NotFound when there is none.
 func (s *Syncer) RemoveOrgMember(ctx context.Context, actor, orgID, userID string) error {
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		old, err := tx.GetOrgMember(ctx, orgID, userID)
 		if err != nil {
@@ -66,12 +71,15 @@ func (s *Syncer) RemoveOrgMember(ctx context.Context, actor, orgID, userID strin
 		if err := tx.RemoveOrgMember(ctx, orgID, userID); err != nil {
 			return fmt.Errorf("remove role of %s on organization %s: %w", userID, orgID, err)
 		}
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrgMemberRemove, "organization", orgID, orgMemberView{OrganizationID: orgID, UserID: userID, Role: old.Role}, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.syncUsers(ctx, []string{userID})
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
 	return nil
 }
 
@@ -82,6 +90,7 @@ func (s *Syncer) SetRepoContributor(ctx context.Context, actor, repoID, userID s
 		return groupgate.RepoContributor{}, err
 	}
 	var out groupgate.RepoContributor
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		if _, err := tx.GetRepository(ctx, repoID); err != nil {
 			return fmt.Errorf("load repository %s: %w", repoID, err)
@@ -101,17 +110,21 @@ func (s *Syncer) SetRepoContributor(ctx context.Context, actor, repoID, userID s
 			return fmt.Errorf("set role of %s on repository %s: %w", userID, repoID, err)
 		}
 		out = c
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepoContributorSet, "repository", repoID, before, repoContributorView{RepositoryID: repoID, UserID: userID, Role: role})
 	})
 	if err != nil {
 		return groupgate.RepoContributor{}, err
 	}
-	s.syncUsers(ctx, []string{userID})
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
 	return out, nil
 }
 
 // RemoveRepoContributor removes the user's manual role on the repository.
 func (s *Syncer) RemoveRepoContributor(ctx context.Context, actor, repoID, userID string) error {
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		old, err := tx.GetRepoContributor(ctx, repoID, userID)
 		if err != nil {
@@ -120,12 +133,15 @@ func (s *Syncer) RemoveRepoContributor(ctx context.Context, actor, repoID, userI
 		if err := tx.RemoveRepoContributor(ctx, repoID, userID); err != nil {
 			return fmt.Errorf("remove role of %s on repository %s: %w", userID, repoID, err)
 		}
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepoContributorRemove, "repository", repoID, repoContributorView{RepositoryID: repoID, UserID: userID, Role: old.Role}, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.syncUsers(ctx, []string{userID})
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
 	return nil
 }
 
@@ -134,6 +150,7 @@ func (s *Syncer) RemoveRepoContributor(ctx context.Context, actor, repoID, userI
 // them. NotFound when absent.
 func (s *Syncer) DeleteOrganization(ctx context.Context, actor, orgID string) error {
 	var groups, holders []string
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		o, err := tx.GetOrganization(ctx, orgID)
 		if err != nil {
@@ -174,12 +191,15 @@ func (s *Syncer) DeleteOrganization(ctx context.Context, actor, orgID string) er
 		if err := tx.DeleteOrganization(ctx, orgID); err != nil {
 			return fmt.Errorf("delete organization %s: %w", orgID, err)
 		}
+		if err := s.record(ctx, tx, &entry, holders, groups); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrganizationDelete, "organization", orgID, view, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.syncGroupMembers(ctx, groups, holders...)
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, groups, holders...) })
 	return nil
 }
 
@@ -207,6 +227,7 @@ func repoGrantHolders(ctx context.Context, st store.Store, repoID string) (group
 // roles, then refreshes everyone who had access through them.
 func (s *Syncer) DeleteRepository(ctx context.Context, actor, repoID string) error {
 	var groups, holders []string
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		r, err := tx.GetRepository(ctx, repoID)
 		if err != nil {
@@ -219,11 +240,14 @@ func (s *Syncer) DeleteRepository(ctx context.Context, actor, repoID string) err
 			return fmt.Errorf("delete repository %s: %w", repoID, err)
 		}
 		view := repositoryView{ID: r.ID, FullName: r.FullName(), MappedGroups: groups, ManualRoleHolders: holders}
+		if err := s.record(ctx, tx, &entry, holders, groups); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepositoryDelete, "repository", repoID, view, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.syncGroupMembers(ctx, groups, holders...)
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, groups, holders...) })
 	return nil
 }

@@ -30,6 +30,7 @@ func (s *Syncer) AddOrgMapping(ctx context.Context, actor, orgID, group string, 
 		return groupgate.OrgMapping{}, err
 	}
 	var out groupgate.OrgMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		if err := checkOrgMappingAbsent(ctx, tx, orgID, group); err != nil {
 			return err
@@ -39,12 +40,15 @@ func (s *Syncer) AddOrgMapping(ctx context.Context, actor, orgID, group string, 
 			return fmt.Errorf("add mapping of group %q to organization %s: %w", group, orgID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrgMappingAdd, "organization", orgID, nil, viewOrgMapping(m))
 	})
 	if err != nil {
 		return groupgate.OrgMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }
 
@@ -72,6 +76,7 @@ func (s *Syncer) UpdateOrgMapping(ctx context.Context, actor, orgID, group strin
 		return groupgate.OrgMapping{}, err
 	}
 	var out groupgate.OrgMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		before, err := tx.GetOrgMapping(ctx, orgID, group)
 		if err != nil {
@@ -85,12 +90,15 @@ func (s *Syncer) UpdateOrgMapping(ctx context.Context, actor, orgID, group strin
 			return fmt.Errorf("update mapping of group %q on organization %s: %w", group, orgID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrgMappingUpdate, "organization", orgID, viewOrgMapping(before), viewOrgMapping(m))
 	})
 	if err != nil {
 		return groupgate.OrgMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }
 
@@ -100,18 +108,22 @@ func (s *Syncer) UpdateOrgMapping(ctx context.Context, actor, orgID, group strin
 // be cleaned up.
 func (s *Syncer) RemoveOrgMapping(ctx context.Context, actor, orgID, group string) (groupgate.OrgMapping, error) {
 	var out groupgate.OrgMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		m, err := tx.RemoveOrgMapping(ctx, orgID, group)
 		if err != nil {
 			return fmt.Errorf("remove mapping of group %q from organization %s: %w", group, orgID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionOrgMappingRemove, "organization", orgID, viewOrgMapping(m), nil)
 	})
 	if err != nil {
 		return groupgate.OrgMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }
 
@@ -125,6 +137,7 @@ func (s *Syncer) AddRepoMapping(ctx context.Context, actor, repoID, group string
 		return groupgate.RepoMapping{}, err
 	}
 	var out groupgate.RepoMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		if err := checkRepoMappingAbsent(ctx, tx, repoID, group); err != nil {
 			return err
@@ -134,12 +147,15 @@ func (s *Syncer) AddRepoMapping(ctx context.Context, actor, repoID, group string
 			return fmt.Errorf("add mapping of group %q to repository %s: %w", group, repoID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepoMappingAdd, "repository", repoID, nil, viewRepoMapping(m))
 	})
 	if err != nil {
 		return groupgate.RepoMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }
 
@@ -166,6 +182,7 @@ func (s *Syncer) UpdateRepoMapping(ctx context.Context, actor, repoID, group str
 		return groupgate.RepoMapping{}, err
 	}
 	var out groupgate.RepoMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		before, err := tx.GetRepoMapping(ctx, repoID, group)
 		if err != nil {
@@ -179,29 +196,36 @@ func (s *Syncer) UpdateRepoMapping(ctx context.Context, actor, repoID, group str
 			return fmt.Errorf("update mapping of group %q on repository %s: %w", group, repoID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepoMappingUpdate, "repository", repoID, viewRepoMapping(before), viewRepoMapping(m))
 	})
 	if err != nil {
 		return groupgate.RepoMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }
 
 // RemoveRepoMapping removes the repository mapping and the role it granted.
 func (s *Syncer) RemoveRepoMapping(ctx context.Context, actor, repoID, group string) (groupgate.RepoMapping, error) {
 	var out groupgate.RepoMapping
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		m, err := tx.RemoveRepoMapping(ctx, repoID, group)
 		if err != nil {
 			return fmt.Errorf("remove mapping of group %q from repository %s: %w", group, repoID, err)
 		}
 		out = m
+		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionRepoMappingRemove, "repository", repoID, viewRepoMapping(m), nil)
 	})
 	if err != nil {
 		return groupgate.RepoMapping{}, err
 	}
-	s.syncGroupMembers(ctx, []string{group})
+	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
 	return out, nil
 }

@@ -28,8 +28,9 @@ const (
 // numbered in order. A delivery holds the user's lock and is skipped when a
 // later ticket was already delivered: that one read a state at least as new.
 // So two changes racing in this process can never leave the older snapshot
-// in the sessions. Across replicas, and across a crash between commit and
-// push, a durable outbox is needed (not here: the session layer's issue).
+// in the sessions. A crash between commit and push is covered by the
+// outbox (outbox.go): the entry written with the change stays until a
+// delivery succeeds.
 type pusher struct {
 	w        SnapshotWriter
 	log      *slog.Logger
@@ -83,9 +84,10 @@ func (p *pusher) release(t ticket) {
 }
 
 // deliver runs op for t's user unless a later ticket was delivered, retrying
-// a failing op a few times with backoff. A final failure is logged: the
-// change is committed, and the caller has nothing better to do with it.
-func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(context.Context) (int, error)) {
+// a failing op a few times with backoff, and reports whether the sessions
+// now hold a snapshot at least as new as t's. A final failure is logged;
+// the outbox entry of the change then stays for RunOutbox to finish.
+func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(context.Context) (int, error)) bool {
 	defer p.release(t)
 	p.mu.Lock()
 	u := p.users[t.userID]
@@ -94,7 +96,7 @@ func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(con
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if t.seq < u.delivered {
-		return
+		return true
 	}
 	wait := p.backoff
 	for attempt := 1; ; attempt++ {
@@ -104,31 +106,31 @@ func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(con
 		if err == nil {
 			u.delivered = t.seq
 			p.log.DebugContext(ctx, "sessions updated", "user", t.userID, "op", what, "sessions", n)
-			return
+			return true
 		}
 		if attempt >= p.attempts {
-			p.log.ErrorContext(ctx, "session update failed; sessions keep their previous snapshot until the next change or login",
+			p.log.ErrorContext(ctx, "session update failed; the outbox will retry it",
 				"user", t.userID, "op", what, "attempts", attempt, "err", err)
-			return
+			return false
 		}
 		p.log.WarnContext(ctx, "session update failed, retrying", "user", t.userID, "op", what, "attempt", attempt, "err", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return
+			return false
 		}
 		wait *= 2
 	}
 }
 
-func (p *pusher) setMemberships(ctx context.Context, t ticket, m groupgate.Memberships) {
-	p.deliver(ctx, t, "set_memberships", func(ctx context.Context) (int, error) {
+func (p *pusher) setMemberships(ctx context.Context, t ticket, m groupgate.Memberships) bool {
+	return p.deliver(ctx, t, "set_memberships", func(ctx context.Context) (int, error) {
 		return p.w.SetMemberships(ctx, t.userID, m)
 	})
 }
 
-func (p *pusher) deleteSessions(ctx context.Context, t ticket) {
-	p.deliver(ctx, t, "delete_sessions", func(ctx context.Context) (int, error) {
+func (p *pusher) deleteSessions(ctx context.Context, t ticket) bool {
+	return p.deliver(ctx, t, "delete_sessions", func(ctx context.Context) (int, error) {
 		return p.w.DeleteUserSessions(ctx, t.userID)
 	})
 }

@@ -57,7 +57,10 @@ func viewSCIMUser(u groupgate.User) scimUserView {
 // with that key, or any other uniqueness clash, is Conflict. Provisioning
 // an inactive user ends the sessions an adopted user had.
 func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.User, match MatchKey) (groupgate.User, error) {
-	var out, before groupgate.User
+	var (
+		out, before groupgate.User
+		entry       int64
+	)
 	adopted := false
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		existing, err := findSCIMMatch(ctx, tx, u, match)
@@ -77,6 +80,11 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 			if err != nil {
 				return fmt.Errorf("adopt user %s: %w", existing.ID, err)
 			}
+			if before.Active && !out.Active {
+				if err := s.record(ctx, tx, &entry, []string{out.ID}, nil); err != nil {
+					return err
+				}
+			}
 			return s.audit(ctx, tx, actor, ActionSCIMUserAdopt, "user", out.ID, viewSCIMUser(before), viewSCIMUser(out))
 		}
 		if out, err = tx.CreateUser(ctx, u); err != nil {
@@ -88,7 +96,7 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 		return groupgate.User{}, err
 	}
 	if adopted && before.Active && !out.Active {
-		s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(out.ID))
+		s.settle(ctx, entry, func() bool { return s.endSessions(ctx, out.ID) })
 	}
 	return out, nil
 }
@@ -124,7 +132,10 @@ func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match 
 // (logins are then refused); turning it on again reactivates the user.
 // fn's error is returned unchanged.
 func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn func(*groupgate.User) error) (groupgate.User, error) {
-	var before, out groupgate.User
+	var (
+		before, out groupgate.User
+		entry       int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.UpdateUser(ctx, userID, func(u *groupgate.User) error {
 			before = *u
@@ -139,6 +150,9 @@ func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn fu
 		}
 		switch {
 		case before.Active && !out.Active:
+			if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+				return err
+			}
 			return s.audit(ctx, tx, actor, ActionUserDeactivate, "user", userID, viewUser(before), viewUser(out))
 		case !before.Active && out.Active:
 			return s.audit(ctx, tx, actor, ActionUserReactivate, "user", userID, viewUser(before), viewUser(out))
@@ -149,7 +163,7 @@ func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn fu
 		return groupgate.User{}, err
 	}
 	if before.Active && !out.Active {
-		s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(userID))
+		s.settle(ctx, entry, func() bool { return s.endSessions(ctx, userID) })
 	}
 	return out, nil
 }
@@ -168,6 +182,7 @@ func (s *Syncer) ReactivateUser(ctx context.Context, actor, userID string) (grou
 // manual roles, and ends every session they have. NotFound for an unknown
 // user.
 func (s *Syncer) SCIMDeleteUser(ctx context.Context, actor, userID string) error {
+	var entry int64
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.GetUser(ctx, userID)
 		if err != nil {
@@ -182,12 +197,15 @@ func (s *Syncer) SCIMDeleteUser(ctx context.Context, actor, userID string) error
 		}
 		v := viewUser(u)
 		v.Groups = set.Names()
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionSCIMUserDelete, "user", userID, v, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(userID))
+	s.settle(ctx, entry, func() bool { return s.endSessions(ctx, userID) })
 	return nil
 }
 
@@ -215,6 +233,7 @@ func (s *Syncer) SCIMCreateGroup(ctx context.Context, actor string, g groupgate.
 		out      groupgate.Group
 		final    []string
 		affected []string
+		entry    int64
 	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		sc, err := scimTx(tx)
@@ -232,13 +251,16 @@ func (s *Syncer) SCIMCreateGroup(ctx context.Context, actor string, g groupgate.
 		if err != nil {
 			return fmt.Errorf("set members of group %s: %w", created.ID, err)
 		}
+		if err := s.record(ctx, tx, &entry, affected, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionSCIMGroupCreate, "group", out.ID, nil,
 			groupChangeView{ID: out.ID, Name: out.Name, ExternalID: out.ExternalID, Added: final, Members: len(final)})
 	})
 	if err != nil {
 		return groupgate.Group{}, nil, err
 	}
-	s.syncUsers(ctx, affected)
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, affected) })
 	return out, final, nil
 }
 
@@ -253,6 +275,7 @@ func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn 
 		out      groupgate.Group
 		final    []string
 		affected []string
+		entry    int64
 	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		sc, err := scimTx(tx)
@@ -278,13 +301,16 @@ func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn 
 			return fmt.Errorf("update group %s: %w", groupID, err)
 		}
 		added, removed := diffSorted(old, final)
+		if err := s.record(ctx, tx, &entry, affected, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionSCIMGroupUpdate, "group", groupID, before,
 			groupChangeView{ID: out.ID, Name: out.Name, ExternalID: out.ExternalID, Added: added, Removed: removed, Members: len(final)})
 	})
 	if err != nil {
 		return groupgate.Group{}, nil, err
 	}
-	s.syncUsers(ctx, affected)
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, affected) })
 	return out, final, nil
 }
 
@@ -292,7 +318,10 @@ func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn 
 // it, then pushes fresh access to the former members. Mappings of the name
 // stay: a login may still bring the group. NotFound for an unknown group.
 func (s *Syncer) SCIMDeleteGroup(ctx context.Context, actor, groupID string) error {
-	var affected []string
+	var (
+		affected []string
+		entry    int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		sc, err := scimTx(tx)
 		if err != nil {
@@ -310,12 +339,15 @@ func (s *Syncer) SCIMDeleteGroup(ctx context.Context, actor, groupID string) err
 		if err := tx.DeleteGroup(ctx, g.ID); err != nil {
 			return fmt.Errorf("delete group %s: %w", groupID, err)
 		}
+		if err := s.record(ctx, tx, &entry, affected, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionSCIMGroupDelete, "group", groupID, before, nil)
 	})
 	if err != nil {
 		return err
 	}
-	s.syncUsers(ctx, affected)
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, affected) })
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/groupgate/groupgate"
@@ -27,6 +28,11 @@ type Syncer struct {
 	push     *pusher
 	attempts int
 	backoff  time.Duration
+
+	outboxLease, outboxGrace time.Duration
+	// crashAfterCommit skips every post-commit push, leaving the outbox
+	// entries behind as a crash would: set by tests only (export_test.go).
+	crashAfterCommit bool
 }
 
 // Option configures a Syncer.
@@ -59,6 +65,9 @@ func New(st store.Store, sessions SnapshotWriter, opts ...Option) *Syncer {
 		names:    newNameCache(),
 		attempts: 3,
 		backoff:  100 * time.Millisecond,
+
+		outboxLease: DefaultOutboxLease,
+		outboxGrace: DefaultOutboxGrace,
 	}
 	for _, o := range opts {
 		o(s)
@@ -191,28 +200,30 @@ func viewUser(u groupgate.User) userView {
 	return userView{ID: u.ID, UserName: u.UserName, Email: u.Email, DisplayName: u.DisplayName, Active: u.Active}
 }
 
-// syncUser recomputes one user's access after a commit and pushes it.
-func (s *Syncer) syncUser(ctx context.Context, userID string) (Access, error) {
+// syncUser recomputes one user's access after a commit and pushes it;
+// pushed reports whether the push succeeded.
+func (s *Syncer) syncUser(ctx context.Context, userID string) (a Access, pushed bool, err error) {
 	ctx = context.WithoutCancel(ctx)
 	t := s.push.begin(userID)
-	a, err := s.resolve(ctx, s.st, userID)
+	a, err = s.resolve(ctx, s.st, userID)
 	if err != nil {
 		s.push.release(t)
-		return Access{}, err
+		return Access{}, false, err
 	}
-	s.push.setMemberships(ctx, t, a.Memberships())
-	return a, nil
+	return a, s.push.setMemberships(ctx, t, a.Memberships()), nil
 }
 
 // syncUsers recomputes and pushes the access of every user in ids, chunk by
 // chunk, delivering in parallel. It runs after a commit: failures are
-// logged, not returned, since the change itself has been made. The caller's
-// cancellation does not stop it, so that a client hanging up cannot leave
-// sessions half updated.
-func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
+// logged, not returned, since the change itself has been made; ok reports
+// whether every push succeeded (else the change's outbox entry stays). The
+// caller's cancellation does not stop it, so that a client hanging up
+// cannot leave sessions half updated.
+func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	if len(ids) == 0 {
-		return
+		return true
 	}
+	var failed atomic.Bool
 	ctx = context.WithoutCancel(ctx)
 	type job struct {
 		t ticket
@@ -223,13 +234,16 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
 	for range min(pushWorkers, len(ids)) {
 		wg.Go(func() {
 			for j := range jobs {
-				s.push.setMemberships(ctx, j.t, j.m)
+				if !s.push.setMemberships(ctx, j.t, j.m) {
+					failed.Store(true)
+				}
 			}
 		})
 	}
 	defer func() {
 		close(jobs)
 		wg.Wait()
+		ok = !failed.Load()
 	}()
 
 	for chunk := range slices.Chunk(ids, resolveChunk) {
@@ -243,7 +257,8 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
 			ns, err = s.namesFor(ctx, s.st, gs...)
 		}
 		if err != nil {
-			s.log.ErrorContext(ctx, "recompute access failed; sessions keep their previous snapshot", "users", len(chunk), "err", err)
+			s.log.ErrorContext(ctx, "recompute access failed; the outbox will retry it", "users", len(chunk), "err", err)
+			failed.Store(true)
 			for _, t := range tickets {
 				s.push.release(t)
 			}
@@ -258,17 +273,20 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) {
 			s.push.release(t)
 		}
 	}
+	return true // replaced by the deferred result
 }
 
 // Refresh recomputes the access of users and pushes it to their live
 // sessions. Operations of the Syncer do this themselves; Refresh is for
 // changes made to the store elsewhere, after they commit.
 func (s *Syncer) Refresh(ctx context.Context, userIDs ...string) {
-	s.syncUsers(ctx, userIDs)
+	_ = s.syncUsers(ctx, userIDs)
 }
 
-// syncGroupMembers pushes fresh access to every member of the groups.
-func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...string) {
+// syncGroupMembers pushes fresh access to every member of the groups and
+// reports whether every push succeeded.
+func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...string) bool {
+	ok := true
 	seen := map[string]struct{}{}
 	ids := []string{}
 	add := func(id string) {
@@ -283,7 +301,8 @@ func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...
 	for _, g := range groups {
 		members, err := s.st.ListGroupMembers(context.WithoutCancel(ctx), g)
 		if err != nil {
-			s.log.ErrorContext(ctx, "list group members failed; their sessions keep the previous snapshot", "group", g, "err", err)
+			s.log.ErrorContext(ctx, "list group members failed; the outbox will retry it", "group", g, "err", err)
+			ok = false
 			continue
 		}
 		for _, id := range members {
@@ -291,5 +310,5 @@ func (s *Syncer) syncGroupMembers(ctx context.Context, groups []string, also ...
 		}
 	}
 	slices.Sort(ids)
-	s.syncUsers(ctx, ids)
+	return s.syncUsers(ctx, ids) && ok
 }

@@ -29,25 +29,36 @@ func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate
 		return groupgate.User{}, groupgate.Memberships{}, groupgate.Errorf(groupgate.Invalid, "identity without provider or subject")
 	}
 	groups := s.cleanGroups(ident.Groups)
-	user, err := s.login(ctx, ident, groups)
+	user, entry, err := s.login(ctx, ident, groups)
 	if groupgate.IsCode(err, groupgate.Conflict) {
 		// A concurrent first login of the same person created the user
 		// between our lookup and our insert: the second try finds it.
-		user, err = s.login(ctx, ident, groups)
+		user, entry, err = s.login(ctx, ident, groups)
 	}
 	if err != nil {
 		return groupgate.User{}, groupgate.Memberships{}, err
 	}
-	a, err := s.syncUser(ctx, user.ID)
+	var a Access
+	s.settle(ctx, entry, func() bool {
+		var pushed bool
+		a, pushed, err = s.syncUser(ctx, user.ID)
+		return err == nil && pushed
+	})
+	if s.crashAfterCommit {
+		a, err = s.resolve(ctx, s.st, user.ID)
+	}
 	if err != nil {
 		return groupgate.User{}, groupgate.Memberships{}, fmt.Errorf("resolve access of %s: %w", user.ID, err)
 	}
 	return user, a.Memberships(), nil
 }
 
-func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []string) (groupgate.User, error) {
+func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []string) (groupgate.User, int64, error) {
 	userName := cmp.Or(ident.Username, ident.Email, ident.Subject)
-	var out groupgate.User
+	var (
+		out   groupgate.User
+		entry int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, err := findLoginUser(ctx, tx, ident, userName)
 		var before any
@@ -86,9 +97,12 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 		out = u
 		after := viewUser(u)
 		after.Groups = set.Names()
+		if err := s.record(ctx, tx, &entry, []string{u.ID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
 	})
-	return out, err
+	return out, entry, err
 }
 
 // findLoginUser finds the user an identity belongs to. Matching by email or
@@ -181,7 +195,10 @@ func (s *Syncer) SetUserGroups(ctx context.Context, actor, userID string, source
 		return nil, groupgate.Errorf(groupgate.Invalid, "unknown membership source %q", string(source))
 	}
 	clean := s.cleanGroups(groups)
-	var out groupgate.GroupSet
+	var (
+		out   groupgate.GroupSet
+		entry int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		old, err := tx.GetGroupSet(ctx, userID)
 		if err != nil {
@@ -194,6 +211,9 @@ func (s *Syncer) SetUserGroups(ctx context.Context, actor, userID string, source
 			return fmt.Errorf("update group set of %s: %w", userID, err)
 		}
 		out = set
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionUserGroupsSet, "user", userID,
 			groupSetView{UserID: userID, Source: string(source), Groups: sourceGroups(old, source)},
 			groupSetView{UserID: userID, Source: string(source), Groups: clean})
@@ -201,7 +221,7 @@ func (s *Syncer) SetUserGroups(ctx context.Context, actor, userID string, source
 	if err != nil {
 		return nil, err
 	}
-	s.syncUsers(ctx, []string{userID})
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
 	return out, nil
 }
 
@@ -218,7 +238,10 @@ func sourceGroups(set groupgate.GroupSet, source groupgate.MembershipSource) []s
 // DeactivateUser marks the user inactive, so that logins are refused, and
 // ends every session they have. NotFound for an unknown user.
 func (s *Syncer) DeactivateUser(ctx context.Context, actor, userID string) (groupgate.User, error) {
-	var out groupgate.User
+	var (
+		out   groupgate.User
+		entry int64
+	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		before, err := tx.GetUser(ctx, userID)
 		if err != nil {
@@ -232,11 +255,14 @@ func (s *Syncer) DeactivateUser(ctx context.Context, actor, userID string) (grou
 			return fmt.Errorf("deactivate user %s: %w", userID, err)
 		}
 		out = u
+		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, actor, ActionUserDeactivate, "user", userID, viewUser(before), viewUser(u))
 	})
 	if err != nil {
 		return groupgate.User{}, err
 	}
-	s.push.deleteSessions(context.WithoutCancel(ctx), s.push.begin(userID))
+	s.settle(ctx, entry, func() bool { return s.endSessions(ctx, userID) })
 	return out, nil
 }
