@@ -19,22 +19,17 @@ import (
 //
 // Figures are kept in docs/benchmarks.md.
 func BenchmarkSCIM(b *testing.B) {
-	backends := []struct {
-		name string
-		open func(testing.TB) storeT
-	}{
-		{"sqlite", openSQLite},
-		{"postgres", openPostgres},
-	}
-	for _, be := range backends {
+	for _, be := range benchBackends() {
 		b.Run(be.name, func(b *testing.B) {
 			// Creation runs on a store of its own so that it measures a
 			// first push into an empty directory; the other two share one
 			// seeded store.
 			b.Run("create-10000-users", func(b *testing.B) {
-				benchCreateUsers(b, newEnvOn(b, be.open(b)))
+				st, _ := be.open(b)
+				benchCreateUsers(b, newEnvOn(b, st))
 			})
-			seed := &benchSeed{e: newEnvOn(b, be.open(b))}
+			st, analyze := be.open(b)
+			seed := &benchSeed{e: newEnvOn(b, st), analyze: analyze}
 			b.Run("patch-add-10000-members", func(b *testing.B) {
 				benchPatchAddMembers(b, seed)
 			})
