@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/internal/testenv"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/postgres"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -24,6 +26,27 @@ func (c *countingWriter) SetMemberships(context.Context, string, groupgate.Membe
 func (c *countingWriter) DeleteUserSessions(context.Context, string) (int, error) {
 	c.deletes.Add(1)
 	return 1, nil
+}
+
+// benchBackends are the stores the benchmarks run on: the same syncer code
+// pays one round trip per read on PostgreSQL and none on SQLite.
+var benchBackends = []struct {
+	name string
+	open func(testing.TB) store.Store
+}{
+	{"sqlite", newStore},
+	{"postgres", func(t testing.TB) store.Store {
+		ctx := context.Background()
+		st, err := postgres.Open(ctx, testenv.Postgres(t))
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		return st
+	}},
 }
 
 // seedMappings creates orgs organizations with one repository each, and
@@ -76,7 +99,12 @@ func seedMappings(b *testing.B, st store.Store, orgs, groups, perGroup int) []st
 // mappings (10,000 groups × 10) over 5,000 organizations and 5,000
 // repositories: about 10,000 mappings apply to the user.
 func BenchmarkResolve(b *testing.B) {
-	st := newStore(b)
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) { benchResolve(b, backend.open(b)) })
+	}
+}
+
+func benchResolve(b *testing.B, st store.Store) {
 	ctx := context.Background()
 	groups := seedMappings(b, st, 5000, 10000, 10)
 	u, err := st.CreateUser(ctx, groupgate.User{UserName: "bench", Active: true})
@@ -129,8 +157,13 @@ func BenchmarkResolve(b *testing.B) {
 // snapshot to a writer that only counts. The mapping is put back through
 // the store, outside the timer.
 func BenchmarkRemoveOrgMapping10000Members(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) { benchRemoveOrgMapping(b, backend.open(b)) })
+	}
+}
+
+func benchRemoveOrgMapping(b *testing.B, st store.Store) {
 	const members = 10000
-	st := newStore(b)
 	ctx := context.Background()
 	seedMappings(b, st, 100, 200, 10)
 	var org groupgate.Organization
