@@ -1,0 +1,204 @@
+package session_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/session/sessiontest"
+)
+
+func newCache(t testing.TB, client redis.UniversalClient, prefix string, now func() time.Time, opts ...session.CacheOption) *session.Cache {
+	t.Helper()
+	r, err := session.NewRedis(client, prefix, session.WithNow(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := session.NewCache(r, opts...)
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatalf("cache never subscribed: %v", err)
+	}
+	return c
+}
+
+func TestCacheConformance(t *testing.T) {
+	sessiontest.Run(t, func(t *testing.T, clock *sessiontest.Clock) session.Backend {
+		client, prefix := testenv.Redis(t)
+		return newCache(t, client, prefix, clock.Now)
+	})
+}
+
+func saveFor(t *testing.T, b session.Backend, userID string, m groupgate.Memberships) string {
+	t.Helper()
+	id, err := session.NewID(userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := b.Save(context.Background(), &session.Record{ID: id, UserID: userID, Memberships: m, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestCacheAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	admin := groupgate.Memberships{Groups: []string{"eng"}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleAdmin}}
+	member := groupgate.Memberships{Groups: []string{}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleMember}}
+
+	t.Run("a rewrite through one replica reaches the other's cache at once", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		b := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		id := saveFor(t, a, "alice", admin)
+		// The save's own invalidation may reach b after its first load.
+		for deadline := time.Now().Add(time.Second); ; {
+			if _, err := b.Load(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if hits, _ := b.Stats(); hits >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("replica b never answered from memory")
+			}
+		}
+		if n, err := a.SetMemberships(ctx, "alice", member); err != nil || n != 1 {
+			t.Fatalf("SetMemberships = %d, %v", n, err)
+		}
+		deadline := time.Now().Add(time.Second)
+		for {
+			rec, err := b.Load(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Memberships.OrgRoles["acme"] == groupgate.OrgRoleMember {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica b still serves acme=%s a second after the rewrite", rec.Memberships.OrgRoles["acme"])
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+
+	t.Run("ending a user's sessions on one replica ends them on the other", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		b := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		id := saveFor(t, a, "alice", admin)
+		if _, err := b.Load(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.DeleteUserSessions(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Second)
+		for {
+			_, err := b.Load(ctx, id)
+			if groupgate.IsCode(err, groupgate.NotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica b still loads the ended session: %v", err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+
+	t.Run("a loaded record is a copy that callers may change", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		a := newCache(t, client, prefix, time.Now)
+		id := saveFor(t, a, "alice", admin)
+		rec, _ := a.Load(ctx, id)
+		rec.Memberships.OrgRoles["acme"] = groupgate.OrgRoleMember
+		again, err := a.Load(ctx, id)
+		if err != nil || again.Memberships.OrgRoles["acme"] != groupgate.OrgRoleAdmin {
+			t.Fatalf("second load = %+v, %v; the cache leaked a shared map", again, err)
+		}
+	})
+
+	t.Run("entries expire after the TTL and the size stays bounded", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		clock := sessiontest.NewClock(time.Now())
+		a := newCache(t, client, prefix, clock.Now, session.WithCacheTTL(time.Second), session.WithCacheSize(3))
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, saveFor(t, a, "user"+string(rune('a'+i)), admin))
+		}
+		for _, id := range ids {
+			if _, err := a.Load(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := a.Len(); n > 3 {
+			t.Errorf("cache holds %d sessions, bound is 3", n)
+		}
+		_, before := a.Stats()
+		_, _ = a.Load(ctx, ids[4])
+		clock.Advance(2 * time.Second)
+		_, _ = a.Load(ctx, ids[4])
+		if _, after := a.Stats(); after-before != 1 {
+			t.Errorf("%d Redis reads for a fresh then an expired entry, want 1", after-before)
+		}
+	})
+}
+
+// TestCacheIsBypassedWhileRedisIsDown stops a private Redis: the cache must
+// turn off and Load must fail (Unavailable) rather than answer from
+// memory, and come back by itself when Redis returns.
+func TestCacheIsBypassedWhileRedisIsDown(t *testing.T) {
+	srv := sessiontest.StartRedisServer(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	c := newCache(t, client, "gg:", time.Now, session.WithCacheTTL(10*time.Second), session.WithCachePing(50*time.Millisecond))
+	ctx := context.Background()
+	id := saveFor(t, c, "alice", groupgate.Memberships{Groups: []string{"eng"}})
+	if _, err := c.Load(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop()
+	deadline := time.Now().Add(2 * time.Second)
+	for c.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache still counts as subscribed 2s after Redis died")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range 20 {
+		if _, err := c.Load(ctx, id); !groupgate.IsCode(err, groupgate.Unavailable) {
+			t.Fatalf("Load with Redis down = %v, want Unavailable (never the cached record)", err)
+		}
+	}
+
+	srv.Start()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.WaitReady(wctx); err != nil {
+		t.Fatalf("cache did not come back after Redis restarted: %v", err)
+	}
+	// go-redis's pool retries dialing in the background about once a
+	// second after failed dials, so the first reads may still fail.
+	for {
+		rec, err := c.Load(ctx, id)
+		if err == nil {
+			if rec.UserID != "alice" {
+				t.Fatalf("Load after restart = %+v", rec)
+			}
+			break
+		}
+		if !groupgate.IsCode(err, groupgate.Unavailable) || wctx.Err() != nil {
+			t.Fatalf("Load after restart = %v; the session should have survived (appendfsync always)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
