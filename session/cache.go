@@ -48,7 +48,7 @@ type Cache struct {
 	hits, misses atomic.Uint64
 
 	mu      sync.Mutex
-	entries map[string]cacheEntry         // by session ID
+	entries map[string]cacheEntry          // by session ID
 	byTag   map[string]map[string]struct{} // user tag -> session IDs
 
 	cancel context.CancelFunc
