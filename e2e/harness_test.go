@@ -283,4 +283,3 @@ func call(t *testing.T, r *replica, token, procedure, body string) string {
 	}
 	return out
 }
-

@@ -118,13 +118,17 @@ func TestChangesOnOneReplicaReachAnotherWithinASecond(t *testing.T) {
 			func(x auth) bool { return roleIn(x.orgRoles, "acme") == "WRITER" }},
 		{"removing a repository mapping on B drops the role on A and keeps the other group's",
 			"RepositoryService/RemoveRepositoryGroup", `{"repository_id":"` + api.ID + `","group_name":"eng"}`,
-			func(x auth) bool { return roleIn(x.repo, "beta/api") == "READ" && roleIn(x.orgRoles, "acme") == "WRITER" }},
+			func(x auth) bool {
+				return roleIn(x.repo, "beta/api") == "READ" && roleIn(x.orgRoles, "acme") == "WRITER"
+			}},
 		{"a manual role given on B shows on A",
 			"OrganizationService/AddOrganizationMember", `{"organization_id":"` + acme.ID + `","user_id":"` + aliceUser.ID + `","organization_role":"ORGANIZATION_ROLE_ADMIN"}`,
 			func(x auth) bool { return roleIn(x.orgRoles, "acme") == "ADMIN" }},
 		{"removing the manual role on B leaves the group's role on A",
 			"OrganizationService/RemoveOrganizationMember", `{"organization_id":"` + acme.ID + `","user_id":"` + aliceUser.ID + `"}`,
-			func(x auth) bool { return roleIn(x.orgRoles, "acme") == "WRITER" && roleIn(x.repo, "beta/api") == "READ" }},
+			func(x auth) bool {
+				return roleIn(x.orgRoles, "acme") == "WRITER" && roleIn(x.repo, "beta/api") == "READ"
+			}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
