@@ -283,3 +283,12 @@ func call(t *testing.T, r *replica, token, procedure, body string) string {
 	}
 	return out
 }
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

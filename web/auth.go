@@ -64,6 +64,19 @@ type whoami struct {
 	Orgs             []sync.OrgAccess  `json:"orgs"`
 	Repos            []sync.RepoAccess `json:"repos"`
 	SessionExpiresAt time.Time         `json:"session_expires_at"`
+	// Sessions are the caller's live sessions, on any device, when the
+	// server can list them (Deps.SessionBackend).
+	Sessions []whoamiSession `json:"sessions,omitempty"`
+}
+
+// whoamiSession describes one live session without its ID, which is a
+// bearer credential: the hint tells sessions apart (as ListSessions does).
+type whoamiSession struct {
+	IDHint    string    `json:"id_hint"`
+	Provider  string    `json:"provider"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Current   bool      `json:"current"`
 }
 
 // handleWhoami is GET /whoami. Roles are resolved live from the store,
@@ -93,6 +106,18 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		Orgs:             access.Orgs,
 		Repos:            access.Repos,
 		SessionExpiresAt: rec.ExpiresAt.UTC(),
+	}
+	if s.deps.SessionBackend != nil {
+		recs, err := s.deps.SessionBackend.ListUserSessions(r.Context(), rec.UserID)
+		if err != nil {
+			s.writeJSONError(w, r, err)
+			return
+		}
+		out.Sessions = make([]whoamiSession, 0, len(recs))
+		for _, o := range recs {
+			out.Sessions = append(out.Sessions, whoamiSession{IDHint: apiSessionHint(o.ID), Provider: o.Provider,
+				CreatedAt: o.CreatedAt.UTC(), ExpiresAt: o.ExpiresAt.UTC(), Current: o.ID == rec.ID})
+		}
 	}
 	if out.Groups == nil {
 		out.Groups = []string{}
