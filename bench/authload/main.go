@@ -1,6 +1,6 @@
 // Command authload measures forward-auth throughput over real loopback TCP:
-// groupgate's /auth with a valid session on in-process and Redis session
-// backends, against a bare net/http handler that writes the same headers.
+// groupgate's /auth with a valid session on in-process sessions, Redis, and
+// Redis behind the local cache (session.Cache), against a bare net/http handler that writes the same headers.
 // Every target gets the same keep-alive clients for the same time, in one
 // run, so the figures are comparable.
 //
@@ -76,12 +76,39 @@ func main() {
 			log.Fatal(err)
 		}
 		inner := t.close
-		t.close = func() {
-			inner()
+		t.close = inner
+		defer func() {
 			cleanupRedis(ctx, client, prefix)
 			client.Close()
-		}
+		}()
 		targets = append(targets, t)
+
+		// The same Redis behind the local cache; the session is read once
+		// from Redis and then from memory until a change is published.
+		cprefix := prefix + "cached:"
+		crb, err := session.NewRedis(client, cprefix)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cache := session.NewCache(crb)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = cache.WaitReady(wctx)
+		cancel()
+		if err != nil {
+			log.Fatal(err)
+		}
+		ct, err := groupgateTarget(ctx, "groupgate /auth, Redis + local cache", filepath.Join(dir, "cached.db"), cache)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cinner := ct.close
+		ct.close = func() {
+			cinner()
+			hits, misses := cache.Stats()
+			_ = cache.Close()
+			fmt.Fprintf(os.Stderr, "local cache: %d hits, %d Redis reads\n", hits, misses)
+		}
+		targets = append(targets, ct)
 	}
 	targets = append(targets, bareTarget())
 

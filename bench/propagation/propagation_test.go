@@ -1,0 +1,186 @@
+package propagation
+
+import (
+	"context"
+	"fmt"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/store/postgres"
+	"github.com/groupgate/groupgate/sync"
+)
+
+const users = 10_000
+
+// parallel runs fn(i) for i in [0, n) on workers goroutines and returns
+// the first error.
+func parallel(n, workers int, fn func(i int) error) error {
+	var (
+		next atomic.Int64
+		wg   stdsync.WaitGroup
+		mu   stdsync.Mutex
+		err  error
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if e := fn(i); e != nil {
+					mu.Lock()
+					err = e
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return err
+}
+
+// BenchmarkRemoveMappingReaches10000Sessions times RemoveOrgMapping, made
+// through one replica's syncer, until the last of 10,000 sessions (read
+// through another replica's cached backend) no longer shows the role.
+//
+//	go test -run '^$' -bench . -benchtime 3x ./bench/propagation/
+func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, testenv.Postgres(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	client, prefix := testenv.Redis(b)
+	writerBackend, err := session.NewRedis(client, prefix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	writer := session.NewCache(writerBackend)
+	b.Cleanup(func() { _ = writer.Close() })
+	readerBackend, _ := session.NewRedis(client, prefix)
+	reader := session.NewCache(readerBackend)
+	b.Cleanup(func() { _ = reader.Close() })
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := writer.WaitReady(wctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := reader.WaitReady(wctx); err != nil {
+		b.Fatal(err)
+	}
+	syncer := sync.New(st, writer)
+
+	org, err := st.CreateOrganization(ctx, groupgate.Organization{Name: "acme"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, users)
+	setup := time.Now()
+	err = parallel(users, 16, func(i int) error {
+		u, err := st.CreateUser(ctx, groupgate.User{UserName: fmt.Sprintf("user%05d", i), Active: true})
+		if err != nil {
+			return err
+		}
+		if _, err := st.UpdateGroupSet(ctx, u.ID, func(groupgate.GroupSet) (groupgate.GroupSet, error) {
+			return groupgate.GroupSet{{Group: "eng", Source: groupgate.SourceSCIM}}, nil
+		}); err != nil {
+			return err
+		}
+		id, err := session.NewID(u.ID)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		ids[i] = id
+		return writer.Save(ctx, &session.Record{ID: id, UserID: u.ID, Memberships: groupgate.Memberships{Groups: []string{"eng"}},
+			CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("setup of %d users with sessions: %v", users, time.Since(setup).Round(time.Millisecond))
+
+	// allShow waits until every session's acme role satisfies want and
+	// returns when the last one was first seen doing so.
+	allShow := func(start time.Time, want func(groupgate.OrgRole) bool) (time.Duration, error) {
+		pending := make([]bool, users)
+		for i := range pending {
+			pending[i] = true
+		}
+		var last atomic.Int64
+		deadline := time.Now().Add(time.Minute)
+		for left := users; left > 0; {
+			err := parallel(users, 32, func(i int) error {
+				if !pending[i] {
+					return nil
+				}
+				rec, err := reader.Load(ctx, ids[i])
+				if err != nil {
+					return err
+				}
+				if want(rec.Memberships.OrgRoles[org.Name]) {
+					pending[i] = false
+					seen := int64(time.Since(start))
+					for {
+						cur := last.Load()
+						if seen <= cur || last.CompareAndSwap(cur, seen) {
+							break
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, err
+			}
+			left = 0
+			for _, p := range pending {
+				if p {
+					left++
+				}
+			}
+			if left > 0 && time.Now().After(deadline) {
+				return 0, fmt.Errorf("%d sessions still stale after a minute", left)
+			}
+		}
+		return time.Duration(last.Load()), nil
+	}
+
+	var total, call time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if _, err := syncer.AddOrgMapping(ctx, "bench", org.ID, "eng", groupgate.OrgRoleAdmin); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := allShow(time.Now(), func(r groupgate.OrgRole) bool { return r == groupgate.OrgRoleAdmin }); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if _, err := syncer.RemoveOrgMapping(ctx, "bench", org.ID, "eng"); err != nil {
+			b.Fatal(err)
+		}
+		call += time.Since(start)
+		d, err := allShow(start, func(r groupgate.OrgRole) bool { return r == "" })
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += d
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-last-session")
+	b.ReportMetric(float64(call.Milliseconds())/float64(b.N), "ms-remove-call")
+	b.ReportMetric(0, "ns/op")
+}
