@@ -19,7 +19,7 @@ import (
 // Cache is an in-process cache of session records in front of the Redis
 // backend, for the forward-auth hot path. Every replica runs one; they
 // keep each other current through Redis pub/sub: each write through any
-// Cache (Save, Delete, SetMemberships, DeleteUserSessions) publishes the
+// Cache (Save, Delete, SetMemberships[If], DeleteUserSessions) publishes the
 // user's tag, and every subscriber drops that user's entries.
 //
 // A replica must never serve a revoked role from memory, so the cache is
@@ -331,6 +331,19 @@ func (c *Cache) SetMemberships(ctx context.Context, userID string, m groupgate.M
 		return 0, nil
 	}
 	return n, c.publish(ctx, userTag(userID), "set memberships")
+}
+
+// SetMembershipsIf announces an applied rewrite like SetMemberships; a
+// skipped one changed nothing, so there is nothing to announce.
+func (c *Cache) SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
+	applied, n, err := c.Redis.SetMembershipsIf(ctx, userID, gen, m)
+	if err != nil {
+		return false, 0, err
+	}
+	if !applied || n == 0 {
+		return applied, n, nil
+	}
+	return true, n, c.publish(ctx, userTag(userID), "set memberships")
 }
 
 // cloneRecord copies rec deeply enough that callers may change the copy.

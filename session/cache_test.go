@@ -90,6 +90,46 @@ func TestCacheAcrossReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a generation-checked rewrite through one replica reaches the other's cache, a skipped one changes nothing", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		b := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		id := saveFor(t, a, "alice", admin)
+		older, err := a.NextGenerations(ctx, []string{"alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newer, err := b.NextGenerations(ctx, []string{"alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Load(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if applied, n, err := b.SetMembershipsIf(ctx, "alice", newer["alice"], member); err != nil || !applied || n != 1 {
+			t.Fatalf("newer SetMembershipsIf = %v, %d, %v; want applied to 1", applied, n, err)
+		}
+		if applied, _, err := a.SetMembershipsIf(ctx, "alice", older["alice"], admin); err != nil || applied {
+			t.Fatalf("older SetMembershipsIf = %v, %v; want skipped without error", applied, err)
+		}
+		for _, c := range []*session.Cache{a, b} {
+			deadline := time.Now().Add(time.Second)
+			for {
+				rec, err := c.Load(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Memberships.OrgRoles["acme"] == groupgate.OrgRoleMember {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a replica still serves acme=%s a second after the rewrite", rec.Memberships.OrgRoles["acme"])
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+
 	t.Run("ending a user's sessions on one replica ends them on the other", func(t *testing.T) {
 		client, prefix := testenv.Redis(t)
 		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))

@@ -17,6 +17,7 @@
 //
 //	P sess:{u:<userTag>}:<random>   the Record as JSON; Redis TTL = ExpiresAt
 //	P user:{u:<userTag>}:sessions   sorted set: session ID scored by ExpiresAt (ms)
+//	P gen:{u:<userTag>}             the user's generation counter (NextGenerations)
 //	P attempt:<key>                 one-time login attempt (GETDEL)
 //	P replay:<key>                  SAML assertion ID seen (SET NX semantics)
 //
@@ -25,4 +26,8 @@
 // frees memory. Writes that touch a session and its index run in MULTI/EXEC,
 // and whole-user operations use WATCH, so a login racing a "end all
 // sessions" can never leave a session behind that the index does not know.
+// SetMembershipsIf also WATCHes the generation counter, so a snapshot read
+// from the store before a newer change (whose writer took a larger
+// generation) is never written over that change's snapshot, whichever
+// replica writes last.
 package session

@@ -20,11 +20,14 @@ type Memory struct {
 	now        func() time.Time
 	sweepEvery time.Duration
 
-	mu        sync.RWMutex
-	sessions  map[string]memSession
-	byUser    map[string]map[string]struct{}
-	attempts  map[string]memAttempt
-	replay    map[string]time.Time
+	mu       sync.RWMutex
+	sessions map[string]memSession
+	byUser   map[string]map[string]struct{}
+	attempts map[string]memAttempt
+	replay   map[string]time.Time
+	// gens are the users' generation counters (NextGenerations). They are
+	// kept for the life of the process: one integer per user ever synced.
+	gens      map[string]int64
 	lastSweep time.Time
 }
 
@@ -52,6 +55,7 @@ func NewMemory(opts ...Option) *Memory {
 		byUser:     make(map[string]map[string]struct{}),
 		attempts:   make(map[string]memAttempt),
 		replay:     make(map[string]time.Time),
+		gens:       make(map[string]int64),
 		lastSweep:  o.now(),
 	}
 }
@@ -144,6 +148,43 @@ func (m *Memory) SetMemberships(ctx context.Context, userID string, ms groupgate
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.setMembershipsLocked(userID, ms, now)
+}
+
+// NextGenerations increments each user's counter. A new counter starts
+// from the clock in microseconds, as in Redis, so values keep growing even
+// if counters were ever forgotten.
+func (m *Memory) NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error) {
+	seed := m.now().UnixMicro()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int64, len(userIDs))
+	for _, id := range userIDs {
+		g, ok := m.gens[id]
+		if !ok {
+			g = seed
+		}
+		g++
+		m.gens[id] = g
+		out[id] = g
+	}
+	return out, nil
+}
+
+// SetMembershipsIf checks the generation and rewrites under one lock, so
+// no NextGenerations can come between.
+func (m *Memory) SetMembershipsIf(ctx context.Context, userID string, gen int64, ms groupgate.Memberships) (bool, int, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gens[userID] != gen {
+		return false, 0, nil
+	}
+	n, err := m.setMembershipsLocked(userID, ms, now)
+	return err == nil, n, err
+}
+
+func (m *Memory) setMembershipsLocked(userID string, ms groupgate.Memberships, now time.Time) (int, error) {
 	n := 0
 	for id := range m.byUser[userID] {
 		s := m.sessions[id]

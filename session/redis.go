@@ -86,6 +86,12 @@ func (r *Redis) indexKey(tag string) string {
 	return r.prefix + "user:{u:" + tag + "}:sessions"
 }
 
+// genKey is the user's generation counter (NextGenerations), in the
+// same slot as the user's sessions and index.
+func (r *Redis) genKey(tag string) string {
+	return r.prefix + "gen:{u:" + tag + "}"
+}
+
 func (r *Redis) keyOf(id string) (string, bool) {
 	tag, random, ok := splitID(id)
 	if !ok {
@@ -237,11 +243,11 @@ func (r *Redis) ListUserSessions(ctx context.Context, userID string) ([]*Record,
 	return recs, nil
 }
 
-// watch runs fn as an optimistic transaction on idx, retrying when another
+// watch runs fn as an optimistic transaction on keys, retrying when another
 // writer changed a watched key before EXEC.
-func (r *Redis) watch(ctx context.Context, op, idx string, fn func(*redis.Tx) error) error {
+func (r *Redis) watch(ctx context.Context, op string, fn func(*redis.Tx) error, keys ...string) error {
 	for range watchRetries {
-		err := r.client.Watch(ctx, fn, idx)
+		err := r.client.Watch(ctx, fn, keys...)
 		if err == nil {
 			return nil
 		}
@@ -262,7 +268,7 @@ func (r *Redis) DeleteUserSessions(ctx context.Context, userID string) (int, err
 	now := r.now()
 	idx := r.indexKey(userTag(userID))
 	var n int
-	err := r.watch(ctx, "end user sessions", idx, func(tx *redis.Tx) error {
+	err := r.watch(ctx, "end user sessions", func(tx *redis.Tx) error {
 		members, err := tx.ZRangeWithScores(ctx, idx, 0, -1).Result()
 		if err != nil {
 			return err
@@ -285,7 +291,7 @@ func (r *Redis) DeleteUserSessions(ctx context.Context, userID string) (int, err
 			return nil
 		})
 		return err
-	})
+	}, idx)
 	if err != nil {
 		return 0, err
 	}
@@ -293,16 +299,90 @@ func (r *Redis) DeleteUserSessions(ctx context.Context, userID string) (int, err
 }
 
 func (r *Redis) SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error) {
+	_, n, err := r.setMemberships(ctx, userID, nil, m)
+	return n, err
+}
+
+// genTTL is how long a user's generation counter outlives the last value
+// taken from it. A writer holds a value for seconds (its store read and a
+// few bounded attempts), far less than this; and a counter created again
+// after expiry starts from the clock, above any value handed out before.
+const genTTL = time.Hour
+
+// NextGenerations runs, in one pipeline, SET NX (seeding a missing counter
+// with the clock in microseconds), INCR and PEXPIRE on each user's
+// counter. On a Cluster, go-redis splits the pipeline by slot; each
+// counter lives in its user's slot, next to the sessions it guards.
+func (r *Redis) NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error) {
+	if len(userIDs) == 0 {
+		return map[string]int64{}, nil
+	}
+	seed := r.now().UnixMicro()
+	incrs := make([]*redis.IntCmd, len(userIDs))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range userIDs {
+			key := r.genKey(userTag(id))
+			p.SetNX(ctx, key, seed, genTTL)
+			incrs[i] = p.Incr(ctx, key)
+			p.PExpire(ctx, key, genTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err, "take generations")
+	}
+	out := make(map[string]int64, len(userIDs))
+	for i, id := range userIDs {
+		out[id] = incrs[i].Val()
+	}
+	return out, nil
+}
+
+// SetMembershipsIf watches the user's counter with the index and records:
+// the rewrite is skipped when the counter no longer holds gen, and EXEC
+// fails (and the check is redone) when a NextGenerations lands between
+// the check and the write. All these keys share the user's hash slot.
+func (r *Redis) SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
+	return r.setMemberships(ctx, userID, &gen, m)
+}
+
+// setMemberships rewrites the user's live sessions in one optimistic
+// transaction; with gen set, only while the counter holds *gen.
+func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m groupgate.Memberships) (applied bool, n int, err error) {
 	now := r.now()
-	idx := r.indexKey(userTag(userID))
-	var n int
-	err := r.watch(ctx, "set memberships", idx, func(tx *redis.Tx) error {
-		n = 0
-		ids, err := tx.ZRangeArgs(ctx, liveRange(idx, now)).Result()
-		if err != nil || len(ids) == 0 {
+	tag := userTag(userID)
+	idx, gk := r.indexKey(tag), r.genKey(tag)
+	watched := []string{idx}
+	if gen != nil {
+		watched = append(watched, gk)
+	}
+	err = r.watch(ctx, "set memberships", func(tx *redis.Tx) error {
+		applied, n = false, 0
+		var (
+			cur *redis.StringCmd
+			ids *redis.StringSliceCmd
+		)
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if gen != nil {
+				cur = p.Get(ctx, gk)
+			}
+			ids = p.ZRangeArgs(ctx, liveRange(idx, now))
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		keys := r.sessionKeys(ids)
+		if gen != nil {
+			if v, err := cur.Int64(); err != nil || v != *gen {
+				// A later generation was taken (or the counter is gone,
+				// which only happens long after any writer gave up).
+				return nil
+			}
+		}
+		applied = true
+		if len(ids.Val()) == 0 {
+			return nil
+		}
+		keys := r.sessionKeys(ids.Val())
 		// Watching the records too aborts us if one is re-saved or deleted
 		// after we read it, so a logout is never undone by this rewrite.
 		if err := tx.Watch(ctx, keys...).Err(); err != nil {
@@ -332,11 +412,11 @@ func (r *Redis) SetMemberships(ctx context.Context, userID string, m groupgate.M
 		})
 		n = len(recs)
 		return err
-	})
+	}, watched...)
 	if err != nil {
-		return 0, err
+		return false, 0, err
 	}
-	return n, nil
+	return applied, n, nil
 }
 
 func (r *Redis) attemptKey(key string) string { return r.prefix + "attempt:" + key }

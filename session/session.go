@@ -57,8 +57,20 @@ type UserSessions interface {
 	// live ones there were.
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 	// SetMemberships replaces the snapshot of every live session of userID,
-	// keeping each session's expiry, and returns how many it rewrote.
+	// keeping each session's expiry, and returns how many it rewrote. It is
+	// unordered: a writer racing another (on any replica) should take a
+	// generation and use SetMembershipsIf instead.
 	SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error)
+	// NextGenerations takes, for each user, the next value of the user's
+	// generation counter, shared by every replica: values only grow, so a
+	// value taken later is larger. A writer takes it after the change it
+	// propagates has committed and before it reads the store.
+	NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// SetMembershipsIf is SetMemberships done atomically only while gen is
+	// still the user's latest generation. applied is false when a later
+	// generation was taken: that writer read a newer state and will write
+	// it, so skipping is not an error. n is how many sessions it rewrote.
+	SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (applied bool, n int, err error)
 }
 
 // Attempts keeps login attempts (state, nonce, PKCE verifier, SAML request

@@ -70,6 +70,11 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"ending all sessions of a user ends exactly theirs", testDeleteUser},
 		{"new memberships reach every live session of the user and no other", testSetMemberships},
 		{"new memberships for a user without sessions rewrite nothing", testSetMembershipsNone},
+		{"generations grow per user and each user has its own", testGenerations},
+		{"a rewrite holding the user's latest generation applies to every live session", testSetIfCurrent},
+		{"a rewrite holding an older generation is skipped, not failed, and changes nothing", testSetIfStale},
+		{"a rewrite for a user without sessions applies and rewrites nothing", testSetIfNone},
+		{"of concurrent writers, the one that took the latest generation is the snapshot left", testSetIfConcurrent},
 		{"a login attempt can be taken once", testAttemptOnce},
 		{"a login attempt expires with the clock", testAttemptExpiry},
 		{"a login attempt needs a positive lifetime", testAttemptTTL},
@@ -383,6 +388,141 @@ func testSetMembershipsNone(e *env) {
 	n, err := e.b.SetMemberships(e.ctx, "alice", groupgate.Memberships{Groups: []string{"x"}})
 	if err != nil || n != 0 {
 		e.t.Fatalf("SetMemberships for a user without sessions = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func (e *env) next(userIDs ...string) map[string]int64 {
+	e.t.Helper()
+	gens, err := e.b.NextGenerations(e.ctx, userIDs)
+	if err != nil {
+		e.t.Fatalf("NextGenerations(%v): %v", userIDs, err)
+	}
+	if len(gens) != len(userIDs) {
+		e.t.Fatalf("NextGenerations(%v) = %v, want one per user", userIDs, gens)
+	}
+	return gens
+}
+
+func (e *env) setIf(userID string, gen int64, m groupgate.Memberships) (bool, int) {
+	e.t.Helper()
+	applied, n, err := e.b.SetMembershipsIf(e.ctx, userID, gen, m)
+	if err != nil {
+		e.t.Fatalf("SetMembershipsIf(%s, %d): %v", userID, gen, err)
+	}
+	return applied, n
+}
+
+func groupsOf(names ...string) groupgate.Memberships {
+	return groupgate.Memberships{Groups: names, OrgRoles: map[string]groupgate.OrgRole{}, RepoRoles: map[string]groupgate.RepoRole{}}
+}
+
+func testGenerations(e *env) {
+	first := e.next("alice", "bob")
+	second := e.next("alice")
+	if second["alice"] <= first["alice"] {
+		e.t.Fatalf("alice's generation went from %d to %d, want it to grow", first["alice"], second["alice"])
+	}
+	// bob's counter did not move with alice's: his first value still holds.
+	bob := e.record("bob", time.Hour)
+	e.save(bob)
+	if applied, n := e.setIf("bob", first["bob"], groupsOf("b")); !applied || n != 1 {
+		e.t.Fatalf("bob's rewrite with his latest generation = %v, %d; want applied to 1 session", applied, n)
+	}
+	if got := e.next(); len(got) != 0 {
+		e.t.Fatalf("NextGenerations() = %v, want empty", got)
+	}
+}
+
+func testSetIfCurrent(e *env) {
+	a1 := e.record("alice", 2*time.Hour)
+	a2 := e.record("alice", 3*time.Hour)
+	bob := e.record("bob", 2*time.Hour)
+	for _, r := range []*session.Record{a1, a2, bob} {
+		e.save(r)
+	}
+	g := e.next("alice")["alice"]
+	m := groupsOf("bsr-admins")
+	if applied, n := e.setIf("alice", g, m); !applied || n != 2 {
+		e.t.Fatalf("SetMembershipsIf = %v, %d; want applied to the 2 live sessions", applied, n)
+	}
+	for _, r := range []*session.Record{a1, a2} {
+		want := *r
+		want.Memberships = m
+		sameRecord(e.t, e.load(r.ID), &want)
+	}
+	sameRecord(e.t, e.load(bob.ID), bob)
+	// The same generation may write again (a retry after a failure).
+	if applied, _ := e.setIf("alice", g, groupsOf("again")); !applied {
+		e.t.Fatal("a second write with the still-latest generation was skipped")
+	}
+}
+
+func testSetIfStale(e *env) {
+	a := e.record("alice", time.Hour)
+	e.save(a)
+	older := e.next("alice")["alice"]
+	newer := e.next("alice")["alice"]
+	// The older writer comes first but after the newer took its value.
+	if applied, n := e.setIf("alice", older, groupsOf("old")); applied || n != 0 {
+		e.t.Fatalf("older generation before the newer write = %v, %d; want skipped", applied, n)
+	}
+	sameRecord(e.t, e.load(a.ID), a)
+	if applied, _ := e.setIf("alice", newer, groupsOf("new")); !applied {
+		e.t.Fatal("the newest generation's write was skipped")
+	}
+	if applied, _ := e.setIf("alice", older, groupsOf("old")); applied {
+		e.t.Fatal("the older generation overwrote the newer snapshot")
+	}
+	want := *a
+	want.Memberships = groupsOf("new")
+	sameRecord(e.t, e.load(a.ID), &want)
+	// A generation never taken is not current either.
+	if applied, _ := e.setIf("alice", newer+1000, groupsOf("made-up")); applied {
+		e.t.Fatal("a generation nobody took was accepted")
+	}
+}
+
+func testSetIfNone(e *env) {
+	e.save(e.record("bob", time.Hour))
+	g := e.next("alice")["alice"]
+	if applied, n := e.setIf("alice", g, groupsOf("x")); !applied || n != 0 {
+		e.t.Fatalf("SetMembershipsIf for a user without sessions = %v, %d; want applied, 0", applied, n)
+	}
+}
+
+func testSetIfConcurrent(e *env) {
+	a := e.record("alice", time.Hour)
+	e.save(a)
+	const writers = 24
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		latest int64
+	)
+	for i := range writers {
+		wg.Go(func() {
+			gens, err := e.b.NextGenerations(e.ctx, []string{"alice"})
+			if err != nil {
+				e.t.Errorf("NextGenerations: %v", err)
+				return
+			}
+			g := gens["alice"]
+			mu.Lock()
+			latest = max(latest, g)
+			mu.Unlock()
+			// Spread the writes so that older ones often land last.
+			time.Sleep(time.Duration((writers-i)%5) * time.Millisecond)
+			if _, _, err := e.b.SetMembershipsIf(e.ctx, "alice", g, groupsOf(fmt.Sprint(g))); err != nil {
+				e.t.Errorf("SetMembershipsIf(%d): %v", g, err)
+			}
+		})
+	}
+	wg.Wait()
+	if e.t.Failed() {
+		return
+	}
+	if got, want := e.load(a.ID).Memberships.Groups, []string{fmt.Sprint(latest)}; !slices.Equal(got, want) {
+		e.t.Fatalf("after %d racing writers the session holds %v, want the latest generation's %v", writers, got, want)
 	}
 }
 
