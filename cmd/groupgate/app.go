@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
@@ -50,7 +51,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	backend, checks, err := m.buildSessionBackend(cfg, logger)
+	reg := buildRegistry()
+	backend, checks, err := m.buildSessionBackend(cfg, reg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +63,12 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		// LoadConfig compiled every pattern already; this guards direct callers.
 		return nil, fmt.Errorf("group filter: %w", err)
 	}
-	syncer := sync.New(st, backend, sync.WithGroupFilter(filter.Allowed), sync.WithNow(m.Now), sync.WithLogger(logger.With("component", "sync")))
+	syncer := sync.New(st, backend,
+		sync.WithGroupFilter(filter.Allowed),
+		sync.WithNow(m.Now),
+		sync.WithLogger(logger.With("component", "sync")),
+		sync.WithOutbox(sync.DefaultOutboxLease, sync.DefaultOutboxGrace))
+	m.startOutbox(ctx, syncer, logger)
 
 	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger)
 	if err != nil {
@@ -96,7 +103,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	opts := []web.Option{
 		web.WithLogger(logger.With("component", "web")),
 		web.WithNow(m.Now),
-		web.WithRegistry(buildRegistry()),
+		web.WithRegistry(reg),
 		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
 	}
 	if len(providers.saml) > 0 {
@@ -121,23 +128,126 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: providers.names}, nil
 }
 
-// buildSessionBackend returns Redis sessions when redis is configured, else
-// in-process ones, and the readiness checks that go with them.
-func (m *Main) buildSessionBackend(cfg Config, logger *slog.Logger) (session.Backend, []web.Check, error) {
+// Redis client limits for sessions. go-redis's defaults (5s dial tried 5
+// times, 3s reads, 3 retries) would hold a forward-auth request for many
+// seconds while Redis is down or hung; these make it fail closed with 503
+// in about a second, and recover by themselves once Redis answers.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = time.Second
+	redisMaxRetries  = 1
+)
+
+// newRedisClient connects to the configured servers with the session
+// limits above. One address is a standalone server, several a Cluster,
+// and a master_name makes them Sentinels (go-redis's universal rule).
+func newRedisClient(r *RedisConfig) redis.UniversalClient {
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:         r.Addrs,
+		MasterName:    r.MasterName,
+		Username:      r.Username,
+		Password:      r.Password,
+		DB:            r.DB,
+		DialTimeout:   redisDialTimeout,
+		DialerRetries: 1,
+		ReadTimeout:   redisIOTimeout,
+		WriteTimeout:  redisIOTimeout,
+		MaxRetries:    redisMaxRetries,
+	})
+}
+
+// defaultOutboxInterval is how often the outbox is replayed. Entries wait
+// sync.DefaultOutboxGrace first, so a change whose push failed reaches its
+// sessions within about ten seconds of Redis answering again.
+const defaultOutboxInterval = 5 * time.Second
+
+// startOutbox replays the syncer's outbox every OutboxInterval until ctx
+// ends (serve's shutdown) or Close runs. Close waits for it, and it is
+// registered after the store, so it stops before the store closes.
+func (m *Main) startOutbox(ctx context.Context, syncer *sync.Syncer, logger *slog.Logger) {
+	interval := m.OutboxInterval
+	if interval <= 0 {
+		interval = defaultOutboxInterval
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := syncer.RunOutbox(ctx, interval); err != nil {
+			logger.ErrorContext(ctx, "outbox runner stopped", "err", err)
+		}
+	}()
+	m.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
+}
+
+// buildSessionBackend returns Redis sessions when redis is configured
+// (behind the local cache unless redis.local_cache.enabled is false), else
+// in-process ones, and the readiness checks that go with them. The cache's
+// counters join reg.
+func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (session.Backend, []web.Check, error) {
 	logger = logger.With("component", "session")
 	if cfg.Redis == nil {
 		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
 	}
 	r := cfg.Redis
-	client := session.NewUniversalClient(r.Addrs, r.MasterName, r.Username, r.Password, r.DB)
+	client := newRedisClient(r)
 	m.onClose(client.Close)
-	backend, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
+	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
+	}
+	var backend session.Backend = rs
+	if r.LocalCache.Enabled {
+		cache := session.NewCache(rs, session.WithCacheTTL(r.LocalCache.TTL.D()), session.WithCacheSize(r.LocalCache.Size))
+		// Registered after the client, so it stops before the client closes.
+		m.onClose(cache.Close)
+		if err := registerCacheMetrics(reg, cache); err != nil {
+			return nil, nil, err
+		}
+		backend = cache
 	}
 	// Not pinged here: an unreachable Redis makes /readyz fail and logins
 	// answer 503, but the process starts, so that it recovers by itself.
 	return backend, []web.Check{{Name: "redis", Func: backend.Ping}}, nil
+}
+
+// registerCacheMetrics exposes the local cache's hit and miss counts, its
+// size, and whether it is in use (its invalidation channel confirmed).
+func registerCacheMetrics(reg prometheus.Registerer, c *session.Cache) error {
+	count := func(hits bool) func() float64 {
+		return func() float64 {
+			h, m := c.Stats()
+			if hits {
+				return float64(h)
+			}
+			return float64(m)
+		}
+	}
+	ready := func() float64 {
+		if c.Ready() {
+			return 1
+		}
+		return 0
+	}
+	for _, col := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "groupgate", Name: "session_cache_hits_total",
+			Help: "Session loads answered from the local cache."}, count(true)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "groupgate", Name: "session_cache_misses_total",
+			Help: "Session loads that went to Redis (not cached, expired, or cache off)."}, count(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "groupgate", Name: "session_cache_entries",
+			Help: "Sessions held in the local cache."}, func() float64 { return float64(c.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "groupgate", Name: "session_cache_ready",
+			Help: "1 while the cache's invalidation subscription is confirmed and it may answer; 0 while every load reads Redis."}, ready),
+	} {
+		if err := reg.Register(col); err != nil {
+			return fmt.Errorf("register session cache metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // parsePublicURL parses public_url (LoadConfig checked its shape).

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/groupgate/groupgate/session"
 )
 
 // Config is the shape of groupgate's YAML configuration (ARCHITECTURE.md §6).
@@ -55,15 +57,34 @@ type StoreConfig struct {
 // RedisConfig is present when sessions live in Redis. One address is a
 // standalone server, several a Cluster, and MasterName makes them Sentinels.
 type RedisConfig struct {
-	Addrs      []string `yaml:"addrs"`
-	MasterName string   `yaml:"master_name"`
-	Username   string   `yaml:"username"`
-	Password   string   `yaml:"password"`
-	DB         int      `yaml:"db"`
-	KeyPrefix  string   `yaml:"key_prefix"`
+	Addrs      []string         `yaml:"addrs"`
+	MasterName string           `yaml:"master_name"`
+	Username   string           `yaml:"username"`
+	Password   string           `yaml:"password"`
+	DB         int              `yaml:"db"`
+	KeyPrefix  string           `yaml:"key_prefix"`
+	LocalCache LocalCacheConfig `yaml:"local_cache"`
 }
 
-func (r *RedisConfig) setDefaults() { r.KeyPrefix = "groupgate:" }
+func (r *RedisConfig) setDefaults() {
+	r.KeyPrefix = "groupgate:"
+	r.LocalCache = LocalCacheConfig{Enabled: true, TTL: Duration(session.DefaultCacheTTL), Size: session.DefaultCacheSize}
+}
+
+// LocalCacheConfig is the in-process cache of session records in front of
+// Redis (session.Cache). It is on by default: every write invalidates the
+// entries on every replica over pub/sub, and the cache is bypassed while
+// that subscription is not confirmed, so a revoked role is never served
+// from memory; the TTL only bounds the damage of a message lost silently.
+type LocalCacheConfig struct {
+	Enabled bool     `yaml:"enabled"`
+	TTL     Duration `yaml:"ttl"`
+	Size    int      `yaml:"size"`
+}
+
+// maxLocalCacheTTL is the longest local_cache.ttl accepted; session.Cache
+// would cap a longer one silently, and config refuses rather than rewrite.
+const maxLocalCacheTTL = 10 * time.Second
 
 // SessionConfig configures the session cookie.
 type SessionConfig struct {
@@ -666,6 +687,15 @@ func (d *decoder) validate(c *Config) {
 		}
 		if r.DB < 0 {
 			d.problemf("redis.db", "must not be negative")
+		}
+		switch ttl := r.LocalCache.TTL.D(); {
+		case ttl <= 0:
+			d.problemf("redis.local_cache.ttl", "must be positive (set enabled: false to turn the cache off)")
+		case ttl > maxLocalCacheTTL:
+			d.problemf("redis.local_cache.ttl", "must be at most %v, is %v (it bounds how long a lost invalidation could go unnoticed)", maxLocalCacheTTL, ttl)
+		}
+		if r.LocalCache.Size < 1 {
+			d.problemf("redis.local_cache.size", "must be at least 1, is %d", r.LocalCache.Size)
 		}
 	}
 

@@ -120,6 +120,11 @@ func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
 		{"an unset environment variable", strings.Replace(goodConfig, "client_id: gg", "client_id: ${NOPE_NOT_SET} # <-", 1), "providers[0].client_id", "NOPE_NOT_SET is not set"},
 		{"a redis section without addresses", goodConfig + "redis: # <-\n  password: x\n", "redis.addrs", "required"},
 		{"a redis address without port", goodConfig + "redis:\n  addrs: [localhost] # <-\n", "redis.addrs[0]", "not host:port"},
+		{"a local cache ttl that is not a duration", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: soon # <-\n", "redis.local_cache.ttl", "not a duration"},
+		{"a local cache ttl over the 10s maximum", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: 30s # <-\n", "redis.local_cache.ttl", "at most 10s"},
+		{"a zero local cache ttl", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    enabled: true\n    ttl: 0s # <-\n", "redis.local_cache.ttl", "must be positive"},
+		{"a local cache of no entries", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    size: 0 # <-\n", "redis.local_cache.size", "at least 1"},
+		{"an unknown local cache key", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    max_entries: 5 # <-\n", "redis.local_cache.max_entries", "unknown key"},
 		{"a trusted proxy that is not an IP or CIDR", goodConfig + "trusted_proxies: [10.0.0.0/8, proxy.local] # <-\n", "trusted_proxies[1]", "neither an IP address nor a CIDR"},
 		{"an unknown log format", goodConfig + "log:\n  format: xml # <-\n", "log.format", "not one of json, text"},
 		{"a bad body limit", goodConfig + "scim:\n  body_limit: 1 MiBs # <-\n", "scim.body_limit", "unknown unit"},
@@ -239,6 +244,7 @@ providers:
 		{"the secret comes from the environment", cfg.Session.Secret, strings.Repeat("x", 32)},
 		{"an unset variable with a default takes the default", cfg.Redis.Addrs[0], "127.0.0.1:6379"},
 		{"redis keys are prefixed groupgate:", cfg.Redis.KeyPrefix, "groupgate:"},
+		{"redis sessions have the local cache on, 2s, 100000 entries", cfg.Redis.LocalCache, LocalCacheConfig{Enabled: true, TTL: Duration(2 * time.Second), Size: 100_000}},
 		{"$${ writes a literal ${", cfg.Providers[0].ClientID, "${literal}"},
 		{"oidc groups come from the groups claim of the ID token", cfg.Providers[0].GroupsClaim + "/" + cfg.Providers[0].GroupsFrom, "groups/id_token"},
 		{"the SAML entity ID derives from public_url", cfg.Providers[1].SPEntityID, "http://127.0.0.1:4180/saml/entra/metadata"},
@@ -253,6 +259,46 @@ providers:
 			}
 		})
 	}
+}
+
+func TestConfigLocalCache(t *testing.T) {
+	redis := "redis:\n  addrs: [127.0.0.1:6379]\n"
+	tests := []struct {
+		name  string
+		extra string
+		want  *LocalCacheConfig // nil: no redis section
+	}{
+		{"without redis there is no local cache", "", nil},
+		{"enabled: false turns it off and keeps the other defaults", redis + "  local_cache:\n    enabled: false\n",
+			&LocalCacheConfig{Enabled: false, TTL: Duration(2 * time.Second), Size: 100_000}},
+		{"ttl and size are taken as written", redis + "  local_cache:\n    ttl: 500ms\n    size: 42\n",
+			&LocalCacheConfig{Enabled: true, TTL: Duration(500 * time.Millisecond), Size: 42}},
+		{"the 10s maximum itself is accepted", redis + "  local_cache: {ttl: 10s}\n",
+			&LocalCacheConfig{Enabled: true, TTL: Duration(10 * time.Second), Size: 100_000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.yaml", []byte(goodConfig+tt.extra), envFrom(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.want == nil && cfg.Redis != nil:
+				t.Fatalf("redis = %+v, want none", cfg.Redis)
+			case tt.want != nil && (cfg.Redis == nil || cfg.Redis.LocalCache != *tt.want):
+				t.Fatalf("redis = %+v, want local_cache %+v", cfg.Redis, *tt.want)
+			}
+		})
+	}
+	t.Run("dev's REDIS_URL gets the same defaults", func(t *testing.T) {
+		r, err := devRedis("redis://127.0.0.1:6379/3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (LocalCacheConfig{Enabled: true, TTL: Duration(2 * time.Second), Size: 100_000}); r.LocalCache != want || r.DB != 3 {
+			t.Fatalf("got %+v", r)
+		}
+	})
 }
 
 func TestExpandEnv(t *testing.T) {

@@ -217,13 +217,12 @@ func devRedis(raw string) (*RedisConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	return &RedisConfig{
-		Addrs:     []string{opt.Addr},
-		Username:  opt.Username,
-		Password:  opt.Password,
-		DB:        opt.DB,
-		KeyPrefix: devRedisPrefix,
-	}, nil
+	r := &RedisConfig{}
+	r.setDefaults()
+	r.Addrs = []string{opt.Addr}
+	r.Username, r.Password, r.DB = opt.Username, opt.Password, opt.DB
+	r.KeyPrefix = devRedisPrefix
+	return r, nil
 }
 
 // seedDev creates the demo organization, repository and mappings, and

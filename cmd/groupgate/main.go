@@ -63,6 +63,9 @@ type Main struct {
 	// ShutdownTimeout bounds how long serve waits for requests in flight
 	// after ctx is cancelled.
 	ShutdownTimeout time.Duration
+	// OutboxInterval is how often serve and dev replay the sync outbox:
+	// session rewrites that a crash or a Redis outage left unfinished.
+	OutboxInterval time.Duration
 
 	cmd        command
 	configFile string
@@ -85,6 +88,7 @@ func NewMain() *Main {
 		LookupEnv:       os.LookupEnv,
 		Now:             time.Now,
 		ShutdownTimeout: 15 * time.Second,
+		OutboxInterval:  defaultOutboxInterval,
 		ready:           make(chan struct{}),
 	}
 }

@@ -31,10 +31,17 @@ func sqliteConfig(dir, extra string) string {
 // error arrives on.
 func startServe(t *testing.T, config string) (base string, stop func(), done <-chan error, logs *syncBuffer) {
 	t.Helper()
+	return startServeWith(t, config, func(*Main) {})
+}
+
+// startServeWith is startServe with setup applied to the Main first.
+func startServeWith(t *testing.T, config string, setup func(*Main)) (base string, stop func(), done <-chan error, logs *syncBuffer) {
+	t.Helper()
 	logs = &syncBuffer{}
 	m := NewMain()
 	m.Stdout, m.Stderr = io.Discard, logs
 	m.LookupEnv = envFrom(nil)
+	setup(m)
 	path := writeFile(t, "groupgate.yaml", config)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.ParseFlags(ctx, []string{"serve", "--config", path}); err != nil {

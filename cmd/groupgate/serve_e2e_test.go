@@ -62,15 +62,25 @@ func authHeaders(t *testing.T, c *http.Client, base string) (int, http.Header) {
 // OIDC provider, signs people in with cookie-jar clients, and changes
 // their roles through the Connect API with a token from `token create`.
 func TestServeEndToEnd(t *testing.T) {
+	redisSection := func(t *testing.T, cache string) string {
+		// A key prefix of its own per test, as testenv gives.
+		return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"ggtest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" + time.Now().Format("150405.000000") + ":\"\n" +
+			"  local_cache:\n" + cache
+	}
 	backends := []struct {
-		name  string
-		extra func(t *testing.T) string
+		name   string
+		extra  func(t *testing.T) string
+		cached bool // sessions are read through the local cache
 	}{
-		{"with in-process sessions", func(*testing.T) string { return "" }},
-		{"with Redis sessions", func(t *testing.T) string {
-			// A key prefix of its own per test, as testenv gives.
-			return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"ggtest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" + time.Now().Format("150405.000000") + ":\"\n"
-		}},
+		{"with in-process sessions", func(*testing.T) string { return "" }, false},
+		{"with Redis sessions behind the local cache", func(t *testing.T) string {
+			// A TTL longer than the test: only invalidation can make a
+			// change visible.
+			return redisSection(t, "    enabled: true\n    ttl: 10s\n")
+		}, true},
+		{"with Redis sessions read from Redis every time", func(t *testing.T) string {
+			return redisSection(t, "    enabled: false\n")
+		}, false},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -133,6 +143,22 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 			for _, s := range steps {
 				t.Run(s.name, func(t *testing.T) {
+					if b.cached {
+						// bob's session is in the local cache when the change
+						// lands: a second /auth is answered from memory.
+						// (A read races the echo of the previous change's
+						// invalidation and is then not cached: try again.)
+						for deadline := time.Now().Add(2 * time.Second); ; {
+							before := metricValue(t, base, "groupgate_session_cache_hits_total")
+							authHeaders(t, bob, base)
+							if metricValue(t, base, "groupgate_session_cache_hits_total") > before {
+								break
+							}
+							if time.Now().After(deadline) {
+								t.Fatal("/auth is not answered from the local cache")
+							}
+						}
+					}
 					mustCall(t, base, token, "OrganizationService/"+s.procedure, s.body)
 					code, h := authHeaders(t, bob, base)
 					if code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != s.want {
@@ -161,10 +187,17 @@ func TestServeEndToEnd(t *testing.T) {
 					t.Fatalf("metrics lack two successful okta logins:\n%s", body)
 				}
 			})
+			t.Run("metrics show the local cache only when it is on", func(t *testing.T) {
+				_, body := get(t, base+"/metrics")
+				if has := strings.Contains(body, "groupgate_session_cache_ready 1"); has != b.cached {
+					t.Fatalf("groupgate_session_cache_ready 1 in metrics: %v, want %v", has, b.cached)
+				}
+			})
 			stop()
 			if err := <-done; err != nil {
 				t.Fatalf("serve: %v", err)
 			}
+			noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
 		})
 	}
 }
