@@ -311,7 +311,8 @@ func TestServeWithASAMLProvider(t *testing.T) {
 	t.Run("without an SP key pair serve refuses to start and says what to add", func(t *testing.T) {
 		config := withProvider(serveConfig(t, t.TempDir(), ""), samlProvider(t, "", ""))
 		code, _, errOut := runCLI(t, nil, "serve", "--config", writeFile(t, "c.yaml", config))
-		if code != 1 || !strings.Contains(errOut, `provider "corp"`) || !strings.Contains(errOut, "sp_cert_file and sp_key_file") {
+		// The configuration check refuses it, naming the provider's entry.
+		if code != 1 || !strings.Contains(errOut, ": providers[1]: ") || !strings.Contains(errOut, "sp_cert_file and sp_key_file") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
