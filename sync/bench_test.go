@@ -18,9 +18,17 @@ import (
 // Syncer and the store.
 type countingWriter struct{ sets, deletes atomic.Int64 }
 
-func (c *countingWriter) SetMemberships(context.Context, string, groupgate.Memberships) (int, error) {
+func (c *countingWriter) NextGenerations(_ context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		out[id] = 1
+	}
+	return out, nil
+}
+
+func (c *countingWriter) SetMembershipsIf(context.Context, string, int64, groupgate.Memberships) (bool, int, error) {
 	c.sets.Add(1)
-	return 1, nil
+	return true, 1, nil
 }
 
 func (c *countingWriter) DeleteUserSessions(context.Context, string) (int, error) {

@@ -16,30 +16,54 @@ import (
 	"github.com/groupgate/groupgate/sync"
 )
 
-// recorder is a SnapshotWriter that remembers what it was told, and can be
-// made to fail.
+// recorder is a SnapshotWriter that remembers what it was told, keeps
+// generations like the session backends, and can be made to fail.
 type recorder struct {
-	mu       stdsync.Mutex
-	last     map[string]groupgate.Memberships
-	sets     []string // user IDs in push order
-	deleted  []string
-	failures int // next calls that fail
+	mu          stdsync.Mutex
+	last        map[string]groupgate.Memberships
+	gens        map[string]int64
+	sets        []string // user IDs in push order
+	skipped     int      // rewrites refused for an older generation
+	deleted     []string
+	failures    int // next writes that fail
+	genFailures int // next NextGenerations calls that fail
 }
 
-func newRecorder() *recorder { return &recorder{last: map[string]groupgate.Memberships{}} }
+func newRecorder() *recorder {
+	return &recorder{last: map[string]groupgate.Memberships{}, gens: map[string]int64{}}
+}
 
 var errWriter = errors.New("session backend down")
 
-func (r *recorder) SetMemberships(_ context.Context, userID string, m groupgate.Memberships) (int, error) {
+func (r *recorder) NextGenerations(_ context.Context, userIDs []string) (map[string]int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.genFailures > 0 {
+		r.genFailures--
+		return nil, errWriter
+	}
+	out := make(map[string]int64, len(userIDs))
+	for _, id := range userIDs {
+		r.gens[id]++
+		out[id] = r.gens[id]
+	}
+	return out, nil
+}
+
+func (r *recorder) SetMembershipsIf(_ context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failures > 0 {
 		r.failures--
-		return 0, errWriter
+		return false, 0, errWriter
+	}
+	if r.gens[userID] != gen {
+		r.skipped++
+		return false, 0, nil
 	}
 	r.last[userID] = m
 	r.sets = append(r.sets, userID)
-	return 1, nil
+	return true, 1, nil
 }
 
 func (r *recorder) DeleteUserSessions(_ context.Context, userID string) (int, error) {
@@ -71,6 +95,12 @@ func (r *recorder) failNext(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failures = n
+}
+
+func (r *recorder) failNextGenerations(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.genFailures = n
 }
 
 type env struct {

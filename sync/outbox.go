@@ -82,7 +82,7 @@ func (s *Syncer) settle(ctx context.Context, entry int64, push func() bool) {
 // endSessions ends every session of a deactivated or deleted user.
 func (s *Syncer) endSessions(ctx context.Context, userID string) bool {
 	ctx = context.WithoutCancel(ctx)
-	return s.push.deleteSessions(ctx, s.push.begin(userID))
+	return s.push.deleteSessions(ctx, userID)
 }
 
 // ReplayOutbox processes the pending outbox entries old enough to replay

@@ -3,17 +3,22 @@ package sync
 import (
 	"context"
 	"log/slog"
-	stdsync "sync"
 	"time"
 
 	"github.com/groupgate/groupgate"
 )
 
-// SnapshotWriter is what the Syncer needs from the session layer: replace
-// the memberships cached in every live session of a user, and end them all.
-// Both return how many sessions they touched.
+// SnapshotWriter is what the Syncer needs from the session layer (every
+// session.Backend is one): per-user generations that order writers across
+// replicas, a rewrite of every live session of a user that applies only
+// while its generation is the latest, and the end of all of them.
 type SnapshotWriter interface {
-	SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error)
+	// NextGenerations takes the next generation of each user; a value
+	// taken later is larger, whichever replica takes it.
+	NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// SetMembershipsIf rewrites the user's sessions unless a generation
+	// after gen was taken (applied false, not an error).
+	SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (applied bool, n int, err error)
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
@@ -22,98 +27,78 @@ const (
 	pushAttemptTimeout = 5 * time.Second
 )
 
-// pusher delivers snapshots to the session layer in order per user.
+// pusher delivers snapshots to the session layer, ordered per user across
+// every replica by generations.
 //
-// Every recomputation takes a ticket before it reads the store; tickets are
-// numbered in order. A delivery holds the user's lock and is skipped when a
-// later ticket was already delivered: that one read a state at least as new.
-// So two changes racing in this process can never leave the older snapshot
-// in the sessions. A crash between commit and push is covered by the
-// outbox (outbox.go): the entry written with the change stays until a
-// delivery succeeds.
+// The protocol, for a change C committed to the store that moves user u:
+//
+//  1. after C commits, the pusher takes g = NextGenerations(u);
+//  2. only then it reads u's access from the store;
+//  3. it writes with SetMembershipsIf(u, g), which applies only while g is
+//     still u's latest generation, atomically with the check.
+//
+// Why the last snapshot written is never older than a finished change:
+// let gmax be the last generation taken for u, by pusher P. A write
+// holding g < gmax applies only while the counter is g, so before gmax
+// was taken, so before P writes; P's write is not blocked by anyone (no
+// later generation exists), so P's is the last write that applies. P read
+// the store after taking gmax, which is after every other pusher took its
+// generation, which each did after its change committed: P's snapshot
+// includes every one of those changes. Hence a pusher that is skipped has
+// nothing to do: a later one holds a snapshot including its change, and
+// skipping counts as success (its outbox entry is acknowledged).
+//
+// Failures: if P fails or its process dies after taking gmax, older
+// writers are skipped and acknowledged, but P's own outbox entry is not;
+// RunOutbox replays it, taking a new generation and reading the store
+// then, so the sessions converge on the newest state. (Refresh, for
+// changes made outside the Syncer, has no outbox entry: its caller owns
+// retrying.) The generation counter and the sessions of a user share one
+// Redis Cluster hash slot, so the check and the write are one WATCHed
+// transaction on one node; the in-process backend does both under its
+// lock. Deleting a user's sessions needs no generation: a later rewrite
+// finds no session to write.
 type pusher struct {
 	w        SnapshotWriter
 	log      *slog.Logger
 	attempts int
 	backoff  time.Duration
-
-	mu    stdsync.Mutex
-	seq   uint64
-	users map[string]*userPushes
-}
-
-type userPushes struct {
-	mu        stdsync.Mutex // held while delivering
-	refs      int           // open tickets; the entry goes when it reaches 0
-	delivered uint64
-}
-
-type ticket struct {
-	userID string
-	seq    uint64
 }
 
 func newPusher(w SnapshotWriter, log *slog.Logger, attempts int, backoff time.Duration) *pusher {
-	return &pusher{w: w, log: log, attempts: attempts, backoff: backoff, users: map[string]*userPushes{}}
+	return &pusher{w: w, log: log, attempts: attempts, backoff: backoff}
 }
 
-// begin takes a ticket for userID. Call it before reading what will be
-// pushed, and end every ticket with deliver or release.
-func (p *pusher) begin(userID string) ticket {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seq++
-	u := p.users[userID]
-	if u == nil {
-		u = &userPushes{}
-		p.users[userID] = u
-	}
-	u.refs++
-	return ticket{userID: userID, seq: p.seq}
+// generations takes the next generation of every user in ids. Call it
+// after the change commits and before reading what will be pushed.
+func (p *pusher) generations(ctx context.Context, ids []string) (map[string]int64, bool) {
+	var gens map[string]int64
+	ok := p.retry(ctx, "", "next_generations", func(ctx context.Context) error {
+		var err error
+		gens, err = p.w.NextGenerations(ctx, ids)
+		return err
+	})
+	return gens, ok
 }
 
-// release ends a ticket without delivering anything.
-func (p *pusher) release(t ticket) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u := p.users[t.userID]
-	u.refs--
-	if u.refs == 0 {
-		delete(p.users, t.userID)
-	}
-}
-
-// deliver runs op for t's user unless a later ticket was delivered, retrying
-// a failing op a few times with backoff, and reports whether the sessions
-// now hold a snapshot at least as new as t's. A final failure is logged;
-// the outbox entry of the change then stays for RunOutbox to finish.
-func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(context.Context) (int, error)) bool {
-	defer p.release(t)
-	p.mu.Lock()
-	u := p.users[t.userID]
-	p.mu.Unlock()
-
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if t.seq < u.delivered {
-		return true
-	}
+// retry runs op, retrying a failure a few times with backoff, and reports
+// whether it succeeded. A final failure is logged; the outbox entry of the
+// change then stays for RunOutbox to finish.
+func (p *pusher) retry(ctx context.Context, userID, what string, op func(context.Context) error) bool {
 	wait := p.backoff
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, pushAttemptTimeout)
-		n, err := op(actx)
+		err := op(actx)
 		cancel()
 		if err == nil {
-			u.delivered = t.seq
-			p.log.DebugContext(ctx, "sessions updated", "user", t.userID, "op", what, "sessions", n)
 			return true
 		}
 		if attempt >= p.attempts {
 			p.log.ErrorContext(ctx, "session update failed; the outbox will retry it",
-				"user", t.userID, "op", what, "attempts", attempt, "err", err)
+				"user", userID, "op", what, "attempts", attempt, "err", err)
 			return false
 		}
-		p.log.WarnContext(ctx, "session update failed, retrying", "user", t.userID, "op", what, "attempt", attempt, "err", err)
+		p.log.WarnContext(ctx, "session update failed, retrying", "user", userID, "op", what, "attempt", attempt, "err", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -123,14 +108,25 @@ func (p *pusher) deliver(ctx context.Context, t ticket, what string, op func(con
 	}
 }
 
-func (p *pusher) setMemberships(ctx context.Context, t ticket, m groupgate.Memberships) bool {
-	return p.deliver(ctx, t, "set_memberships", func(ctx context.Context) (int, error) {
-		return p.w.SetMemberships(ctx, t.userID, m)
+// setMemberships writes m, read under generation gen, to the user's
+// sessions and reports whether they now hold m or a newer snapshot's
+// writer has taken over.
+func (p *pusher) setMemberships(ctx context.Context, userID string, gen int64, m groupgate.Memberships) bool {
+	return p.retry(ctx, userID, "set_memberships", func(ctx context.Context) error {
+		applied, n, err := p.w.SetMembershipsIf(ctx, userID, gen, m)
+		if err == nil {
+			p.log.DebugContext(ctx, "sessions updated", "user", userID, "generation", gen, "applied", applied, "sessions", n)
+		}
+		return err
 	})
 }
 
-func (p *pusher) deleteSessions(ctx context.Context, t ticket) bool {
-	return p.deliver(ctx, t, "delete_sessions", func(ctx context.Context) (int, error) {
-		return p.w.DeleteUserSessions(ctx, t.userID)
+func (p *pusher) deleteSessions(ctx context.Context, userID string) bool {
+	return p.retry(ctx, userID, "delete_sessions", func(ctx context.Context) error {
+		n, err := p.w.DeleteUserSessions(ctx, userID)
+		if err == nil {
+			p.log.DebugContext(ctx, "sessions ended", "user", userID, "sessions", n)
+		}
+		return err
 	})
 }

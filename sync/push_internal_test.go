@@ -2,55 +2,112 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	stdsync "sync"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/session"
 )
 
-type lastWriter struct {
-	mu    stdsync.Mutex
-	last  map[string]groupgate.Memberships
-	calls int
+// flaky fails the next writes it is told to, then passes on to Memory;
+// before lets a test act just before a write reaches the backend.
+type flaky struct {
+	*session.Memory
+	fail   int
+	before func()
 }
 
-func (w *lastWriter) SetMemberships(_ context.Context, id string, m groupgate.Memberships) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.last[id] = m
-	w.calls++
-	return 1, nil
+func (f *flaky) SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
+	if f.before != nil {
+		f.before()
+	}
+	if f.fail > 0 {
+		f.fail--
+		return false, 0, errors.New("redis down")
+	}
+	return f.Memory.SetMembershipsIf(ctx, userID, gen, m)
 }
 
-func (w *lastWriter) DeleteUserSessions(context.Context, string) (int, error) { return 0, nil }
+func groups(names ...string) groupgate.Memberships { return groupgate.Memberships{Groups: names} }
 
-func TestAnOlderSnapshotNeverOverwritesANewerOne(t *testing.T) {
-	w := &lastWriter{last: map[string]groupgate.Memberships{}}
-	p := newPusher(w, slog.New(slog.DiscardHandler), 1, time.Millisecond)
+func newSession(t *testing.T, mem *session.Memory, userID string) string {
+	t.Helper()
+	id, err := session.NewID(userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := mem.Save(context.Background(), &session.Record{ID: id, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestPusherOrdersSnapshotsByGeneration(t *testing.T) {
 	ctx := context.Background()
-	older := p.begin("u") // read the store first...
-	newer := p.begin("u") // ...then a later change read it again
-	p.setMemberships(ctx, newer, groupgate.Memberships{Groups: []string{"new"}})
-	p.setMemberships(ctx, older, groupgate.Memberships{Groups: []string{"old"}})
-	if got := w.last["u"].Groups; len(got) != 1 || got[0] != "new" {
-		t.Errorf("sessions hold %v, want the newer snapshot", got)
+	tests := []struct {
+		name string
+		// run delivers "old" (read under the first generation) and "new"
+		// (under the second) in some order and returns both results.
+		run func(p *pusher, w *flaky, older, newer int64) (oldOK, newOK bool)
+	}{
+		{"an older snapshot arriving last is skipped, and that counts as delivered", func(p *pusher, _ *flaky, older, newer int64) (bool, bool) {
+			n := p.setMemberships(ctx, "u", newer, groups("new"))
+			return p.setMemberships(ctx, "u", older, groups("old")), n
+		}},
+		{"an older snapshot arriving first is overwritten by the newer", func(p *pusher, _ *flaky, older, newer int64) (bool, bool) {
+			o := p.setMemberships(ctx, "u", older, groups("old"))
+			return o, p.setMemberships(ctx, "u", newer, groups("new"))
+		}},
+		{"an older write that failed and is retried after the newer one gives way", func(p *pusher, w *flaky, older, newer int64) (bool, bool) {
+			w.fail = 1
+			var newOK bool
+			w.before = func() {
+				w.before = nil
+				newOK = p.setMemberships(ctx, "u", newer, groups("new"))
+			}
+			return p.setMemberships(ctx, "u", older, groups("old")), newOK
+		}},
 	}
-	if w.calls != 1 {
-		t.Errorf("%d deliveries, want 1: the older one is dropped", w.calls)
-	}
-	if len(p.users) != 0 {
-		t.Errorf("%d users still tracked after every ticket ended", len(p.users))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := session.NewMemory()
+			id := newSession(t, mem, "u")
+			w := &flaky{Memory: mem}
+			p := newPusher(w, slog.New(slog.DiscardHandler), 3, time.Millisecond)
+			g1, ok := p.generations(ctx, []string{"u"})
+			if !ok {
+				t.Fatal("no generation")
+			}
+			g2, _ := p.generations(ctx, []string{"u"})
+			oldOK, newOK := tt.run(p, w, g1["u"], g2["u"])
+			if !oldOK || !newOK {
+				t.Errorf("delivered old=%v new=%v, want both true", oldOK, newOK)
+			}
+			rec, err := mem.Load(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rec.Memberships.Groups, []string{"new"}) {
+				t.Errorf("session holds %v, want the newer snapshot", rec.Memberships.Groups)
+			}
+		})
 	}
 }
 
-func TestAReleasedTicketDoesNotBlockLaterOnes(t *testing.T) {
-	w := &lastWriter{last: map[string]groupgate.Memberships{}}
-	p := newPusher(w, slog.New(slog.DiscardHandler), 1, time.Millisecond)
-	p.release(p.begin("u"))
-	p.setMemberships(context.Background(), p.begin("u"), groupgate.Memberships{Groups: []string{"x"}})
-	if w.calls != 1 || len(p.users) != 0 {
-		t.Errorf("calls = %d, tracked = %d; want 1 and 0", w.calls, len(p.users))
+// noGenerations cannot take generations, as when Redis is down.
+type noGenerations struct{ *session.Memory }
+
+func (noGenerations) NextGenerations(context.Context, []string) (map[string]int64, error) {
+	return nil, errors.New("redis down")
+}
+
+func TestAPushWithoutAGenerationFails(t *testing.T) {
+	p := newPusher(noGenerations{session.NewMemory()}, slog.New(slog.DiscardHandler), 2, time.Millisecond)
+	if _, ok := p.generations(context.Background(), []string{"u"}); ok {
+		t.Fatal("generations reported success while the backend refused them")
 	}
 }

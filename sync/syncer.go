@@ -201,24 +201,25 @@ func viewUser(u groupgate.User) userView {
 }
 
 // syncUser recomputes one user's access after a commit and pushes it;
-// pushed reports whether the push succeeded.
+// pushed reports whether the push succeeded. The access is returned even
+// when no generation could be taken (the login still needs it).
 func (s *Syncer) syncUser(ctx context.Context, userID string) (a Access, pushed bool, err error) {
 	ctx = context.WithoutCancel(ctx)
-	t := s.push.begin(userID)
+	gens, ok := s.push.generations(ctx, []string{userID})
 	a, err = s.resolve(ctx, s.st, userID)
-	if err != nil {
-		s.push.release(t)
-		return Access{}, false, err
+	if err != nil || !ok {
+		return a, false, err
 	}
-	return a, s.push.setMemberships(ctx, t, a.Memberships()), nil
+	return a, s.push.setMemberships(ctx, userID, gens[userID], a.Memberships()), nil
 }
 
 // syncUsers recomputes and pushes the access of every user in ids, chunk by
-// chunk, delivering in parallel. It runs after a commit: failures are
-// logged, not returned, since the change itself has been made; ok reports
-// whether every push succeeded (else the change's outbox entry stays). The
-// caller's cancellation does not stop it, so that a client hanging up
-// cannot leave sessions half updated.
+// chunk: it takes the chunk's generations in one round trip, then reads the
+// store, then writes in parallel (see pusher for why that order). It runs
+// after a commit: failures are logged, not returned, since the change
+// itself has been made; ok reports whether every push succeeded (else the
+// change's outbox entry stays). The caller's cancellation does not stop
+// it, so that a client hanging up cannot leave sessions half updated.
 func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	if len(ids) == 0 {
 		return true
@@ -226,15 +227,16 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	var failed atomic.Bool
 	ctx = context.WithoutCancel(ctx)
 	type job struct {
-		t ticket
-		m groupgate.Memberships
+		userID string
+		gen    int64
+		m      groupgate.Memberships
 	}
-	jobs := make(chan job)
+	jobs := make(chan job, pushWorkers)
 	var wg stdsync.WaitGroup
 	for range min(pushWorkers, len(ids)) {
 		wg.Go(func() {
 			for j := range jobs {
-				if !s.push.setMemberships(ctx, j.t, j.m) {
+				if !s.push.setMemberships(ctx, j.userID, j.gen, j.m) {
 					failed.Store(true)
 				}
 			}
@@ -247,9 +249,10 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	}()
 
 	for chunk := range slices.Chunk(ids, resolveChunk) {
-		tickets := make(map[string]ticket, len(chunk))
-		for _, id := range chunk {
-			tickets[id] = s.push.begin(id)
+		gens, ok := s.push.generations(ctx, chunk)
+		if !ok {
+			failed.Store(true)
+			continue
 		}
 		gs, err := s.loadGrantsMany(ctx, s.st, chunk)
 		var ns *nameSet
@@ -259,18 +262,12 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 		if err != nil {
 			s.log.ErrorContext(ctx, "recompute access failed; the outbox will retry it", "users", len(chunk), "err", err)
 			failed.Store(true)
-			for _, t := range tickets {
-				s.push.release(t)
-			}
 			continue
 		}
+		// Users deleted meanwhile are absent from gs: their deletion ended
+		// their sessions.
 		for _, g := range gs {
-			t := tickets[g.userID]
-			delete(tickets, g.userID)
-			jobs <- job{t: t, m: g.build(ns).Memberships()}
-		}
-		for _, t := range tickets { // users deleted meanwhile
-			s.push.release(t)
+			jobs <- job{userID: g.userID, gen: gens[g.userID], m: g.build(ns).Memberships()}
 		}
 	}
 	return true // replaced by the deferred result
