@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -53,6 +54,9 @@ type replicaConfig struct {
 	client    redis.UniversalClient
 	prefix    string
 	cache     bool
+	// wrapWriter, when set, wraps the snapshot writer of replica i's
+	// syncer: tests use it to hold a write at a chosen moment.
+	wrapWriter func(i int, w sync.SnapshotWriter) sync.SnapshotWriter
 }
 
 // startReplicas starts n replicas and the demo OIDC IdP with every
@@ -70,7 +74,7 @@ func startReplicas(t *testing.T, n int, cfg replicaConfig) []*replica {
 	issuer := startIdP(t, redirects, logouts)
 	out := make([]*replica, n)
 	for i, hs := range servers {
-		out[i] = buildReplica(t, hs, issuer, cfg)
+		out[i] = buildReplica(t, i, hs, issuer, cfg)
 	}
 	return out
 }
@@ -95,7 +99,7 @@ func startIdP(t *testing.T, redirects, logouts []string) string {
 	return issuer
 }
 
-func buildReplica(t *testing.T, hs *httptest.Server, issuer string, cfg replicaConfig) *replica {
+func buildReplica(t *testing.T, i int, hs *httptest.Server, issuer string, cfg replicaConfig) *replica {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
@@ -114,7 +118,11 @@ func buildReplica(t *testing.T, hs *httptest.Server, issuer string, cfg replicaC
 		t.Cleanup(func() { _ = cache.Close() })
 		backend = cache
 	}
-	syncer := sync.New(st, backend, sync.WithLogger(logger))
+	var writer sync.SnapshotWriter = backend
+	if cfg.wrapWriter != nil {
+		writer = cfg.wrapWriter(i, backend)
+	}
+	syncer := sync.New(st, writer, sync.WithLogger(logger))
 	conn, err := oidc.Config{
 		Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret,
 		Scopes:      []string{"openid", "email", "profile", "groups"},
@@ -270,18 +278,31 @@ func createToken(t *testing.T, st store.Store, kind groupgate.TokenKind, userID 
 // call posts a Connect JSON request to r and fails on a non-200 answer.
 func call(t *testing.T, r *replica, token, procedure, body string) string {
 	t.Helper()
+	out, err := tryCall(r, token, procedure, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryCall is call for goroutines other than the test's.
+func tryCall(r *replica, token, procedure, body string) (string, error) {
 	req, _ := http.NewRequest(http.MethodPost, r.url+"/buf.alpha.registry.v1alpha1."+procedure, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	out := readAll(t, resp)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s %s", procedure, body, resp.Status, out)
+		return "", fmt.Errorf("%s %s: %s %s", procedure, body, resp.Status, b)
 	}
-	return out
+	return string(b), nil
 }
 
 func mustURL(t *testing.T, raw string) *url.URL {
