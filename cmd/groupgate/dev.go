@@ -301,7 +301,7 @@ func printDevBanner(w io.Writer, s devSetup, token string) error {
 		devOIDCProvider, s.base, devOIDCPath, devClientID, devSAMLProvider, s.base, devSAMLPath)
 	fmt.Fprintf(&b, "Store: SQLite in %s (deleted on exit)\n", s.dir)
 	if s.redis != nil {
-		fmt.Fprintf(&b, "Sessions: Redis at %s (REDIS_URL), keys under %q\n", s.redis.Addrs[0], s.redis.KeyPrefix)
+		fmt.Fprintf(&b, "Sessions: Redis at %s (REDIS_URL), keys under %q, read through the local cache\n", s.redis.Addrs[0], s.redis.KeyPrefix)
 	} else {
 		b.WriteString("Sessions: in-process (set REDIS_URL=redis://host:port/db for Redis)\n")
 	}

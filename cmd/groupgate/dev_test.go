@@ -133,7 +133,13 @@ func TestDev(t *testing.T) {
 					t.Fatalf("carol's page:\n%s", body)
 				}
 			})
-			t.Run("stopping removes the temporary directory", func(t *testing.T) {
+			t.Run("metrics show the local session cache only with Redis", func(t *testing.T) {
+				cached := strings.HasPrefix(mode.want, "Sessions: Redis")
+				if got := metricValue(t, d.base, "groupgate_session_cache_ready") == 1; got != cached {
+					t.Fatalf("groupgate_session_cache_ready is 1: %v, want %v", got, cached)
+				}
+			})
+			t.Run("stopping removes the temporary directory and ends every background loop", func(t *testing.T) {
 				m := storeRE.FindStringSubmatch(d.banner)
 				if m == nil {
 					t.Fatalf("banner does not name the store directory:\n%s", d.banner)
@@ -148,6 +154,7 @@ func TestDev(t *testing.T) {
 				if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("store directory %s still exists after exit: %v", m[1], err)
 				}
+				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
 			})
 		})
 	}
