@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,4 +54,41 @@ func BenchmarkLoad(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSetMembershipsIf measures the per-user cost of a large
+// propagation on Redis: take a generation and rewrite the user's one live
+// session, 8 users at a time as the syncer runs them.
+func BenchmarkSetMembershipsIf(b *testing.B) {
+	const users = 1000
+	ctx := context.Background()
+	r, _, _ := newRedis(b, time.Now)
+	now := time.Now()
+	for i := range users {
+		u := fmt.Sprint("user", i)
+		id, err := session.NewID(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Save(ctx, &session.Record{ID: id, UserID: u, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m := groupgate.Memberships{Groups: []string{"eng"}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleMember}}
+	var next atomic.Int64
+	b.SetParallelism(4) // with GOMAXPROCS=2: 8 writers
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			u := fmt.Sprint("user", next.Add(1)%users)
+			gens, err := r.NextGenerations(ctx, []string{u})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if applied, n, err := r.SetMembershipsIf(ctx, u, gens[u], m); err != nil || (applied && n != 1) {
+				b.Errorf("SetMembershipsIf(%s) = %v, %d, %v", u, applied, n, err)
+				return
+			}
+		}
+	})
 }

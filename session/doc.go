@@ -23,10 +23,12 @@
 //
 // Expired index entries are pruned on every write and listing. Expiry is
 // judged by the injected clock (WithNow); Redis TTLs are the backstop that
-// frees memory. Writes that touch a session and its index run in MULTI/EXEC,
-// and whole-user operations use WATCH, so a login racing a "end all
-// sessions" can never leave a session behind that the index does not know.
-// SetMembershipsIf also WATCHes the generation counter, so a snapshot read
+// frees memory. Writes that touch a session and its index run in MULTI/EXEC;
+// ending all sessions uses WATCH, so a login racing a "end all sessions"
+// can never leave a session behind that the index does not know. Membership
+// rewrites are one Lua compare-and-set over the index and records (a login
+// or logout in between makes them read again), which also checks the
+// generation counter (SetMembershipsIf), so a snapshot read
 // from the store before a newer change (whose writer took a larger
 // generation) is never written over that change's snapshot, whichever
 // replica writes last.

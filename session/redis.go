@@ -23,6 +23,7 @@ type Redis struct {
 	now      func() time.Time
 	logger   *slog.Logger
 	remember *redis.Script
+	rewrite  *redis.Script
 }
 
 var _ Backend = (*Redis)(nil)
@@ -61,6 +62,7 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) (*Red
 		now:      o.now,
 		logger:   o.logger,
 		remember: redis.NewScript(rememberScript),
+		rewrite:  redis.NewScript(rewriteScript),
 	}, nil
 }
 
@@ -338,85 +340,130 @@ func (r *Redis) NextGenerations(ctx context.Context, userIDs []string) (map[stri
 	return out, nil
 }
 
-// SetMembershipsIf watches the user's counter with the index and records:
-// the rewrite is skipped when the counter no longer holds gen, and EXEC
-// fails (and the check is redone) when a NextGenerations lands between
-// the check and the write. All these keys share the user's hash slot.
+// SetMembershipsIf checks the user's counter in the same script that
+// writes (rewriteScript): the rewrite is skipped when the counter no
+// longer holds gen, even if a NextGenerations lands between the first
+// read and the write. All these keys share the user's hash slot.
 func (r *Redis) SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
 	return r.setMemberships(ctx, userID, &gen, m)
 }
 
-// setMemberships rewrites the user's live sessions in one optimistic
-// transaction; with gen set, only while the counter holds *gen.
+// rewriteScript replaces session records by compare-and-set, in one
+// atomic step. KEYS: the user's generation counter, index, then the n
+// records. ARGV: the generation the caller holds ("" for none), the
+// index's lower score bound and its live members as the caller read them
+// (joined by ","), then the n records as read, then their n new values.
+// It returns -1 when the generation is no longer the latest, -2 when the
+// index or a record changed since they were read (a login, a logout: the
+// caller reads again), else how many records it wrote. All keys share the
+// user's hash slot.
+const rewriteScript = `
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+	return -1
+end
+local live = redis.call('ZRANGE', KEYS[2], ARGV[2], '+inf', 'BYSCORE')
+if table.concat(live, ',') ~= ARGV[3] then
+	return -2
+end
+local n = #KEYS - 2
+for i = 1, n do
+	if redis.call('GET', KEYS[i + 2]) ~= ARGV[i + 3] then
+		return -2
+	end
+end
+for i = 1, n do
+	redis.call('SET', KEYS[i + 2], ARGV[n + i + 3], 'XX', 'KEEPTTL')
+end
+return n
+`
+
+// setMemberships rewrites the user's live sessions (with gen set, only
+// while the counter holds *gen): it reads the index and records in two
+// round trips and writes them with rewriteScript, which refuses if any
+// record changed meanwhile, so a logout or re-login is never undone.
 func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m groupgate.Memberships) (applied bool, n int, err error) {
-	now := r.now()
 	tag := userTag(userID)
 	idx, gk := r.indexKey(tag), r.genKey(tag)
-	watched := []string{idx}
+	want := ""
 	if gen != nil {
-		watched = append(watched, gk)
+		want = strconv.FormatInt(*gen, 10)
 	}
-	err = r.watch(ctx, "set memberships", func(tx *redis.Tx) error {
-		applied, n = false, 0
+	for range watchRetries {
+		now := r.now()
 		var (
 			cur *redis.StringCmd
 			ids *redis.StringSliceCmd
 		)
-		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if gen != nil {
-				cur = p.Get(ctx, gk)
-			}
+		if _, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			cur = p.Get(ctx, gk)
 			ids = p.ZRangeArgs(ctx, liveRange(idx, now))
 			return nil
 		}); err != nil && !errors.Is(err, redis.Nil) {
-			return err
+			return false, 0, unavailable(err, "set memberships")
 		}
-		if gen != nil {
-			if v, err := cur.Int64(); err != nil || v != *gen {
-				// A later generation was taken (or the counter is gone,
-				// which only happens long after any writer gave up).
-				return nil
-			}
-		}
-		applied = true
-		if len(ids.Val()) == 0 {
-			return nil
+		if gen != nil && cur.Val() != want {
+			// A later generation was taken (or the counter is gone,
+			// which only happens long after any writer gave up).
+			return false, 0, nil
 		}
 		keys := r.sessionKeys(ids.Val())
-		// Watching the records too aborts us if one is re-saved or deleted
-		// after we read it, so a logout is never undone by this rewrite.
-		if err := tx.Watch(ctx, keys...).Err(); err != nil {
-			return err
+		if len(keys) == 0 {
+			return true, 0, nil
 		}
-		vals, err := tx.MGet(ctx, keys...).Result()
+		vals, err := r.client.MGet(ctx, keys...).Result()
 		if err != nil {
-			return err
+			return false, 0, unavailable(err, "set memberships")
 		}
 		recs, err := decodeLive(vals, userID, now)
-		if err != nil || len(recs) == 0 {
-			return err
+		if err != nil {
+			return false, 0, err
 		}
-		data := make([][]byte, len(recs))
-		for i, rec := range recs {
+		if len(recs) == 0 {
+			return true, 0, nil
+		}
+		scriptKeys := make([]string, 0, len(recs)+2)
+		args := make([]any, 0, 2*len(recs)+3)
+		scriptKeys = append(scriptKeys, gk, idx)
+		args = append(args, want, "("+ms(now), strings.Join(ids.Val(), ","))
+		news := make([]any, 0, len(recs))
+		for _, rec := range recs {
+			key, _ := r.keyOf(rec.ID)
+			scriptKeys = append(scriptKeys, key)
+			old, _ := findValue(keys, vals, key)
+			args = append(args, old)
 			rec.Memberships = m
-			if data[i], err = encodeRecord(rec); err != nil {
-				return err
+			data, err := encodeRecord(rec)
+			if err != nil {
+				return false, 0, err
 			}
+			news = append(news, data)
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			for i, rec := range recs {
-				key, _ := r.keyOf(rec.ID)
-				p.SetArgs(ctx, key, data[i], redis.SetArgs{Mode: "XX", KeepTTL: true})
-			}
-			return nil
-		})
-		n = len(recs)
-		return err
-	}, watched...)
-	if err != nil {
-		return false, 0, err
+		args = append(args, news...)
+		res, err := r.rewrite.Run(ctx, r.client, scriptKeys, args...).Int()
+		if err != nil {
+			return false, 0, unavailable(err, "set memberships")
+		}
+		switch res {
+		case -1:
+			return false, 0, nil
+		case -2:
+			continue
+		}
+		return true, res, nil
 	}
-	return applied, n, nil
+	r.logger.WarnContext(ctx, "session records busy", slog.String("op", "set memberships"))
+	return false, 0, groupgate.Errorf(groupgate.Unavailable, "session store busy (set memberships), try again")
+}
+
+// findValue returns the MGET value read for key.
+func findValue(keys []string, vals []any, key string) (string, bool) {
+	for i, k := range keys {
+		if k == key {
+			s, ok := vals[i].(string)
+			return s, ok
+		}
+	}
+	return "", false
 }
 
 func (r *Redis) attemptKey(key string) string { return r.prefix + "attempt:" + key }
