@@ -690,3 +690,28 @@ func TestNewServerRefusesMissingPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestMappingChangeRacingALogin removes a mapping after the login has read
+// alice's access but before her session is saved: the push of that change
+// cannot reach a session that does not exist yet, so the login itself must
+// catch up, or the new session would keep the removed role.
+func TestMappingChangeRacingALogin(t *testing.T) {
+	for _, bk := range backends {
+		t.Run(bk.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{backend: bk, afterAccountLogin: func(h *harness) {
+				if _, err := h.syncer.RemoveOrgMapping(context.Background(), "test", h.acme.ID, "eng"); err != nil {
+					t.Errorf("remove mapping: %v", err)
+				}
+			}})
+			c := h.browser()
+			h.login(c, "demo", "alice", "/", "/")
+			resp := h.auth(c)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("/auth = %s", resp.Status)
+			}
+			if got := resp.Header.Get(web.HeaderOrgRoles); got != "" {
+				t.Fatalf("org roles %q after the eng mapping was removed during the login, want none", got)
+			}
+		})
+	}
+}

@@ -89,6 +89,25 @@ var backends = []backendKind{
 type harnessConfig struct {
 	backend  backendKind
 	upstream http.Handler // set: reverse-proxy mode
+	// afterAccountLogin, when set, runs after the syncer's Login has read
+	// the user's access and before the server saves the session: a change
+	// racing the login.
+	afterAccountLogin func(h *harness)
+}
+
+// racingAccounts runs a hook between the syncer's Login and the session
+// save, to reproduce a change that commits in that window.
+type racingAccounts struct {
+	*sync.Syncer
+	after func()
+}
+
+func (r racingAccounts) Login(ctx context.Context, ident groupgate.Identity) (groupgate.User, groupgate.Memberships, error) {
+	u, m, err := r.Syncer.Login(ctx, ident)
+	if err == nil {
+		r.after()
+	}
+	return u, m, err
 }
 
 // harness is groupgate's browser surface on one httptest server, with two
@@ -200,8 +219,12 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Cleanup(h.upstream.Close)
 		wcfg.Upstream, _ = url.Parse(h.upstream.URL)
 	}
+	var accounts web.AccountSyncer = h.syncer
+	if cfg.afterAccountLogin != nil {
+		accounts = racingAccounts{Syncer: h.syncer, after: func() { cfg.afterAccountLogin(h) }}
+	}
 	h.web, err = web.NewServer(wcfg,
-		web.Deps{Login: login, Sessions: sessions, Accounts: h.syncer, Redirects: policy,
+		web.Deps{Login: login, Sessions: sessions, Accounts: accounts, Redirects: policy,
 			Health: web.NewHealth([]web.Check{{Name: "sessions", Func: h.backend.Ping}})},
 		web.WithNow(h.clock.Now), web.WithRegistry(prometheus.NewRegistry()),
 		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))

@@ -116,6 +116,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	// A mapping change committed between Login's read and the save above
+	// was pushed to the user's sessions before this one existed; a fresh
+	// push, ordered after the save, brings the new session up to date.
+	s.deps.Accounts.Refresh(ctx, user.ID)
 	s.metrics.logins.WithLabelValues(provider, "success").Inc()
 	s.logger.InfoContext(ctx, "login", "provider", provider, "user_id", user.ID, "groups", len(memberships.Groups))
 	// Validated at /login already; again here, since the attempt store is

@@ -341,6 +341,9 @@ func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	// As in the OIDC callback: catch up with changes committed after
+	// Login's read, which could not reach a session not yet saved.
+	e.deps.Accounts.Refresh(ctx, user.ID)
 	e.countLogin(c.Name(), "success")
 	e.endPriorSession(ctx, c.Name(), res.RequestID, rec.ID)
 	e.logger.InfoContext(ctx, "login", "provider", c.Name(), "user_id", user.ID, "groups", len(memberships.Groups), "idp_initiated", res.IDPInitiated)

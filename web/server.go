@@ -57,6 +57,9 @@ type AccountSyncer interface {
 	// Resolve returns the user's effective roles with their sources.
 	// NotFound when the user no longer exists.
 	Resolve(ctx context.Context, userID string) (sync.Access, error)
+	// Refresh recomputes the users' access and pushes it to every live
+	// session of theirs, the new one included.
+	Refresh(ctx context.Context, userIDs ...string)
 }
 
 // Config holds the static settings of the HTTP surface, read from the
