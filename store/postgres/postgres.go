@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,6 +63,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// The cause may quote the DSN with its password: keep it out of
 		// the message, the cause is for logs only.
 		return nil, groupgate.WrapError(groupgate.Invalid, err, "parse PostgreSQL DSN")
+	}
+	// pgx defaults to max(4, NumCPU) connections, which on a small host
+	// serializes the syncer's parallel reads (one round trip each) behind
+	// four sockets. An explicit pool_max_conns in the DSN still wins.
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, 16)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
