@@ -2,480 +2,136 @@ package postgres
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/sqlfilter"
 )
 
-// This file turns a store.Filter into a parameterized SQL condition. Every
-// value travels as a bound parameter; attribute names reach the SQL text
-// only as column names from fixed tables, and JSON document paths travel
-// as text[] parameters whose segments passed attrSegments first.
-//
-// Every condition it builds is true or false, never NULL, so that NOT and
-// ne keep two-valued logic.
-//
-// ne on an absent attribute: RFC 7644 §3.4.2.2 defines ne as "the
-// attribute and operator values are not identical"; an absent attribute is
-// not identical to any value, so ne matches it, and ne is exactly
-// not (eq). The other operators never match an absent attribute.
-//
-// Text compares in the "C" collation (byte order) and lower() folds ASCII
+// The SCIM filter translation is shared with the SQLite backend
+// (store/internal/sqlfilter); this file is the PostgreSQL dialect. JSON
+// paths are text[] parameters over the jsonb scim_doc column; text
+// compares in the "C" collation (byte order) and lower() folds ASCII
 // letters only, as the SQLite backend does, so both give the same answers.
 
-type colType int
+type scope = sqlfilter.Resource
 
 const (
-	colString colType = iota
-	colBool
-	colTime
+	userScope  = sqlfilter.Users
+	groupScope = sqlfilter.Groups
 )
 
-// column is an attribute stored in a table column.
-type column struct {
-	expr string
-	typ  colType
-	// optional columns store absence as the empty string.
-	optional bool
-}
+// translator accumulates the parameters of one statement.
+type translator struct{ args []any }
 
-// relation serves a multi-valued attribute from the membership table
-// instead of the JSON document: members of a group, groups of a user.
-type relation struct {
-	// from is the FROM/WHERE of an EXISTS subquery, with %[1]s standing
-	// for the subquery's unique alias suffix.
-	from    string
-	columns map[string]column
-}
-
-// scope is what attribute names resolve to at one level of a filter.
-type scope struct {
-	columns   map[string]column
-	relations map[string]relation
-	// doc is the SQL expression of the jsonb document (the scim_doc
-	// column, a jsonb copy of scim); element is set
-	// inside a value filter over a JSON array, where doc is the element.
-	doc     string
-	element bool
-}
-
-var (
-	userScope = scope{
-		columns: map[string]column{
-			"id":                {expr: "u.id"},
-			"externalId":        {expr: "u.external_id", optional: true},
-			"userName":          {expr: "u.user_name"},
-			"displayName":       {expr: "u.display_name", optional: true},
-			"active":            {expr: "u.active", typ: colBool},
-			"meta.created":      {expr: "u.created_at", typ: colTime},
-			"meta.lastModified": {expr: "u.updated_at", typ: colTime},
-		},
-		relations: map[string]relation{
-			"groups": {
-				from: `group_memberships m%[1]s JOIN groups g%[1]s ON g%[1]s.name = m%[1]s.group_name
-					WHERE m%[1]s.user_id = u.id AND m%[1]s.source = 'scim'`,
-				columns: map[string]column{
-					"value":   {expr: "g%[1]s.id"},
-					"display": {expr: "g%[1]s.name"},
-				},
-			},
-		},
-		doc: "u.scim_doc",
-	}
-	groupScope = scope{
-		columns: map[string]column{
-			"id":                {expr: "g.id"},
-			"externalId":        {expr: "g.external_id", optional: true},
-			"displayName":       {expr: "g.name"},
-			"meta.created":      {expr: "g.created_at", typ: colTime},
-			"meta.lastModified": {expr: "g.updated_at", typ: colTime},
-		},
-		relations: map[string]relation{
-			"members": {
-				from: `group_memberships m%[1]s JOIN users mu%[1]s ON mu%[1]s.id = m%[1]s.user_id
-					WHERE m%[1]s.group_name = g.name AND m%[1]s.source = 'scim'`,
-				columns: map[string]column{
-					"value":   {expr: "m%[1]s.user_id"},
-					"display": {expr: "mu%[1]s.display_name", optional: true},
-				},
-			},
-		},
-		doc: "g.scim_doc",
-	}
-)
-
-// translator accumulates the numbered parameters of one statement.
-type translator struct {
-	args  []any
-	alias int
-}
-
+// arg binds v for the rest of the statement, such as LIMIT and OFFSET.
 func (t *translator) arg(v any) string {
 	t.args = append(t.args, v)
-	return "$" + strconv.Itoa(len(t.args))
+	return dialect{}.Placeholder(len(t.args))
 }
 
-func invalidFilter(format string, args ...any) error {
-	return groupgate.Errorf(groupgate.Invalid, "filter: "+format, args...)
+func (t *translator) where(sc scope, f store.Filter) (cond string, err error) {
+	cond, t.args, err = sqlfilter.Where(dialect{}, sc, f, t.args)
+	return cond, err
 }
 
-// where returns the SQL condition of f in sc; a nil filter selects all.
-func (t *translator) where(sc scope, f store.Filter) (string, error) {
-	switch f := f.(type) {
-	case nil:
-		return "true", nil
-	case store.And:
-		return t.binary(sc, "AND", f.Left, f.Right)
-	case store.Or:
-		return t.binary(sc, "OR", f.Left, f.Right)
-	case store.Not:
-		inner, err := t.where(sc, f.Filter)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + inner + ")", nil
-	case store.Compare:
-		return t.compare(sc, f)
-	case store.ValuePath:
-		return t.valuePath(sc, f.Attr, f.Filter)
-	default:
-		return "", invalidFilter("unknown filter node %T", f)
-	}
+func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id, created string) (clause string, err error) {
+	clause, t.args, err = sqlfilter.OrderBy(dialect{}, sc, sortBy, order, id, created, t.args)
+	return clause, err
 }
 
-func (t *translator) binary(sc scope, op string, l, r store.Filter) (string, error) {
-	if l == nil || r == nil {
-		return "", invalidFilter("%s needs two operands", strings.ToLower(op))
-	}
-	ls, err := t.where(sc, l)
-	if err != nil {
-		return "", err
-	}
-	rs, err := t.where(sc, r)
-	if err != nil {
-		return "", err
-	}
-	return "(" + ls + " " + op + " " + rs + ")", nil
+type dialect struct{}
+
+var _ sqlfilter.Dialect = dialect{}
+
+func (dialect) Placeholder(n int) string     { return "$" + strconv.Itoa(n) }
+func (dialect) True() string                 { return "true" }
+func (dialect) NotNull(cond string) string   { return "COALESCE(" + cond + ", false)" }
+func (dialect) Document(alias string) string { return alias + ".scim_doc" }
+
+func (dialect) BoolParam(p *sqlfilter.Params, b bool) string {
+	return p.Add(b) + "::boolean"
 }
 
-func (t *translator) compare(sc scope, c store.Compare) (string, error) {
-	if col, ok := sc.columns[c.Attr]; ok {
-		return t.compareColumn(col, c)
-	}
-	// "members.value" means "some member's value".
-	head, rest, _ := strings.Cut(c.Attr, ".")
-	if _, ok := sc.relations[head]; ok {
-		if rest == "" {
-			if c.Op == store.OpPresent {
-				return t.valuePath(sc, head, nil)
-			}
-			rest = "value"
-		}
-		sub := c
-		sub.Attr = rest
-		if c.Op == store.OpNe {
-			// ne keeps meaning not (eq): no member has the value.
-			sub.Op = store.OpEq
-			cond, err := t.valuePath(sc, head, sub)
-			if err != nil {
-				return "", err
-			}
-			return "(NOT " + cond + ")", nil
-		}
-		return t.valuePath(sc, head, sub)
-	}
-	if sc.doc == "" {
-		return "", invalidFilter("unknown attribute %q", c.Attr)
-	}
-	segs, err := attrSegments(c.Attr)
-	if err != nil {
-		return "", err
-	}
-	return t.compareJSON(sc.doc+" #> "+t.arg(segs)+"::text[]", c)
+func (dialect) TimeParam(p *sqlfilter.Params, t time.Time) string {
+	return p.Add(t) + "::timestamptz"
 }
 
-// valuePath is EXISTS over the elements of a multi-valued attribute; a nil
-// filter asks whether there is any element.
-func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, error) {
-	if sc.element || (sc.doc == "" && sc.relations == nil) {
-		return "", invalidFilter("value filters cannot nest (%q)", attr)
+// Fold is lower(x) for case-insensitive comparison, which the lower(...)
+// indexes serve.
+func (dialect) Fold(x string, caseExact bool) string {
+	if caseExact {
+		return x
 	}
-	t.alias++
-	suffix := strconv.Itoa(t.alias)
-	if rel, ok := sc.relations[attr]; ok {
-		inner := scope{columns: make(map[string]column, len(rel.columns))}
-		for name, col := range rel.columns {
-			col.expr = fmt.Sprintf(col.expr, suffix)
-			inner.columns[name] = col
-		}
-		cond, err := t.where(inner, f)
-		if err != nil {
-			return "", err
-		}
-		return "EXISTS (SELECT 1 FROM " + fmt.Sprintf(rel.from, suffix) + " AND " + cond + ")", nil
+	return "lower(" + x + ")"
+}
+
+func (dialect) TextParam(p *sqlfilter.Params, s string, caseExact bool) string {
+	if caseExact {
+		return p.Add(s) + "::text"
 	}
-	segs, err := attrSegments(attr)
-	if err != nil {
-		return "", err
-	}
-	arr := "(" + sc.doc + " #> " + t.arg(segs) + "::text[])"
-	e := "e" + suffix
-	cond, err := t.where(scope{doc: e + ".v", element: true}, f)
+	return "lower(" + p.Add(s) + "::text)"
+}
+
+func (d dialect) Match(p *sqlfilter.Params, x, pattern string, caseExact bool) string {
+	return d.Fold(x, caseExact) + " LIKE " + d.TextParam(p, pattern, caseExact) + ` ESCAPE '\'`
+}
+
+func (dialect) JSON(p *sqlfilter.Params, doc string, segs []string) sqlfilter.JSONValue {
+	return jsonValue("(" + doc + " #> " + p.Add(segs) + "::text[])")
+}
+
+func (dialect) ArrayExists(p *sqlfilter.Params, doc string, segs []string, alias string, cond func(string) (string, error)) (string, error) {
+	arr := "(" + doc + " #> " + p.Add(segs) + "::text[])"
+	c, err := cond(alias + ".v")
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(%[1]s) = 'array' THEN %[1]s ELSE '[]'::jsonb END) %[2]s(v) WHERE %[3]s)",
-		arr, e, cond), nil
+		arr, alias, c), nil
 }
 
-func (t *translator) compareColumn(col column, c store.Compare) (string, error) {
-	x := col.expr
-	guard := "true"
-	if col.optional {
-		guard = x + " <> ''"
-	}
-	if c.Op == store.OpPresent {
-		return "(" + guard + ")", nil
-	}
-	if c.Op == store.OpNe {
-		eq := c
-		eq.Op = store.OpEq
-		cond, err := t.compareColumn(col, eq)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + cond + ")", nil
-	}
-	if c.Value == nil && c.Op == store.OpEq {
-		return "(NOT (" + guard + "))", nil
-	}
-	switch col.typ {
-	case colBool:
-		b, ok := c.Value.(bool)
-		if !ok || c.Op != store.OpEq {
-			return "", invalidFilter("%s supports only eq/ne/pr with true or false", c.Attr)
-		}
-		return "(" + x + " = " + t.arg(b) + "::boolean)", nil
-	case colTime:
-		s, ok := c.Value.(string)
-		if !ok {
-			return "", invalidFilter("%s needs a date-time value", c.Attr)
-		}
-		tm, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return "", invalidFilter("%s: %q is not an RFC 3339 date-time", c.Attr, s)
-		}
-		op, ok := orderOps[c.Op]
-		if !ok {
-			return "", invalidFilter("operator %s does not apply to date-time %s", c.Op, c.Attr)
-		}
-		return "(" + x + " " + op + " " + t.arg(tm) + "::timestamptz)", nil
-	}
-	s, ok := c.Value.(string)
-	if !ok {
-		return "", invalidFilter("%s needs a string value", c.Attr)
-	}
-	cond, err := t.stringCond(x, s, c)
-	if err != nil {
-		return "", err
-	}
-	return "(" + guard + " AND " + cond + ")", nil
-}
-
-// orderOps are the operators that compare by order; eq is one of them.
-var orderOps = map[store.CompareOp]string{
-	store.OpEq: "=", store.OpGt: ">", store.OpGe: ">=", store.OpLt: "<", store.OpLe: "<=",
-}
-
-// stringCond compares the "C"-collated text x with s by c's operator (not
-// ne or pr). Case-insensitive comparison is on lower(x), which the
-// lower(...) indexes serve.
-func (t *translator) stringCond(x, s string, c store.Compare) (string, error) {
-	lx, arg := x, func(v string) string { return t.arg(v) + "::text" }
-	if !c.CaseExact {
-		lx = "lower(" + x + ")"
-		arg = func(v string) string { return "lower(" + t.arg(v) + "::text)" }
-	}
-	if op, ok := orderOps[c.Op]; ok {
-		return lx + " " + op + " " + arg(s), nil
-	}
-	var pattern string
-	switch c.Op {
-	case store.OpCo:
-		pattern = "%" + escapeLike(s) + "%"
-	case store.OpSw:
-		pattern = escapeLike(s) + "%"
-	case store.OpEw:
-		pattern = "%" + escapeLike(s)
-	default:
-		return "", invalidFilter("unknown operator %q", c.Op)
-	}
-	match := lx + " LIKE " + arg(pattern) + ` ESCAPE '\'`
-	if c.Op == store.OpSw {
-		// A range lets a btree index narrow a prefix search whatever plan
-		// a prepared statement gets: every string starting with s sorts
-		// between s and s followed by the greatest code point.
-		return "(" + lx + " >= " + arg(s) + " AND " + lx + " < " + arg(s+"\U0010FFFF") + " AND " + match + ")", nil
-	}
-	return match, nil
-}
-
-// escapeLike escapes LIKE's wildcards and the escape character itself.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// compareJSON compares the jsonb value j. The value's JSON type must fit
-// the filter value's type: strings compare as text (date-times,
-// recognized by the filter value parsing as RFC 3339, chronologically),
-// numbers numerically, booleans by identity.
-func (t *translator) compareJSON(j string, c store.Compare) (string, error) {
-	j = "(" + j + ")"
-	typ := "jsonb_typeof" + j
-	text := "(CASE WHEN " + typ + " = 'string' THEN " + j + ` #>> '{}' END) COLLATE "C"`
-	present := "(" + typ + " IN ('boolean', 'number') OR (" + typ + ` = 'string' AND ` + j + ` <> '""'::jsonb)` +
-		" OR (" + typ + " = 'array' AND " + j + " <> '[]'::jsonb) OR (" + typ + " = 'object' AND " + j + " <> '{}'::jsonb))"
-	var cond string
-	switch {
-	case c.Op == store.OpPresent:
-		cond = present
-	case c.Op == store.OpNe:
-		eq := c
-		eq.Op = store.OpEq
-		inner, err := t.compareJSON(j, eq)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + inner + ")", nil
-	case c.Value == nil:
-		if c.Op != store.OpEq {
-			return "", invalidFilter("operator %s needs a value", c.Op)
-		}
-		cond = "NOT " + present
-	default:
-		switch v := c.Value.(type) {
-		case bool:
-			if c.Op != store.OpEq {
-				return "", invalidFilter("operator %s does not apply to booleans", c.Op)
-			}
-			cond = j + " = " + t.arg(strconv.FormatBool(v)) + "::jsonb"
-		case float64:
-			op, ok := orderOps[c.Op]
-			if !ok {
-				return "", invalidFilter("operator %s does not apply to numbers", c.Op)
-			}
-			cond = "(CASE WHEN " + typ + " = 'number' THEN (" + j + " #>> '{}')::numeric END) " + op + " " + t.arg(v) + "::numeric"
-		case string:
-			if op, ok := orderOps[c.Op]; ok && c.Op != store.OpEq {
-				if tm, err := time.Parse(time.RFC3339Nano, v); err == nil {
-					cond = "groupgate_scim_time(" + text + ") " + op + " " + t.arg(tm) + "::timestamptz"
-					break
-				}
-			}
-			sc, err := t.stringCond(text, v, c)
-			if err != nil {
-				return "", err
-			}
-			cond = sc
-		default:
-			return "", invalidFilter("unsupported value type %T", c.Value)
-		}
-	}
-	return "COALESCE(" + cond + ", false)", nil
-}
-
-var (
-	segmentPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$-]*$`)
-	urnPattern     = regexp.MustCompile(`^urn:[A-Za-z0-9][A-Za-z0-9:._-]*$`)
-)
-
-// attrSegments splits an attribute path into JSON keys: an extension URN
-// (which contains dots, as in "2.0") is one key, then the attribute and
-// sub-attribute. Every key must look like a SCIM name.
-func attrSegments(attr string) ([]string, error) {
-	var segs []string
-	rest := attr
-	if len(attr) > 4 && strings.EqualFold(attr[:4], "urn:") {
-		colon := strings.LastIndex(attr, ":")
-		urn := attr
-		rest = ""
-		if dot := strings.Index(attr[colon:], "."); dot >= 0 {
-			urn, rest = attr[:colon+dot], attr[colon+dot+1:]
-		}
-		if !urnPattern.MatchString(urn) {
-			return nil, invalidFilter("invalid schema URN in %q", attr)
-		}
-		segs = append(segs, urn)
-		if rest == "" {
-			return segs, nil
-		}
-	}
-	for s := range strings.SplitSeq(rest, ".") {
-		if !segmentPattern.MatchString(s) {
-			return nil, invalidFilter("invalid attribute path %q", attr)
-		}
-		segs = append(segs, s)
-	}
-	return segs, nil
-}
-
-// orderBy returns the ORDER BY clause for sortBy in sc: missing values last
-// when ascending and first when descending (RFC 7644 §3.4.2.3), ties by ID.
-// JSON values sort numbers (and booleans as 0/1) before strings, as SQLite
+// SortJSON sorts numbers (and booleans as 0/1) before strings, as SQLite
 // orders them.
-func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id, created string) (string, error) {
-	if sortBy == "" {
-		// sortOrder applies only with sortBy (RFC 7644 §3.4.2.3).
-		return "ORDER BY " + created + ", " + id, nil
-	}
-	desc := false
-	switch order {
-	case "", store.Ascending:
-	case store.Descending:
-		desc = true
-	default:
-		return "", invalidFilter("unknown sort order %q", order)
-	}
-	var keys []string
-	head, _, _ := strings.Cut(sortBy, ".")
-	if col, ok := sc.columns[sortBy]; ok {
-		key := col.expr
-		if col.optional {
-			key = "NULLIF(" + key + ", '')"
-		}
-		if col.typ == colString && sortBy != "id" && sortBy != "externalId" {
-			key = "lower(" + key + ")"
-		}
-		keys = []string{key}
-	} else if _, ok := sc.relations[head]; ok {
-		return "", invalidFilter("cannot sort by %q", sortBy)
-	} else if sortBy == "emails" || sortBy == "emails.value" {
-		if sc.doc != "u.scim_doc" {
-			return "", invalidFilter("cannot sort by %q", sortBy)
-		}
-		// The primary email is a column.
-		keys = []string{"NULLIF(u.email, '')"}
-	} else {
-		segs, err := attrSegments(sortBy)
-		if err != nil {
-			return "", err
-		}
-		j := "(" + sc.doc + " #> " + t.arg(segs) + "::text[])"
-		typ := "jsonb_typeof(" + j + ")"
-		num := "CASE " + typ + " WHEN 'number' THEN (" + j + " #>> '{}')::numeric WHEN 'boolean' THEN CASE WHEN " + j + " = 'true'::jsonb THEN 1 ELSE 0 END END"
-		text := "CASE WHEN " + typ + " = 'string' THEN " + j + ` #>> '{}' END COLLATE "C"`
-		present := "COALESCE(" + typ + " IN ('string', 'number', 'boolean'), false)"
-		if desc {
-			return "ORDER BY " + present + " ASC, " + num + " DESC NULLS FIRST, " + text + " DESC, " + id, nil
-		}
-		return "ORDER BY " + present + " DESC, " + num + " ASC NULLS LAST, " + text + " ASC, " + id, nil
-	}
+func (dialect) SortJSON(p *sqlfilter.Params, doc string, segs []string, desc bool, id string) string {
+	j := "(" + doc + " #> " + p.Add(segs) + "::text[])"
+	typ := "jsonb_typeof(" + j + ")"
+	num := "CASE " + typ + " WHEN 'number' THEN (" + j + " #>> '{}')::numeric WHEN 'boolean' THEN CASE WHEN " + j + " = 'true'::jsonb THEN 1 ELSE 0 END END"
+	text := "CASE WHEN " + typ + " = 'string' THEN " + j + ` #>> '{}' END COLLATE "C"`
+	present := "COALESCE(" + typ + " IN ('string', 'number', 'boolean'), false)"
 	if desc {
-		return "ORDER BY " + keys[0] + " DESC NULLS FIRST, " + id, nil
+		return present + " ASC, " + num + " DESC NULLS FIRST, " + text + " DESC, " + id
 	}
-	return "ORDER BY " + keys[0] + " ASC NULLS LAST, " + id, nil
+	return present + " DESC, " + num + " ASC NULLS LAST, " + text + " ASC, " + id
 }
+
+// jsonValue is a parenthesized jsonb expression.
+type jsonValue string
+
+func (j jsonValue) typ() string { return "jsonb_typeof" + string(j) }
+
+func (j jsonValue) Present() string {
+	typ, s := j.typ(), string(j)
+	return "(" + typ + " IN ('boolean', 'number') OR (" + typ + ` = 'string' AND ` + s + ` <> '""'::jsonb)` +
+		" OR (" + typ + " = 'array' AND " + s + " <> '[]'::jsonb) OR (" + typ + " = 'object' AND " + s + " <> '{}'::jsonb))"
+}
+
+func (j jsonValue) BoolEq(p *sqlfilter.Params, v bool) string {
+	return string(j) + " = " + p.Add(strconv.FormatBool(v)) + "::jsonb"
+}
+
+func (j jsonValue) Number(p *sqlfilter.Params, op string, v float64) string {
+	return "(CASE WHEN " + j.typ() + " = 'number' THEN (" + string(j) + " #>> '{}')::numeric END) " + op + " " + p.Add(v) + "::numeric"
+}
+
+func (j jsonValue) DateTime(p *sqlfilter.Params, op, _ string, t time.Time) string {
+	return "groupgate_scim_time(" + j.Text() + ") " + op + " " + p.Add(t) + "::timestamptz"
+}
+
+// Text is NULL for anything but a JSON string.
+func (j jsonValue) Text() string {
+	return "(CASE WHEN " + j.typ() + " = 'string' THEN " + string(j) + ` #>> '{}' END) COLLATE "C"`
+}
+
+func (jsonValue) OnlyText(cond string) string { return cond }

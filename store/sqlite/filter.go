@@ -2,350 +2,115 @@ package sqlite
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/sqlfilter"
 )
 
-// This file turns a store.Filter into a parameterized SQL condition. Every
-// value travels as a bound parameter; attribute names reach the SQL text
-// only as column names from fixed tables or, for JSON document paths, as
-// bound path parameters whose segments passed attrSegment first.
-//
-// Every condition it builds is 0 or 1, never NULL, so that NOT and ne keep
-// two-valued logic.
-//
-// ne on an absent attribute: RFC 7644 §3.4.2.2 defines ne as "the
-// attribute and operator values are not identical"; an absent attribute is
-// not identical to any value, so ne matches it, and ne is exactly
-// not (eq). The other operators never match an absent attribute.
+// The SCIM filter translation is shared with the PostgreSQL backend
+// (store/internal/sqlfilter); this file is the SQLite dialect. JSON paths
+// are bound "$.\"key\"" parameters for json_extract/json_each over the scim
+// column; case-insensitive text uses NOCASE, which folds ASCII letters as
+// the case-insensitive unique indexes do, so that those indexes serve it.
 
-type colType int
+type scope = sqlfilter.Resource
 
 const (
-	colString colType = iota
-	colBool
-	colTime
-)
-
-// column is an attribute stored in a table column.
-type column struct {
-	expr string
-	typ  colType
-	// optional columns store absence as the empty string.
-	optional bool
-}
-
-// relation serves a multi-valued attribute from the membership table
-// instead of the JSON document: members of a group, groups of a user.
-type relation struct {
-	// from is the FROM/WHERE of an EXISTS subquery, with %[1]s standing
-	// for the subquery's unique alias suffix.
-	from string
-	// columns are the sub-attributes, with %[1]s as above.
-	columns map[string]column
-}
-
-// scope is what attribute names resolve to at one level of a filter.
-type scope struct {
-	columns   map[string]column
-	relations map[string]relation
-	// doc is the SQL expression of the JSON document; element is set
-	// inside a value filter over a JSON array, where doc is the element.
-	doc     string
-	element bool
-}
-
-var (
-	userScope = scope{
-		columns: map[string]column{
-			"id":                {expr: "u.id"},
-			"externalId":        {expr: "u.external_id", optional: true},
-			"userName":          {expr: "u.user_name"},
-			"displayName":       {expr: "u.display_name", optional: true},
-			"active":            {expr: "u.active", typ: colBool},
-			"meta.created":      {expr: "u.created_at", typ: colTime},
-			"meta.lastModified": {expr: "u.updated_at", typ: colTime},
-		},
-		relations: map[string]relation{
-			"groups": {
-				from: `group_memberships m%[1]s JOIN groups g%[1]s ON g%[1]s.name = m%[1]s.group_name
-					WHERE m%[1]s.user_id = u.id AND m%[1]s.source = 'scim'`,
-				columns: map[string]column{
-					"value":   {expr: "g%[1]s.id"},
-					"display": {expr: "g%[1]s.name"},
-				},
-			},
-		},
-		doc: "u.scim",
-	}
-	groupScope = scope{
-		columns: map[string]column{
-			"id":                {expr: "g.id"},
-			"externalId":        {expr: "g.external_id", optional: true},
-			"displayName":       {expr: "g.name"},
-			"meta.created":      {expr: "g.created_at", typ: colTime},
-			"meta.lastModified": {expr: "g.updated_at", typ: colTime},
-		},
-		relations: map[string]relation{
-			"members": {
-				from: `group_memberships m%[1]s JOIN users mu%[1]s ON mu%[1]s.id = m%[1]s.user_id
-					WHERE m%[1]s.group_name = g.name AND m%[1]s.source = 'scim'`,
-				columns: map[string]column{
-					"value":   {expr: "m%[1]s.user_id"},
-					"display": {expr: "mu%[1]s.display_name", optional: true},
-				},
-			},
-		},
-		doc: "g.scim",
-	}
+	userScope  = sqlfilter.Users
+	groupScope = sqlfilter.Groups
 )
 
 // translator accumulates the numbered parameters (?1, ?2, ...) of one
 // statement, so that fragments can be combined in any order.
-type translator struct {
-	args  []any
-	alias int
-}
+type translator struct{ args []any }
 
+// arg binds v for the rest of the statement, such as LIMIT and OFFSET.
 func (t *translator) arg(v any) string {
 	t.args = append(t.args, v)
-	return "?" + strconv.Itoa(len(t.args))
+	return dialect{}.Placeholder(len(t.args))
 }
 
-func invalidFilter(format string, args ...any) error {
-	return groupgate.Errorf(groupgate.Invalid, "filter: "+format, args...)
+func (t *translator) where(sc scope, f store.Filter) (cond string, err error) {
+	cond, t.args, err = sqlfilter.Where(dialect{}, sc, f, t.args)
+	return cond, err
 }
 
-// where returns the SQL condition of f in sc; a nil filter selects all.
-func (t *translator) where(sc scope, f store.Filter) (string, error) {
-	switch f := f.(type) {
-	case nil:
-		return "1", nil
-	case store.And:
-		return t.binary(sc, "AND", f.Left, f.Right)
-	case store.Or:
-		return t.binary(sc, "OR", f.Left, f.Right)
-	case store.Not:
-		inner, err := t.where(sc, f.Filter)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + inner + ")", nil
-	case store.Compare:
-		return t.compare(sc, f)
-	case store.ValuePath:
-		return t.valuePath(sc, f.Attr, f.Filter)
-	default:
-		return "", invalidFilter("unknown filter node %T", f)
-	}
+func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id, created string) (clause string, err error) {
+	clause, t.args, err = sqlfilter.OrderBy(dialect{}, sc, sortBy, order, id, created, t.args)
+	return clause, err
 }
 
-func (t *translator) binary(sc scope, op string, l, r store.Filter) (string, error) {
-	if l == nil || r == nil {
-		return "", invalidFilter("%s needs two operands", strings.ToLower(op))
+type dialect struct{}
+
+var _ sqlfilter.Dialect = dialect{}
+
+func (dialect) Placeholder(n int) string     { return "?" + strconv.Itoa(n) }
+func (dialect) True() string                 { return "1" }
+func (dialect) NotNull(cond string) string   { return "IFNULL(" + cond + ", 0)" }
+func (dialect) Document(alias string) string { return alias + ".scim" }
+
+func (dialect) BoolParam(p *sqlfilter.Params, b bool) string { return p.Add(b) }
+
+func (dialect) TimeParam(p *sqlfilter.Params, t time.Time) string { return p.Add(micros(t)) }
+
+func (dialect) Fold(x string, caseExact bool) string {
+	if caseExact {
+		return x
 	}
-	ls, err := t.where(sc, l)
-	if err != nil {
-		return "", err
-	}
-	rs, err := t.where(sc, r)
-	if err != nil {
-		return "", err
-	}
-	return "(" + ls + " " + op + " " + rs + ")", nil
+	return x + " COLLATE NOCASE"
 }
 
-func (t *translator) compare(sc scope, c store.Compare) (string, error) {
-	if col, ok := sc.columns[c.Attr]; ok {
-		return t.compareColumn(col, c)
+func (dialect) TextParam(p *sqlfilter.Params, s string, _ bool) string { return p.Add(s) }
+
+func (dialect) Match(p *sqlfilter.Params, x, pattern string, caseExact bool) string {
+	if caseExact {
+		// GLOB is LIKE's case-sensitive sibling, with its own wildcards.
+		return x + " GLOB " + p.Add(likeToGlob(pattern))
 	}
-	// "members.value" means "some member's value": the relation's
-	// any-element semantics.
-	head, rest, _ := strings.Cut(c.Attr, ".")
-	if _, ok := sc.relations[head]; ok && !strings.HasPrefix(head, "urn:") {
-		if rest == "" {
-			if c.Op == store.OpPresent {
-				return t.valuePath(sc, head, nil)
-			}
-			rest = "value"
-		}
-		sub := c
-		sub.Attr = rest
-		if c.Op == store.OpNe {
-			// ne keeps meaning not (eq): no member has the value.
-			sub.Op = store.OpEq
-			cond, err := t.valuePath(sc, head, sub)
-			if err != nil {
-				return "", err
-			}
-			return "(NOT " + cond + ")", nil
-		}
-		return t.valuePath(sc, head, sub)
-	}
-	if sc.doc == "" {
-		return "", invalidFilter("unknown attribute %q", c.Attr)
-	}
-	segs, err := attrSegments(c.Attr)
-	if err != nil {
-		return "", err
-	}
-	return t.compareJSON(t.jsonPath(segs), sc.doc, c)
+	// LIKE folds ASCII case like NOCASE does.
+	return x + " LIKE " + p.Add(pattern) + ` ESCAPE '\'`
 }
 
-// valuePath is EXISTS over the elements of a multi-valued attribute; a nil
-// filter asks whether there is any element.
-func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, error) {
-	if sc.element || (sc.doc == "" && sc.relations == nil) {
-		return "", invalidFilter("value filters cannot nest (%q)", attr)
-	}
-	t.alias++
-	suffix := strconv.Itoa(t.alias)
-	if rel, ok := sc.relations[attr]; ok {
-		inner := scope{columns: make(map[string]column, len(rel.columns))}
-		for name, col := range rel.columns {
-			col.expr = fmt.Sprintf(col.expr, suffix)
-			inner.columns[name] = col
-		}
-		cond, err := t.where(inner, f)
-		if err != nil {
-			return "", err
-		}
-		return "EXISTS (SELECT 1 FROM " + fmt.Sprintf(rel.from, suffix) + " AND " + cond + ")", nil
-	}
-	segs, err := attrSegments(attr)
-	if err != nil {
-		return "", err
-	}
-	path := t.jsonPath(segs)
-	e := "e" + suffix
-	// Sub-attributes are read from object elements only: json_each gives
-	// other elements as SQL values, which are not JSON text.
-	inner := scope{doc: "(CASE WHEN " + e + ".type = 'object' THEN " + e + ".value END)", element: true}
-	cond, err := t.where(inner, f)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("(IFNULL(json_type(%[1]s, %[2]s) = 'array', 0) AND EXISTS (SELECT 1 FROM json_each(%[1]s, %[2]s) %[3]s WHERE %[4]s))",
-		sc.doc, path, e, cond), nil
-}
-
-// jsonPath returns the parameter holding the JSON path of segs.
-func (t *translator) jsonPath(segs []string) string {
+// jsonPath binds the JSON path of segs.
+func jsonPath(p *sqlfilter.Params, segs []string) string {
 	var b strings.Builder
+	b.WriteString("$")
 	for _, s := range segs {
 		b.WriteString(`."`)
 		b.WriteString(s)
 		b.WriteString(`"`)
 	}
-	return t.arg("$" + b.String())
+	return p.Add(b.String())
 }
 
-func (t *translator) compareColumn(col column, c store.Compare) (string, error) {
-	x := col.expr
-	guard := "1"
-	if col.optional {
-		guard = x + " <> ''"
-	}
-	if c.Op == store.OpPresent {
-		return "(" + guard + ")", nil
-	}
-	if c.Op == store.OpNe {
-		eq := c
-		eq.Op = store.OpEq
-		cond, err := t.compareColumn(col, eq)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + cond + ")", nil
-	}
-	if c.Value == nil && c.Op == store.OpEq {
-		return "(NOT (" + guard + "))", nil
-	}
-	switch col.typ {
-	case colBool:
-		b, ok := c.Value.(bool)
-		if !ok || c.Op != store.OpEq {
-			return "", invalidFilter("%s supports only eq/ne/pr with true or false", c.Attr)
-		}
-		return "(" + x + " = " + t.arg(b) + ")", nil
-	case colTime:
-		s, ok := c.Value.(string)
-		if !ok {
-			return "", invalidFilter("%s needs a date-time value", c.Attr)
-		}
-		tm, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return "", invalidFilter("%s: %q is not an RFC 3339 date-time", c.Attr, s)
-		}
-		op, ok := orderOps[c.Op]
-		if !ok {
-			return "", invalidFilter("operator %s does not apply to date-time %s", c.Op, c.Attr)
-		}
-		return "(" + x + " " + op + " " + t.arg(micros(tm)) + ")", nil
-	}
-	s, ok := c.Value.(string)
-	if !ok {
-		return "", invalidFilter("%s needs a string value", c.Attr)
-	}
-	cond, err := t.stringCond(x, s, c)
+func (dialect) JSON(p *sqlfilter.Params, doc string, segs []string) sqlfilter.JSONValue {
+	return jsonValue{doc: doc, path: jsonPath(p, segs)}
+}
+
+func (dialect) ArrayExists(p *sqlfilter.Params, doc string, segs []string, alias string, cond func(string) (string, error)) (string, error) {
+	path := jsonPath(p, segs)
+	// Sub-attributes are read from object elements only: json_each gives
+	// other elements as SQL values, which are not JSON text.
+	c, err := cond("(CASE WHEN " + alias + ".type = 'object' THEN " + alias + ".value END)")
 	if err != nil {
 		return "", err
 	}
-	return "(" + guard + " AND " + cond + ")", nil
+	return fmt.Sprintf("(IFNULL(json_type(%[1]s, %[2]s) = 'array', 0) AND EXISTS (SELECT 1 FROM json_each(%[1]s, %[2]s) %[3]s WHERE %[4]s))",
+		doc, path, alias, c), nil
 }
 
-// orderOps are the operators that compare by order; eq is one of them.
-var orderOps = map[store.CompareOp]string{
-	store.OpEq: "=", store.OpGt: ">", store.OpGe: ">=", store.OpLt: "<", store.OpLe: "<=",
-}
-
-// stringCond compares the text x with s by c's operator (not ne or pr).
-// Case-insensitive comparison uses NOCASE, which folds ASCII letters as the
-// case-insensitive unique indexes do, so that those indexes serve it.
-func (t *translator) stringCond(x, s string, c store.Compare) (string, error) {
-	coll := " COLLATE NOCASE"
-	if c.CaseExact {
-		coll = ""
+// SortJSON relies on SQLite's ordering of values: numbers (and booleans as
+// 0/1) before text.
+func (dialect) SortJSON(p *sqlfilter.Params, doc string, segs []string, desc bool, id string) string {
+	path := jsonPath(p, segs)
+	key := "CASE WHEN json_type(" + doc + ", " + path + ") IN ('text', 'integer', 'real', 'true', 'false') THEN json_extract(" + doc + ", " + path + ") END"
+	if desc {
+		return key + " DESC NULLS FIRST, " + id
 	}
-	if op, ok := orderOps[c.Op]; ok {
-		return x + coll + " " + op + " " + t.arg(s), nil
-	}
-	var pattern string
-	switch c.Op {
-	case store.OpCo:
-		pattern = "%" + escapeLike(s) + "%"
-	case store.OpSw:
-		pattern = escapeLike(s) + "%"
-	case store.OpEw:
-		pattern = "%" + escapeLike(s)
-	default:
-		return "", invalidFilter("unknown operator %q", c.Op)
-	}
-	var match string
-	if c.CaseExact {
-		// GLOB is LIKE's case-sensitive sibling, with its own wildcards.
-		match = x + " GLOB " + t.arg(likeToGlob(pattern))
-	} else {
-		// LIKE folds ASCII case like NOCASE does.
-		match = x + " LIKE " + t.arg(pattern) + ` ESCAPE '\'`
-	}
-	if c.Op == store.OpSw {
-		// A range on the same collation lets an index narrow a prefix
-		// search: every string starting with s sorts between s and s
-		// followed by the greatest code point.
-		return "(" + x + coll + " >= " + t.arg(s) + " AND " + x + coll + " < " + t.arg(s+"\U0010FFFF") + " AND " + match + ")", nil
-	}
-	return match, nil
-}
-
-// escapeLike escapes LIKE's wildcards and the escape character itself.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return key + " ASC NULLS LAST, " + id
 }
 
 // likeToGlob turns an escaped LIKE pattern using only % wildcards into the
@@ -374,145 +139,36 @@ func globLiteral(ch byte) string {
 	return string(ch)
 }
 
-// compareJSON compares the JSON value at path in doc. The value's JSON
-// type must fit the filter value's type: strings compare as text (date-
-// times, recognized by the filter value parsing as RFC 3339,
-// chronologically), numbers numerically, booleans by identity.
-func (t *translator) compareJSON(path, doc string, c store.Compare) (string, error) {
-	typ := "json_type(" + doc + ", " + path + ")"
-	val := "json_extract(" + doc + ", " + path + ")"
-	present := "(" + typ + " IN ('true', 'false', 'integer', 'real') OR (" + typ + " = 'text' AND " + val + " <> '')" +
-		" OR (" + typ + " = 'array' AND json_array_length(" + doc + ", " + path + ") > 0)" +
+// jsonValue is the value at the bound path in doc.
+type jsonValue struct{ doc, path string }
+
+func (j jsonValue) typ() string { return "json_type(" + j.doc + ", " + j.path + ")" }
+
+func (j jsonValue) val() string { return "json_extract(" + j.doc + ", " + j.path + ")" }
+
+func (j jsonValue) Present() string {
+	typ, val := j.typ(), j.val()
+	return "(" + typ + " IN ('true', 'false', 'integer', 'real') OR (" + typ + " = 'text' AND " + val + " <> '')" +
+		" OR (" + typ + " = 'array' AND json_array_length(" + j.doc + ", " + j.path + ") > 0)" +
 		" OR (" + typ + " = 'object' AND " + val + " <> '{}'))"
-	var cond string
-	switch {
-	case c.Op == store.OpPresent:
-		cond = present
-	case c.Op == store.OpNe:
-		eq := c
-		eq.Op = store.OpEq
-		inner, err := t.compareJSON(path, doc, eq)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT " + inner + ")", nil
-	case c.Value == nil:
-		if c.Op != store.OpEq {
-			return "", invalidFilter("operator %s needs a value", c.Op)
-		}
-		cond = "NOT " + present
-	default:
-		switch v := c.Value.(type) {
-		case bool:
-			if c.Op != store.OpEq {
-				return "", invalidFilter("operator %s does not apply to booleans", c.Op)
-			}
-			want := "false"
-			if v {
-				want = "true"
-			}
-			cond = typ + " = '" + want + "'"
-		case float64:
-			op, ok := orderOps[c.Op]
-			if !ok {
-				return "", invalidFilter("operator %s does not apply to numbers", c.Op)
-			}
-			cond = typ + " IN ('integer', 'real') AND " + val + " " + op + " " + t.arg(v)
-		case string:
-			if op, ok := orderOps[c.Op]; ok && c.Op != store.OpEq && isDateTime(v) {
-				cond = typ + " = 'text' AND julianday(" + val + ") " + op + " julianday(" + t.arg(v) + ")"
-				break
-			}
-			sc, err := t.stringCond(val, v, c)
-			if err != nil {
-				return "", err
-			}
-			cond = typ + " = 'text' AND " + sc
-		default:
-			return "", invalidFilter("unsupported value type %T", c.Value)
-		}
-	}
-	return "IFNULL(" + cond + ", 0)", nil
 }
 
-func isDateTime(s string) bool {
-	_, err := time.Parse(time.RFC3339Nano, s)
-	return err == nil
+// BoolEq needs no parameter: the JSON type names the boolean.
+func (j jsonValue) BoolEq(_ *sqlfilter.Params, v bool) string {
+	if v {
+		return j.typ() + " = 'true'"
+	}
+	return j.typ() + " = 'false'"
 }
 
-var (
-	segmentPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$-]*$`)
-	urnPattern     = regexp.MustCompile(`^urn:[A-Za-z0-9][A-Za-z0-9:._-]*$`)
-)
-
-// attrSegments splits an attribute path into JSON keys: an extension URN
-// (which contains dots, as in "2.0") is one key, then the attribute and
-// sub-attribute. Every key must look like a SCIM name, so that nothing
-// else can reach a JSON path.
-func attrSegments(attr string) ([]string, error) {
-	var segs []string
-	rest := attr
-	if len(attr) > 4 && strings.EqualFold(attr[:4], "urn:") {
-		colon := strings.LastIndex(attr, ":")
-		urn := attr
-		rest = ""
-		if dot := strings.Index(attr[colon:], "."); dot >= 0 {
-			urn, rest = attr[:colon+dot], attr[colon+dot+1:]
-		}
-		if !urnPattern.MatchString(urn) {
-			return nil, invalidFilter("invalid schema URN in %q", attr)
-		}
-		segs = append(segs, urn)
-		if rest == "" {
-			return segs, nil
-		}
-	}
-	for s := range strings.SplitSeq(rest, ".") {
-		if !segmentPattern.MatchString(s) {
-			return nil, invalidFilter("invalid attribute path %q", attr)
-		}
-		segs = append(segs, s)
-	}
-	return segs, nil
+func (j jsonValue) Number(p *sqlfilter.Params, op string, v float64) string {
+	return j.typ() + " IN ('integer', 'real') AND " + j.val() + " " + op + " " + p.Add(v)
 }
 
-// orderBy returns the ORDER BY clause for sortBy in sc: missing values last
-// when ascending and first when descending (RFC 7644 §3.4.2.3), ties by ID.
-func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id, created string) (string, error) {
-	if sortBy == "" {
-		// sortOrder applies only with sortBy (RFC 7644 §3.4.2.3).
-		return "ORDER BY " + created + ", " + id, nil
-	}
-	var key string
-	if col, ok := sc.columns[sortBy]; ok {
-		key = col.expr
-		if col.optional {
-			key = "NULLIF(" + key + ", '')"
-		}
-		if col.typ == colString && sortBy != "id" && sortBy != "externalId" {
-			key += " COLLATE NOCASE"
-		}
-	} else if sc.relations[strings.SplitN(sortBy, ".", 2)[0]].from != "" {
-		return "", invalidFilter("cannot sort by %q", sortBy)
-	} else if sortBy == "emails" || sortBy == "emails.value" {
-		if sc.doc != "u.scim" {
-			return "", invalidFilter("cannot sort by %q", sortBy)
-		}
-		// The primary email is a column.
-		key = "NULLIF(u.email, '')"
-	} else {
-		segs, err := attrSegments(sortBy)
-		if err != nil {
-			return "", err
-		}
-		path := t.jsonPath(segs)
-		key = "CASE WHEN json_type(" + sc.doc + ", " + path + ") IN ('text', 'integer', 'real', 'true', 'false') THEN json_extract(" + sc.doc + ", " + path + ") END"
-	}
-	switch order {
-	case "", store.Ascending:
-		return "ORDER BY " + key + " ASC NULLS LAST, " + id, nil
-	case store.Descending:
-		return "ORDER BY " + key + " DESC NULLS FIRST, " + id, nil
-	}
-	return "", invalidFilter("unknown sort order %q", order)
+func (j jsonValue) DateTime(p *sqlfilter.Params, op, raw string, _ time.Time) string {
+	return j.typ() + " = 'text' AND julianday(" + j.val() + ") " + op + " julianday(" + p.Add(raw) + ")"
 }
+
+func (j jsonValue) Text() string { return j.val() }
+
+func (j jsonValue) OnlyText(cond string) string { return j.typ() + " = 'text' AND " + cond }
