@@ -167,6 +167,39 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 
+	t.Run("a Refresh cut short by a crash is finished by a replay", func(t *testing.T) {
+		e := newEnv(t, sync.WithCrashAfterCommit(), sync.WithOutbox(time.Minute, 0))
+		acme := e.org("acme")
+		alice := e.user("alice", "eng")
+		// A change made to the store directly, as CreateOrganization does.
+		if _, err := e.st.AddOrgMapping(e.ctx, groupgate.OrgMapping{OrganizationID: acme.ID, Group: "eng"}); err != nil {
+			t.Fatal(err)
+		}
+		e.s.Refresh(e.ctx, alice.ID)
+		es := pending(t, e.st)
+		if len(es) != 1 || len(es[0].UserIDs) != 1 || es[0].UserIDs[0] != alice.ID {
+			t.Fatalf("outbox = %+v, want one entry for alice", es)
+		}
+		e.rec.take()
+		replayer := sync.New(e.st, e.rec, sync.WithNow(func() time.Time { return epoch }), sync.WithOutbox(time.Minute, 0))
+		if n, err := replayer.ReplayOutbox(e.ctx); err != nil || n != 1 {
+			t.Fatalf("ReplayOutbox = %d, %v", n, err)
+		}
+		sets, _ := e.rec.take()
+		if sets[alice.ID].OrgRoles["acme"] != groupgate.OrgRoleMember {
+			t.Errorf("replay pushed %v to alice, want acme=MEMBER", sets[alice.ID])
+		}
+	})
+
+	t.Run("a successful Refresh leaves no outbox entry", func(t *testing.T) {
+		e := newEnv(t)
+		alice := e.user("alice", "eng")
+		e.s.Refresh(e.ctx, alice.ID)
+		if es := pending(t, e.st); len(es) != 0 {
+			t.Errorf("outbox holds %+v after a successful refresh", es)
+		}
+	})
+
 	t.Run("an entry younger than the grace period is left to its own push", func(t *testing.T) {
 		e := newEnv(t, sync.WithCrashAfterCommit(), sync.WithOutbox(time.Minute, time.Hour))
 		acme := e.org("acme")

@@ -274,10 +274,23 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 }
 
 // Refresh recomputes the access of users and pushes it to their live
-// sessions. Operations of the Syncer do this themselves; Refresh is for
-// changes made to the store elsewhere, after they commit.
+// sessions, for changes made to the store elsewhere (after they commit) or
+// for a session saved after its login read the user's access. Like every
+// operation it is backed by the outbox: if the push fails or the process
+// dies first, RunOutbox finishes it.
 func (s *Syncer) Refresh(ctx context.Context, userIDs ...string) {
-	_ = s.syncUsers(ctx, userIDs)
+	if len(userIDs) == 0 {
+		return
+	}
+	var entry int64
+	err := s.st.InTx(ctx, func(tx store.Store) error {
+		return s.record(ctx, tx, &entry, userIDs, nil)
+	})
+	if err != nil {
+		// The push below still runs; only its crash safety is lost.
+		s.log.WarnContext(ctx, "record refresh in the outbox failed", "users", len(userIDs), "err", err)
+	}
+	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, userIDs) })
 }
 
 // syncGroupMembers pushes fresh access to every member of the groups and
