@@ -70,7 +70,13 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		sync.WithOutbox(sync.DefaultOutboxLease, sync.DefaultOutboxGrace))
 	m.startOutbox(ctx, syncer, logger)
 
-	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger)
+	var samlOpts []saml.Option
+	if cfg.SCIM.Enabled {
+		// An Entra assertion that overflowed its groups may log in when SCIM
+		// pushed the user's groups; without SCIM it is refused.
+		samlOpts = append(samlOpts, saml.WithSCIMGroups(syncer.HoldsSCIMGroups))
+	}
+	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger, samlOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +295,7 @@ type providerSet struct {
 
 // buildProviders opens one connector per configured provider, in order.
 // OIDC discovery and SAML metadata are read here.
-func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger) (providerSet, error) {
+func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, samlOpts ...saml.Option) (providerSet, error) {
 	var set providerSet
 	for _, p := range providers {
 		switch p.Type {
@@ -300,7 +306,7 @@ func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, p
 			}
 			set.redirect = append(set.redirect, c)
 		case "saml":
-			c, err := m.buildSAML(ctx, p, pub, filter, backend, logger)
+			c, err := m.buildSAML(ctx, p, pub, filter, backend, logger, samlOpts...)
 			if err != nil {
 				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
 			}
@@ -317,7 +323,7 @@ func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, p
 // buildSAML opens a SAML connector, reading the IdP's metadata. Login
 // attempts and the assertion replay cache live in the session backend, so
 // that every replica shares them.
-func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger) (*saml.Connector, error) {
+func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, extra ...saml.Option) (*saml.Connector, error) {
 	if p.SPCertFile == "" {
 		// An ephemeral key would differ between replicas and restarts, and
 		// IdPs that encrypt assertions to it would break.
@@ -347,7 +353,7 @@ func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, fi
 		EmailAttribute:                    p.EmailAttribute,
 		NameAttribute:                     p.DisplayNameAttribute,
 		Filter:                            filter,
-	}.Open(ctx, p.Name, backend, backend, saml.WithNow(m.Now), saml.WithLogger(logger))
+	}.Open(ctx, p.Name, backend, backend, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,38 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+
+	"github.com/groupgate/groupgate"
+)
+
+// HoldsSCIMGroups reports whether SCIM provides the groups of the user the
+// identity names: the user exists (matched as Login matches), is active,
+// and has at least one membership pushed over SCIM. An Entra login whose
+// assertion overflowed its groups (the groups.link overage signal) may then
+// proceed, its roles coming from the SCIM memberships that Login keeps;
+// otherwise it is refused like a login without groups.
+func (s *Syncer) HoldsSCIMGroups(ctx context.Context, ident groupgate.Identity) (bool, error) {
+	u, err := findLoginUser(ctx, s.st, ident, cmp.Or(ident.Username, ident.Email, ident.Subject))
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !u.Active {
+		return false, nil
+	}
+	set, err := s.st.GetGroupSet(ctx, u.ID)
+	if err != nil {
+		return false, fmt.Errorf("read group set of %s: %w", u.ID, err)
+	}
+	for _, m := range set {
+		if m.Source == groupgate.SourceSCIM && (s.filter == nil || s.filter(m.Group)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
