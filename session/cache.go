@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -344,14 +342,4 @@ func (c *Cache) SetMembershipsIf(ctx context.Context, userID string, gen int64, 
 		return applied, n, nil
 	}
 	return true, n, c.publish(ctx, userTag(userID), "set memberships")
-}
-
-// cloneRecord copies rec deeply enough that callers may change the copy.
-func cloneRecord(rec *Record) *Record {
-	out := *rec
-	out.Identity.Groups = slices.Clone(rec.Identity.Groups)
-	out.Memberships.Groups = slices.Clone(rec.Memberships.Groups)
-	out.Memberships.OrgRoles = maps.Clone(rec.Memberships.OrgRoles)
-	out.Memberships.RepoRoles = maps.Clone(rec.Memberships.RepoRoles)
-	return &out
 }

@@ -11,8 +11,11 @@ import (
 )
 
 // Memory is the in-process Backend for a single replica (groupgate dev and
-// tests without services). Records are kept JSON-encoded, as in Redis, so a
-// caller can never mutate a stored session through a shared pointer.
+// tests without services). A record is passed through its JSON encoding
+// once, when written, so Load returns exactly what Redis would; it is then
+// kept decoded and every Load hands out a deep copy, so the hot path pays
+// no decoding and a caller can never mutate a stored session through a
+// shared pointer.
 //
 // Expired entries are invisible at once and dropped by a sweep that runs
 // during writes at most every sweep interval, so no goroutine is needed.
@@ -34,7 +37,9 @@ type Memory struct {
 type memSession struct {
 	userID    string
 	expiresAt time.Time
-	data      []byte
+	// rec is never handed out or changed in place: readers get a copy and
+	// writers replace it.
+	rec *Record
 }
 
 type memAttempt struct {
@@ -65,7 +70,7 @@ func (m *Memory) Save(ctx context.Context, rec *Record) error {
 	if err := checkRecord(rec, now); err != nil {
 		return err
 	}
-	data, err := encodeRecord(rec)
+	stored, err := roundTrip(rec)
 	if err != nil {
 		return err
 	}
@@ -76,7 +81,7 @@ func (m *Memory) Save(ctx context.Context, rec *Record) error {
 		// Only possible on a tag collision; keep the index exact anyway.
 		m.unindexLocked(old.userID, rec.ID)
 	}
-	m.sessions[rec.ID] = memSession{userID: rec.UserID, expiresAt: rec.ExpiresAt, data: data}
+	m.sessions[rec.ID] = memSession{userID: rec.UserID, expiresAt: rec.ExpiresAt, rec: stored}
 	ids := m.byUser[rec.UserID]
 	if ids == nil {
 		ids = make(map[string]struct{})
@@ -94,7 +99,7 @@ func (m *Memory) Load(ctx context.Context, id string) (*Record, error) {
 	if !ok || !s.expiresAt.After(now) {
 		return nil, notFound(id)
 	}
-	return decodeRecord(s.data)
+	return cloneRecord(s.rec), nil
 }
 
 func (m *Memory) Delete(ctx context.Context, id string) error {
@@ -110,21 +115,13 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 func (m *Memory) ListUserSessions(ctx context.Context, userID string) ([]*Record, error) {
 	now := m.now()
 	m.mu.RLock()
-	var data [][]byte
+	recs := make([]*Record, 0, len(m.byUser[userID]))
 	for id := range m.byUser[userID] {
 		if s := m.sessions[id]; s.expiresAt.After(now) {
-			data = append(data, s.data)
+			recs = append(recs, cloneRecord(s.rec))
 		}
 	}
 	m.mu.RUnlock()
-	recs := make([]*Record, 0, len(data))
-	for _, b := range data {
-		rec, err := decodeRecord(b)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
 	sortRecords(recs)
 	return recs, nil
 }
@@ -185,20 +182,21 @@ func (m *Memory) SetMembershipsIf(ctx context.Context, userID string, gen int64,
 }
 
 func (m *Memory) setMembershipsLocked(userID string, ms groupgate.Memberships, now time.Time) (int, error) {
+	// Normalise ms through JSON once, as Save does for the whole record,
+	// then give each session its own copy.
+	ms, err := roundTripMemberships(ms)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for id := range m.byUser[userID] {
 		s := m.sessions[id]
 		if !s.expiresAt.After(now) {
 			continue
 		}
-		rec, err := decodeRecord(s.data)
-		if err != nil {
-			return n, err
-		}
-		rec.Memberships = ms
-		if s.data, err = encodeRecord(rec); err != nil {
-			return n, err
-		}
+		rec := cloneRecord(s.rec)
+		rec.Memberships = cloneMemberships(ms)
+		s.rec = rec
 		m.sessions[id] = s
 		n++
 	}

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +199,47 @@ func decodeRecord(b []byte) (*Record, error) {
 		return nil, groupgate.WrapError(groupgate.Internal, err, "decode session")
 	}
 	return &rec, nil
+}
+
+// roundTrip returns a copy of rec as Redis would give it back: passing
+// through JSON normalises what the encoding does not keep (monotonic clock
+// readings, time zones, empty maps), so every backend answers alike.
+func roundTrip(rec *Record) (*Record, error) {
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(b)
+}
+
+// roundTripMemberships is roundTrip for a membership snapshot alone.
+func roundTripMemberships(m groupgate.Memberships) (groupgate.Memberships, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return groupgate.Memberships{}, groupgate.WrapError(groupgate.Internal, err, "encode memberships")
+	}
+	var out groupgate.Memberships
+	if err := json.Unmarshal(b, &out); err != nil {
+		return groupgate.Memberships{}, groupgate.WrapError(groupgate.Internal, err, "decode memberships")
+	}
+	return out, nil
+}
+
+// cloneRecord copies rec deeply enough that callers may change the copy
+// without touching a record a backend or cache keeps.
+func cloneRecord(rec *Record) *Record {
+	out := *rec
+	out.Identity.Groups = slices.Clone(rec.Identity.Groups)
+	out.Memberships = cloneMemberships(rec.Memberships)
+	return &out
+}
+
+func cloneMemberships(m groupgate.Memberships) groupgate.Memberships {
+	return groupgate.Memberships{
+		Groups:    slices.Clone(m.Groups),
+		OrgRoles:  maps.Clone(m.OrgRoles),
+		RepoRoles: maps.Clone(m.RepoRoles),
+	}
 }
 
 // Option configures a backend or a Store. Options that do not apply to what
