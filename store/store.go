@@ -73,6 +73,24 @@ type GroupSetStore interface {
 	ListGroupMembers(ctx context.Context, group string) ([]string, error)
 }
 
+// BatchReader reads what role resolution needs for many users at once: one
+// statement per call whatever the number of users, where the per-user
+// methods cost a round trip each. Every ID is bound as one array parameter,
+// so callers may pass thousands; they should still bound a call (a few
+// thousand IDs) to bound its memory.
+type BatchReader interface {
+	// GetGroupSets returns the group set of every existing user of
+	// userIDs, each ordered like GetGroupSet's; a user without groups maps
+	// to an empty set. Unknown IDs are absent, not an error.
+	GetGroupSets(ctx context.Context, userIDs []string) (map[string]groupgate.GroupSet, error)
+	// ListOrgMembersOfUsers returns the manual organization roles of the
+	// users, ordered by user ID then organization ID.
+	ListOrgMembersOfUsers(ctx context.Context, userIDs []string) ([]groupgate.OrgMember, error)
+	// ListRepoContributorsOfUsers returns the manual repository roles of
+	// the users, ordered by user ID then repository ID.
+	ListRepoContributorsOfUsers(ctx context.Context, userIDs []string) ([]groupgate.RepoContributor, error)
+}
+
 // OrganizationStore keeps organizations and their repositories.
 type OrganizationStore interface {
 	// CreateOrganization: Conflict when the name is taken
@@ -201,6 +219,7 @@ type Store interface {
 	TokenStore
 	AuditStore
 	SCIMStore
+	BatchReader
 
 	// InTx runs fn with a Store bound to one transaction: every change fn
 	// makes commits together, or none does when fn returns an error.

@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("concurrency", s.concurrency)
 	t.Run("scim", s.scim)
 	t.Run("outbox", s.outbox)
+	t.Run("batch reads", s.batchReads)
 }
 
 type suite struct {

@@ -1,0 +1,78 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+var _ store.BatchReader = (*Store)(nil)
+
+// GetGroupSets reads every user's set in one statement: the IDs travel as
+// one array parameter, and the LEFT JOIN keeps users without groups so
+// that they are told apart from unknown IDs.
+func (s *Store) GetGroupSets(ctx context.Context, userIDs []string) (map[string]groupgate.GroupSet, error) {
+	out := make(map[string]groupgate.GroupSet, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.q().Query(ctx, `SELECT u.id, m.group_name, m.source, m.added_at
+		FROM users u LEFT JOIN group_memberships m ON m.user_id = u.id
+		WHERE u.id = ANY($1::text[])
+		ORDER BY u.id, m.group_name, m.source`, userIDs)
+	if err != nil {
+		return nil, dbError(err, "load group sets of %d users", len(userIDs))
+	}
+	var (
+		userID     string
+		group, src *string // NULL for a user without groups
+		added      *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&userID, &group, &src, &added}, func() error {
+		set, ok := out[userID]
+		if !ok {
+			set = groupgate.GroupSet{}
+		}
+		if group != nil {
+			set = append(set, groupgate.Membership{Group: *group, Source: groupgate.MembershipSource(*src), AddedAt: added.UTC()})
+		}
+		out[userID] = set
+		return nil
+	})
+	if err != nil {
+		return nil, dbError(err, "load group sets of %d users", len(userIDs))
+	}
+	return out, nil
+}
+
+func (s *Store) ListOrgMembersOfUsers(ctx context.Context, userIDs []string) ([]groupgate.OrgMember, error) {
+	rs, err := s.rolesOfUsers(ctx, orgMembers, userIDs)
+	return convert(rs, roleRow.orgMember), err
+}
+
+func (s *Store) ListRepoContributorsOfUsers(ctx context.Context, userIDs []string) ([]groupgate.RepoContributor, error) {
+	rs, err := s.rolesOfUsers(ctx, repoContributors, userIDs)
+	return convert(rs, roleRow.repoContributor), err
+}
+
+// rolesOfUsers lists the manual roles of users in one statement; the
+// (user_id, resource) index serves both the filter and the order.
+func (s *Store) rolesOfUsers(ctx context.Context, t roleTable, userIDs []string) ([]roleRow, error) {
+	if len(userIDs) == 0 {
+		return []roleRow{}, nil
+	}
+	rows, err := s.q().Query(ctx, `SELECT `+t.columns()+` FROM `+t.table+`
+		WHERE user_id = ANY($1::text[]) ORDER BY user_id, `+t.parent, userIDs)
+	if err != nil {
+		return nil, dbError(err, "list manual %s roles of %d users", t.noun, len(userIDs))
+	}
+	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (roleRow, error) { return scanRole(r) })
+	if err != nil {
+		return nil, dbError(err, "list manual %s roles of %d users", t.noun, len(userIDs))
+	}
+	return rs, nil
+}

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+)
+
+var _ store.BatchReader = (*Store)(nil)
+
+// idList encodes IDs as one JSON array for json_each, so that any number
+// of them binds a single parameter (SQLite caps bound parameters).
+func idList(ids []string) (string, error) {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return "", groupgate.WrapError(groupgate.Internal, err, "encode %d IDs", len(ids))
+	}
+	return string(b), nil
+}
+
+// GetGroupSets reads every user's set in one statement; the LEFT JOIN
+// keeps users without groups so that they are told apart from unknown IDs.
+func (s *Store) GetGroupSets(ctx context.Context, userIDs []string) (map[string]groupgate.GroupSet, error) {
+	out := make(map[string]groupgate.GroupSet, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	arg, err := idList(userIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT u.id, m.group_name, m.source, m.added_at
+		FROM users u LEFT JOIN group_memberships m ON m.user_id = u.id
+		WHERE u.id IN (SELECT value FROM json_each(?))
+		ORDER BY u.id, m.group_name, m.source`, arg)
+	if err != nil {
+		return nil, s.wrap(ctx, err, "load group sets of %d users", len(userIDs))
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			userID     string
+			group, src sql.NullString // NULL for a user without groups
+			added      sql.NullInt64
+		)
+		if err := rows.Scan(&userID, &group, &src, &added); err != nil {
+			return nil, s.wrap(ctx, err, "load group sets of %d users", len(userIDs))
+		}
+		set, ok := out[userID]
+		if !ok {
+			set = groupgate.GroupSet{}
+		}
+		if group.Valid {
+			set = append(set, groupgate.Membership{Group: group.String, Source: groupgate.MembershipSource(src.String), AddedAt: fromMicros(added.Int64)})
+		}
+		out[userID] = set
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(ctx, err, "load group sets of %d users", len(userIDs))
+	}
+	return out, nil
+}
+
+// ListOrgMembersOfUsers orders by user ID then organization ID.
+func (s *Store) ListOrgMembersOfUsers(ctx context.Context, userIDs []string) ([]groupgate.OrgMember, error) {
+	got, err := s.grantsOfUsers(ctx, orgMembers, userIDs)
+	return convertAll(got, err, toOrgMember)
+}
+
+// ListRepoContributorsOfUsers orders by user ID then repository ID.
+func (s *Store) ListRepoContributorsOfUsers(ctx context.Context, userIDs []string) ([]groupgate.RepoContributor, error) {
+	got, err := s.grantsOfUsers(ctx, repoContributors, userIDs)
+	return convertAll(got, err, toRepoContributor)
+}
+
+// grantsOfUsers lists the grants of users in one statement; the
+// (user_id, resource) index serves both the filter and the order.
+func (s *Store) grantsOfUsers(ctx context.Context, t grantTable, userIDs []string) ([]grant, error) {
+	if len(userIDs) == 0 {
+		return []grant{}, nil
+	}
+	arg, err := idList(userIDs)
+	if err != nil {
+		return nil, err
+	}
+	return query(ctx, s, scanGrantRows, t.noun+"s",
+		`SELECT `+t.columns()+` FROM `+t.table+`
+		WHERE user_id IN (SELECT value FROM json_each(?))
+		ORDER BY user_id, `+t.resourceCol, arg)
+}
