@@ -23,126 +23,138 @@ const (
 // any manual role they had there. Invalid for an empty or unknown role,
 // NotFound for an unknown organization or user.
 func (s *Syncer) SetOrgMember(ctx context.Context, actor, orgID, userID string, role groupgate.OrgRole) (groupgate.OrgMember, error) {
-	if err := validateManualOrgRole(role); err != nil {
-		return groupgate.OrgMember{}, err
-	}
-	var out groupgate.OrgMember
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		if _, err := tx.GetOrganization(ctx, orgID); err != nil {
-			return fmt.Errorf("load organization %s: %w", orgID, err)
-		}
-		if _, err := tx.GetUser(ctx, userID); err != nil {
-			return fmt.Errorf("load user %s: %w", userID, err)
-		}
-		var before any
-		switch old, err := tx.GetOrgMember(ctx, orgID, userID); {
-		case err == nil:
-			before = orgMemberView{OrganizationID: orgID, UserID: userID, Role: old.Role}
-		case !groupgate.IsCode(err, groupgate.NotFound):
-			return fmt.Errorf("load role of %s on organization %s: %w", userID, orgID, err)
-		}
-		m, err := tx.SetOrgMember(ctx, groupgate.OrgMember{OrganizationID: orgID, UserID: userID, Role: role})
-		if err != nil {
-			return fmt.Errorf("set role of %s on organization %s: %w", userID, orgID, err)
-		}
-		out = m
-		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionOrgMemberSet, "organization", orgID, before, orgMemberView{OrganizationID: orgID, UserID: userID, Role: role})
-	})
-	if err != nil {
-		return groupgate.OrgMember{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
-	return out, nil
+	return orgMembers().set(ctx, s, actor, orgID, userID, role)
 }
 
 // RemoveOrgMember removes the user's manual role on the organization; roles
 // from groups stay. NotFound when there is none.
 func (s *Syncer) RemoveOrgMember(ctx context.Context, actor, orgID, userID string) error {
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		old, err := tx.GetOrgMember(ctx, orgID, userID)
-		if err != nil {
-			return fmt.Errorf("load role of %s on organization %s: %w", userID, orgID, err)
-		}
-		if err := tx.RemoveOrgMember(ctx, orgID, userID); err != nil {
-			return fmt.Errorf("remove role of %s on organization %s: %w", userID, orgID, err)
-		}
-		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionOrgMemberRemove, "organization", orgID, orgMemberView{OrganizationID: orgID, UserID: userID, Role: old.Role}, nil)
-	})
-	if err != nil {
-		return err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
-	return nil
+	return orgMembers().remove(ctx, s, actor, orgID, userID)
 }
 
 // SetRepoContributor gives the user a role on the repository by hand.
 // OWNER is Invalid: the owner is the parent organization.
 func (s *Syncer) SetRepoContributor(ctx context.Context, actor, repoID, userID string, role groupgate.RepoRole) (groupgate.RepoContributor, error) {
-	if err := validateManualRepoRole(role); err != nil {
-		return groupgate.RepoContributor{}, err
-	}
-	var out groupgate.RepoContributor
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		if _, err := tx.GetRepository(ctx, repoID); err != nil {
-			return fmt.Errorf("load repository %s: %w", repoID, err)
-		}
-		if _, err := tx.GetUser(ctx, userID); err != nil {
-			return fmt.Errorf("load user %s: %w", userID, err)
-		}
-		var before any
-		switch old, err := tx.GetRepoContributor(ctx, repoID, userID); {
-		case err == nil:
-			before = repoContributorView{RepositoryID: repoID, UserID: userID, Role: old.Role}
-		case !groupgate.IsCode(err, groupgate.NotFound):
-			return fmt.Errorf("load role of %s on repository %s: %w", userID, repoID, err)
-		}
-		c, err := tx.SetRepoContributor(ctx, groupgate.RepoContributor{RepositoryID: repoID, UserID: userID, Role: role})
-		if err != nil {
-			return fmt.Errorf("set role of %s on repository %s: %w", userID, repoID, err)
-		}
-		out = c
-		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionRepoContributorSet, "repository", repoID, before, repoContributorView{RepositoryID: repoID, UserID: userID, Role: role})
-	})
-	if err != nil {
-		return groupgate.RepoContributor{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
-	return out, nil
+	return repoContributors().set(ctx, s, actor, repoID, userID, role)
 }
 
 // RemoveRepoContributor removes the user's manual role on the repository.
 func (s *Syncer) RemoveRepoContributor(ctx context.Context, actor, repoID, userID string) error {
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		old, err := tx.GetRepoContributor(ctx, repoID, userID)
-		if err != nil {
-			return fmt.Errorf("load role of %s on repository %s: %w", userID, repoID, err)
-		}
-		if err := tx.RemoveRepoContributor(ctx, repoID, userID); err != nil {
-			return fmt.Errorf("remove role of %s on repository %s: %w", userID, repoID, err)
-		}
-		if err := s.record(ctx, tx, &entry, []string{userID}, nil); err != nil {
+	return repoContributors().remove(ctx, s, actor, repoID, userID)
+}
+
+// manualKind is what differs between manual organization roles and
+// manual repository roles; set and remove are written once over it. The
+// store methods are method expressions, so that they run on the
+// transaction.
+type manualKind[H any, R ~string] struct {
+	noun         string // "organization" or "repository": messages and audit target type
+	setAction    string
+	removeAction string
+	validate     func(R) error // repositories refuse OWNER here
+	loadParent   func(ctx context.Context, st store.Store, id string) error
+	newHolder    func(id, userID string, role R) H
+	role         func(H) R
+	view         func(id, userID string, role R) any
+	storeSet     func(store.Store, context.Context, H) (H, error)
+	storeGet     func(st store.Store, ctx context.Context, id, userID string) (H, error)
+	storeRemove  func(st store.Store, ctx context.Context, id, userID string) error
+}
+
+// orgMembers and repoContributors build the per-kind tables on each call
+// rather than living in package variables, which anything could reassign.
+func orgMembers() manualKind[groupgate.OrgMember, groupgate.OrgRole] {
+	return manualKind[groupgate.OrgMember, groupgate.OrgRole]{
+		noun:      "organization",
+		setAction: ActionOrgMemberSet, removeAction: ActionOrgMemberRemove,
+		validate: validateManualOrgRole,
+		loadParent: func(ctx context.Context, st store.Store, id string) error {
+			_, err := st.GetOrganization(ctx, id)
 			return err
+		},
+		newHolder: func(id, userID string, r groupgate.OrgRole) groupgate.OrgMember {
+			return groupgate.OrgMember{OrganizationID: id, UserID: userID, Role: r}
+		},
+		role: func(m groupgate.OrgMember) groupgate.OrgRole { return m.Role },
+		view: func(id, userID string, r groupgate.OrgRole) any {
+			return orgMemberView{OrganizationID: id, UserID: userID, Role: r}
+		},
+		storeSet:    store.Store.SetOrgMember,
+		storeGet:    store.Store.GetOrgMember,
+		storeRemove: store.Store.RemoveOrgMember,
+	}
+}
+
+func repoContributors() manualKind[groupgate.RepoContributor, groupgate.RepoRole] {
+	return manualKind[groupgate.RepoContributor, groupgate.RepoRole]{
+		noun:      "repository",
+		setAction: ActionRepoContributorSet, removeAction: ActionRepoContributorRemove,
+		validate: validateManualRepoRole,
+		loadParent: func(ctx context.Context, st store.Store, id string) error {
+			_, err := st.GetRepository(ctx, id)
+			return err
+		},
+		newHolder: func(id, userID string, r groupgate.RepoRole) groupgate.RepoContributor {
+			return groupgate.RepoContributor{RepositoryID: id, UserID: userID, Role: r}
+		},
+		role: func(c groupgate.RepoContributor) groupgate.RepoRole { return c.Role },
+		view: func(id, userID string, r groupgate.RepoRole) any {
+			return repoContributorView{RepositoryID: id, UserID: userID, Role: r}
+		},
+		storeSet:    store.Store.SetRepoContributor,
+		storeGet:    store.Store.GetRepoContributor,
+		storeRemove: store.Store.RemoveRepoContributor,
+	}
+}
+
+// set: see SetOrgMember.
+func (k manualKind[H, R]) set(ctx context.Context, s *Syncer, actor, id, userID string, role R) (H, error) {
+	var out H
+	if err := k.validate(role); err != nil {
+		return out, err
+	}
+	err := s.commitGrant(ctx, k.change(actor, k.setAction, id, userID), func(tx store.Store) (before, after any, err error) {
+		if err := k.loadParent(ctx, tx, id); err != nil {
+			return nil, nil, fmt.Errorf("load %s %s: %w", k.noun, id, err)
 		}
-		return s.audit(ctx, tx, actor, ActionRepoContributorRemove, "repository", repoID, repoContributorView{RepositoryID: repoID, UserID: userID, Role: old.Role}, nil)
+		if _, err := tx.GetUser(ctx, userID); err != nil {
+			return nil, nil, fmt.Errorf("load user %s: %w", userID, err)
+		}
+		switch old, err := k.storeGet(tx, ctx, id, userID); {
+		case err == nil:
+			before = k.view(id, userID, k.role(old))
+		case !groupgate.IsCode(err, groupgate.NotFound):
+			return nil, nil, fmt.Errorf("load role of %s on %s %s: %w", userID, k.noun, id, err)
+		}
+		if out, err = k.storeSet(tx, ctx, k.newHolder(id, userID, role)); err != nil {
+			return nil, nil, fmt.Errorf("set role of %s on %s %s: %w", userID, k.noun, id, err)
+		}
+		return before, k.view(id, userID, role), nil
 	})
 	if err != nil {
-		return err
+		var zero H
+		return zero, err
 	}
-	s.settle(ctx, entry, func() bool { return s.syncUsers(ctx, []string{userID}) })
-	return nil
+	return out, nil
+}
+
+// remove: see RemoveOrgMember.
+func (k manualKind[H, R]) remove(ctx context.Context, s *Syncer, actor, id, userID string) error {
+	return s.commitGrant(ctx, k.change(actor, k.removeAction, id, userID), func(tx store.Store) (before, after any, err error) {
+		old, err := k.storeGet(tx, ctx, id, userID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load role of %s on %s %s: %w", userID, k.noun, id, err)
+		}
+		if err := k.storeRemove(tx, ctx, id, userID); err != nil {
+			return nil, nil, fmt.Errorf("remove role of %s on %s %s: %w", userID, k.noun, id, err)
+		}
+		return k.view(id, userID, k.role(old)), nil, nil
+	})
+}
+
+// change: a manual role change reaches only its holder.
+func (k manualKind[H, R]) change(actor, action, id, userID string) grantChange {
+	return grantChange{actor: actor, action: action, targetType: k.noun, targetID: id, users: []string{userID}}
 }
 
 // DeleteOrganization deletes the organization with its repositories,

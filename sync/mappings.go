@@ -23,83 +23,13 @@ const (
 // FailedPrecondition for a group the filter excludes, NotFound for an
 // unknown organization, Conflict when the group is already mapped.
 func (s *Syncer) AddOrgMapping(ctx context.Context, actor, orgID, group string, override groupgate.OrgRole) (groupgate.OrgMapping, error) {
-	if err := s.checkGroup(group); err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	if err := ValidateOrgOverride(override); err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	var out groupgate.OrgMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		if err := checkOrgMappingAbsent(ctx, tx, orgID, group); err != nil {
-			return err
-		}
-		m, err := tx.AddOrgMapping(ctx, groupgate.OrgMapping{OrganizationID: orgID, Group: group, RoleOverride: override})
-		if err != nil {
-			return fmt.Errorf("add mapping of group %q to organization %s: %w", group, orgID, err)
-		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionOrgMappingAdd, "organization", orgID, nil, viewOrgMapping(m))
-	})
-	if err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
-}
-
-func checkOrgMappingAbsent(ctx context.Context, st store.Store, orgID, group string) error {
-	if _, err := st.GetOrganization(ctx, orgID); err != nil {
-		return fmt.Errorf("load organization %s: %w", orgID, err)
-	}
-	_, err := st.GetOrgMapping(ctx, orgID, group)
-	switch {
-	case err == nil:
-		return groupgate.Errorf(groupgate.Conflict, "organization already maps group %q", group)
-	case !groupgate.IsCode(err, groupgate.NotFound):
-		return fmt.Errorf("load mapping of group %q: %w", group, err)
-	}
-	return nil
+	return orgMappings().add(ctx, s, actor, orgID, group, override)
 }
 
 // UpdateOrgMapping changes the role an existing mapping grants; "" goes
 // back to the default. NotFound when the organization does not map group.
 func (s *Syncer) UpdateOrgMapping(ctx context.Context, actor, orgID, group string, override groupgate.OrgRole) (groupgate.OrgMapping, error) {
-	if err := s.checkGroup(group); err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	if err := ValidateOrgOverride(override); err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	var out groupgate.OrgMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		before, err := tx.GetOrgMapping(ctx, orgID, group)
-		if err != nil {
-			return fmt.Errorf("load mapping of group %q on organization %s: %w", group, orgID, err)
-		}
-		m, err := tx.UpdateOrgMapping(ctx, orgID, group, func(m *groupgate.OrgMapping) error {
-			m.RoleOverride = override
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("update mapping of group %q on organization %s: %w", group, orgID, err)
-		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionOrgMappingUpdate, "organization", orgID, viewOrgMapping(before), viewOrgMapping(m))
-	})
-	if err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
+	return orgMappings().update(ctx, s, actor, orgID, group, override)
 }
 
 // RemoveOrgMapping removes the mapping and, at once, the role it granted;
@@ -107,125 +37,170 @@ func (s *Syncer) UpdateOrgMapping(ctx context.Context, actor, orgID, group strin
 // is not checked, so that mappings made before a filter change can still
 // be cleaned up.
 func (s *Syncer) RemoveOrgMapping(ctx context.Context, actor, orgID, group string) (groupgate.OrgMapping, error) {
-	var out groupgate.OrgMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		m, err := tx.RemoveOrgMapping(ctx, orgID, group)
-		if err != nil {
-			return fmt.Errorf("remove mapping of group %q from organization %s: %w", group, orgID, err)
-		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionOrgMappingRemove, "organization", orgID, viewOrgMapping(m), nil)
-	})
-	if err != nil {
-		return groupgate.OrgMapping{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
+	return orgMappings().remove(ctx, s, actor, orgID, group)
 }
 
 // AddRepoMapping maps group to a role on the repository (READ when override
 // is ""). Errors as AddOrgMapping; OWNER is Invalid.
 func (s *Syncer) AddRepoMapping(ctx context.Context, actor, repoID, group string, override groupgate.RepoRole) (groupgate.RepoMapping, error) {
-	if err := s.checkGroup(group); err != nil {
-		return groupgate.RepoMapping{}, err
-	}
-	if err := ValidateRepoOverride(override); err != nil {
-		return groupgate.RepoMapping{}, err
-	}
-	var out groupgate.RepoMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		if err := checkRepoMappingAbsent(ctx, tx, repoID, group); err != nil {
-			return err
-		}
-		m, err := tx.AddRepoMapping(ctx, groupgate.RepoMapping{RepositoryID: repoID, Group: group, RoleOverride: override})
-		if err != nil {
-			return fmt.Errorf("add mapping of group %q to repository %s: %w", group, repoID, err)
-		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionRepoMappingAdd, "repository", repoID, nil, viewRepoMapping(m))
-	})
-	if err != nil {
-		return groupgate.RepoMapping{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
+	return repoMappings().add(ctx, s, actor, repoID, group, override)
 }
 
-func checkRepoMappingAbsent(ctx context.Context, st store.Store, repoID, group string) error {
-	if _, err := st.GetRepository(ctx, repoID); err != nil {
-		return fmt.Errorf("load repository %s: %w", repoID, err)
+// UpdateRepoMapping changes the role an existing repository mapping grants.
+func (s *Syncer) UpdateRepoMapping(ctx context.Context, actor, repoID, group string, override groupgate.RepoRole) (groupgate.RepoMapping, error) {
+	return repoMappings().update(ctx, s, actor, repoID, group, override)
+}
+
+// RemoveRepoMapping removes the repository mapping and the role it granted.
+func (s *Syncer) RemoveRepoMapping(ctx context.Context, actor, repoID, group string) (groupgate.RepoMapping, error) {
+	return repoMappings().remove(ctx, s, actor, repoID, group)
+}
+
+// mappingKind is what differs between organization and repository
+// mappings; add, update and remove are written once over it. The store
+// methods are method expressions, so that they run on the transaction.
+type mappingKind[M any, R ~string] struct {
+	noun                                  string // "organization" or "repository": messages and audit target type
+	addAction, updateAction, removeAction string
+	validate                              func(R) error // the role override; repositories refuse OWNER here
+	loadParent                            func(ctx context.Context, st store.Store, id string) error
+	newMapping                            func(id, group string, override R) M
+	setOverride                           func(m *M, override R)
+	view                                  func(M) any
+	storeAdd                              func(store.Store, context.Context, M) (M, error)
+	storeGet, storeRemove                 func(st store.Store, ctx context.Context, id, group string) (M, error)
+	storeUpdate                           func(st store.Store, ctx context.Context, id, group string, fn func(*M) error) (M, error)
+}
+
+// orgMappings and repoMappings build the per-kind tables on each call
+// rather than living in package variables, which anything could reassign.
+func orgMappings() mappingKind[groupgate.OrgMapping, groupgate.OrgRole] {
+	return mappingKind[groupgate.OrgMapping, groupgate.OrgRole]{
+		noun:      "organization",
+		addAction: ActionOrgMappingAdd, updateAction: ActionOrgMappingUpdate, removeAction: ActionOrgMappingRemove,
+		validate: ValidateOrgOverride,
+		loadParent: func(ctx context.Context, st store.Store, id string) error {
+			_, err := st.GetOrganization(ctx, id)
+			return err
+		},
+		newMapping: func(id, group string, r groupgate.OrgRole) groupgate.OrgMapping {
+			return groupgate.OrgMapping{OrganizationID: id, Group: group, RoleOverride: r}
+		},
+		setOverride: func(m *groupgate.OrgMapping, r groupgate.OrgRole) { m.RoleOverride = r },
+		view:        func(m groupgate.OrgMapping) any { return viewOrgMapping(m) },
+		storeAdd:    store.Store.AddOrgMapping,
+		storeGet:    store.Store.GetOrgMapping,
+		storeRemove: store.Store.RemoveOrgMapping,
+		storeUpdate: store.Store.UpdateOrgMapping,
 	}
-	_, err := st.GetRepoMapping(ctx, repoID, group)
+}
+
+func repoMappings() mappingKind[groupgate.RepoMapping, groupgate.RepoRole] {
+	return mappingKind[groupgate.RepoMapping, groupgate.RepoRole]{
+		noun:      "repository",
+		addAction: ActionRepoMappingAdd, updateAction: ActionRepoMappingUpdate, removeAction: ActionRepoMappingRemove,
+		validate: ValidateRepoOverride,
+		loadParent: func(ctx context.Context, st store.Store, id string) error {
+			_, err := st.GetRepository(ctx, id)
+			return err
+		},
+		newMapping: func(id, group string, r groupgate.RepoRole) groupgate.RepoMapping {
+			return groupgate.RepoMapping{RepositoryID: id, Group: group, RoleOverride: r}
+		},
+		setOverride: func(m *groupgate.RepoMapping, r groupgate.RepoRole) { m.RoleOverride = r },
+		view:        func(m groupgate.RepoMapping) any { return viewRepoMapping(m) },
+		storeAdd:    store.Store.AddRepoMapping,
+		storeGet:    store.Store.GetRepoMapping,
+		storeRemove: store.Store.RemoveRepoMapping,
+		storeUpdate: store.Store.UpdateRepoMapping,
+	}
+}
+
+// add: see AddOrgMapping.
+func (k mappingKind[M, R]) add(ctx context.Context, s *Syncer, actor, id, group string, override R) (M, error) {
+	var out M
+	if err := s.checkGroup(group); err != nil {
+		return out, err
+	}
+	if err := k.validate(override); err != nil {
+		return out, err
+	}
+	err := s.commitGrant(ctx, k.change(actor, k.addAction, id, group), func(tx store.Store) (before, after any, err error) {
+		if err := k.checkAbsent(ctx, tx, id, group); err != nil {
+			return nil, nil, err
+		}
+		if out, err = k.storeAdd(tx, ctx, k.newMapping(id, group, override)); err != nil {
+			return nil, nil, fmt.Errorf("add mapping of group %q to %s %s: %w", group, k.noun, id, err)
+		}
+		return nil, k.view(out), nil
+	})
+	return k.result(out, err)
+}
+
+// checkAbsent: NotFound for an unknown parent, Conflict when it already
+// maps group.
+func (k mappingKind[M, R]) checkAbsent(ctx context.Context, st store.Store, id, group string) error {
+	if err := k.loadParent(ctx, st, id); err != nil {
+		return fmt.Errorf("load %s %s: %w", k.noun, id, err)
+	}
+	_, err := k.storeGet(st, ctx, id, group)
 	switch {
 	case err == nil:
-		return groupgate.Errorf(groupgate.Conflict, "repository already maps group %q", group)
+		return groupgate.Errorf(groupgate.Conflict, "%s already maps group %q", k.noun, group)
 	case !groupgate.IsCode(err, groupgate.NotFound):
 		return fmt.Errorf("load mapping of group %q: %w", group, err)
 	}
 	return nil
 }
 
-// UpdateRepoMapping changes the role an existing repository mapping grants.
-func (s *Syncer) UpdateRepoMapping(ctx context.Context, actor, repoID, group string, override groupgate.RepoRole) (groupgate.RepoMapping, error) {
+// update: see UpdateOrgMapping.
+func (k mappingKind[M, R]) update(ctx context.Context, s *Syncer, actor, id, group string, override R) (M, error) {
+	var out M
 	if err := s.checkGroup(group); err != nil {
-		return groupgate.RepoMapping{}, err
+		return out, err
 	}
-	if err := ValidateRepoOverride(override); err != nil {
-		return groupgate.RepoMapping{}, err
+	if err := k.validate(override); err != nil {
+		return out, err
 	}
-	var out groupgate.RepoMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		before, err := tx.GetRepoMapping(ctx, repoID, group)
+	err := s.commitGrant(ctx, k.change(actor, k.updateAction, id, group), func(tx store.Store) (before, after any, err error) {
+		old, err := k.storeGet(tx, ctx, id, group)
 		if err != nil {
-			return fmt.Errorf("load mapping of group %q on repository %s: %w", group, repoID, err)
+			return nil, nil, fmt.Errorf("load mapping of group %q on %s %s: %w", group, k.noun, id, err)
 		}
-		m, err := tx.UpdateRepoMapping(ctx, repoID, group, func(m *groupgate.RepoMapping) error {
-			m.RoleOverride = override
+		out, err = k.storeUpdate(tx, ctx, id, group, func(m *M) error {
+			k.setOverride(m, override)
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("update mapping of group %q on repository %s: %w", group, repoID, err)
+			return nil, nil, fmt.Errorf("update mapping of group %q on %s %s: %w", group, k.noun, id, err)
 		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionRepoMappingUpdate, "repository", repoID, viewRepoMapping(before), viewRepoMapping(m))
+		return k.view(old), k.view(out), nil
 	})
-	if err != nil {
-		return groupgate.RepoMapping{}, err
-	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
+	return k.result(out, err)
 }
 
-// RemoveRepoMapping removes the repository mapping and the role it granted.
-func (s *Syncer) RemoveRepoMapping(ctx context.Context, actor, repoID, group string) (groupgate.RepoMapping, error) {
-	var out groupgate.RepoMapping
-	var entry int64
-	err := s.st.InTx(ctx, func(tx store.Store) error {
-		m, err := tx.RemoveRepoMapping(ctx, repoID, group)
-		if err != nil {
-			return fmt.Errorf("remove mapping of group %q from repository %s: %w", group, repoID, err)
+// remove: see RemoveOrgMapping.
+func (k mappingKind[M, R]) remove(ctx context.Context, s *Syncer, actor, id, group string) (M, error) {
+	var out M
+	err := s.commitGrant(ctx, k.change(actor, k.removeAction, id, group), func(tx store.Store) (before, after any, err error) {
+		if out, err = k.storeRemove(tx, ctx, id, group); err != nil {
+			return nil, nil, fmt.Errorf("remove mapping of group %q from %s %s: %w", group, k.noun, id, err)
 		}
-		out = m
-		if err := s.record(ctx, tx, &entry, nil, []string{group}); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, ActionRepoMappingRemove, "repository", repoID, viewRepoMapping(m), nil)
+		return k.view(out), nil, nil
 	})
+	return k.result(out, err)
+}
+
+// change: a mapping change reaches the group's members.
+func (k mappingKind[M, R]) change(actor, action, id, group string) grantChange {
+	return grantChange{actor: actor, action: action, targetType: k.noun, targetID: id, groups: []string{group}}
+}
+
+// result drops a mapping the failed transaction may have returned.
+func (k mappingKind[M, R]) result(m M, err error) (M, error) {
 	if err != nil {
-		return groupgate.RepoMapping{}, err
+		var zero M
+		return zero, err
 	}
-	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, []string{group}) })
-	return out, nil
+	return m, nil
 }
