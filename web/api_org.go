@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -137,10 +136,7 @@ func (s *apiOrgService) DeleteOrganization(ctx context.Context, req *connect.Req
 	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
 		return nil, groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
 	}
-	if err := s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.DeleteOrganizationResponse{}), nil
+	return apiEmpty[v1.DeleteOrganizationResponse](s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID))
 }
 
 // memberChange checks that a caller who administers the organization
@@ -160,17 +156,11 @@ func (a *API) memberChange(ctx context.Context, c *apiCaller, org groupgate.Orga
 }
 
 func (s *apiOrgService) AddOrganizationMember(ctx context.Context, req *connect.Request[v1.AddOrganizationMemberRequest]) (*connect.Response[v1.AddOrganizationMemberResponse], error) {
-	if err := s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), false); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.AddOrganizationMemberResponse{}), nil
+	return apiEmpty[v1.AddOrganizationMemberResponse](s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), false))
 }
 
 func (s *apiOrgService) UpdateOrganizationMember(ctx context.Context, req *connect.Request[v1.UpdateOrganizationMemberRequest]) (*connect.Response[v1.UpdateOrganizationMemberResponse], error) {
-	if err := s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), true); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.UpdateOrganizationMemberResponse{}), nil
+	return apiEmpty[v1.UpdateOrganizationMemberResponse](s.setMember(ctx, req.Msg.GetOrganizationId(), req.Msg.GetUserId(), req.Msg.GetOrganizationRole(), true))
 }
 
 // setMember adds (update false: Conflict when the user has a manual role)
@@ -217,15 +207,8 @@ func (s *apiOrgService) setMember(ctx context.Context, orgID, userID string, rol
 }
 
 func (s *apiOrgService) RemoveOrganizationMember(ctx context.Context, req *connect.Request[v1.RemoveOrganizationMemberRequest]) (*connect.Response[v1.RemoveOrganizationMemberResponse], error) {
-	c, err := apiCallerFrom(ctx)
+	c, o, err := apiAuthorize(ctx, req.Msg.GetOrganizationId(), s.api.loadOrg, s.api.requireOrgAdmin)
 	if err != nil {
-		return nil, err
-	}
-	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
 		return nil, err
 	}
 	userID := req.Msg.GetUserId()
@@ -236,156 +219,60 @@ func (s *apiOrgService) RemoveOrganizationMember(ctx context.Context, req *conne
 	if err := s.api.memberChange(ctx, c, o, old.Role); err != nil {
 		return nil, err
 	}
-	if err := s.api.syncer.RemoveOrgMember(ctx, c.actor(), o.ID, userID); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.RemoveOrganizationMemberResponse{}), nil
+	return apiEmpty[v1.RemoveOrganizationMemberResponse](s.api.syncer.RemoveOrgMember(ctx, c.actor(), o.ID, userID))
 }
 
 // ListOrganizationMembers lists everyone with a role on the organization,
-// by hand or through a mapped group, with every source. Candidates are
-// paged by user ID, then resolved; a group member whose groups the filter
-// hides has no role and is left out of the page.
+// by hand or through a mapped group, with every source.
 func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error) {
-	c, err := apiCallerFrom(ctx)
+	g := s.api.orgGrants()
+	orgID, page, err := g.readPage(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	members, err := s.api.st.ListOrgMembers(ctx, orgID)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.api.requireOrgRole(ctx, c, o); err != nil {
-		return nil, err
-	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list members of organization %s: %w", orgID, err)
 	}
 	var ids []string
-	members, err := s.api.st.ListOrgMembers(ctx, o.ID)
-	if err != nil {
-		return nil, fmt.Errorf("list members of organization %s: %w", o.ID, err)
-	}
 	for _, m := range members {
 		ids = append(ids, m.UserID)
 	}
-	mappings, err := s.api.st.ListOrgMappings(ctx, o.ID, store.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list mappings of organization %s: %w", o.ID, err)
-	}
-	for _, m := range mappings {
-		gm, err := s.api.st.ListGroupMembers(ctx, m.Group)
-		if err != nil {
-			return nil, fmt.Errorf("list members of group %q: %w", m.Group, err)
-		}
-		ids = append(ids, gm...)
-	}
-	slices.Sort(ids)
-	ids, next := apiSlicePage(slices.Compact(ids), page)
-	resp := &v1.ListOrganizationMembersResponse{NextPageToken: next}
-	for _, id := range ids {
-		e, err := s.api.syncer.Explain(ctx, id, sync.ResourceOrg, o.ID)
-		if groupgate.IsCode(err, groupgate.NotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		if e.OrgRole == groupgate.OrgRoleUnspecified {
-			continue
-		}
-		u, err := s.api.st.GetUser(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("load user %s: %w", id, err)
-		}
+	resp := &v1.ListOrganizationMembersResponse{}
+	resp.NextPageToken, err = g.holders(ctx, orgID, ids, page, func(u groupgate.User, e sync.Explanation) {
 		resp.Members = append(resp.Members, &v1.OrganizationMember{
-			UserId: id, Username: u.UserName, Email: u.Email,
+			UserId: u.ID, Username: u.UserName, Email: u.Email,
 			OrganizationRole: apiOrgRoleEnum(e.OrgRole), Sources: apiOrgSources(e.OrgSources),
 		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(resp), nil
 }
 
-// mappingChange loads the organization and checks the caller may change
-// its mappings.
-func (s *apiOrgService) mappingChange(ctx context.Context, orgID string) (*apiCaller, groupgate.Organization, error) {
-	c, err := apiCallerFrom(ctx)
-	if err != nil {
-		return nil, groupgate.Organization{}, err
-	}
-	o, err := s.api.loadOrg(ctx, orgID)
-	if err != nil {
-		return nil, groupgate.Organization{}, err
-	}
-	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
-		return nil, groupgate.Organization{}, err
-	}
-	return c, o, nil
-}
-
 func (s *apiOrgService) AddOrganizationGroup(ctx context.Context, req *connect.Request[v1.AddOrganizationGroupRequest]) (*connect.Response[v1.AddOrganizationGroupResponse], error) {
-	role, err := apiOrgRole(req.Msg.GetRoleOverride())
-	if err != nil {
-		return nil, err
-	}
-	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.AddOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName(), role); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.AddOrganizationGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.orgGrants().setGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.AddOrgMapping)
+	return apiEmpty[v1.AddOrganizationGroupResponse](err)
 }
 
 func (s *apiOrgService) UpdateOrganizationGroup(ctx context.Context, req *connect.Request[v1.UpdateOrganizationGroupRequest]) (*connect.Response[v1.UpdateOrganizationGroupResponse], error) {
-	role, err := apiOrgRole(req.Msg.GetRoleOverride())
-	if err != nil {
-		return nil, err
-	}
-	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.UpdateOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName(), role); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.UpdateOrganizationGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.orgGrants().setGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.UpdateOrgMapping)
+	return apiEmpty[v1.UpdateOrganizationGroupResponse](err)
 }
 
 func (s *apiOrgService) RemoveOrganizationGroup(ctx context.Context, req *connect.Request[v1.RemoveOrganizationGroupRequest]) (*connect.Response[v1.RemoveOrganizationGroupResponse], error) {
-	c, o, err := s.mappingChange(ctx, req.Msg.GetOrganizationId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.RemoveOrgMapping(ctx, c.actor(), o.ID, req.Msg.GetGroupName()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.RemoveOrganizationGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.orgGrants().removeGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), s.api.syncer.RemoveOrgMapping)
+	return apiEmpty[v1.RemoveOrganizationGroupResponse](err)
 }
 
 func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1.ListOrganizationGroupsRequest]) (*connect.Response[v1.ListOrganizationGroupsResponse], error) {
-	c, err := apiCallerFrom(ctx)
+	ms, next, err := s.api.orgGrants().listGroups(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
-	}
-	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.api.requireOrgRole(ctx, c, o); err != nil {
-		return nil, err
-	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	ms, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.OrgMapping, error) {
-		return s.api.st.ListOrgMappings(ctx, o.ID, opts)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list mappings of organization %s: %w", o.ID, err)
 	}
 	resp := &v1.ListOrganizationGroupsResponse{NextPageToken: next}
 	for _, m := range ms {

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -159,90 +158,36 @@ func (s *apiRepoService) DeleteRepository(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := s.api.syncer.DeleteRepository(ctx, c.actor(), r.ID); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.DeleteRepositoryResponse{}), nil
+	return apiEmpty[v1.DeleteRepositoryResponse](s.api.syncer.DeleteRepository(ctx, c.actor(), r.ID))
 }
 
 // adminRepo loads the repository and checks the caller administers it.
 func (s *apiRepoService) adminRepo(ctx context.Context, repoID string) (*apiCaller, groupgate.Repository, error) {
-	c, err := apiCallerFrom(ctx)
-	if err != nil {
-		return nil, groupgate.Repository{}, err
-	}
-	r, err := s.api.loadRepo(ctx, repoID)
-	if err != nil {
-		return nil, groupgate.Repository{}, err
-	}
-	if err := s.api.requireRepoAdmin(ctx, c, r); err != nil {
-		return nil, groupgate.Repository{}, err
-	}
-	return c, r, nil
+	return apiAuthorize(ctx, repoID, s.api.loadRepo, s.api.requireRepoAdmin)
 }
 
 func (s *apiRepoService) AddRepositoryGroup(ctx context.Context, req *connect.Request[v1.AddRepositoryGroupRequest]) (*connect.Response[v1.AddRepositoryGroupResponse], error) {
-	role, err := apiRepoRole(req.Msg.GetRoleOverride())
-	if err != nil {
-		return nil, err
-	}
-	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.AddRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName(), role); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.AddRepositoryGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.repoGrants().setGroup(ctx, m.GetRepositoryId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.AddRepoMapping)
+	return apiEmpty[v1.AddRepositoryGroupResponse](err)
 }
 
 func (s *apiRepoService) UpdateRepositoryGroup(ctx context.Context, req *connect.Request[v1.UpdateRepositoryGroupRequest]) (*connect.Response[v1.UpdateRepositoryGroupResponse], error) {
-	role, err := apiRepoRole(req.Msg.GetRoleOverride())
-	if err != nil {
-		return nil, err
-	}
-	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.UpdateRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName(), role); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.UpdateRepositoryGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.repoGrants().setGroup(ctx, m.GetRepositoryId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.UpdateRepoMapping)
+	return apiEmpty[v1.UpdateRepositoryGroupResponse](err)
 }
 
 func (s *apiRepoService) RemoveRepositoryGroup(ctx context.Context, req *connect.Request[v1.RemoveRepositoryGroupRequest]) (*connect.Response[v1.RemoveRepositoryGroupResponse], error) {
-	c, r, err := s.adminRepo(ctx, req.Msg.GetRepositoryId())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.api.syncer.RemoveRepoMapping(ctx, c.actor(), r.ID, req.Msg.GetGroupName()); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.RemoveRepositoryGroupResponse{}), nil
+	m := req.Msg
+	err := s.api.repoGrants().removeGroup(ctx, m.GetRepositoryId(), m.GetGroupName(), s.api.syncer.RemoveRepoMapping)
+	return apiEmpty[v1.RemoveRepositoryGroupResponse](err)
 }
 
 func (s *apiRepoService) ListRepositoryGroups(ctx context.Context, req *connect.Request[v1.ListRepositoryGroupsRequest]) (*connect.Response[v1.ListRepositoryGroupsResponse], error) {
-	c, err := apiCallerFrom(ctx)
+	ms, next, err := s.api.repoGrants().listGroups(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
-	}
-	r, err := s.api.loadRepo(ctx, req.Msg.GetRepositoryId())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.api.requireRepoRole(ctx, c, r); err != nil {
-		return nil, err
-	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	ms, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.RepoMapping, error) {
-		return s.api.st.ListRepoMappings(ctx, r.ID, opts)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list mappings of repository %s: %w", r.ID, err)
 	}
 	resp := &v1.ListRepositoryGroupsResponse{NextPageToken: next}
 	for _, m := range ms {
@@ -282,33 +227,20 @@ func (s *apiRepoService) SetRepositoryContributor(ctx context.Context, req *conn
 	} else {
 		_, err = s.api.syncer.SetRepoContributor(ctx, c.actor(), r.ID, userID, role)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&v1.SetRepositoryContributorResponse{}), nil
+	return apiEmpty[v1.SetRepositoryContributorResponse](err)
 }
 
 // ListRepositoryContributors lists everyone with a role on the repository
 // from its own sources (manual roles and mapped groups), paged by user ID.
 func (s *apiRepoService) ListRepositoryContributors(ctx context.Context, req *connect.Request[v1.ListRepositoryContributorsRequest]) (*connect.Response[v1.ListRepositoryContributorsResponse], error) {
-	c, err := apiCallerFrom(ctx)
+	g := s.api.repoGrants()
+	repoID, page, err := g.readPage(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.api.loadRepo(ctx, req.Msg.GetRepositoryId())
+	contribs, err := s.api.st.ListRepoContributors(ctx, repoID)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.api.requireRepoRole(ctx, c, r); err != nil {
-		return nil, err
-	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	contribs, err := s.api.st.ListRepoContributors(ctx, r.ID)
-	if err != nil {
-		return nil, fmt.Errorf("list contributors of repository %s: %w", r.ID, err)
+		return nil, fmt.Errorf("list contributors of repository %s: %w", repoID, err)
 	}
 	explicit := map[string]groupgate.RepoRole{}
 	var ids []string
@@ -316,41 +248,17 @@ func (s *apiRepoService) ListRepositoryContributors(ctx context.Context, req *co
 		explicit[rc.UserID] = rc.Role
 		ids = append(ids, rc.UserID)
 	}
-	mappings, err := s.api.st.ListRepoMappings(ctx, r.ID, store.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list mappings of repository %s: %w", r.ID, err)
-	}
-	for _, m := range mappings {
-		gm, err := s.api.st.ListGroupMembers(ctx, m.Group)
-		if err != nil {
-			return nil, fmt.Errorf("list members of group %q: %w", m.Group, err)
-		}
-		ids = append(ids, gm...)
-	}
-	slices.Sort(ids)
-	ids, next := apiSlicePage(slices.Compact(ids), page)
-	resp := &v1.ListRepositoryContributorsResponse{NextPageToken: next}
-	for _, id := range ids {
-		e, err := s.api.syncer.Explain(ctx, id, sync.ResourceRepo, r.ID)
-		if groupgate.IsCode(err, groupgate.NotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if e.RepoRole == groupgate.RepoRoleUnspecified {
-			continue
-		}
-		u, err := s.api.st.GetUser(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("load user %s: %w", id, err)
-		}
+	resp := &v1.ListRepositoryContributorsResponse{}
+	resp.NextPageToken, err = g.holders(ctx, repoID, ids, page, func(u groupgate.User, e sync.Explanation) {
 		resp.Users = append(resp.Users, &v1.RepositoryContributor{
-			UserId: id, Username: u.UserName, Email: u.Email,
+			UserId: u.ID, Username: u.UserName, Email: u.Email,
 			RepositoryRole: apiRepoRoleEnum(e.RepoRole),
-			ExplicitRole:   apiRepoRoleEnum(explicit[id]),
+			ExplicitRole:   apiRepoRoleEnum(explicit[u.ID]),
 			Sources:        apiRepoSources(e.RepoSources),
 		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(resp), nil
 }
