@@ -45,7 +45,9 @@ type Cache struct {
 	invals       atomic.Uint64
 	hits, misses atomic.Uint64
 
-	mu      sync.Mutex
+	// mu is read-locked by the hits of every forward-auth request, which
+	// then run in parallel; only inserts and invalidations write.
+	mu      sync.RWMutex
 	entries map[string]cacheEntry          // by session ID
 	byTag   map[string]map[string]struct{} // user tag -> session IDs
 
@@ -241,9 +243,9 @@ func (c *Cache) Load(ctx context.Context, id string) (*Record, error) {
 		return c.Redis.Load(ctx, id)
 	}
 	now := c.now()
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.entries[id]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok && now.Before(e.expires) && e.rec.ExpiresAt.After(now) {
 		c.hits.Add(1)
 		return cloneRecord(e.rec), nil
@@ -288,8 +290,8 @@ func (c *Cache) put(id, tag string, e cacheEntry) {
 
 // Len is the number of cached sessions.
 func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return len(c.entries)
 }
 
