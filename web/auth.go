@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/sync"
@@ -15,6 +17,21 @@ func identityOf(rec *session.Record) IdentityHeaders {
 	return IdentityHeaders{User: usernameOf(rec.Identity), Email: rec.Identity.Email, Memberships: rec.Memberships}
 }
 
+// authSeries are the metrics of one forward-auth decision, looked up once
+// at start rather than by label on every request.
+type authSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+func newAuthSeries(m *metrics) map[string]authSeries {
+	out := make(map[string]authSeries, 3)
+	for _, d := range []string{decisionAllowed, decisionDenied, decisionError} {
+		out[d] = authSeries{count: m.authDecision.WithLabelValues(d), duration: m.authDuration.WithLabelValues(d)}
+	}
+	return out
+}
+
 // handleAuth is the forward-auth endpoint (nginx auth_request, Traefik
 // forwardAuth, Caddy forward_auth). A live session answers 200 with the
 // identity headers; no session answers 401, or with ?redirect=1 a 302 to
@@ -24,8 +41,9 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	decision := decisionAllowed
 	defer func() {
-		s.metrics.authDecision.WithLabelValues(decision).Inc()
-		s.metrics.authDuration.WithLabelValues(decision).Observe(time.Since(start).Seconds())
+		series := s.authSeries[decision]
+		series.count.Inc()
+		series.duration.Observe(time.Since(start).Seconds())
 	}()
 	rec, err := s.currentSession(r)
 	switch {

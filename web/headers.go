@@ -43,11 +43,21 @@ func usernameOf(id groupgate.Identity) string {
 // for a user with no groups, so an upstream can tell "no groups" from "not
 // behind groupgate".
 func (ih IdentityHeaders) Set(h http.Header) {
-	h.Set(HeaderUser, headerSafe(ih.User))
-	h.Set(HeaderEmail, headerSafe(ih.Email))
-	h.Set(HeaderGroups, joinList(ih.Memberships.Groups))
-	h.Set(HeaderOrgRoles, joinRoles(ih.Memberships.OrgRoles))
-	h.Set(HeaderRepoRoles, joinRoles(ih.Memberships.RepoRoles))
+	// Forward-auth sets these on every request: the five values share one
+	// backing array, each sliced to capacity 1 so that a later Add to one
+	// header reallocates instead of overwriting its neighbour. The names are
+	// already canonical, which is all h.Set would add.
+	vals := make([]string, 5)
+	vals[0] = headerSafe(ih.User)
+	vals[1] = headerSafe(ih.Email)
+	vals[2] = joinList(ih.Memberships.Groups)
+	vals[3] = joinRoles(ih.Memberships.OrgRoles)
+	vals[4] = joinRoles(ih.Memberships.RepoRoles)
+	h[HeaderUser] = vals[0:1:1]
+	h[HeaderEmail] = vals[1:2:2]
+	h[HeaderGroups] = vals[2:3:3]
+	h[HeaderOrgRoles] = vals[3:4:4]
+	h[HeaderRepoRoles] = vals[4:5:5]
 }
 
 // StripIdentityHeaders removes every X-Auth-Request-* header a client sent,
@@ -60,26 +70,52 @@ func StripIdentityHeaders(h http.Header) {
 	}
 }
 
+// joinList writes items comma-separated, in one allocation (none for a
+// single clean item).
 func joinList(items []string) string {
-	safe := make([]string, 0, len(items))
-	for _, it := range items {
-		safe = append(safe, headerSafe(it))
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return headerSafe(items[0])
 	}
-	return strings.Join(safe, ",")
+	n := len(items) - 1
+	for _, it := range items {
+		n += len(it)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeSafe(&b, it)
+	}
+	return b.String()
 }
 
+// joinRoles writes name=role pairs sorted by name, so the header is the
+// same for the same roles whatever the map order.
 func joinRoles[R ~string](roles map[string]R) string {
-	keys := make([]string, 0, len(roles))
-	for k := range roles {
+	if len(roles) == 0 {
+		return ""
+	}
+	// Most users hold a handful of roles: sort their names on the stack.
+	var buf [16]string
+	keys := buf[:0]
+	n := len(roles) - 1
+	for k, r := range roles {
 		keys = append(keys, k)
+		n += len(k) + 1 + len(r)
 	}
 	slices.Sort(keys)
 	var b strings.Builder
+	b.Grow(n)
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(headerSafe(k))
+		writeSafe(&b, k)
 		b.WriteByte('=')
 		b.WriteString(string(roles[k]))
 	}
@@ -98,6 +134,19 @@ func headerSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// writeSafe is headerSafe writing into b.
+func writeSafe(b *strings.Builder, s string) {
+	if strings.IndexFunc(s, isControl) < 0 {
+		b.WriteString(s)
+		return
+	}
+	for _, r := range s {
+		if !isControl(r) {
+			b.WriteRune(r)
+		}
+	}
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

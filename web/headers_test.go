@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -35,6 +36,21 @@ func TestIdentityHeaders(t *testing.T) {
 			in:   IdentityHeaders{User: "mallory\r\nX-Evil: 1", Memberships: groupgate.Memberships{Groups: []string{"a\nb"}}},
 			want: map[string]string{HeaderUser: "malloryX-Evil: 1", HeaderGroups: "ab"},
 		},
+		{
+			name: "control characters are dropped from every group and role name of a list",
+			in: IdentityHeaders{User: "dave", Memberships: groupgate.Memberships{
+				Groups:   []string{"eng", "ops\r\nX-Evil: 1", "sre"},
+				OrgRoles: map[string]groupgate.OrgRole{"ac\x00me": groupgate.OrgRoleOwner, "beta": groupgate.OrgRoleMember},
+			}},
+			want: map[string]string{HeaderGroups: "eng,opsX-Evil: 1,sre", HeaderOrgRoles: "acme=OWNER,beta=MEMBER"},
+		},
+		{
+			name: "more roles than the stack buffer holds are still all sorted",
+			in:   IdentityHeaders{User: "erin", Memberships: groupgate.Memberships{RepoRoles: manyRepoRoles(20)}},
+			want: map[string]string{HeaderRepoRoles: "o/r00=READ,o/r01=READ,o/r02=READ,o/r03=READ,o/r04=READ,o/r05=READ," +
+				"o/r06=READ,o/r07=READ,o/r08=READ,o/r09=READ,o/r10=READ,o/r11=READ,o/r12=READ,o/r13=READ,o/r14=READ," +
+				"o/r15=READ,o/r16=READ,o/r17=READ,o/r18=READ,o/r19=READ"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,6 +66,28 @@ func TestIdentityHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func manyRepoRoles(n int) map[string]groupgate.RepoRole {
+	out := make(map[string]groupgate.RepoRole, n)
+	for i := range n {
+		out[fmt.Sprintf("o/r%02d", i)] = groupgate.RepoRoleRead
+	}
+	return out
+}
+
+// Set shares one backing array between the header values; adding to one
+// header afterwards must not overwrite the next one.
+func TestIdentityHeadersAddAfterSetKeepsNeighbours(t *testing.T) {
+	h := http.Header{}
+	IdentityHeaders{User: "alice", Email: "alice@example.com"}.Set(h)
+	h.Add(HeaderUser, "second")
+	if got := h.Values(HeaderUser); len(got) != 2 || got[0] != "alice" || got[1] != "second" {
+		t.Fatalf("user header = %q, want [alice second]", got)
+	}
+	if got := h.Get(HeaderEmail); got != "alice@example.com" {
+		t.Fatalf("email header = %q after adding a user value, want it unchanged", got)
 	}
 }
 

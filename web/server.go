@@ -161,17 +161,19 @@ func WithUpstreamTransport(t http.RoundTripper) Option {
 // forward-auth, whoami, reverse proxy, health and metrics. It is safe for
 // concurrent use.
 type Server struct {
-	cfg       Config
-	deps      Deps
-	now       func() time.Time
-	logger    *slog.Logger
-	registry  *prometheus.Registry
-	metrics   *metrics
-	mounts    []Mounter
-	saml      *SAMLEndpoints
-	transport http.RoundTripper
-	proxy     *httputil.ReverseProxy
-	handler   http.Handler
+	cfg      Config
+	deps     Deps
+	now      func() time.Time
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics
+	// authSeries is read-only after NewServer.
+	authSeries map[string]authSeries
+	mounts     []Mounter
+	saml       *SAMLEndpoints
+	transport  http.RoundTripper
+	proxy      *httputil.ReverseProxy
+	handler    http.Handler
 }
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:
@@ -237,6 +239,7 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
 	s.metrics = m
+	s.authSeries = newAuthSeries(m)
 	if s.saml != nil {
 		s.saml.logins = m.logins
 	}
@@ -386,8 +389,13 @@ func securityHeaders(next http.Handler) http.Handler {
 // noStore keeps identity answers out of every cache.
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// One allocation for both values, each capped at one element so
+		// that an Add to either cannot overwrite the other.
+		v := make([]string, 2)
+		v[0], v[1] = "no-store", "nosniff"
+		h := w.Header()
+		h["Cache-Control"] = v[0:1:1]
+		h["X-Content-Type-Options"] = v[1:2:2]
 		next.ServeHTTP(w, r)
 	})
 }
@@ -472,8 +480,13 @@ var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sc := &requestScope{}
-		sw := &statusWriter{ResponseWriter: w}
+		// The scope and the status writer live as long as the request:
+		// one allocation for both.
+		st := &struct {
+			sc requestScope
+			sw statusWriter
+		}{sw: statusWriter{ResponseWriter: w}}
+		sc, sw := &st.sc, &st.sw
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), scopeKey{}, sc)))
 		status := sw.status
 		if status == 0 {
