@@ -299,7 +299,7 @@ func (s *Store) verifyCookie(name, value string, wall time.Time) (id, reason str
 	// reaches an interface (the hash gets copies through cookieMAC.msg).
 	var src [cookieBufLen * 4 / 3]byte
 	var outer, inner [cookieBufLen]byte
-	enc := src[:0]
+	var enc []byte
 	if len(value) <= len(src) {
 		enc = src[:copy(src[:], value)]
 	} else {
