@@ -345,3 +345,55 @@ func (c *Cache) SetMembershipsIf(ctx context.Context, userID string, gen int64, 
 	}
 	return true, n, c.publish(ctx, userTag(userID), "set memberships")
 }
+
+// SetMembershipsIfBatch writes through Redis, then drops the rewritten
+// users' entries here and announces them to every replica in one
+// pipeline. A user whose announcement fails gets Unavailable in its
+// result (its rewrite stands): the caller retries it, as after a failed
+// SetMembershipsIf.
+func (c *Cache) SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
+	out, err := c.Redis.SetMembershipsIfBatch(ctx, writes)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		changed []int
+		tags    []string
+	)
+	for i, r := range out {
+		if r.Err == nil && r.Applied && r.Sessions > 0 {
+			changed = append(changed, i)
+			tags = append(tags, userTag(writes[i].UserID))
+		}
+	}
+	if len(changed) == 0 {
+		return out, nil
+	}
+	c.invalidateAll(tags)
+	pubs := make([]*redis.IntCmd, len(tags))
+	_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, tag := range tags {
+			pubs[i] = p.Publish(ctx, c.channel, tag)
+		}
+		return nil
+	})
+	for k, i := range changed {
+		if err := pubs[k].Err(); err != nil {
+			out[i].Err = groupgate.WrapError(groupgate.Unavailable, err, "session change not announced to other replicas (set memberships)")
+		}
+	}
+	return out, nil
+}
+
+// invalidateAll is invalidate for many users under one lock hold.
+func (c *Cache) invalidateAll(tags []string) {
+	c.invals.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tag := range tags {
+		for id := range c.byTag[tag] {
+			delete(c.entries, id)
+		}
+		delete(c.byTag, tag)
+	}
+}

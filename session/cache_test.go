@@ -130,6 +130,64 @@ func TestCacheAcrossReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch rewrite through one replica reaches the other's cache at once for every user in it", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		b := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))
+		users := []string{"alice", "bob"}
+		ids := map[string]string{}
+		for _, u := range users {
+			ids[u] = saveFor(t, a, u, admin)
+		}
+		// Warm b until it answers both from memory (the saves' own
+		// invalidations may arrive after the first loads).
+		for deadline := time.Now().Add(time.Second); ; {
+			for _, u := range users {
+				if _, err := b.Load(ctx, ids[u]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if hits, _ := b.Stats(); hits >= 4 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("replica b never answered from memory")
+			}
+		}
+		gens, err := a.NextGenerations(ctx, users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.SetMembershipsIfBatch(ctx, []session.SnapshotWrite{
+			{UserID: "alice", Gen: gens["alice"], Memberships: member},
+			{UserID: "bob", Gen: gens["bob"], Memberships: member},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range out {
+			if r.Err != nil || !r.Applied || r.Sessions != 1 {
+				t.Fatalf("result %d = %+v, want applied to 1 session", i, r)
+			}
+		}
+		for _, u := range users {
+			deadline := time.Now().Add(time.Second)
+			for {
+				rec, err := b.Load(ctx, ids[u])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Memberships.OrgRoles["acme"] == groupgate.OrgRoleMember {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("replica b still serves %s acme=%s a second after the batch", u, rec.Memberships.OrgRoles["acme"])
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+
 	t.Run("ending a user's sessions on one replica ends them on the other", func(t *testing.T) {
 		client, prefix := testenv.Redis(t)
 		a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(10*time.Second))

@@ -181,6 +181,22 @@ func (m *Memory) SetMembershipsIf(ctx context.Context, userID string, gen int64,
 	return err == nil, n, err
 }
 
+// SetMembershipsIfBatch runs every write under one lock hold.
+func (m *Memory) SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]SnapshotResult, len(writes))
+	for i, w := range writes {
+		if m.gens[w.UserID] != w.Gen {
+			continue
+		}
+		n, err := m.setMembershipsLocked(w.UserID, w.Memberships, now)
+		out[i] = SnapshotResult{Applied: err == nil, Sessions: n, Err: err}
+	}
+	return out, nil
+}
+
 func (m *Memory) setMembershipsLocked(userID string, ms groupgate.Memberships, now time.Time) (int, error) {
 	// Normalise ms through JSON once, as Save does for the whole record,
 	// then give each session its own copy.

@@ -421,24 +421,10 @@ func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m
 		if len(recs) == 0 {
 			return true, 0, nil
 		}
-		scriptKeys := make([]string, 0, len(recs)+2)
-		args := make([]any, 0, 2*len(recs)+3)
-		scriptKeys = append(scriptKeys, gk, idx)
-		args = append(args, want, "("+ms(now), strings.Join(ids.Val(), ","))
-		news := make([]any, 0, len(recs))
-		for _, rec := range recs {
-			key, _ := r.keyOf(rec.ID)
-			scriptKeys = append(scriptKeys, key)
-			old, _ := findValue(keys, vals, key)
-			args = append(args, old)
-			rec.Memberships = m
-			data, err := encodeRecord(rec)
-			if err != nil {
-				return false, 0, err
-			}
-			news = append(news, data)
+		scriptKeys, args, err := r.rewriteCall(gk, idx, want, now, ids.Val(), keys, vals, recs, m)
+		if err != nil {
+			return false, 0, err
 		}
-		args = append(args, news...)
 		res, err := r.rewrite.Run(ctx, r.client, scriptKeys, args...).Int()
 		if err != nil {
 			return false, 0, unavailable(err, "set memberships")
@@ -453,6 +439,186 @@ func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m
 	}
 	r.logger.WarnContext(ctx, "session records busy", slog.String("op", "set memberships"))
 	return false, 0, groupgate.Errorf(groupgate.Unavailable, "session store busy (set memberships), try again")
+}
+
+// rewriteCall builds rewriteScript's keys and arguments for writing m to
+// recs, the live records of a user read at now as vals under keys, from
+// the index's live members ids.
+func (r *Redis) rewriteCall(gk, idx, want string, now time.Time, ids, keys []string, vals []any, recs []*Record, m groupgate.Memberships) ([]string, []any, error) {
+	scriptKeys := make([]string, 0, len(recs)+2)
+	args := make([]any, 0, 2*len(recs)+3)
+	scriptKeys = append(scriptKeys, gk, idx)
+	args = append(args, want, "("+ms(now), strings.Join(ids, ","))
+	news := make([]any, 0, len(recs))
+	for _, rec := range recs {
+		key, _ := r.keyOf(rec.ID)
+		scriptKeys = append(scriptKeys, key)
+		old, _ := findValue(keys, vals, key)
+		args = append(args, old)
+		rec.Memberships = m
+		data, err := encodeRecord(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		news = append(news, data)
+	}
+	return scriptKeys, append(args, news...), nil
+}
+
+// batchWrite is one user's progress through a round of
+// SetMembershipsIfBatch.
+type batchWrite struct {
+	i         int // index into the caller's writes
+	idx, gk   string
+	want      string
+	cur       *redis.StringCmd
+	ids       *redis.StringSliceCmd
+	keys      []string
+	vals      *redis.SliceCmd
+	rewrite   *redis.Cmd
+	scriptKey []string
+	args      []any
+}
+
+// SetMembershipsIfBatch does for every write what SetMembershipsIf does,
+// with the same script and the same checks, but in three pipelines per
+// round for the whole batch (read counters and indexes, read records, run
+// the scripts) instead of three round trips per user. Each script's keys
+// stay in one user's slot, so on a Cluster go-redis splits each pipeline by
+// node and every check-and-write is still atomic on its node. Users whose
+// records changed under them (a login or logout) go around again, up to
+// watchRetries rounds, as in SetMembershipsIf.
+func (r *Redis) SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
+	out := make([]SnapshotResult, len(writes))
+	pending := make([]*batchWrite, len(writes))
+	for i, w := range writes {
+		tag := userTag(w.UserID)
+		pending[i] = &batchWrite{i: i, idx: r.indexKey(tag), gk: r.genKey(tag), want: strconv.FormatInt(w.Gen, 10)}
+	}
+	reload := false
+	for range watchRetries {
+		if len(pending) == 0 {
+			return out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, unavailable(err, "set memberships")
+		}
+		pending, reload = r.rewriteRound(ctx, writes, pending, out, reload)
+	}
+	if len(pending) > 0 {
+		r.logger.WarnContext(ctx, "session records busy", slog.String("op", "set memberships"), slog.Int("users", len(pending)))
+	}
+	for _, b := range pending {
+		out[b.i] = SnapshotResult{Err: groupgate.Errorf(groupgate.Unavailable, "session store busy (set memberships), try again")}
+	}
+	return out, nil
+}
+
+// rewriteRound runs one round of SetMembershipsIfBatch over pending,
+// filling out for every user it decides, and returns those to try again
+// and whether the script must be loaded first (a NOSCRIPT answer).
+func (r *Redis) rewriteRound(ctx context.Context, writes []SnapshotWrite, pending []*batchWrite, out []SnapshotResult, load bool) (again []*batchWrite, reload bool) {
+	fail := func(b *batchWrite, err error) { out[b.i] = SnapshotResult{Err: unavailable(err, "set memberships")} }
+	now := r.now()
+	// Per-command errors are read below, so the pipeline's own (the
+	// first of them, redis.Nil for a missing counter included) is not.
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range pending {
+			b.cur = p.Get(ctx, b.gk)
+			b.ids = p.ZRangeArgs(ctx, liveRange(b.idx, now))
+		}
+		return nil
+	})
+	read := pending[:0:0]
+	for _, b := range pending {
+		if err := b.cur.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			fail(b, err)
+			continue
+		}
+		if err := b.ids.Err(); err != nil {
+			fail(b, err)
+			continue
+		}
+		if b.cur.Val() != b.want {
+			out[b.i] = SnapshotResult{} // a later generation was taken
+			continue
+		}
+		if b.keys = r.sessionKeys(b.ids.Val()); len(b.keys) == 0 {
+			out[b.i] = SnapshotResult{Applied: true}
+			continue
+		}
+		read = append(read, b)
+	}
+	if len(read) == 0 {
+		return nil, load
+	}
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range read {
+			b.vals = p.MGet(ctx, b.keys...)
+		}
+		return nil
+	})
+	write := read[:0:0]
+	for _, b := range read {
+		vals, err := b.vals.Result()
+		if err != nil {
+			fail(b, err)
+			continue
+		}
+		w := writes[b.i]
+		recs, err := decodeLive(vals, w.UserID, now)
+		if err != nil {
+			out[b.i] = SnapshotResult{Err: err}
+			continue
+		}
+		if len(recs) == 0 {
+			out[b.i] = SnapshotResult{Applied: true}
+			continue
+		}
+		b.scriptKey, b.args, err = r.rewriteCall(b.gk, b.idx, b.want, now, b.ids.Val(), b.keys, vals, recs, w.Memberships)
+		if err != nil {
+			out[b.i] = SnapshotResult{Err: err}
+			continue
+		}
+		write = append(write, b)
+	}
+	if len(write) == 0 {
+		return nil, load
+	}
+	if load {
+		// The script cache was flushed (a restart, a failover): load the
+		// script (on every node of a Cluster) before pipelining EVALSHA.
+		if err := r.rewrite.Load(ctx, r.client).Err(); err != nil {
+			for _, b := range write {
+				fail(b, err)
+			}
+			return nil, true
+		}
+	}
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range write {
+			b.rewrite = r.rewrite.EvalSha(ctx, p, b.scriptKey, b.args...)
+		}
+		return nil
+	})
+	reload = false
+	for _, b := range write {
+		res, err := b.rewrite.Int()
+		switch {
+		case redis.HasErrorPrefix(err, "NOSCRIPT"):
+			reload = true
+			again = append(again, b)
+		case err != nil:
+			fail(b, err)
+		case res == -1:
+			out[b.i] = SnapshotResult{}
+		case res == -2:
+			again = append(again, b) // a login or logout: read again
+		default:
+			out[b.i] = SnapshotResult{Applied: true, Sessions: res}
+		}
+	}
+	return again, reload
 }
 
 // findValue returns the MGET value read for key.

@@ -73,6 +73,30 @@ type UserSessions interface {
 	// generation was taken: that writer read a newer state and will write
 	// it, so skipping is not an error. n is how many sessions it rewrote.
 	SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (applied bool, n int, err error)
+	// SetMembershipsIfBatch is SetMembershipsIf for many users at once,
+	// each user's write checked and applied on its own (never all or
+	// nothing), in a few round trips instead of a few per user. It returns
+	// one result per write, in order; a user's failure is in its result's
+	// Err, and err is set only when no write could be attempted.
+	SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error)
+}
+
+// SnapshotWrite is one user's snapshot for SetMembershipsIfBatch: the
+// memberships read under generation Gen. It (like SnapshotResult) is an
+// alias of an unnamed struct so that a consumer (sync) can spell the same
+// type in its own interface without importing this package.
+type SnapshotWrite = struct {
+	UserID      string
+	Gen         int64
+	Memberships groupgate.Memberships
+}
+
+// SnapshotResult is what SetMembershipsIf would have returned for one
+// write of a batch.
+type SnapshotResult = struct {
+	Applied  bool
+	Sessions int
+	Err      error
 }
 
 // Attempts keeps login attempts (state, nonce, PKCE verifier, SAML request

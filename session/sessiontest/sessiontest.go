@@ -75,6 +75,9 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"a rewrite holding an older generation is skipped, not failed, and changes nothing", testSetIfStale},
 		{"a rewrite for a user without sessions applies and rewrites nothing", testSetIfNone},
 		{"of concurrent writers, the one that took the latest generation is the snapshot left", testSetIfConcurrent},
+		{"a batch of rewrites applies current generations, skips stale ones and touches users without sessions not at all", testBatchMixed},
+		{"an empty batch returns no results", testBatchEmpty},
+		{"of writers mixing batches and single rewrites, the one that took the latest generation is the snapshot left", testBatchConcurrent},
 		{"a login attempt can be taken once", testAttemptOnce},
 		{"a login attempt expires with the clock", testAttemptExpiry},
 		{"a login attempt needs a positive lifetime", testAttemptTTL},
@@ -523,6 +526,131 @@ func testSetIfConcurrent(e *env) {
 	}
 	if got, want := e.load(a.ID).Memberships.Groups, []string{fmt.Sprint(latest)}; !slices.Equal(got, want) {
 		e.t.Fatalf("after %d racing writers the session holds %v, want the latest generation's %v", writers, got, want)
+	}
+}
+
+func (e *env) setBatch(writes ...session.SnapshotWrite) []session.SnapshotResult {
+	e.t.Helper()
+	out, err := e.b.SetMembershipsIfBatch(e.ctx, writes)
+	if err != nil {
+		e.t.Fatalf("SetMembershipsIfBatch: %v", err)
+	}
+	if len(out) != len(writes) {
+		e.t.Fatalf("SetMembershipsIfBatch returned %d results for %d writes", len(out), len(writes))
+	}
+	return out
+}
+
+func testBatchMixed(e *env) {
+	a1 := e.record("alice", 2*time.Hour)
+	a2 := e.record("alice", 3*time.Hour)
+	bob := e.record("bob", time.Hour)
+	dave := e.record("dave", time.Hour)
+	for _, r := range []*session.Record{a1, a2, bob, dave} {
+		e.save(r)
+	}
+	first := e.next("alice", "bob", "carol", "dave")
+	bobNewer := e.next("bob")["bob"]
+	out := e.setBatch(
+		session.SnapshotWrite{UserID: "alice", Gen: first["alice"], Memberships: groupsOf("a")},
+		session.SnapshotWrite{UserID: "bob", Gen: first["bob"], Memberships: groupsOf("stale")},
+		session.SnapshotWrite{UserID: "carol", Gen: first["carol"], Memberships: groupsOf("c")},
+		session.SnapshotWrite{UserID: "dave", Gen: first["dave"] + 1000, Memberships: groupsOf("made-up")},
+	)
+	want := []session.SnapshotResult{
+		{Applied: true, Sessions: 2}, // alice: current, both sessions
+		{},                           // bob: a later generation was taken
+		{Applied: true},              // carol: current, no session
+		{},                           // dave: a generation nobody took
+	}
+	for i, w := range want {
+		if out[i] != w {
+			e.t.Fatalf("result %d = %+v, want %+v (all: %+v)", i, out[i], w, out)
+		}
+	}
+	for _, r := range []*session.Record{a1, a2} {
+		w := *r
+		w.Memberships = groupsOf("a")
+		sameRecord(e.t, e.load(r.ID), &w)
+	}
+	sameRecord(e.t, e.load(bob.ID), bob)
+	sameRecord(e.t, e.load(dave.ID), dave)
+	if got := e.list("carol"); len(got) != 0 {
+		e.t.Fatalf("carol has %d sessions after a batch rewrite, want none", len(got))
+	}
+	// bob's newer writer still applies, in a batch of one, and the same
+	// users may be written again while their generation is current.
+	out = e.setBatch(
+		session.SnapshotWrite{UserID: "bob", Gen: bobNewer, Memberships: groupsOf("b")},
+		session.SnapshotWrite{UserID: "alice", Gen: first["alice"], Memberships: groupsOf("again")},
+	)
+	if !out[0].Applied || out[0].Sessions != 1 || out[0].Err != nil || !out[1].Applied || out[1].Sessions != 2 {
+		e.t.Fatalf("second batch = %+v, want bob applied to 1 session and alice to 2", out)
+	}
+	w := *bob
+	w.Memberships = groupsOf("b")
+	sameRecord(e.t, e.load(bob.ID), &w)
+}
+
+func testBatchEmpty(e *env) {
+	if out := e.setBatch(); len(out) != 0 {
+		e.t.Fatalf("empty batch = %+v, want no results", out)
+	}
+}
+
+func testBatchConcurrent(e *env) {
+	a := e.record("alice", time.Hour)
+	b := e.record("bob", time.Hour)
+	e.save(a)
+	e.save(b)
+	const writers = 24
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		latest = map[string]int64{}
+	)
+	for i := range writers {
+		wg.Go(func() {
+			gens, err := e.b.NextGenerations(e.ctx, []string{"alice", "bob"})
+			if err != nil {
+				e.t.Errorf("NextGenerations: %v", err)
+				return
+			}
+			mu.Lock()
+			for u, g := range gens {
+				latest[u] = max(latest[u], g)
+			}
+			mu.Unlock()
+			time.Sleep(time.Duration((writers-i)%5) * time.Millisecond)
+			if i%2 == 0 {
+				if _, _, err := e.b.SetMembershipsIf(e.ctx, "alice", gens["alice"], groupsOf(fmt.Sprint(gens["alice"]))); err != nil {
+					e.t.Errorf("SetMembershipsIf: %v", err)
+				}
+			}
+			writes := []session.SnapshotWrite{{UserID: "bob", Gen: gens["bob"], Memberships: groupsOf(fmt.Sprint(gens["bob"]))}}
+			if i%2 == 1 {
+				writes = append(writes, session.SnapshotWrite{UserID: "alice", Gen: gens["alice"], Memberships: groupsOf(fmt.Sprint(gens["alice"]))})
+			}
+			out, err := e.b.SetMembershipsIfBatch(e.ctx, writes)
+			if err != nil {
+				e.t.Errorf("SetMembershipsIfBatch: %v", err)
+				return
+			}
+			for _, r := range out {
+				if r.Err != nil {
+					e.t.Errorf("SetMembershipsIfBatch: %v", r.Err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if e.t.Failed() {
+		return
+	}
+	for _, r := range []*session.Record{a, b} {
+		if got, want := e.load(r.ID).Memberships.Groups, []string{fmt.Sprint(latest[r.UserID])}; !slices.Equal(got, want) {
+			e.t.Fatalf("after %d racing writers %s's session holds %v, want the latest generation's %v", writers, r.UserID, got, want)
+		}
 	}
 }
 
