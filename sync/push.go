@@ -2,7 +2,10 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/groupgate/groupgate"
@@ -22,9 +25,41 @@ type SnapshotWriter interface {
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
+// SnapshotBatchWriter is what a SnapshotWriter may also offer (every
+// session.Backend does): SetMembershipsIf for many users in a few round
+// trips. Each write is checked and applied on its own, as if alone; the
+// pusher uses it when present.
+type SnapshotBatchWriter interface {
+	// SetMembershipsIfBatch returns one result per write, in order; a
+	// user's failure is its result's Err, err means none was attempted.
+	SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error)
+}
+
+// SnapshotWrite and SnapshotResult alias unnamed structs, the same ones
+// package session aliases, so its backends satisfy SnapshotBatchWriter
+// while neither package imports the other.
+type (
+	// SnapshotWrite is one user's snapshot, read under generation Gen.
+	SnapshotWrite = struct {
+		UserID      string
+		Gen         int64
+		Memberships groupgate.Memberships
+	}
+	// SnapshotResult is what SetMembershipsIf would have returned.
+	SnapshotResult = struct {
+		Applied  bool
+		Sessions int
+		Err      error
+	}
+)
+
 const (
 	pushWorkers        = 8
 	pushAttemptTimeout = 5 * time.Second
+	// pushBatch is how many users go into one SetMembershipsIfBatch: large
+	// enough that round trips stop dominating, small enough that one
+	// attempt stays well inside pushAttemptTimeout.
+	pushBatch = 500
 )
 
 // pusher delivers snapshots to the session layer, ordered per user across
@@ -57,7 +92,10 @@ const (
 // Redis Cluster hash slot, so the check and the write are one WATCHed
 // transaction on one node; the in-process backend does both under its
 // lock. Deleting a user's sessions needs no generation: a later rewrite
-// finds no session to write.
+// finds no session to write. A SnapshotBatchWriter runs step 3 for many
+// users in one call but checks and writes each user on its own, so the
+// argument holds per user unchanged, and a user whose write failed is
+// retried alone with the generation it holds.
 type pusher struct {
 	w        SnapshotWriter
 	log      *slog.Logger
@@ -79,6 +117,130 @@ func (p *pusher) generations(ctx context.Context, ids []string) (map[string]int6
 		return err
 	})
 	return gens, ok
+}
+
+// pushQueue writes snapshots in the background while the caller resolves
+// more: add queues one, wait flushes and reports whether every write
+// succeeded. With a SnapshotBatchWriter it sends batches of pushBatch
+// users, else one user at a time; either way pushWorkers writes run at
+// once and each user's write keeps its own result (applied, skipped as
+// stale, or failed and retried).
+type pushQueue struct {
+	p      *pusher
+	ctx    context.Context
+	bw     SnapshotBatchWriter // nil: one user at a time
+	batch  []SnapshotWrite     // being filled by add
+	jobs   chan []SnapshotWrite
+	wg     stdsync.WaitGroup
+	failed atomic.Bool
+}
+
+// queue starts a pushQueue with up to pushWorkers workers for users
+// writes.
+func (p *pusher) queue(ctx context.Context, users int) *pushQueue {
+	q := &pushQueue{p: p, ctx: ctx, jobs: make(chan []SnapshotWrite, pushWorkers)}
+	size := 1
+	if bw, ok := p.w.(SnapshotBatchWriter); ok {
+		q.bw, size = bw, pushBatch
+	}
+	for range min(pushWorkers, (users+size-1)/size) {
+		q.wg.Go(q.work)
+	}
+	return q
+}
+
+func (q *pushQueue) work() {
+	for writes := range q.jobs {
+		if !q.p.write(q.ctx, q.bw, writes) {
+			q.failed.Store(true)
+		}
+	}
+}
+
+func (q *pushQueue) add(userID string, gen int64, m groupgate.Memberships) {
+	q.batch = append(q.batch, SnapshotWrite{UserID: userID, Gen: gen, Memberships: m})
+	if q.bw == nil || len(q.batch) >= pushBatch {
+		q.flush()
+	}
+}
+
+func (q *pushQueue) flush() {
+	if len(q.batch) > 0 {
+		q.jobs <- q.batch
+		q.batch = nil
+	}
+}
+
+// wait sends what is left, waits for every write and reports whether all
+// succeeded.
+func (q *pushQueue) wait() bool {
+	q.flush()
+	close(q.jobs)
+	q.wg.Wait()
+	return !q.failed.Load()
+}
+
+// write delivers writes, through bw when set, else one by one.
+func (p *pusher) write(ctx context.Context, bw SnapshotBatchWriter, writes []SnapshotWrite) bool {
+	if bw == nil {
+		ok := true
+		for _, w := range writes {
+			ok = p.setMemberships(ctx, w.UserID, w.Gen, w.Memberships) && ok
+		}
+		return ok
+	}
+	return p.setMembershipsBatch(ctx, bw, writes)
+}
+
+// setMembershipsBatch is setMemberships for many users: each attempt
+// sends the writes not yet delivered, so a user that failed is retried
+// (with the generation it holds, as setMemberships does) while the
+// applied and the skipped are done.
+func (p *pusher) setMembershipsBatch(ctx context.Context, bw SnapshotBatchWriter, writes []SnapshotWrite) bool {
+	wait := p.backoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, pushAttemptTimeout)
+		out, err := bw.SetMembershipsIfBatch(actx, writes)
+		cancel()
+		if err == nil && len(out) != len(writes) {
+			err = fmt.Errorf("session batch returned %d results for %d writes", len(out), len(writes))
+		}
+		failed := writes
+		if err == nil {
+			failed = nil
+			applied, sessions := 0, 0
+			for i, r := range out {
+				switch {
+				case r.Err != nil:
+					failed = append(failed, writes[i])
+					if err == nil {
+						err = fmt.Errorf("user %s: %w", writes[i].UserID, r.Err)
+					}
+				case r.Applied:
+					applied++
+					sessions += r.Sessions
+				}
+			}
+			p.log.DebugContext(ctx, "sessions updated", "users", len(writes), "applied", applied,
+				"skipped", len(writes)-applied-len(failed), "failed", len(failed), "sessions", sessions)
+		}
+		if len(failed) == 0 {
+			return true
+		}
+		if attempt >= p.attempts {
+			p.log.ErrorContext(ctx, "session update failed; the outbox will retry it",
+				"users", len(failed), "op", "set_memberships_batch", "attempts", attempt, "err", err)
+			return false
+		}
+		p.log.WarnContext(ctx, "session update failed, retrying", "users", len(failed), "op", "set_memberships_batch", "attempt", attempt, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false
+		}
+		wait *= 2
+		writes = failed
+	}
 }
 
 // retry runs op, retrying a failure a few times with backoff, and reports

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	stdsync "sync"
 	"sync/atomic"
 	"time"
 
@@ -226,26 +225,9 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	}
 	var failed atomic.Bool
 	ctx = context.WithoutCancel(ctx)
-	type job struct {
-		userID string
-		gen    int64
-		m      groupgate.Memberships
-	}
-	jobs := make(chan job, pushWorkers)
-	var wg stdsync.WaitGroup
-	for range min(pushWorkers, len(ids)) {
-		wg.Go(func() {
-			for j := range jobs {
-				if !s.push.setMemberships(ctx, j.userID, j.gen, j.m) {
-					failed.Store(true)
-				}
-			}
-		})
-	}
+	q := s.push.queue(ctx, len(ids))
 	defer func() {
-		close(jobs)
-		wg.Wait()
-		ok = !failed.Load()
+		ok = q.wait() && !failed.Load()
 	}()
 
 	for chunk := range slices.Chunk(ids, resolveChunk) {
@@ -267,7 +249,7 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 		// Users deleted meanwhile are absent from gs: their deletion ended
 		// their sessions.
 		for _, g := range gs {
-			jobs <- job{userID: g.userID, gen: gens[g.userID], m: g.build(ns).Memberships()}
+			q.add(g.userID, gens[g.userID], g.build(ns).Memberships())
 		}
 	}
 	return true // replaced by the deferred result
