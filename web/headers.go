@@ -60,14 +60,48 @@ func (ih IdentityHeaders) Set(h http.Header) {
 	h[HeaderRepoRoles] = vals[4:5:5]
 }
 
-// StripIdentityHeaders removes every X-Auth-Request-* header a client sent,
-// so that only groupgate can assert an identity to the upstream.
+// StripIdentityHeaders removes every header a client sent that an upstream
+// could read as an identity header: any name that, compared without case
+// and with "_" read as "-", starts with X-Auth-Request-. CGI (RFC 3875
+// §4.1.18), WSGI (PEP 3333) and Rack map "-" to "_" and upper-case names,
+// so X_Auth_Request_User lands in the same variable as X-Auth-Request-User
+// and would be merged with, or replace, the value groupgate sets.
 func StripIdentityHeaders(h http.Header) {
 	for name := range h {
-		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
+		if headerNameHasPrefix(name, identityHeaderPrefix) {
 			delete(h, name)
 		}
 	}
+}
+
+// headerNameHasPrefix reports whether name starts with prefix, a canonical
+// header name prefix, compared as CGI-style gateways compare names: ASCII
+// case-insensitively, "_" and "-" alike.
+func headerNameHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		a, b := name[i], prefix[i]
+		if a == '_' {
+			a = '-'
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// headerNameIs is headerNameHasPrefix for the whole name.
+func headerNameIs(name, want string) bool {
+	return len(name) == len(want) && headerNameHasPrefix(name, want)
 }
 
 // joinList writes items comma-separated, in one allocation (none for a

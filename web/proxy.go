@@ -42,6 +42,9 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: s.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Rewrite removed the canonical spellings only; a CGI-style
+			// upstream reads X_Forwarded_For as X-Forwarded-For.
+			stripAddressHeaders(pr.Out.Header)
 			trusted := s.cfg.TrustedProxies.Contains(forwardedPeer(pr.In))
 			if trusted {
 				// Keep the chain of the proxies in front of us.
@@ -57,6 +60,11 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 				}
 			}
 			StripIdentityHeaders(pr.Out.Header)
+			// X-Real-IP is the client as groupgate determined it (the same
+			// address its logs and limits use), never what the client said.
+			if ip := ClientIP(pr.In, s.cfg.TrustedProxies); ip.IsValid() {
+				pr.Out.Header["X-Real-Ip"] = []string{ip.String()}
+			}
 			removeCookie(pr.Out.Header, s.deps.Sessions.CookieName())
 			// handleProxy only proxies requests with a loaded session.
 			if rec := scopeOf(pr.In).session; rec != nil {
@@ -68,6 +76,17 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, "upstream unavailable", http.StatusBadGateway)
 		},
+	}
+}
+
+// stripAddressHeaders removes every header a client sent that an upstream
+// could read as X-Real-IP, Forwarded or X-Forwarded-*, in any spelling
+// ("_" for "-", any case): groupgate sets these itself.
+func stripAddressHeaders(h http.Header) {
+	for name := range h {
+		if headerNameIs(name, "X-Real-Ip") || headerNameIs(name, "Forwarded") || headerNameHasPrefix(name, "X-Forwarded-") {
+			delete(h, name)
+		}
 	}
 }
 
