@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 )
 
 // handleProxy serves every path that is not groupgate's own in
@@ -65,7 +66,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			if ip := ClientIP(pr.In, s.cfg.TrustedProxies); ip.IsValid() {
 				pr.Out.Header["X-Real-Ip"] = []string{ip.String()}
 			}
-			removeCookie(pr.Out.Header, s.deps.Sessions.CookieName())
+			removeCookies(pr.Out.Header, s.isOwnCookie)
 			// handleProxy only proxies requests with a loaded session.
 			if rec := scopeOf(pr.In).session; rec != nil {
 				identityOf(rec).Set(pr.Out.Header)
@@ -90,10 +91,22 @@ func stripAddressHeaders(h http.Header) {
 	}
 }
 
-// removeCookie drops the cookie called name from the Cookie header(s),
-// keeping the others byte for byte: the session cookie is a bearer
-// credential for groupgate and none of the upstream's business.
-func removeCookie(h http.Header, name string) {
+// samlBindingCookiePrefix starts every saml.BindingCookieName.
+const samlBindingCookiePrefix = "_groupgate_saml_"
+
+// isOwnCookie reports whether a cookie is groupgate's: the session cookie
+// and the login binding cookies (OIDC and SAML). Each is a bearer
+// credential for groupgate and none of the upstream's business; a binding
+// cookie reaches a proxied path such as /callback/NAME/x, which is not
+// groupgate's route.
+func (s *Server) isOwnCookie(name string) bool {
+	return name == s.deps.Sessions.CookieName() ||
+		strings.HasPrefix(name, broker.DefaultCookiePrefix) || strings.HasPrefix(name, samlBindingCookiePrefix)
+}
+
+// removeCookies drops every cookie whose name drop reports from the
+// Cookie header(s), keeping the others byte for byte and in order.
+func removeCookies(h http.Header, drop func(name string) bool) {
 	lines := h.Values("Cookie")
 	if len(lines) == 0 {
 		return
@@ -105,7 +118,7 @@ func removeCookie(h http.Header, name string) {
 			if part == "" {
 				continue
 			}
-			if n, _, _ := strings.Cut(part, "="); strings.TrimSpace(n) == name {
+			if n, _, _ := strings.Cut(part, "="); drop(strings.TrimSpace(n)) {
 				continue
 			}
 			kept = append(kept, part)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -176,5 +178,42 @@ func TestReverseProxySpoofedHeadersDoNotReachACGIUpstream(t *testing.T) {
 	}
 	if h := env["HTTP_X_FORWARDED_HOST"]; strings.Contains(h, "evil") {
 		t.Errorf("CGI upstream HTTP_X_FORWARDED_HOST = %q, the client's", h)
+	}
+}
+
+// groupgate's cookies are bearer credentials for groupgate: the session
+// cookie, and the login binding cookies, which a browser sends to any path
+// under /callback/ or /saml/ that the proxy passes on (say /callback/x/y).
+// None of them reaches the upstream; the application's own cookies do.
+func TestReverseProxyKeepsGroupgateCookiesFromTheUpstream(t *testing.T) {
+	h := newHarness(t, harnessConfig{backend: backends[0], upstream: echoUpstream})
+	c := h.browser()
+	h.login(c, "demo", "alice", "/", "/")
+	for _, path := range []string{"/acme/api", "/callback/demo/extra", "/saml/entra/extra"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+			req.AddCookie(&http.Cookie{Name: "app_pref", Value: "dark"})
+			req.AddCookie(&http.Cookie{Name: broker.DefaultCookiePrefix + "abc", Value: "attempt"})
+			req.AddCookie(&http.Cookie{Name: saml.BindingCookieName("id-123"), Value: "binding"})
+			req.AddCookie(&http.Cookie{Name: "_groupgate_app", Value: "kept"})
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got echoed
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("proxied GET = %s, %v", resp.Status, err)
+			}
+			resp.Body.Close()
+			ck := got.Headers.Get("Cookie")
+			for _, leak := range []string{h.sessionCookie(c).Name + "=", broker.DefaultCookiePrefix, "_groupgate_saml_", "attempt", "binding"} {
+				if strings.Contains(ck, leak) {
+					t.Errorf("upstream Cookie = %q: holds %q", ck, leak)
+				}
+			}
+			if !strings.Contains(ck, "app_pref=dark") || !strings.Contains(ck, "_groupgate_app=kept") {
+				t.Errorf("upstream Cookie = %q: want the application's cookies", ck)
+			}
+		})
 	}
 }
