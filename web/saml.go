@@ -16,20 +16,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/session"
 )
 
-// SAMLConnector is what the SAML endpoints need of one SAML provider;
+// SAMLConnector is what the SAML endpoints need of one SAML provider: a
+// broker.SAMLConnector for logins, its metadata and Single Logout;
 // *saml.Connector implements it.
 type SAMLConnector interface {
-	Name() string
-	// Begin starts an SP-initiated login (Unavailable when the attempt
-	// cannot be stored).
-	Begin(ctx context.Context, returnTo string, bindBrowser bool) (saml.Request, error)
-	// HandleResponse verifies an ACS POST: Invalid, Unauthenticated,
-	// Forbidden (no groups) or Unavailable.
-	HandleResponse(ctx context.Context, in saml.Response) (saml.Result, error)
+	// Begin and HandleResponse log in (see broker.SAMLConnector).
+	broker.SAMLConnector
 	Metadata() ([]byte, error)
 	// LogoutURL is the IdP's SLO URL with a LogoutRequest; ok false when
 	// the IdP has none.
@@ -288,28 +285,23 @@ func cookiePathOf(abs string) string {
 	return u.EscapedPath()
 }
 
-// handleACS is POST /saml/NAME/acs: verify the response, sync the user,
-// start a fresh session and go to the attempt's return URL. A refusal
-// (no groups included) shows an error page, stores nothing and starts no
-// session: the account sync runs only after every check passed. Every
-// outcome counts in the login metrics, as OIDC callbacks do.
+// handleACS is POST /saml/NAME/acs: verify the response through the
+// connector, then the finish step common to every protocol (account sync,
+// fresh session, the attempt's return URL). A refusal (no groups
+// included) shows an error page, stores nothing and starts no session.
+// Every outcome counts in the login metrics, as OIDC callbacks do.
 func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
+	fin := e.finisher()
 	c, ok := e.conns[r.PathValue("provider")]
 	if !ok {
-		e.countLogin("unknown", string(groupgate.NotFound))
-		e.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		fin.fail(w, r, "unknown", groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
 		return
-	}
-	fail := func(err error) {
-		e.countLogin(c.Name(), string(groupgate.ErrorCodeOf(err)))
-		e.renderError(w, r, err)
 	}
 	if err := r.ParseForm(); err != nil {
-		fail(groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
+		fin.fail(w, r, c.Name(), groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
 		return
 	}
-	ctx := r.Context()
-	res, err := c.HandleResponse(ctx, saml.Response{
+	res, err := c.HandleResponse(r.Context(), broker.SAMLResponse{
 		SAMLResponse: r.PostForm.Get("SAMLResponse"),
 		RelayState:   r.PostForm.Get("RelayState"),
 		Cookie: func(name string) (string, bool) {
@@ -321,41 +313,24 @@ func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
 		},
 	})
 	if err != nil {
-		fail(err)
+		fin.fail(w, r, c.Name(), err)
 		return
 	}
 	e.clearBinding(w, res.RequestID)
-	user, memberships, err := e.deps.Accounts.Login(ctx, res.Identity)
-	if err != nil {
-		fail(err)
-		return
-	}
-	rec := &session.Record{
-		UserID:      user.ID,
-		Provider:    c.Name(),
-		Identity:    res.Identity,
-		Memberships: memberships,
-		ExpiresAt:   e.now().Add(e.cfg.SessionTTL),
-	}
-	if err := e.deps.Sessions.Start(w, r, rec); err != nil {
-		fail(err)
-		return
-	}
-	// As in the OIDC callback: catch up with changes committed after
-	// Login's read, which could not reach a session not yet saved.
-	e.deps.Accounts.Refresh(ctx, user.ID)
-	e.countLogin(c.Name(), "success")
-	e.endPriorSession(ctx, c.Name(), res.RequestID, rec.ID)
-	e.logger.InfoContext(ctx, "login", "provider", c.Name(), "user_id", user.ID, "groups", len(memberships.Groups), "idp_initiated", res.IDPInitiated)
-	// An IdP-initiated RelayState is attacker-reachable input: validated
-	// like any rd; an attempt's was validated at /login and is again here.
-	redirect(w, e.deps.Redirects.Validate(res.ReturnTo), http.StatusSeeOther)
+	fin.finish(w, r, verifiedLogin{
+		Provider: c.Name(),
+		Result:   res.Result(),
+		AfterStart: func(ctx context.Context, sessionID string) {
+			e.endPriorSession(ctx, c.Name(), res.RequestID, sessionID)
+		},
+		LogAttrs: []any{"idp_initiated", res.IDPInitiated},
+	})
 }
 
-func (e *SAMLEndpoints) countLogin(provider, outcome string) {
-	if e.logins != nil {
-		e.logins.WithLabelValues(provider, outcome).Inc()
-	}
+// finisher is the finish step with the SAML endpoints' clock, session
+// lifetime and logger.
+func (e *SAMLEndpoints) finisher() loginFinisher {
+	return loginFinisher{deps: e.deps, now: e.now, ttl: e.cfg.SessionTTL, logger: e.logger, logins: e.logins, render: e.renderError}
 }
 
 // endPriorSession ends the session the browser had when it began the

@@ -35,8 +35,8 @@ const (
 
 // Bindings of the AuthnRequest.
 const (
-	BindingRedirect = "redirect"
-	BindingPost     = "post"
+	BindingRedirect = broker.SAMLBindingRedirect
+	BindingPost     = broker.SAMLBindingPost
 )
 
 // Config describes one SAML IdP and groupgate's SP at it. Exactly one of
@@ -136,7 +136,7 @@ type Connector struct {
 	done   chan struct{}
 }
 
-var _ broker.Connector = (*Connector)(nil)
+var _ broker.SAMLConnector = (*Connector)(nil)
 
 // Open loads the IdP metadata and returns the connector named name. For URL
 // metadata it starts a refresher that Close stops.
@@ -307,20 +307,13 @@ func BindingCookieName(requestID string) string {
 	return "_groupgate_saml_" + base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// Request is how to send the browser to the IdP.
-type Request struct {
-	RequestID string
-	// Binding is BindingRedirect (go to RedirectURL) or BindingPost
-	// (auto-submit a form with Form to PostURL).
-	Binding     string
-	RedirectURL string
-	PostURL     string
-	Form        url.Values
-	// BindingToken, when Begin was asked to bind, is the value of the
-	// SameSite=None; Secure cookie named BindingCookieName(RequestID).
-	BindingToken string
-	ExpiresAt    time.Time
-}
+// Request, Response and Result are the broker's SAML types: the
+// connector implements broker.SAMLConnector.
+type (
+	Request  = broker.SAMLRequest
+	Response = broker.SAMLResponse
+	Result   = broker.SAMLResult
+)
 
 // Begin starts an SP-initiated login that returns to returnTo (already
 // validated by the caller). With bindBrowser the ACS will require the
@@ -380,27 +373,6 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails since Go 1.24
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// Response is what the ACS received.
-type Response struct {
-	SAMLResponse string
-	RelayState   string
-	// Cookie returns the request's cookie of that name; nil means none.
-	Cookie func(name string) (string, bool)
-}
-
-// Result is a verified login.
-type Result struct {
-	Identity groupgate.Identity
-	// ReturnTo is the attempt's return URL; for an IdP-initiated login,
-	// the RelayState, which the caller must validate like any rd.
-	ReturnTo     string
-	IDPInitiated bool
-	// RequestID is the answered AuthnRequest; the caller deletes its
-	// binding cookie. Empty for IdP-initiated logins.
-	RequestID    string
-	SessionIndex string
 }
 
 // HandleResponse verifies an ACS POST and returns the identity. Every
