@@ -31,8 +31,10 @@ type SAMLConnector interface {
 	// LogoutURL is the IdP's SLO URL with a LogoutRequest; ok false when
 	// the IdP has none.
 	LogoutURL(ctx context.Context, nameID, sessionIndex, relayState string) (string, bool, error)
-	// HandleLogoutRequest verifies an incoming, signed LogoutRequest.
-	HandleLogoutRequest(ctx context.Context, form url.Values, rawQuery string) (saml.LogoutRequest, error)
+	// HandleLogoutRequest verifies an incoming, signed LogoutRequest
+	// (Redirect binding for a GET, POST binding for a POST) and reads it
+	// from exactly what it verified; each is accepted once.
+	HandleLogoutRequest(ctx context.Context, r *http.Request) (saml.LogoutRequest, error)
 	LogoutResponseURL(inResponseTo, relayState string) (string, bool, error)
 }
 
@@ -377,16 +379,27 @@ func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		e.renderError(w, r, groupgate.WrapError(groupgate.Invalid, err, "the logout message could not be read"))
-		return
+	// Which binding carries the message decides where to look: the query
+	// of a GET (HTTP-Redirect) or the body of a POST (HTTP-POST), never
+	// both; the connector reads the request itself from exactly what it
+	// verifies.
+	var msg url.Values
+	switch r.Method {
+	case http.MethodPost:
+		if err := r.ParseForm(); err != nil {
+			e.renderError(w, r, groupgate.WrapError(groupgate.Invalid, err, "the logout message could not be read"))
+			return
+		}
+		msg = r.PostForm
+	default:
+		msg = r.URL.Query()
 	}
-	if r.Form.Get("SAMLRequest") == "" {
+	if msg.Get("SAMLRequest") == "" {
 		redirect(w, e.publicPath("/logged-out"), http.StatusSeeOther)
 		return
 	}
 	ctx := r.Context()
-	lr, err := c.HandleLogoutRequest(ctx, r.Form, r.URL.RawQuery)
+	lr, err := c.HandleLogoutRequest(ctx, r)
 	if err != nil {
 		e.renderError(w, r, err)
 		return
@@ -405,7 +418,7 @@ func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.logger.InfoContext(ctx, "SAML single logout", "provider", c.Name(), "sessions", n)
-	target, ok, err := c.LogoutResponseURL(lr.ID, r.Form.Get("RelayState"))
+	target, ok, err := c.LogoutResponseURL(lr.ID, lr.RelayState)
 	if err != nil || !ok {
 		target = e.publicPath("/logged-out")
 	}
