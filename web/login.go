@@ -185,13 +185,20 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 	redirect(w, f.deps.Redirects.Validate(v.Result.ReturnTo), http.StatusSeeOther)
 }
 
-// handleLogout is GET and POST /logout (POST guarded against cross-site
-// requests): end the session server-side, then send the browser to the
-// IdP's end-session endpoint when it has one (OIDC RP-initiated logout, or
-// a SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
-// page.
+// handleLogout is GET and POST /logout. Only a POST ends the session, and
+// the route's cross-origin protection refuses it unless it comes from
+// groupgate's own origin: a GET (a link, an image, a cross-site redirect)
+// shows a confirm page whose form posts back (issue 10, point 11). The
+// POST ends the session server-side, then sends the browser to the IdP's
+// end-session endpoint when it has one (OIDC RP-initiated logout, or a
+// SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
+// page. IdP-initiated logout (SAML SLO) has its own endpoint.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		s.confirmLogout(w, r)
+		return
+	}
 	rec, _ := s.currentSession(r)
 	if err := s.deps.Sessions.End(w, r); err != nil {
 		s.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err,
@@ -221,6 +228,23 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	redirect(w, target, http.StatusSeeOther)
+}
+
+// confirmLogout answers GET /logout: the confirm page while a session
+// lives, the signed-out page when there is none to end.
+func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.currentSession(r)
+	if groupgate.IsCode(err, groupgate.Unauthenticated) {
+		redirect(w, s.SignedOutURL(), http.StatusSeeOther)
+		return
+	}
+	who := ""
+	if rec != nil {
+		who = rec.Identity.Email
+	}
+	if err := writeLogoutConfirm(w, r, s.publicPath("/logout"), who); err != nil {
+		s.renderError(w, r, groupgate.WrapError(groupgate.Internal, err, "cannot render the sign-out page"))
+	}
 }
 
 // handleSignedOut is GET /logged-out, the post-logout landing page.

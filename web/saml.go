@@ -88,6 +88,8 @@ type SAMLEndpoints struct {
 	// logins is the server's login counter, set by WithSAML; nil counts
 	// nothing.
 	logins *prometheus.CounterVec
+	// csrf refuses cross-origin POSTs to /saml/NAME/logout.
+	csrf *http.CrossOriginProtection
 }
 
 // SAMLOption sets an optional dependency of NewSAMLEndpoints.
@@ -131,6 +133,13 @@ func NewSAMLEndpoints(cfg SAMLConfig, deps Deps, conns []SAMLConnector, opts ...
 	if cfg.BindBrowser != nil {
 		e.bind = *cfg.BindBrowser
 	}
+	e.csrf = http.NewCrossOriginProtection()
+	if err := e.csrf.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
+		e.logger.Warn("public URL is not a trusted origin for logout", "error", err)
+	}
+	e.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.renderError(w, r, groupgate.Errorf(groupgate.Forbidden, "cross-site sign-out request refused"))
+	}))
 	return e, nil
 }
 
@@ -157,7 +166,8 @@ func (e *SAMLEndpoints) mount(mux *http.ServeMux) {
 	mux.Handle("GET /saml/{provider}/login", limitBody(DefaultMaxBodyBytes)(http.HandlerFunc(e.handleLogin)))
 	mux.Handle("POST /saml/{provider}/acs", page(http.HandlerFunc(e.handleACS)))
 	mux.Handle("/saml/{provider}/slo", page(allow(e.handleSLO, http.MethodGet, http.MethodPost)))
-	mux.Handle("/saml/{provider}/logout", page(allow(e.handleLogout, http.MethodGet, http.MethodPost)))
+	// Like /logout: a GET only confirms; the POST must be same-origin.
+	mux.Handle("/saml/{provider}/logout", page(e.csrf.Handler(allow(e.handleLogout, http.MethodGet, http.MethodPost))))
 }
 
 func (e *SAMLEndpoints) conn(w http.ResponseWriter, r *http.Request) (SAMLConnector, bool) {
@@ -477,15 +487,31 @@ func (e *SAMLEndpoints) logoutURL(ctx context.Context, rec *session.Record) (str
 	return u, ok, nil
 }
 
-// handleLogout is GET/POST /saml/NAME/logout: end the session here, then
-// send a LogoutRequest to the IdP when it advertises SLO.
+// handleLogout is GET/POST /saml/NAME/logout, the SP-initiated logout of
+// one SAML provider. As /logout: a GET shows the confirm page, and only a
+// same-origin POST (the route's cross-origin protection) ends the session
+// here, then sends a LogoutRequest to the IdP when it advertises SLO.
 func (e *SAMLEndpoints) handleLogout(w http.ResponseWriter, r *http.Request) {
 	c, ok := e.conn(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	rec, _ := e.deps.Sessions.Current(r)
+	rec, err := e.deps.Sessions.Current(r)
+	if r.Method != http.MethodPost {
+		if groupgate.IsCode(err, groupgate.Unauthenticated) {
+			redirect(w, e.publicPath("/logged-out"), http.StatusSeeOther)
+			return
+		}
+		who := ""
+		if rec != nil {
+			who = rec.Identity.Email
+		}
+		if err := writeLogoutConfirm(w, r, e.publicPath("/saml/"+url.PathEscape(c.Name())+"/logout"), who); err != nil {
+			e.renderError(w, r, groupgate.WrapError(groupgate.Internal, err, "cannot render the sign-out page"))
+		}
+		return
+	}
 	if err := e.deps.Sessions.End(w, r); err != nil {
 		e.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err, "your session could not be ended right now; try signing out again"))
 		return
