@@ -82,8 +82,8 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 			})
 			if err != nil {
 				as := u
-			as.ID = existing.ID
-			return fmt.Errorf("adopt user %s: %w", existing.ID, userConflict(ctx, tx, err, as))
+				as.ID = existing.ID
+				return fmt.Errorf("adopt user %s: %w", existing.ID, userConflict(ctx, tx, err, as))
 			}
 			if before.Active && !out.Active {
 				if err := s.record(ctx, tx, &entry, []string{out.ID}, nil); err != nil {
