@@ -3,6 +3,8 @@ package scim
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -378,4 +380,24 @@ func TestUnknownAttributesAreIgnoredByPostPutAndPatch(t *testing.T) {
 			}
 		})
 	})
+}
+
+// ServiceProviderConfig.documentationUri (RFC 7643 §5) points at a page
+// that exists in this repository.
+func TestDocumentationURIPointsAtAnExistingPage(t *testing.T) {
+	e := newEnv(t)
+	uri, _ := e.must(200, "GET", "/scim/v2/ServiceProviderConfig", "")["documentationUri"].(string)
+	_, rel, ok := strings.Cut(uri, "/blob/main/")
+	if !ok {
+		t.Fatalf("documentationUri %q is not a page of the repository", uri)
+	}
+	b, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("documentationUri %q: %v", uri, err)
+	}
+	for _, want := range []string{"## Authentication", "## Okta", "## Microsoft Entra ID", "## Uniqueness", "noTarget", "remove` of `active`", "## Compliance run"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s does not cover %q", rel, want)
+		}
+	}
 }
