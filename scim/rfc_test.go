@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -314,6 +315,13 @@ func TestConflictNamesTheClashingAttribute(t *testing.T) {
 					cases = append(cases, struct{ name, method, path, body, attr string }{
 						"a POST whose email matches a provisioned user", "POST", "/Users", `{"userName":"new","emails":[{"value":"TAKEN@example.com"}]}`, "emails"})
 				}
+				// A rename onto a name that an organization maps together
+				// with the old one would merge two mappings.
+				e.mapOrg("acme", "free", groupgate.OrgRoleMember)
+				e.mapOrg("acme", "login-only", groupgate.OrgRoleAdmin)
+				cases = append(cases, struct{ name, method, path, body, attr string }{
+					"a rename that would merge two mappings", "PATCH", "/Groups/" + gid,
+					`{"Operations":[{"op":"replace","path":"displayName","value":"login-only"}]}`, "displayName"})
 				for _, tc := range cases {
 					t.Run(tc.name, func(t *testing.T) {
 						s, body, _ := e.do(tc.method, "/scim/v2"+tc.path, tc.body)
