@@ -134,3 +134,20 @@ func quoteShort(s string) string {
 	}
 	return strconv.Quote(cut) + "…"
 }
+
+// CheckLookupName reports, as Invalid, a name searched for that no stored
+// name can equal: not UTF-8, holding NUL, or over MaxNameLen characters.
+// It is laxer than the rules for new names so that names stored before a
+// rule existed can still be looked up.
+func CheckLookupName(field, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return Errorf(Invalid, "%s contains a NUL character", field)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(Invalid, "%s is not valid UTF-8", field)
+	}
+	if n := utf8.RuneCountInString(s); n > MaxNameLen {
+		return Errorf(Invalid, "%s is %d characters long, at most %d are allowed", field, n, MaxNameLen)
+	}
+	return nil
+}

@@ -77,11 +77,8 @@ func New(st store.Store, sessions SnapshotWriter, opts ...Option) *Syncer {
 
 // checkGroup refuses a group name that cannot be mapped.
 func (s *Syncer) checkGroup(group string) error {
-	if strings.TrimSpace(group) == "" {
-		return groupgate.Errorf(groupgate.Invalid, "group name required")
-	}
-	if strings.TrimSpace(group) != group {
-		return groupgate.Errorf(groupgate.Invalid, "group name %q has leading or trailing spaces", group)
+	if err := groupgate.ValidateGroupName(group); err != nil {
+		return err
 	}
 	if s.filter != nil && !s.filter(group) {
 		return groupgate.Errorf(groupgate.FailedPrecondition,
