@@ -76,6 +76,7 @@ type API struct {
 	now       func() time.Time
 	log       *slog.Logger
 	touches   *tokenTouches
+	tokens    TokenPolicy
 }
 
 // APIOption configures an API.
@@ -127,6 +128,7 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 		admins:    map[string]struct{}{},
 		origins:   map[string]struct{}{},
 		bodyLimit: DefaultAPIBodyLimit,
+		tokens:    DefaultTokenPolicy(),
 		now:       time.Now,
 		log:       slog.New(slog.DiscardHandler),
 	}
@@ -194,6 +196,7 @@ var apiErrorCodes = map[groupgate.ErrorCode]connect.Code{
 	groupgate.Forbidden:          connect.CodePermissionDenied,
 	groupgate.Unauthenticated:    connect.CodeUnauthenticated,
 	groupgate.Unavailable:        connect.CodeUnavailable,
+	groupgate.ResourceExhausted:  connect.CodeResourceExhausted,
 }
 
 // toConnectError turns err into a *connect.Error whose message is safe to

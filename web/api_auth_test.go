@@ -124,7 +124,7 @@ func TestAPICookieAuthenticationNeedsCSRFProtection(t *testing.T) {
 		headers    []string
 		wantStatus int
 	}{
-		{"a session cookie with the Connect protocol header authenticates", []string{cookie, "Connect-Protocol-Version: 1"}, 200},
+		{"a session cookie with the Connect protocol header but no Origin is refused", []string{cookie, "Connect-Protocol-Version: 1"}, 403},
 		{"a same-origin call is accepted", []string{cookie, "Connect-Protocol-Version: 1", "Origin: http://" + host}, 200},
 		{"a session cookie without the protocol header is refused", []string{cookie}, 403},
 		{"a cross-origin call is refused", []string{cookie, "Connect-Protocol-Version: 1", "Origin: https://evil.example"}, 403},
