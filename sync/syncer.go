@@ -87,13 +87,19 @@ func (s *Syncer) checkGroup(group string) error {
 	return nil
 }
 
-// cleanGroups trims, drops empty and filtered names, de-duplicates and
-// sorts.
+// cleanGroups trims, drops empty, filtered and invalid names,
+// de-duplicates and sorts.
 func (s *Syncer) cleanGroups(groups []string) []string {
 	out := make([]string, 0, len(groups))
 	for _, g := range groups {
 		g = strings.TrimSpace(g)
 		if g == "" || (s.filter != nil && !s.filter(g)) {
+			continue
+		}
+		// A name no directory holds (control characters, over
+		// groupgate.MaxGroupNameLen) could neither be mapped nor stored
+		// safely: it is dropped, which can only take access away.
+		if groupgate.ValidateGroupName(g) != nil {
 			continue
 		}
 		out = append(out, g)
