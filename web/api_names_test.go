@@ -119,3 +119,29 @@ func TestAPILookupsByNameRefuseControlsAndOverLongNames(t *testing.T) {
 		})
 	}
 }
+
+// Point 13: NUL is refused in every string field of every request, as
+// invalid_argument, before any handler or store sees it.
+func TestAPIRefusesNULInAnyField(t *testing.T) {
+	e := newAPIEnv(t)
+	root := e.user("root")
+	acme := e.org("acme", root)
+	tok := e.token(root, time.Time{})
+	for _, tc := range []struct{ proc, body string }{
+		{"OrganizationService/GetOrganization", `{"id":"` + acme.ID + `\u0000"}`},
+		{"OrganizationService/AddOrganizationMember", `{"organization_id":"` + acme.ID + `","user_id":"x\u0000","organization_role":"ORGANIZATION_ROLE_MEMBER"}`},
+		{"OrganizationService/RemoveOrganizationGroup", `{"organization_id":"` + acme.ID + `","group_name":"eng\u0000"}`},
+		{"RepositoryService/GetRepository", `{"id":"\u0000"}`},
+		{"TokenService/DeleteToken", `{"token_id":"t\u0000"}`},
+		{"AdminService/RevokeSessions", `{"user_id":"u\u0000"}`},
+		{"AccessService/ExplainAccess", `{"organization_id":"` + acme.ID + `","user_id":"u\u0000"}`},
+		{"OrganizationService/ListOrganizations", `{"page_token":"\u0000"}`},
+	} {
+		t.Run(tc.proc, func(t *testing.T) {
+			r := e.post(tc.proc, tc.body, "Authorization: Bearer "+tok)
+			if r.Code() != "invalid_argument" || !strings.Contains(r.Message(), "NUL") {
+				t.Fatalf("%s %s = %s, want invalid_argument naming NUL", tc.proc, tc.body, r.Raw)
+			}
+		})
+	}
+}
