@@ -20,6 +20,10 @@ const (
 	Unauthenticated    ErrorCode = "unauthenticated"
 	Unavailable        ErrorCode = "unavailable"
 	Internal           ErrorCode = "internal"
+
+	// ResourceExhausted: a per-user quota is used up (for example the
+	// number of live API tokens); the caller may retry once some is freed.
+	ResourceExhausted ErrorCode = "resource_exhausted"
 )
 
 // Error is the one error type of groupgate. Message is safe to show to the

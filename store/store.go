@@ -157,6 +157,13 @@ type RoleStore interface {
 // TokenStore keeps API and SCIM bearer tokens by their SHA-256 hash.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t groupgate.Token) (groupgate.Token, error)
+	// CreateAPIToken stores t, an API token, unless its owner already
+	// holds max API tokens live at now (not expired): ResourceExhausted
+	// then. It first deletes the owner's API tokens expired at now, so
+	// that short-lived tokens do not pile up. Calls for one owner are
+	// serialized (the owner's row is locked), so that concurrent calls
+	// cannot pass the bound together. Other errors as CreateToken.
+	CreateAPIToken(ctx context.Context, t groupgate.Token, now time.Time, max int) (groupgate.Token, error)
 	// GetTokenByHash finds a token of kind by the SHA-256 of its secret.
 	GetTokenByHash(ctx context.Context, kind groupgate.TokenKind, hash []byte) (groupgate.Token, error)
 	// ListTokens lists tokens of kind; userID filters API tokens by owner

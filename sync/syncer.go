@@ -77,11 +77,8 @@ func New(st store.Store, sessions SnapshotWriter, opts ...Option) *Syncer {
 
 // checkGroup refuses a group name that cannot be mapped.
 func (s *Syncer) checkGroup(group string) error {
-	if strings.TrimSpace(group) == "" {
-		return groupgate.Errorf(groupgate.Invalid, "group name required")
-	}
-	if strings.TrimSpace(group) != group {
-		return groupgate.Errorf(groupgate.Invalid, "group name %q has leading or trailing spaces", group)
+	if err := groupgate.ValidateGroupName(group); err != nil {
+		return err
 	}
 	if s.filter != nil && !s.filter(group) {
 		return groupgate.Errorf(groupgate.FailedPrecondition,
@@ -90,13 +87,19 @@ func (s *Syncer) checkGroup(group string) error {
 	return nil
 }
 
-// cleanGroups trims, drops empty and filtered names, de-duplicates and
-// sorts.
+// cleanGroups trims, drops empty, filtered and invalid names,
+// de-duplicates and sorts.
 func (s *Syncer) cleanGroups(groups []string) []string {
 	out := make([]string, 0, len(groups))
 	for _, g := range groups {
 		g = strings.TrimSpace(g)
 		if g == "" || (s.filter != nil && !s.filter(g)) {
+			continue
+		}
+		// A name no directory holds (control characters, over
+		// groupgate.MaxGroupNameLen) could neither be mapped nor stored
+		// safely: it is dropped, which can only take access away.
+		if groupgate.ValidateGroupName(g) != nil {
 			continue
 		}
 		out = append(out, g)

@@ -15,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/groupgate/groupgate"
@@ -76,6 +77,7 @@ type API struct {
 	now       func() time.Time
 	log       *slog.Logger
 	touches   *tokenTouches
+	tokens    TokenPolicy
 }
 
 // APIOption configures an API.
@@ -127,6 +129,7 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 		admins:    map[string]struct{}{},
 		origins:   map[string]struct{}{},
 		bodyLimit: DefaultAPIBodyLimit,
+		tokens:    DefaultTokenPolicy(),
 		now:       time.Now,
 		log:       slog.New(slog.DiscardHandler),
 	}
@@ -143,7 +146,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(a.bodyLimit)),
 		connect.WithCodec(apiStrictJSON{}),
-		connect.WithInterceptors(a.errorInterceptor()),
+		connect.WithInterceptors(a.errorInterceptor(), apiNoNUL()),
 	}
 	ew := connect.NewErrorWriter(opts...)
 	mount := func(path string, h http.Handler) {
@@ -194,6 +197,7 @@ var apiErrorCodes = map[groupgate.ErrorCode]connect.Code{
 	groupgate.Forbidden:          connect.CodePermissionDenied,
 	groupgate.Unauthenticated:    connect.CodeUnauthenticated,
 	groupgate.Unavailable:        connect.CodeUnavailable,
+	groupgate.ResourceExhausted:  connect.CodeResourceExhausted,
 }
 
 // toConnectError turns err into a *connect.Error whose message is safe to
@@ -230,6 +234,55 @@ func (a *API) errorInterceptor() connect.UnaryInterceptorFunc {
 			return resp, nil
 		}
 	}
+}
+
+// apiNoNUL refuses, as Invalid, a request with a NUL character in any
+// string field, however deep: no name, ID or note holds one, PostgreSQL
+// cannot store one in text, and SQLite would keep it where C strings and
+// log lines cut it. One check here, for every procedure, rather than one
+// per field.
+func apiNoNUL() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if m, ok := req.Any().(proto.Message); ok {
+				if field, found := nulField(m.ProtoReflect()); found {
+					return nil, groupgate.Errorf(groupgate.Invalid, "%s contains a NUL character", field)
+				}
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// nulField returns the name of the first string field of m holding NUL.
+func nulField(m protoreflect.Message) (name string, found bool) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		check := func(v protoreflect.Value) bool {
+			switch fd.Kind() {
+			case protoreflect.StringKind:
+				if strings.IndexByte(v.String(), 0) >= 0 {
+					name, found = string(fd.Name()), true
+				}
+			case protoreflect.MessageKind, protoreflect.GroupKind:
+				if n, ok := nulField(v.Message()); ok {
+					name, found = string(fd.Name())+"."+n, true
+				}
+			}
+			return !found
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len() && check(l.Get(i)); i++ {
+			}
+		case fd.IsMap():
+			// No request message of the API has a map field.
+		default:
+			check(v)
+		}
+		return !found
+	})
+	return name, found
 }
 
 // apiPage decodes page_size and page_token. The token is an opaque

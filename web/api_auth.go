@@ -33,6 +33,9 @@ type apiCaller struct {
 	User    groupgate.User
 	Admin   bool   // instance admin (config admins)
 	TokenID string // empty for cookie authentication
+	// TokenExpiresAt is when the caller's token expires (zero: never, or
+	// cookie authentication); tokens it creates cannot outlive it.
+	TokenExpiresAt time.Time
 }
 
 func (c *apiCaller) actor() string { return "user:" + c.User.ID }
@@ -130,6 +133,7 @@ func (a *API) tokenCaller(ctx context.Context, token string) (*apiCaller, error)
 	if err != nil {
 		return nil, err
 	}
+	c.TokenExpiresAt = t.ExpiresAt
 	if a.touches.due(t.ID, now) {
 		// A failed touch loses only a last-used time: log, do not refuse.
 		if err := a.st.TouchToken(ctx, t.ID, now); err != nil {
@@ -147,37 +151,54 @@ func (a *API) newCaller(u groupgate.User, tokenID string) (*apiCaller, error) {
 	return &apiCaller{User: u, Admin: admin && u.Email != "", TokenID: tokenID}, nil
 }
 
-// checkCSRF guards cookie-authenticated calls, since browsers attach
-// cookies to cross-site requests. Two checks, both needed:
+// checkCSRF guards cookie-authenticated calls: a cookie is an ambient
+// credential that browsers attach to cross-site requests, and that
+// forward-auth upstreams may see. Every such call, reads included, must
+// come from a browser page at groupgate's own origin (or an origin the
+// wiring allowed, WithAPIAllowedOrigins):
 //   - a Connect-Protocol-Version (Connect) or X-Grpc-Web (gRPC-Web) header:
 //     a cross-site page can only send such a header after a CORS
 //     preflight, which this server never approves, and an HTML form cannot
 //     send it at all;
-//   - when the browser says where the request comes from (Origin, or
-//     Sec-Fetch-Site), it must be this origin or an allowed one.
+//   - an Origin header naming this origin or an allowed one. Browsers send
+//     Origin on every POST (Fetch standard, "append a request Origin
+//     header"), which every call from a page is; a call without one is not
+//     from a browser page, and "null" (sandboxed frames, data: URLs) is
+//     no origin;
+//   - Sec-Fetch-Site, when the browser sends it, agreeing: "same-origin"
+//     for this origin (Fetch Metadata, W3C).
 //
-// Bearer tokens are not ambient credentials and need neither.
+// Bearer tokens are not ambient credentials and need none of this.
 func (a *API) checkCSRF(r *http.Request) error {
 	if r.Header.Get("Connect-Protocol-Version") == "" && r.Header.Get("X-Grpc-Web") == "" {
 		return groupgate.Errorf(groupgate.Forbidden,
 			"cookie-authenticated calls need the Connect-Protocol-Version header (cross-site request protection)")
 	}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if !a.sameOrAllowedOrigin(r, origin) {
-			return groupgate.Errorf(groupgate.Forbidden, "cross-origin cookie-authenticated call refused")
-		}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return groupgate.Errorf(groupgate.Forbidden,
+			"cookie-authenticated calls are accepted only from groupgate's own pages (no Origin header); use a bearer token")
+	}
+	if a.allowedOrigin(origin) {
 		return nil
 	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	if !sameOrigin(r, origin) {
+		return groupgate.Errorf(groupgate.Forbidden, "cross-origin cookie-authenticated call refused")
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		return groupgate.Errorf(groupgate.Forbidden, "cross-site cookie-authenticated call refused")
 	}
 	return nil
 }
 
-func (a *API) sameOrAllowedOrigin(r *http.Request, origin string) bool {
-	if _, ok := a.origins[strings.ToLower(strings.TrimRight(origin, "/"))]; ok {
-		return true
-	}
+// allowedOrigin: one of WithAPIAllowedOrigins.
+func (a *API) allowedOrigin(origin string) bool {
+	_, ok := a.origins[strings.ToLower(strings.TrimRight(origin, "/"))]
+	return ok
+}
+
+// sameOrigin: origin names the host the request was sent to.
+func sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false

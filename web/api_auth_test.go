@@ -124,7 +124,7 @@ func TestAPICookieAuthenticationNeedsCSRFProtection(t *testing.T) {
 		headers    []string
 		wantStatus int
 	}{
-		{"a session cookie with the Connect protocol header authenticates", []string{cookie, "Connect-Protocol-Version: 1"}, 200},
+		{"a session cookie with the Connect protocol header but no Origin is refused", []string{cookie, "Connect-Protocol-Version: 1"}, 403},
 		{"a same-origin call is accepted", []string{cookie, "Connect-Protocol-Version: 1", "Origin: http://" + host}, 200},
 		{"a session cookie without the protocol header is refused", []string{cookie}, 403},
 		{"a cross-origin call is refused", []string{cookie, "Connect-Protocol-Version: 1", "Origin: https://evil.example"}, 403},
@@ -232,7 +232,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 		}
 	})
 	t.Run("a duplicate organization name is a conflict", func(t *testing.T) {
-		if r := e.post("OrganizationService/CreateOrganization", `{"name":"BETA"}`, "Authorization: Bearer "+rootTok); r.Code() != "already_exists" {
+		if r := e.post("OrganizationService/CreateOrganization", `{"name":"beta"}`, "Authorization: Bearer "+rootTok); r.Code() != "already_exists" {
 			t.Fatalf("got %s", r.Raw)
 		}
 	})
@@ -255,7 +255,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 		}
 	})
 	t.Run("organizations page with opaque tokens", func(t *testing.T) {
-		for _, n := range []string{"c1", "c2", "c3"} {
+		for _, n := range []string{"c-1", "c-2", "c-3"} {
 			e.as(rootTok, "OrganizationService/CreateOrganization", `{"name":"`+n+`"}`)
 		}
 		var names []string
@@ -269,7 +269,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 				break
 			}
 		}
-		if got := strings.Join(names, ","); got != "beta,c1,c2,c3" {
+		if got := strings.Join(names, ","); got != "beta,c-1,c-2,c-3" {
 			t.Errorf("paged names %s", got)
 		}
 	})

@@ -56,6 +56,9 @@ func (s *apiOrgService) GetOrganizationByName(ctx context.Context, req *connect.
 	if name == "" {
 		return nil, groupgate.Errorf(groupgate.Invalid, "name required")
 	}
+	if err := groupgate.CheckLookupName("name", name); err != nil {
+		return nil, err
+	}
 	o, err := s.api.st.GetOrganizationByName(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("load organization %q: %w", name, err)
@@ -92,9 +95,11 @@ func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Req
 	if err := requireInstanceAdmin(c); err != nil {
 		return nil, err
 	}
+	// The name goes into X-Auth-Request-Org-Roles: the BSR's rules keep
+	// ',', '=', '/' and control characters out of it.
 	name := req.Msg.GetName()
-	if strings.TrimSpace(name) == "" || strings.TrimSpace(name) != name || strings.Contains(name, "/") {
-		return nil, groupgate.Errorf(groupgate.Invalid, "organization name %q: required, without surrounding spaces or '/'", name)
+	if err := groupgate.ValidateOrganizationName(name); err != nil {
+		return nil, err
 	}
 	var out groupgate.Organization
 	err = s.api.st.InTx(ctx, func(tx store.Store) error {

@@ -50,8 +50,12 @@ func (a *API) loadRepo(ctx context.Context, id string) (groupgate.Repository, er
 	return r, nil
 }
 
-// apiSplitFullName splits "org/repo".
+// apiSplitFullName splits "org/repo"; each part is bounded as a name
+// looked up (groupgate.CheckLookupName).
 func apiSplitFullName(full string) (org, repo string, err error) {
+	if err := groupgate.CheckLookupName("full_name", full); err != nil {
+		return "", "", err
+	}
 	org, repo, ok := strings.Cut(full, "/")
 	if !ok || org == "" || repo == "" || strings.Contains(repo, "/") ||
 		strings.TrimSpace(org) != org || strings.TrimSpace(repo) != repo {
@@ -68,6 +72,11 @@ func (s *apiRepoService) CreateRepositoryByFullName(ctx context.Context, req *co
 	}
 	orgName, name, err := apiSplitFullName(req.Msg.GetFullName())
 	if err != nil {
+		return nil, err
+	}
+	// The name goes into X-Auth-Request-Repo-Roles: the BSR's rules keep
+	// ',', '=', '/' and control characters out of it.
+	if err := groupgate.ValidateRepositoryName(name); err != nil {
 		return nil, err
 	}
 	var vis groupgate.Visibility
@@ -127,6 +136,9 @@ func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *conne
 	owner := req.Msg.GetOwner()
 	if owner == "" {
 		return nil, groupgate.Errorf(groupgate.Invalid, "owner required")
+	}
+	if err := groupgate.CheckLookupName("owner", owner); err != nil {
+		return nil, err
 	}
 	o, err := s.api.st.GetOrganization(ctx, owner)
 	if groupgate.IsCode(err, groupgate.NotFound) {

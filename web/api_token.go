@@ -1,13 +1,17 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
@@ -67,21 +71,23 @@ func (s *apiTokenService) CreateToken(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
+	// The note is copied into listings and the audit log: bounded, one
+	// line.
+	if err := groupgate.CheckText("note", req.Msg.GetNote(), MaxTokenNoteLen); err != nil {
+		return nil, err
+	}
+	now := s.api.now()
 	t := groupgate.Token{Kind: groupgate.TokenAPI, Name: req.Msg.GetNote(), UserID: c.User.ID}
-	if req.Msg.ExpireTime != nil {
-		if err := req.Msg.GetExpireTime().CheckValid(); err != nil {
-			return nil, groupgate.WrapError(groupgate.Invalid, err, "invalid expire_time")
-		}
-		t.ExpiresAt = req.Msg.GetExpireTime().AsTime()
-		if !t.ExpiresAt.After(s.api.now()) {
-			return nil, groupgate.Errorf(groupgate.Invalid, "expire_time must be in the future")
-		}
+	if t.ExpiresAt, err = s.api.tokens.expiry(now, c, req.Msg.ExpireTime); err != nil {
+		return nil, err
 	}
 	secret, hash := apiNewToken()
 	t.Hash = hash
 	var out groupgate.Token
 	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		created, err := tx.CreateToken(ctx, t)
+		// ResourceExhausted at the cap: a per-user quota (Connect's
+		// resource_exhausted), which deleting a token frees.
+		created, err := tx.CreateAPIToken(ctx, t, now, s.api.tokens.MaxPerUser)
 		if err != nil {
 			return fmt.Errorf("create token for %s: %w", c.User.ID, err)
 		}
@@ -107,6 +113,10 @@ func (s *apiTokenService) ListTokens(ctx context.Context, req *connect.Request[v
 	if err != nil {
 		return nil, fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
 	}
+	// Like the BSR's ListTokens, only live tokens: an expired one no
+	// longer authenticates, and the next CreateToken deletes it.
+	now := s.api.now()
+	all = slices.DeleteFunc(all, func(t groupgate.Token) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) })
 	ts, next := apiSlicePage(all, page)
 	resp := &v1.ListTokensResponse{NextPageToken: next}
 	for _, t := range ts {
@@ -146,4 +156,83 @@ func (s *apiTokenService) DeleteToken(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	return connect.NewResponse(&v1.DeleteTokenResponse{}), nil
+}
+
+// MaxTokenNoteLen bounds a token's note, in characters: it is a label
+// ("ci", "laptop"), shown in listings and copied into the audit log.
+const MaxTokenNoteLen = 256
+
+// TokenPolicy bounds the API tokens callers create (api.tokens). Tokens
+// made by `groupgate token create` are the operator's and not bound by it.
+type TokenPolicy struct {
+	// SessionMaxLifetime is the longest, and the default, lifetime of a
+	// token created with a browser session cookie: whoever holds the
+	// cookie (an upstream behind forward-auth sees it) must not turn it
+	// into a credential that outlives the session by much.
+	SessionMaxLifetime time.Duration
+	// DefaultLifetime applies to a token created with an API token that
+	// asks no expire_time (the BSR's "null for no expiry" is not offered).
+	DefaultLifetime time.Duration
+	// MaxLifetime is the longest lifetime of a token created with an API
+	// token. Such a token never outlives the one that created it either,
+	// so a stolen token cannot mint itself a longer-lived successor.
+	MaxLifetime time.Duration
+	// MaxPerUser bounds a user's live (unexpired) API tokens.
+	MaxPerUser int
+}
+
+// DefaultTokenPolicy is the policy of an empty api.tokens.
+func DefaultTokenPolicy() TokenPolicy {
+	return TokenPolicy{
+		SessionMaxLifetime: 24 * time.Hour,
+		DefaultLifetime:    30 * 24 * time.Hour,
+		MaxLifetime:        90 * 24 * time.Hour,
+		MaxPerUser:         100,
+	}
+}
+
+// WithAPITokenPolicy sets the token policy; zero fields keep the
+// defaults.
+func WithAPITokenPolicy(p TokenPolicy) APIOption {
+	return func(a *API) {
+		d := DefaultTokenPolicy()
+		a.tokens = TokenPolicy{
+			SessionMaxLifetime: cmp.Or(p.SessionMaxLifetime, d.SessionMaxLifetime),
+			DefaultLifetime:    cmp.Or(p.DefaultLifetime, d.DefaultLifetime),
+			MaxLifetime:        cmp.Or(p.MaxLifetime, d.MaxLifetime),
+			MaxPerUser:         cmp.Or(p.MaxPerUser, d.MaxPerUser),
+		}
+	}
+}
+
+// expiry decides when a token c asks for expires: requested (nil: none
+// asked) within the bound of c's kind of authentication and, for a token
+// created with a token, no later than that token.
+func (p TokenPolicy) expiry(now time.Time, c *apiCaller, requested *timestamppb.Timestamp) (time.Time, error) {
+	max, def, how := p.MaxLifetime, p.DefaultLifetime, "a token created with an API token"
+	if c.TokenID == "" {
+		max, def, how = p.SessionMaxLifetime, p.SessionMaxLifetime, "a token created from a browser session"
+	}
+	limit := now.Add(max)
+	if !c.TokenExpiresAt.IsZero() && c.TokenExpiresAt.Before(limit) {
+		limit, how = c.TokenExpiresAt, "a token cannot outlive the token that creates it:"
+	}
+	if requested == nil {
+		if exp := now.Add(def); exp.Before(limit) {
+			return exp, nil
+		}
+		return limit, nil
+	}
+	if err := requested.CheckValid(); err != nil {
+		return time.Time{}, groupgate.WrapError(groupgate.Invalid, err, "invalid expire_time")
+	}
+	exp := requested.AsTime()
+	if !exp.After(now) {
+		return time.Time{}, groupgate.Errorf(groupgate.Invalid, "expire_time must be in the future")
+	}
+	if exp.After(limit) {
+		return time.Time{}, groupgate.Errorf(groupgate.Invalid, "expire_time is too far: %s expires by %s at the latest",
+			how, limit.UTC().Format(time.RFC3339))
+	}
+	return exp, nil
 }

@@ -385,6 +385,12 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 		web.WithAPISessions(backend),
 		web.WithAPICookieAuth(web.SessionCookieAuth(cookies)),
 		web.WithAPIBodyLimit(int64(cfg.API.BodyLimit)),
+		web.WithAPITokenPolicy(web.TokenPolicy{
+			SessionMaxLifetime: cfg.API.Tokens.SessionMaxLifetime.D(),
+			DefaultLifetime:    cfg.API.Tokens.DefaultLifetime.D(),
+			MaxLifetime:        cfg.API.Tokens.MaxLifetime.D(),
+			MaxPerUser:         cfg.API.Tokens.MaxPerUser,
+		}),
 		web.WithAPINow(now),
 		web.WithAPILogger(logger.With("component", "api")))
 }

@@ -155,7 +155,17 @@ type SCIMConfig struct {
 
 // APIConfig configures the Connect API.
 type APIConfig struct {
-	BodyLimit ByteSize `yaml:"body_limit"`
+	BodyLimit ByteSize        `yaml:"body_limit"`
+	Tokens    APITokensConfig `yaml:"tokens"`
+}
+
+// APITokensConfig bounds the API tokens users create through TokenService
+// (web.TokenPolicy); `groupgate token create` is not bound by it.
+type APITokensConfig struct {
+	SessionMaxLifetime Duration `yaml:"session_max_lifetime"`
+	DefaultLifetime    Duration `yaml:"default_lifetime"`
+	MaxLifetime        Duration `yaml:"max_lifetime"`
+	MaxPerUser         int      `yaml:"max_per_user"`
 }
 
 // defaultCookieName is session.cookie_name when the file sets none. With
@@ -186,7 +196,12 @@ func defaultConfig() Config {
 			SecureCookie: true,
 		},
 		SCIM: SCIMConfig{BodyLimit: 1 << 20, MatchKey: "email"},
-		API:  APIConfig{BodyLimit: 1 << 20},
+		API: APIConfig{BodyLimit: 1 << 20, Tokens: APITokensConfig{
+			SessionMaxLifetime: Duration(24 * time.Hour),
+			DefaultLifetime:    Duration(30 * 24 * time.Hour),
+			MaxLifetime:        Duration(90 * 24 * time.Hour),
+			MaxPerUser:         100,
+		}},
 	}
 }
 
@@ -758,6 +773,28 @@ func (d *decoder) validate(c *Config) {
 	}
 	if c.API.BodyLimit <= 0 {
 		d.problemf("api.body_limit", "must be positive")
+	}
+	d.validateAPITokens(c.API.Tokens)
+}
+
+func (d *decoder) validateAPITokens(t APITokensConfig) {
+	for _, k := range []struct {
+		key string
+		v   Duration
+	}{
+		{"api.tokens.session_max_lifetime", t.SessionMaxLifetime},
+		{"api.tokens.default_lifetime", t.DefaultLifetime},
+		{"api.tokens.max_lifetime", t.MaxLifetime},
+	} {
+		if k.v <= 0 {
+			d.problemf(k.key, "must be positive")
+		}
+	}
+	if t.DefaultLifetime > t.MaxLifetime && t.MaxLifetime > 0 {
+		d.problemf("api.tokens.default_lifetime", "%s is longer than api.tokens.max_lifetime (%s)", t.DefaultLifetime.D(), t.MaxLifetime.D())
+	}
+	if t.MaxPerUser < 1 {
+		d.problemf("api.tokens.max_per_user", "must be at least 1, is %d", t.MaxPerUser)
 	}
 }
 

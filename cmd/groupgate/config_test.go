@@ -410,3 +410,42 @@ func TestSessionCookieNameDefault(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigAPITokens(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte(goodConfig), envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := APITokensConfig{
+		SessionMaxLifetime: Duration(24 * time.Hour),
+		DefaultLifetime:    Duration(30 * 24 * time.Hour),
+		MaxLifetime:        Duration(90 * 24 * time.Hour),
+		MaxPerUser:         100,
+	}
+	if cfg.API.Tokens != want {
+		t.Errorf("defaults %+v, want %+v", cfg.API.Tokens, want)
+	}
+	cfg, err = ParseConfig("c.yaml", []byte(goodConfig+"api:\n  tokens:\n    session_max_lifetime: 1h\n    max_per_user: 5\n"), envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Tokens.SessionMaxLifetime.D() != time.Hour || cfg.API.Tokens.MaxPerUser != 5 || cfg.API.Tokens.MaxLifetime != want.MaxLifetime {
+		t.Errorf("tokens %+v", cfg.API.Tokens)
+	}
+
+	for _, tt := range []struct{ name, extra, path, msg string }{
+		{"a zero session lifetime", "api:\n  tokens:\n    session_max_lifetime: 0s # <-\n", "api.tokens.session_max_lifetime", "must be positive"},
+		{"a default longer than the maximum", "api:\n  tokens:\n    max_lifetime: 24h\n    default_lifetime: 48h # <-\n", "api.tokens.default_lifetime", "longer than api.tokens.max_lifetime"},
+		{"no token per user", "api:\n  tokens:\n    max_per_user: 0 # <-\n", "api.tokens.max_per_user", "at least 1"},
+	} {
+		t.Run("reports "+tt.name, func(t *testing.T) {
+			file := goodConfig + tt.extra
+			path := writeFile(t, "groupgate.yaml", file)
+			code, _, errOut := runCLI(t, nil, "config", "check", "--config", path)
+			prefix := path + ":" + strconv.Itoa(markedLine(t, file)) + ": " + tt.path + ": "
+			if code != 1 || !strings.HasPrefix(errOut, prefix) || !strings.Contains(errOut, tt.msg) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q ... %q", code, errOut, prefix, tt.msg)
+			}
+		})
+	}
+}

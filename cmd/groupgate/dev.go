@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -229,6 +230,10 @@ func devRedis(raw string) (*RedisConfig, error) {
 // alice with an API token, which it returns. Mappings go through the
 // syncer so that they are audited like API calls.
 func seedDev(ctx context.Context, a *app) (string, error) {
+	// The seed follows the rules the API enforces on new names.
+	if err := errors.Join(groupgate.ValidateOrganizationName(devOrg), groupgate.ValidateRepositoryName(devRepo)); err != nil {
+		return "", fmt.Errorf("seed names: %w", err)
+	}
 	org, err := a.store.CreateOrganization(ctx, groupgate.Organization{Name: devOrg})
 	if err != nil {
 		return "", fmt.Errorf("seed organization %s: %w", devOrg, err)

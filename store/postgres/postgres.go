@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -231,6 +232,8 @@ const (
 	codeInvalidText         = "22P02" // e.g. malformed JSON
 	codeBadEncoding         = "22021" // e.g. a NUL byte in text
 	codeStringTooLong       = "22001"
+	codeUntranslatable      = "22P05" // e.g. \u0000 in a jsonb value
+	codeProgramLimit        = "54000" // e.g. an index row over its maximum size
 	codeSerialization       = "40001"
 	codeDeadlock            = "40P01"
 	codeTooManyConnections  = "53300"
@@ -246,7 +249,7 @@ func dbError(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	msg := fmt.Sprintf(format, args...)
+	msg := shortMessage(fmt.Sprintf(format, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return groupgate.WrapError(groupgate.NotFound, err, "%s: not found", msg)
 	}
@@ -257,8 +260,14 @@ func dbError(err error, format string, args ...any) error {
 			return groupgate.WrapError(groupgate.Conflict, err, "%s: already exists", msg)
 		case codeForeignKeyViolation:
 			return groupgate.WrapError(groupgate.Invalid, err, "%s: refers to something that does not exist", msg)
-		case codeNotNullViolation, codeCheckViolation, codeInvalidText, codeBadEncoding, codeStringTooLong:
+		case codeNotNullViolation, codeCheckViolation, codeInvalidText, codeBadEncoding, codeStringTooLong,
+			codeUntranslatable:
 			return groupgate.WrapError(groupgate.Invalid, err, "%s: invalid value", msg)
+		case codeProgramLimit:
+			// A value too big for an index (over 8191 bytes, or the
+			// B-tree's third of a page) is bad input, not a server
+			// fault: callers bound names first, this is the backstop.
+			return groupgate.WrapError(groupgate.Invalid, err, "%s: value too long", msg)
 		case codeSerialization, codeDeadlock, codeTooManyConnections,
 			codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow:
 			return groupgate.WrapError(groupgate.Unavailable, err, "%s: database busy or unavailable", msg)
@@ -277,6 +286,20 @@ func dbError(err error, format string, args ...any) error {
 		return groupgate.WrapError(groupgate.Unavailable, err, "%s: database unavailable", msg)
 	}
 	return groupgate.WrapError(groupgate.Internal, err, "%s", msg)
+}
+
+// shortMessage cuts a message that quotes a huge value (a name of a
+// megabyte refused for its size) so that the error shown stays readable.
+func shortMessage(msg string) string {
+	const max = 200
+	if len(msg) <= max {
+		return msg
+	}
+	cut := msg[:max]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return cut + "…"
 }
 
 // hasCode reports whether err is a PostgreSQL error with SQLSTATE code.

@@ -116,3 +116,43 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 	}
 	return nil
 }
+
+// CreateAPIToken: see store.TokenStore. The owner's row is locked FOR
+// UPDATE until the caller's transaction ends, which serializes calls for
+// one owner under READ COMMITTED.
+func (s *Store) CreateAPIToken(ctx context.Context, t groupgate.Token, now time.Time, max int) (groupgate.Token, error) {
+	if t.Kind != groupgate.TokenAPI || t.UserID == "" {
+		return groupgate.Token{}, invalid("CreateAPIToken takes an API token with a user")
+	}
+	var out groupgate.Token
+	err := s.InTx(ctx, func(tx store.Store) error {
+		q := tx.(*Store).q()
+		var id string
+		err := q.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, t.UserID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return invalid("create token: user %s does not exist", t.UserID)
+		}
+		if err != nil {
+			return dbError(err, "lock user %s", t.UserID)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND user_id = $2 AND expires_at <= $3`,
+			groupgate.TokenAPI, t.UserID, norm(now)); err != nil {
+			return dbError(err, "delete expired API tokens of user %s", t.UserID)
+		}
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE kind = $1 AND user_id = $2`,
+			groupgate.TokenAPI, t.UserID).Scan(&n); err != nil {
+			return dbError(err, "count API tokens of user %s", t.UserID)
+		}
+		if n >= max {
+			return groupgate.Errorf(groupgate.ResourceExhausted,
+				"you hold %d live API tokens, the most allowed; delete one you no longer use", n)
+		}
+		out, err = tx.CreateToken(ctx, t)
+		return err
+	})
+	if err != nil {
+		return groupgate.Token{}, err
+	}
+	return out, nil
+}

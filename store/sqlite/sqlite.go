@@ -331,6 +331,10 @@ func (s *Store) wrap(ctx context.Context, err error, format string, args ...any)
 			return groupgate.WrapError(groupgate.Invalid, err, "%s: invalid value", msg)
 		default:
 			switch code & 0xff {
+			case sqlite3.SQLITE_TOOBIG:
+				// SQLite's equivalent of PostgreSQL's 54000: a string or
+				// blob over SQLITE_LIMIT_LENGTH is bad input.
+				return groupgate.WrapError(groupgate.Invalid, err, "%s: value too long", msg)
 			case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
 				sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY,
 				sqlite3.SQLITE_INTERRUPT:

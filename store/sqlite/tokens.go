@@ -157,3 +157,40 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]grou
 		`SELECT id, actor, action, target_type, target_id, before_json, after_json, at FROM audit_events
 		WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 }
+
+// CreateAPIToken: see store.TokenStore. SQLite write transactions take the
+// database's write lock at BEGIN (IMMEDIATE), which serializes calls.
+func (s *Store) CreateAPIToken(ctx context.Context, t groupgate.Token, now time.Time, max int) (groupgate.Token, error) {
+	if t.Kind != groupgate.TokenAPI || t.UserID == "" {
+		return groupgate.Token{}, groupgate.Errorf(groupgate.Invalid, "CreateAPIToken takes an API token with a user")
+	}
+	var out groupgate.Token
+	err := s.InTx(ctx, func(tx store.Store) error {
+		txs := tx.(*Store)
+		err := txs.write(ctx, func(q queryer) error {
+			if _, err := q.ExecContext(ctx, `DELETE FROM tokens WHERE kind = ? AND user_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
+				string(groupgate.TokenAPI), t.UserID, micros(now)); err != nil {
+				return s.wrap(ctx, err, "delete expired API tokens of user %s", t.UserID)
+			}
+			var n int
+			if err := q.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE kind = ? AND user_id = ?`,
+				string(groupgate.TokenAPI), t.UserID).Scan(&n); err != nil {
+				return s.wrap(ctx, err, "count API tokens of user %s", t.UserID)
+			}
+			if n >= max {
+				return groupgate.Errorf(groupgate.ResourceExhausted,
+					"you hold %d live API tokens, the most allowed; delete one you no longer use", n)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		out, err = txs.CreateToken(ctx, t)
+		return err
+	})
+	if err != nil {
+		return groupgate.Token{}, err
+	}
+	return out, nil
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("scim", s.scim)
 	t.Run("outbox", s.outbox)
 	t.Run("batch reads", s.batchReads)
+	t.Run("bad input", s.badInput)
 }
 
 type suite struct {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"crypto/sha256"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -173,6 +174,65 @@ func (s suite) tokens(t *testing.T) {
 			want := tok
 			want.LastUsedAt = at
 			wantEqual(t, "touched token", got, want)
+		}
+	})
+
+	t.Run("API tokens are capped per owner, counting only live ones", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		alice, bob := mkUser(t, ctx, st, "alice"), mkUser(t, ctx, st, "bob")
+		now := fixedTime(10)
+		api := func(owner, secret string, expires time.Time) groupgate.Token {
+			return groupgate.Token{Kind: groupgate.TokenAPI, UserID: owner, Hash: hashOf(secret), ExpiresAt: expires}
+		}
+		// Expired tokens, bob's and SCIM tokens do not count.
+		must[groupgate.Token](t, "expired")(st.CreateToken(ctx, api(alice.ID, "old-1", now.Add(-time.Hour))))
+		must[groupgate.Token](t, "expired at now")(st.CreateToken(ctx, api(alice.ID, "old-2", now)))
+		must[groupgate.Token](t, "bob's")(st.CreateToken(ctx, api(bob.ID, "bob", time.Time{})))
+		must[groupgate.Token](t, "scim")(st.CreateToken(ctx, groupgate.Token{Kind: groupgate.TokenSCIM, Hash: hashOf("scim")}))
+		must[groupgate.Token](t, "live")(st.CreateAPIToken(ctx, api(alice.ID, "a1", now.Add(time.Hour)), now, 2))
+		must[groupgate.Token](t, "never expiring")(st.CreateAPIToken(ctx, api(alice.ID, "a2", time.Time{}), now, 2))
+		_, err := st.CreateAPIToken(ctx, api(alice.ID, "a3", now.Add(time.Hour)), now, 2)
+		wantCode(t, err, groupgate.ResourceExhausted, "third live token with a cap of 2")
+		left := must[[]groupgate.Token](t, "list")(st.ListTokens(ctx, groupgate.TokenAPI, alice.ID))
+		if len(left) != 2 {
+			t.Fatalf("alice holds %d tokens, want her 2 live ones (expired ones deleted): %+v", len(left), left)
+		}
+		for _, tok := range left {
+			if !tok.ExpiresAt.IsZero() && !tok.ExpiresAt.After(now) {
+				t.Errorf("expired token %s kept", tok.ID)
+			}
+		}
+		// Bob still may create his own.
+		must[groupgate.Token](t, "bob's second")(st.CreateAPIToken(ctx, api(bob.ID, "bob-2", time.Time{}), now, 2))
+		_, err = st.CreateAPIToken(ctx, groupgate.Token{Kind: groupgate.TokenSCIM, Hash: hashOf("x")}, now, 2)
+		wantCode(t, err, groupgate.Invalid, "CreateAPIToken of a SCIM token")
+		_, err = st.CreateAPIToken(ctx, api(store.NewID(), "ghost", time.Time{}), now, 2)
+		wantCode(t, err, groupgate.Invalid, "CreateAPIToken for a missing user")
+	})
+
+	t.Run("concurrent API token creations cannot pass the cap together", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		alice := mkUser(t, ctx, st, "alice")
+		const callers, max = 12, 3
+		errs := make(chan error, callers)
+		for i := range callers {
+			go func() {
+				_, err := st.CreateAPIToken(ctx, groupgate.Token{Kind: groupgate.TokenAPI, UserID: alice.ID, Hash: hashOf(fmt.Sprint("c", i))}, fixedTime(1), max)
+				errs <- err
+			}()
+		}
+		created := 0
+		for range callers {
+			switch err := <-errs; {
+			case err == nil:
+				created++
+			case groupgate.IsCode(err, groupgate.ResourceExhausted):
+			default:
+				t.Errorf("concurrent create: %v", err)
+			}
+		}
+		if n := len(must[[]groupgate.Token](t, "list")(st.ListTokens(ctx, groupgate.TokenAPI, alice.ID))); created != max || n != max {
+			t.Fatalf("%d creations succeeded and %d tokens exist, want %d", created, n, max)
 		}
 	})
 }

@@ -102,7 +102,8 @@ func (x *Token) GetLastUsedTime() *timestamppb.Timestamp {
 type CreateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Note  string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
-	// Never expires when unset.
+	// When unset, the server's default lifetime applies (groupgate
+	// api.tokens); a time past the server's maximum is refused.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
