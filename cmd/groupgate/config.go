@@ -105,6 +105,10 @@ type GroupsConfig struct {
 type ProviderConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // oidc | saml
+	// AllowInsecureHTTP lets issuer or idp_metadata_url use plain http on
+	// a host that is not loopback. The IdP's signing keys come from there:
+	// over http anyone on the path can replace them and sign logins.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`
@@ -784,6 +788,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 			d.problemf(at("issuer"), "required")
 		} else {
 			d.checkURL(at("issuer"), p.Issuer)
+			d.checkKeySource(at("issuer"), p.Issuer, p.AllowInsecureHTTP, at("allow_insecure_http"))
 		}
 		if p.ClientID == "" {
 			d.problemf(at("client_id"), "required")
@@ -817,6 +822,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 	}
 	if p.IDPMetadataURL != "" {
 		d.checkURL(at("idp_metadata_url"), p.IDPMetadataURL)
+		d.checkKeySource(at("idp_metadata_url"), p.IDPMetadataURL, p.AllowInsecureHTTP, at("allow_insecure_http"))
 	}
 	if p.SPEntityID == "" && p.Name != "" {
 		p.SPEntityID = strings.TrimSuffix(c.PublicURL, "/") + "/saml/" + p.Name + "/metadata"
@@ -855,6 +861,30 @@ func (d *decoder) checkURL(path, raw string) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		d.problemf(path, "%q is not an absolute http(s) URL", raw)
 	}
+}
+
+// checkKeySource refuses a plain http URL that IdP signing keys are read
+// from (OIDC discovery and its jwks_uri, SAML metadata) unless its host is
+// loopback or allowInsecure is set: a network attacker could otherwise
+// serve their own keys and sign any login. Loopback stays allowed because
+// the traffic never leaves the machine (tests, `groupgate dev`).
+func (d *decoder) checkKeySource(path, raw string, allowInsecure bool, allowKey string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || allowInsecure || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	d.problemf(path, "%q fetches the IdP's signing keys over plain http, which anyone on the network path can replace; "+
+		"use https (or a loopback host), or set %s: true to accept the risk", raw, allowKey)
+}
+
+// isLoopbackHost reports whether host is "localhost" (which RFC 6761 §6.3
+// reserves for loopback) or a loopback IP literal (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func (d *decoder) checkRegexp(path, expr string) {
