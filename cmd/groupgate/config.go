@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/web"
 )
 
 // Config is the shape of groupgate's YAML configuration (ARCHITECTURE.md §6).
@@ -40,6 +41,31 @@ type Config struct {
 	SCIM                 SCIMConfig       `yaml:"scim"`
 	API                  APIConfig        `yaml:"api"`
 	Upstream             string           `yaml:"upstream"`
+
+	// Bounds of the HTTP surface against clients that would exhaust it.
+	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
+	Metrics     MetricsConfig     `yaml:"metrics"`
+}
+
+// MetricsConfig says where Prometheus metrics are served. They are off the
+// main listener by default: in reverse-proxy mode that listener is the
+// application's public host.
+type MetricsConfig struct {
+	// Listen is the host:port of a listener serving only /metrics; empty:
+	// none.
+	Listen string `yaml:"listen"`
+	// OnMainListener serves /metrics on the main listener too.
+	OnMainListener bool `yaml:"on_main_listener"`
+}
+
+// LoginLimitsConfig bounds the login attempts a replica stores before
+// anyone has signed in (web.LoginLimits): per client address (IPv4, or
+// IPv6 /64, as trusted_proxies resolve it) and in total. A start beyond
+// them answers 429 with Retry-After.
+type LoginLimitsConfig struct {
+	PerClientBurst     int `yaml:"per_client_burst"`
+	PerClientPerMinute int `yaml:"per_client_per_minute"`
+	MaxLiveAttempts    int `yaml:"max_live_attempts"`
 }
 
 // LogConfig selects the slog handler.
@@ -177,6 +203,11 @@ func defaultConfig() Config {
 		},
 		SCIM: SCIMConfig{BodyLimit: 1 << 20, MatchKey: "email"},
 		API:  APIConfig{BodyLimit: 1 << 20},
+		LoginLimits: LoginLimitsConfig{
+			PerClientBurst:     web.DefaultLoginPerClientBurst,
+			PerClientPerMinute: web.DefaultLoginPerClientPerMinute,
+			MaxLiveAttempts:    web.DefaultLoginMaxLive,
+		},
 	}
 }
 
@@ -742,6 +773,25 @@ func (d *decoder) validate(c *Config) {
 	}
 	if c.API.BodyLimit <= 0 {
 		d.problemf("api.body_limit", "must be positive")
+	}
+	if ml := c.Metrics.Listen; ml != "" {
+		if _, _, err := net.SplitHostPort(ml); err != nil {
+			d.problemf("metrics.listen", "%q is not host:port", ml)
+		} else if ml == c.Listen {
+			d.problemf("metrics.listen", "%q is the main listener's address; set metrics.on_main_listener: true to serve /metrics there", ml)
+		}
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"login_limits.per_client_burst", c.LoginLimits.PerClientBurst},
+		{"login_limits.per_client_per_minute", c.LoginLimits.PerClientPerMinute},
+		{"login_limits.max_live_attempts", c.LoginLimits.MaxLiveAttempts},
+	} {
+		if l.v < 1 {
+			d.problemf(l.key, "must be at least 1, is %d (the limits cannot be turned off)", l.v)
+		}
 	}
 }
 

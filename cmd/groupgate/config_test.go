@@ -430,3 +430,33 @@ func TestConfigRefusesPlainHTTPForIdPKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigLoginLimits(t *testing.T) {
+	t.Run("the defaults are web's", func(t *testing.T) {
+		cfg, err := ParseConfig("c.yaml", []byte(goodConfig), envFrom(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := LoginLimitsConfig{PerClientBurst: 60, PerClientPerMinute: 30, MaxLiveAttempts: 10_000}
+		if cfg.LoginLimits != want {
+			t.Fatalf("login_limits = %+v, want %+v", cfg.LoginLimits, want)
+		}
+	})
+	t.Run("values are taken as written", func(t *testing.T) {
+		cfg, err := ParseConfig("c.yaml", []byte(goodConfig+"login_limits:\n  per_client_burst: 5\n  per_client_per_minute: 2\n  max_live_attempts: 100\n"), envFrom(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (LoginLimitsConfig{PerClientBurst: 5, PerClientPerMinute: 2, MaxLiveAttempts: 100}); cfg.LoginLimits != want {
+			t.Fatalf("login_limits = %+v, want %+v", cfg.LoginLimits, want)
+		}
+	})
+	for _, key := range []string{"per_client_burst", "per_client_per_minute", "max_live_attempts"} {
+		t.Run(key+" of 0 is refused with its line", func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(goodConfig+"login_limits:\n  "+key+": 0\n"), envFrom(nil))
+			if err == nil || !strings.Contains(err.Error(), "c.yaml:10: login_limits."+key+": must be at least 1") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

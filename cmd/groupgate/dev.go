@@ -204,6 +204,9 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
 	cfg.Providers = []ProviderConfig{p, sp}
 	cfg.Upstream = s.upstreamURL
+	// dev listens on loopback by default; its metrics stay on that one
+	// port (docs/configuration.md, groupgate dev).
+	cfg.Metrics.OnMainListener = true
 	if err := validateConfig(&cfg, "(groupgate dev)"); err != nil {
 		return Config{}, fmt.Errorf("groupgate dev built an invalid configuration: %w", err)
 	}

@@ -80,17 +80,51 @@ func (m *Main) runServe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metrics := &lateHandler{}
+	metricsAddr := "off"
+	if cfg.Metrics.Listen != "" {
+		addr, err := m.serveMetrics(cfg.Metrics.Listen, metrics, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		metricsAddr = addr.String()
+	}
 	root := &lateHandler{}
 	return m.serveOn(ctx, ln, root, logger, func(ctx context.Context) error {
 		a, err := m.buildApp(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}
+		metrics.set(a.web.MetricsHandler())
 		root.set(a.Handler())
 		logger.Info("groupgate listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
-			"store", cfg.Store.Driver, "redis", cfg.Redis != nil, "providers", a.providers, "upstream", cfg.Upstream)
+			"store", cfg.Store.Driver, "redis", cfg.Redis != nil, "providers", a.providers, "upstream", cfg.Upstream,
+			"metrics", metricsAddr, "metrics_on_main_listener", cfg.Metrics.OnMainListener)
 		return nil
 	})
+}
+
+// serveMetrics serves h at /metrics on its own listener at addr, for
+// Prometheus, until Close; nothing else is served there. The main
+// listener is the public one (in reverse-proxy mode, the application's
+// host), so the metrics are kept off it unless metrics.on_main_listener.
+func (m *Main) serveMetrics(addr string, h http.Handler, logger *slog.Logger) (net.Addr, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := buildHTTPServer(mux, logger)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	m.onClose(func() error {
+		err := srv.Close()
+		<-served
+		return err
+	})
+	return ln.Addr(), nil
 }
 
 // serveOn serves h on ln, runs start (the wiring; h may answer 503 until
