@@ -97,6 +97,14 @@ type Config struct {
 	// counts, process details) are for the operator. MetricsHandler serves
 	// them on a listener of their own.
 	MetricsOnMainListener bool
+	// ProxyReadTimeout and ProxyWriteTimeout are the deadlines of one
+	// proxied request: reading its body from the client, and writing the
+	// application's answer to it. They replace the listener's deadlines,
+	// which are sized for groupgate's own routes, so that uploads and
+	// streamed answers may take longer, but not forever. Zero: no
+	// deadline.
+	ProxyReadTimeout  time.Duration
+	ProxyWriteTimeout time.Duration
 }
 
 // DefaultMaxBodyBytes is the body limit of groupgate's own routes.
@@ -355,7 +363,7 @@ func (s *Server) routes() http.Handler {
 		m.Mount(mux)
 	}
 	if s.proxy != nil {
-		mux.HandleFunc("/", s.handleProxy)
+		mux.Handle("/", s.proxyDeadlines(http.HandlerFunc(s.handleProxy)))
 	} else {
 		mux.Handle("/", pageChain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "page not found"))

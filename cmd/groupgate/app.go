@@ -424,6 +424,8 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		TrustedProxies: trusted,
 		// metrics.listen serves them apart; see runServe.
 		MetricsOnMainListener: cfg.Metrics.OnMainListener,
+		ProxyReadTimeout:      cfg.HTTP.ProxyReadTimeout.D(),
+		ProxyWriteTimeout:     cfg.HTTP.ProxyWriteTimeout.D(),
 		LoginLimits: web.LoginLimits{
 			PerClientBurst:     cfg.LoginLimits.PerClientBurst,
 			PerClientPerMinute: float64(cfg.LoginLimits.PerClientPerMinute),

@@ -45,6 +45,39 @@ type Config struct {
 	// Bounds of the HTTP surface against clients that would exhaust it.
 	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
 	Metrics     MetricsConfig     `yaml:"metrics"`
+	HTTP        HTTPConfig        `yaml:"http"`
+}
+
+// HTTPConfig bounds how long a client may hold a connection. groupgate's
+// own routes answer quickly, so the listener's deadlines are short; the
+// reverse proxy streams the application's requests and responses, so it
+// replaces them, per request, with its own.
+type HTTPConfig struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes"`
+	// 0: no deadline (long-lived streams), the application's own limits
+	// apply.
+	ProxyReadTimeout  Duration `yaml:"proxy_read_timeout"`
+	ProxyWriteTimeout Duration `yaml:"proxy_write_timeout"`
+}
+
+// defaultHTTPConfig: headers within 10s, a whole own-route request
+// (1 MiB body at most) within 30s and its answer within 60s (a login
+// callback waits on the IdP), 64 KiB of headers (nginx allows 32 KiB by
+// default), and 10 minutes per proxied request each way.
+func defaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{
+		ReadHeaderTimeout: Duration(10 * time.Second),
+		ReadTimeout:       Duration(30 * time.Second),
+		WriteTimeout:      Duration(60 * time.Second),
+		IdleTimeout:       Duration(2 * time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		ProxyReadTimeout:  Duration(10 * time.Minute),
+		ProxyWriteTimeout: Duration(10 * time.Minute),
+	}
 }
 
 // MetricsConfig says where Prometheus metrics are served. They are off the
@@ -203,6 +236,7 @@ func defaultConfig() Config {
 		},
 		SCIM: SCIMConfig{BodyLimit: 1 << 20, MatchKey: "email"},
 		API:  APIConfig{BodyLimit: 1 << 20},
+		HTTP: defaultHTTPConfig(),
 		LoginLimits: LoginLimitsConfig{
 			PerClientBurst:     web.DefaultLoginPerClientBurst,
 			PerClientPerMinute: web.DefaultLoginPerClientPerMinute,
@@ -773,6 +807,22 @@ func (d *decoder) validate(c *Config) {
 	}
 	if c.API.BodyLimit <= 0 {
 		d.problemf("api.body_limit", "must be positive")
+	}
+	for _, l := range []struct {
+		key string
+		v   Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+	} {
+		if l.v <= 0 {
+			d.problemf(l.key, "must be positive (a client could otherwise hold a connection forever)")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 {
+		d.problemf("http.max_header_bytes", "must be at least 4KiB, is %d bytes", c.HTTP.MaxHeaderBytes)
 	}
 	if ml := c.Metrics.Listen; ml != "" {
 		if _, _, err := net.SplitHostPort(ml); err != nil {

@@ -150,7 +150,7 @@ func (m *Main) runDev(ctx context.Context) error {
 
 	gate := &lateHandler{}
 	router := devRouter{idps: map[string]http.Handler{devOIDCPath: idp, devSAMLPath: samlIdP}, gate: gate}
-	return m.serveOn(ctx, ln, router, logger, func(ctx context.Context) error {
+	return m.serveOn(ctx, ln, router, cfg.HTTP, logger, func(ctx context.Context) error {
 		a, err := m.buildApp(ctx, cfg, logger)
 		if err != nil {
 			return err
@@ -171,7 +171,7 @@ func (m *Main) startDemoApp(logger *slog.Logger) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("demo app: %w", err)
 	}
-	srv := buildHTTPServer(demoApp(logger), logger)
+	srv := buildHTTPServer(demoApp(logger), logger, defaultHTTPConfig())
 	go func() { _ = srv.Serve(ln) }()
 	m.onClose(srv.Close)
 	return "http://" + ln.Addr().String(), nil
