@@ -132,7 +132,8 @@ func (l *loginLimiter) admit(client netip.Prefix, now time.Time) (ok bool, reaso
 	b := l.clients[client]
 	tokens := float64(l.limits.PerClientBurst)
 	if b != nil {
-		tokens = min(tokens, b.tokens+float64(now.Sub(b.at))*l.rate)
+		// max: a clock set back refills nothing rather than draining.
+		tokens = min(tokens, b.tokens+float64(max(0, now.Sub(b.at)))*l.rate)
 	}
 	if tokens < 1 {
 		return false, refusedClient, time.Duration((1 - tokens) / l.rate)
