@@ -1,5 +1,8 @@
 // Package broker owns the protocol-neutral login pipeline: the connector
-// interfaces that each IdP protocol implements, and the login attempt that
+// interfaces that each IdP protocol implements (CallbackConnector for the
+// OIDC code flow, SAMLConnector for SAML Web Browser SSO; each ends in an
+// Identity that the caller's one finish step turns into a session), and
+// the login attempt that
 // carries state, nonce, PKCE verifier and return URL from the redirect to the
 // IdP until its callback.
 //

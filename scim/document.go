@@ -69,7 +69,48 @@ func normalize(rt *resourceType, raw map[string]any) (document, *Error) {
 			return nil, err
 		}
 	}
+	canonicalMulti(rt, doc)
 	return doc, nil
+}
+
+// canonicalMulti makes every multi-valued complex attribute of doc hold
+// each value once and at most one primary value (RFC 7643 §2.4). POST,
+// PUT and PATCH all end with it, so they agree: a repeated value (by
+// "value", case-insensitively where the attribute is) is merged into its
+// first occurrence, as a PATCH add merges it, and of several primaries
+// the last one stays primary, as the last one written wins in PATCH.
+func canonicalMulti(rt *resourceType, doc document) {
+	for _, s := range append([]*schema{rt.Core}, rt.Extensions...) {
+		m := map[string]any(doc)
+		if s != rt.Core {
+			if m, _ = doc[s.ID].(map[string]any); m == nil {
+				continue
+			}
+		}
+		for _, a := range s.Attrs {
+			list, ok := m[a.Name].([]any)
+			if !ok || !a.Multi || a.Type != tComplex {
+				continue
+			}
+			m[a.Name] = lastPrimary(addValues(a, nil, list))
+		}
+	}
+}
+
+// lastPrimary clears primary on every element but the last primary one.
+func lastPrimary(list []any) []any {
+	seen := false
+	for i := len(list) - 1; i >= 0; i-- {
+		em, ok := list[i].(map[string]any)
+		if !ok || em["primary"] != true {
+			continue
+		}
+		if seen {
+			delete(em, "primary")
+		}
+		seen = true
+	}
+	return list
 }
 
 // setNormalized stores the coerced v under a's canonical name in m, unless

@@ -1,9 +1,13 @@
 package scim
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -285,6 +289,45 @@ func (s *Server) create(ctx context.Context, req request, rt *resourceType, q ma
 	return http.StatusCreated, obj, resourceHeaders(s.location(req, rt, created.ID), created.Version), nil
 }
 
+// errUnchanged aborts the write of an update that changes nothing: RFC
+// 7644 §3.5.2 says such a PATCH SHALL NOT change meta.version or
+// meta.lastModified, and a PUT of the resource as it is keeps them too.
+// Nothing is written, audited or pushed then.
+var errUnchanged = errors.New("the update changes nothing")
+
+// sameUser reports whether two states of a user render the same resource.
+func sameUser(a, b groupgate.User) (bool, error) {
+	da, err := userDocument(a)
+	if err != nil {
+		return false, err
+	}
+	db, err := userDocument(b)
+	if err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(da, db), nil
+}
+
+// sameGroup reports whether two states of a group, with their member
+// IDs, render the same resource.
+func sameGroup(a groupgate.Group, am []string, b groupgate.Group, bm []string) (bool, error) {
+	am, bm = slices.Clone(am), slices.Clone(bm)
+	slices.Sort(am)
+	slices.Sort(bm)
+	if !slices.Equal(am, slices.Compact(bm)) {
+		return false, nil
+	}
+	da, err := groupDocument(a, nil)
+	if err != nil {
+		return false, err
+	}
+	db, err := groupDocument(b, nil)
+	if err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(da, db), nil
+}
+
 func resourceHeaders(location string, version int64) http.Header {
 	h := http.Header{}
 	h.Set("Location", location)
@@ -358,6 +401,7 @@ func (s *Server) resource(ctx context.Context, req request, rt *resourceType, id
 			update = func(cur document) (document, *Error) { return applyPatch(rt, cur, pr) }
 		}
 		if isUser {
+			var unchanged groupgate.User
 			u, err := s.sy.SCIMUpdateUser(ctx, req.actor, id, func(u *groupgate.User) error {
 				if err := checkIfMatch(h, u.Version); err != nil {
 					return err
@@ -370,11 +414,19 @@ func (s *Server) resource(ctx context.Context, req request, rt *resourceType, id
 				if serr != nil {
 					return serr
 				}
+				before := *u
 				if serr := applyUserDocument(u, next); serr != nil {
 					return serr
 				}
+				if same, err := sameUser(before, *u); err != nil || same {
+					unchanged = before
+					return cmp.Or(err, errUnchanged)
+				}
 				return nil
 			})
+			if errors.Is(err, errUnchanged) {
+				u, err = unchanged, nil
+			}
 			if err != nil {
 				return 0, nil, nil, err
 			}
@@ -384,6 +436,10 @@ func (s *Server) resource(ctx context.Context, req request, rt *resourceType, id
 			}
 			return http.StatusOK, obj, resourceHeaders(s.location(req, rt, id), u.Version), nil
 		}
+		var (
+			unchangedGroup   groupgate.Group
+			unchangedMembers []string
+		)
 		g, members, err := s.sy.SCIMUpdateGroup(ctx, req.actor, id, func(g *groupgate.Group, members []string) ([]string, error) {
 			if err := checkIfMatch(h, g.Version); err != nil {
 				return nil, err
@@ -396,12 +452,20 @@ func (s *Server) resource(ctx context.Context, req request, rt *resourceType, id
 			if serr != nil {
 				return nil, serr
 			}
+			before := *g
 			out, serr := applyGroupDocument(g, next)
 			if serr != nil {
 				return nil, serr
 			}
+			if same, err := sameGroup(before, members, *g, out); err != nil || same {
+				unchangedGroup, unchangedMembers = before, members
+				return nil, cmp.Or(err, errUnchanged)
+			}
 			return out, nil
 		})
+		if errors.Is(err, errUnchanged) {
+			g, members, err = unchangedGroup, unchangedMembers, nil
+		}
 		if err != nil {
 			return 0, nil, nil, err
 		}

@@ -43,6 +43,7 @@ func applyPatch(rt *resourceType, doc document, req patchRequest) (document, *Er
 		}
 	}
 	out.dropEmpty()
+	canonicalMulti(rt, out)
 	return out, nil
 }
 
@@ -70,6 +71,11 @@ func applyOp(rt *resourceType, doc document, op patchOperation) *Error {
 		return err
 	}
 	return applyAt(rt, doc, kind, pp, op.Value, op.Value != nil)
+}
+
+// isActive reports whether r is the User's core attribute active.
+func isActive(rt *resourceType, r resolved) bool {
+	return r.ext == nil && r.sub == nil && r.attr == rt.Core.attr("active") && rt.Core.ID == URNUser
 }
 
 // applyPathless applies add or replace without a path: each key of value
@@ -126,6 +132,9 @@ func sortedKeys(m map[string]any) []string {
 
 // applyAt applies one operation at a parsed path.
 func applyAt(rt *resourceType, doc document, kind string, pp patchPath, value any, hasValue bool) *Error {
+	if pp.unknown {
+		return nil // ignored, as by POST and PUT
+	}
 	if pp.whole != nil {
 		switch kind {
 		case "remove":
@@ -157,6 +166,12 @@ func applyAt(rt *resourceType, doc document, kind string, pp patchPath, value an
 	}
 	if a.Mutability == mWriteOnly {
 		return nil // password: accepted and discarded
+	}
+	if kind == "remove" && isActive(rt, pp.r) {
+		// active is how groupgate ends a user's access; "unassigned"
+		// has no meaning for it, and a remove that kept the current
+		// state would let a client believe it had done something.
+		return &Error{Status: 400, ScimType: errMutability, Detail: "active cannot be removed: replace it with true or false"}
 	}
 	m := doc.container(pp.r, kind != "remove")
 	if m == nil {
@@ -303,9 +318,16 @@ func applyFiltered(m map[string]any, kind string, pp patchPath, value any) *Erro
 		return err
 	}
 	if len(hits) == 0 {
-		// Entra replaces emails[type eq "work"].value on a user without a
-		// work email: create the element the filter describes.
+		// RFC 7644 §3.5.2.3: a replace whose filter matches nothing is
+		// noTarget. The exception is Entra's replace of
+		// emails[type eq "work"].value on a user without a work email:
+		// a filter that is exactly type eq <canonical type> names one
+		// value that may be created (docs/scim.md). add keeps creating the
+		// element any equality filter describes.
 		elem, ok := elementFor(pp.filter)
+		if kind == "replace" && !upsertable(a, pp.filter) {
+			ok = false
+		}
 		if !ok {
 			return badRequest(errNoTarget, "no %s value matches the filter", a.Name)
 		}
@@ -316,7 +338,7 @@ func applyFiltered(m map[string]any, kind string, pp patchPath, value any) *Erro
 				elem[k] = v
 			}
 		}
-		m[a.Name] = append(cur, elem)
+		m[a.Name] = onePrimary(append(cur, elem), []any{elem})
 		return nil
 	}
 	for _, i := range hits {
@@ -332,8 +354,26 @@ func applyFiltered(m map[string]any, kind string, pp patchPath, value any) *Erro
 			cur[i] = cv
 		}
 	}
-	m[a.Name] = cur
+	// A value just made primary stays the only primary one.
+	written := make([]any, 0, len(hits))
+	for _, i := range hits {
+		written = append(written, cur[i])
+	}
+	m[a.Name] = onePrimary(cur, written)
 	return nil
+}
+
+// upsertable reports whether a replace with value filter f on a may
+// create the value it describes: f is exactly `type eq "<t>"` with t one of
+// the canonical types of a.
+func upsertable(a *attribute, f store.Filter) bool {
+	c, ok := f.(store.Compare)
+	if !ok || c.Op != store.OpEq || !strings.EqualFold(c.Attr, "type") {
+		return false
+	}
+	t, ok := c.Value.(string)
+	typ := a.sub("type")
+	return ok && typ != nil && slices.Contains(typ.Canonical, t)
 }
 
 // elementFor returns the element a filter of equalities joined by "and"

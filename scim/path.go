@@ -16,6 +16,11 @@ type patchPath struct {
 	r      resolved
 	whole  *schema // set when the path is just an extension URN
 	filter store.Filter
+	// unknown is set for a well-formed path that names an attribute,
+	// sub-attribute or extension this server does not have. PATCH ignores
+	// it, as POST and PUT ignore unknown attributes, so that an IdP with a
+	// custom attribute mapping can update what it could create.
+	unknown bool
 }
 
 // parsePath parses a PATCH path against the resource type.
@@ -39,7 +44,10 @@ func parsePath(rt *resourceType, src string) (patchPath, *Error) {
 	}
 	r, ok := rt.resolve(toks[0].text)
 	if !ok {
-		return patchPath{}, badRequest(errInvalidPath, "unknown attribute in path %q", src)
+		if toks[1].kind == tkEOF || toks[1].kind == tkLBrack {
+			return patchPath{unknown: true}, nil
+		}
+		return patchPath{}, badRequest(errInvalidPath, "bad path %q", src)
 	}
 	if toks[1].kind == tkEOF {
 		return patchPath{r: r}, nil
@@ -61,8 +69,11 @@ func parsePath(rt *resourceType, src string) (patchPath, *Error) {
 		return pp, nil
 	case t.kind == tkWord && strings.HasPrefix(t.text, ".") && p.peek().kind == tkEOF:
 		sub := r.attr.sub(t.text[1:])
-		if sub == nil || strings.Contains(t.text[1:], ".") {
+		if strings.Contains(t.text[1:], ".") {
 			return patchPath{}, badRequest(errInvalidPath, "%q has no sub-attribute %q", r.attr.Name, t.text[1:])
+		}
+		if sub == nil {
+			return patchPath{unknown: true}, nil
 		}
 		pp.r.sub = sub
 		return pp, nil

@@ -21,7 +21,7 @@ func userDocument(u groupgate.User) (document, error) {
 	}
 	doc["userName"] = u.UserName
 	doc["active"] = u.Active
-	setOrDelete(doc, "externalId", u.ExternalID)
+	setString(doc, "externalId", u.ExternalID)
 	if u.DisplayName != "" {
 		doc["displayName"] = u.DisplayName
 	}
@@ -53,6 +53,17 @@ func primaryIndex(list []any) int {
 		}
 	}
 	return first
+}
+
+// setString sets a column-backed string attribute, or removes it when it
+// is unassigned: RFC 7643 §2.5 and §3.1 say an attribute without a value
+// is omitted from a response, not returned as "".
+func setString(doc document, k, v string) {
+	if v == "" {
+		delete(doc, k)
+		return
+	}
+	doc[k] = v
 }
 
 func stringOf(v any) string {
@@ -90,6 +101,14 @@ func applyUserDocument(u *groupgate.User, doc document) *Error {
 		u.Active = a
 	}
 	u.ExternalID = stringOf(doc["externalId"])
+	if err := checkLengths(
+		lengthCheck{"userName", u.UserName, maxNameLen},
+		lengthCheck{"displayName", u.DisplayName, maxNameLen},
+		lengthCheck{"externalId", u.ExternalID, maxNameLen},
+		lengthCheck{"emails.value", u.Email, maxEmailLen},
+	); err != nil {
+		return err
+	}
 	stored := clone(doc).(document)
 	delete(stored, "active") // the column is the truth
 	b, err := json.Marshal(stored)
@@ -109,7 +128,7 @@ func groupDocument(g groupgate.Group, members []string) (document, error) {
 		}
 	}
 	doc["displayName"] = g.Name
-	setOrDelete(doc, "externalId", g.ExternalID)
+	setString(doc, "externalId", g.ExternalID)
 	delete(doc, "members")
 	if members != nil {
 		list := make([]any, len(members))
@@ -130,6 +149,12 @@ func applyGroupDocument(g *groupgate.Group, doc document) ([]string, *Error) {
 	}
 	g.Name = name
 	g.ExternalID = stringOf(doc["externalId"])
+	if err := checkLengths(
+		lengthCheck{"displayName", g.Name, maxNameLen},
+		lengthCheck{"externalId", g.ExternalID, maxNameLen},
+	); err != nil {
+		return nil, err
+	}
 	members := []string{}
 	list, _ := doc["members"].([]any)
 	for _, e := range list {

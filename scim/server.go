@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -217,9 +218,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, se.Status, se.body())
 }
 
-// decodeBody reads a JSON object body.
+// decodeBody reads a JSON object body. A body with a NUL character
+// anywhere is refused: no store can keep it (see containsNUL).
 func decodeBody(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest(errInvalidSyntax, "cannot read the request body: %v", err)
+	}
+	if containsNUL(raw) {
+		return badRequest(errInvalidValue, "the request body contains a NUL character (\\u0000)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

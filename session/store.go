@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,13 @@ func NewStore(backend Sessions, secret []byte, opts ...Option) (*Store, error) {
 	if err := (&http.Cookie{Name: o.cookieName, Value: "x"}).Valid(); err != nil {
 		return nil, groupgate.WrapError(groupgate.Invalid, err, "invalid session cookie name %q", o.cookieName)
 	}
+	// Browsers drop a __Host- or __Secure- cookie that is not Secure
+	// (RFC 6265bis §4.1.3, prefixes matched without case): nobody could
+	// sign in. The Store always sets Path=/ and no Domain, which __Host-
+	// also requires.
+	if HasSecurePrefix(o.cookieName) && !o.secure {
+		return nil, groupgate.Errorf(groupgate.Invalid, "session cookie %q needs a Secure cookie (secure_cookie: true)", o.cookieName)
+	}
 	// Derive rather than use the secret directly, so the same configured
 	// secret can key other purposes without related keys.
 	hashKey, err := hkdf.Key(sha256.New, secret, nil, "groupgate session cookie v1", 32)
@@ -101,6 +109,17 @@ func NewStore(backend Sessions, secret []byte, opts ...Option) (*Store, error) {
 	}
 	st.macs.New = func() any { return &cookieMAC{h: hmac.New(sha256.New, hashKey)} }
 	return st, nil
+}
+
+// HasSecurePrefix reports whether a cookie name starts with __Host- or
+// __Secure-, which browsers match without case (RFC 6265bis §4.1.3).
+func HasSecurePrefix(name string) bool {
+	for _, p := range []string{"__Host-", "__Secure-"} {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // CookieName is the name of the session cookie.
@@ -257,11 +276,19 @@ func (s *Store) options(maxAge time.Duration) *sessions.Options {
 
 // cookieID returns the verified session ID carried by the request, if any.
 func (s *Store) cookieID(r *http.Request, name string) (string, bool) {
-	c, err := r.Cookie(name)
-	if err != nil {
+	// Another site that can set cookies for this host (a sibling
+	// subdomain, a plain-http answer) can plant a second cookie of the same
+	// name with a longer Path, which browsers send first (RFC 6265 §5.4):
+	// cookie tossing, to log the victim in as the attacker. Two session
+	// cookies are no session at all, whichever is ours.
+	cs := r.CookiesNamed(name)
+	if len(cs) != 1 {
+		if len(cs) > 1 {
+			s.logger.DebugContext(r.Context(), "session cookie rejected", slog.String("reason", "sent more than once"))
+		}
 		return "", false
 	}
-	id, reason := s.verifyCookie(name, c.Value, time.Now())
+	id, reason := s.verifyCookie(name, cs[0].Value, time.Now())
 	if reason != "" {
 		s.logger.DebugContext(r.Context(), "session cookie rejected", slog.String("reason", reason))
 		return "", false

@@ -355,3 +355,76 @@ func TestTheGorillaInterfaceStoresOnlyTheTypedRecord(t *testing.T) {
 		}
 	})
 }
+
+// Cookie tossing: a site that can set cookies for the application's host
+// (a sibling subdomain, a plain-http response) plants its own session
+// cookie, with a longer Path so that browsers send it first (RFC 6265
+// §5.4). Whichever comes first, two session cookies are no session.
+func TestTwoSessionCookiesAreNoSession(t *testing.T) {
+	b := session.NewMemory()
+	s := newStore(t, b)
+	victim := start(t, s, login("alice"))
+	tossed := start(t, s, login("mallory"))
+	junk := &http.Cookie{Name: s.CookieName(), Value: "junk"}
+	for _, tt := range []struct {
+		name    string
+		cookies []*http.Cookie
+	}{
+		{"a planted session before the user's", []*http.Cookie{tossed, victim}},
+		{"a planted session after the user's", []*http.Cookie{victim, tossed}},
+		{"a bad cookie before a good one", []*http.Cookie{junk, victim}},
+		{"the same good cookie twice", []*http.Cookie{victim, victim}},
+	} {
+		t.Run(tt.name+" is no session", func(t *testing.T) {
+			if rec, err := current(s, tt.cookies...); !groupgate.IsCode(err, groupgate.Unauthenticated) {
+				t.Fatalf("Current = %+v, %v; want Unauthenticated", rec, err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, c := range tt.cookies {
+				r.AddCookie(c)
+			}
+			sess, err := s.Get(r, s.CookieName())
+			if err != nil || !sess.IsNew || session.RecordOf(sess) != nil {
+				t.Fatalf("Get = %+v, %v; want a new empty session", sess, err)
+			}
+		})
+	}
+	t.Run("one session cookie among other cookies is the session", func(t *testing.T) {
+		rec, err := current(s, &http.Cookie{Name: "app", Value: "1"}, victim, &http.Cookie{Name: s.CookieName() + "x", Value: "2"})
+		if err != nil || rec.UserID != "alice" {
+			t.Fatalf("Current = %+v, %v; want alice's session", rec, err)
+		}
+	})
+}
+
+// A __Host- cookie (RFC 6265bis §4.1.3.2) is one browsers accept only when
+// Secure, Path=/ and without Domain, so no other host can set or shadow it.
+func TestHostPrefixedCookie(t *testing.T) {
+	b := session.NewMemory()
+	t.Run("the cookie is Secure, Path=/ and host-only", func(t *testing.T) {
+		s := newStore(t, b, session.WithCookieName("__Host-groupgate"), session.WithSecureCookie(true))
+		c := start(t, s, login("alice"))
+		if c.Name != "__Host-groupgate" || !c.Secure || c.Path != "/" || c.Domain != "" {
+			t.Fatalf("cookie %+v: want __Host-groupgate, Secure, Path=/, no Domain", c)
+		}
+		if rec, err := current(s, c); err != nil || rec.UserID != "alice" {
+			t.Fatalf("Current = %+v, %v", rec, err)
+		}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/logout", nil)
+		r.AddCookie(c)
+		if err := s.End(w, r); err != nil {
+			t.Fatal(err)
+		}
+		if e := onlyCookie(t, w); e.Name != "__Host-groupgate" || !e.Secure || e.Path != "/" || e.MaxAge >= 0 {
+			t.Fatalf("logout cookie %+v: want an expired __Host- cookie a browser accepts", e)
+		}
+	})
+	for _, name := range []string{"__Host-groupgate", "__Secure-groupgate", "__host-groupgate"} {
+		t.Run(name+" without Secure is refused", func(t *testing.T) {
+			if _, err := session.NewStore(b, secret, session.WithCookieName(name), session.WithSecureCookie(false)); !groupgate.IsCode(err, groupgate.Invalid) {
+				t.Fatalf("NewStore = %v, want Invalid: browsers drop such a cookie", err)
+			}
+		})
+	}
+}

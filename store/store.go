@@ -200,10 +200,18 @@ type SCIMStore interface {
 	// every member of the old or new name. NotFound when the group does
 	// not exist, Invalid for an unknown user ID (nothing written),
 	// Conflict when a moved mapping would collide with one of the new name
-	// on the same resource or the name or externalId is taken; fn's error
+	// on the same resource or the name is taken; fn's error
 	// is returned unchanged. Concurrent calls for one group are
 	// serialized.
 	UpdateGroupMembers(ctx context.Context, groupID string, fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error)
+	// CreateGroupWithMembers creates g (as CreateGroup) with the given
+	// "scim" members in one transaction, and returns the stored group at
+	// Version 1 with UpdatedAt equal to CreatedAt (RFC 7643 §3.1: a
+	// resource never modified has lastModified = created) and the sorted,
+	// de-duplicated member IDs it affected. Invalid for an empty name or
+	// an unknown user ID, Conflict when the name is taken; nothing is
+	// written then.
+	CreateGroupWithMembers(ctx context.Context, g groupgate.Group, members []string) (groupgate.Group, []string, error)
 }
 
 // Store is every store interface together, plus transactions and

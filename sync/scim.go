@@ -69,7 +69,10 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 		}
 		if existing.ID != "" {
 			if existing.ExternalID != "" || len(existing.SCIM) > 0 {
-				return groupgate.Errorf(groupgate.Conflict, "a user with this %s is already provisioned", match)
+				if match == MatchUserName {
+					return groupgate.Errorf(groupgate.Conflict, "userName %q is already provisioned", u.UserName)
+				}
+				return groupgate.Errorf(groupgate.Conflict, "emails: a user with email %q is already provisioned", u.Email)
 			}
 			before, adopted = existing, true
 			out, err = tx.UpdateUser(ctx, existing.ID, func(cur *groupgate.User) error {
@@ -78,7 +81,9 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("adopt user %s: %w", existing.ID, err)
+				as := u
+				as.ID = existing.ID
+				return fmt.Errorf("adopt user %s: %w", existing.ID, userConflict(ctx, tx, err, as))
 			}
 			if before.Active && !out.Active {
 				if err := s.record(ctx, tx, &entry, []string{out.ID}, nil); err != nil {
@@ -88,7 +93,7 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 			return s.audit(ctx, tx, actor, ActionSCIMUserAdopt, "user", out.ID, viewSCIMUser(before), viewSCIMUser(out))
 		}
 		if out, err = tx.CreateUser(ctx, u); err != nil {
-			return fmt.Errorf("create user %q: %w", u.UserName, err)
+			return fmt.Errorf("create user %q: %w", u.UserName, userConflict(ctx, tx, err, u))
 		}
 		return s.audit(ctx, tx, actor, ActionSCIMUserCreate, "user", out.ID, nil, viewSCIMUser(out))
 	})
@@ -127,6 +132,39 @@ func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match 
 	return found, nil
 }
 
+// userConflict names the attribute behind a Conflict of a write of u,
+// as RFC 7644 §3.12 asks of a 409 uniqueness error: the userName, else the
+// email, of another user. It runs in the writing transaction (the store
+// wraps each write in a savepoint, so the transaction is still usable).
+// Any other error is returned as it is.
+func userConflict(ctx context.Context, tx store.Store, err error, u groupgate.User) error {
+	if !groupgate.IsCode(err, groupgate.Conflict) {
+		return err
+	}
+	if other, gerr := tx.GetUserByUserName(ctx, u.UserName); gerr == nil && other.ID != u.ID {
+		return groupgate.WrapError(groupgate.Conflict, err, "userName %q is already taken by another user", u.UserName)
+	}
+	if u.Email != "" {
+		if other, gerr := tx.GetUserByEmail(ctx, u.Email); gerr == nil && other.ID != u.ID {
+			return groupgate.WrapError(groupgate.Conflict, err, "emails: %q is already the email of another user", u.Email)
+		}
+	}
+	return err
+}
+
+// groupConflict names the attribute behind a Conflict of a group write:
+// the displayName, taken by another group or mapped together with the
+// old name on one resource.
+func groupConflict(ctx context.Context, tx store.Store, err error, id, name string) error {
+	if !groupgate.IsCode(err, groupgate.Conflict) {
+		return err
+	}
+	if other, gerr := tx.GetGroupByName(ctx, name); gerr == nil && other.ID != id {
+		return groupgate.WrapError(groupgate.Conflict, err, "displayName %q is already taken by another group", name)
+	}
+	return groupgate.WrapError(groupgate.Conflict, err, "displayName %q: %s", name, groupgate.ErrorMessageOf(err))
+}
+
 // SCIMUpdateUser runs fn on the stored user in one transaction with its
 // audit event. Turning Active off ends every session of the user at once
 // (logins are then refused); turning it on again reactivates the user.
@@ -137,12 +175,15 @@ func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn fu
 		entry       int64
 	)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
+		var next groupgate.User
 		u, err := tx.UpdateUser(ctx, userID, func(u *groupgate.User) error {
 			before = *u
-			return fn(u)
+			err := fn(u)
+			next = *u
+			return err
 		})
 		if err != nil {
-			return fmt.Errorf("update user %s: %w", userID, err)
+			return fmt.Errorf("update user %s: %w", userID, userConflict(ctx, tx, err, next))
 		}
 		out = u
 		if err := s.audit(ctx, tx, actor, ActionSCIMUserUpdate, "user", userID, viewSCIMUser(before), viewSCIMUser(out)); err != nil {
@@ -222,9 +263,9 @@ type groupChangeView struct {
 }
 
 // SCIMCreateGroup creates g with the given SCIM members (user IDs) in one
-// transaction, then pushes fresh access to the members. Conflict when the
-// name or externalId is taken, Invalid for an unknown user ID or a bad
-// name.
+// transaction, then pushes fresh access to the members. Conflict (naming
+// displayName) when the name is taken, Invalid for an unknown user ID or a
+// bad name. externalId need not be unique (RFC 7643 §3.1).
 func (s *Syncer) SCIMCreateGroup(ctx context.Context, actor string, g groupgate.Group, members []string) (groupgate.Group, []string, error) {
 	if err := checkGroupName(g.Name); err != nil {
 		return groupgate.Group{}, nil, err
@@ -240,16 +281,12 @@ func (s *Syncer) SCIMCreateGroup(ctx context.Context, actor string, g groupgate.
 		if err != nil {
 			return err
 		}
-		created, err := tx.CreateGroup(ctx, g)
+		// One store call, so that the new group is at its first version
+		// with lastModified = created (RFC 7643 §3.1).
+		final = dedupe(members)
+		out, affected, err = sc.CreateGroupWithMembers(ctx, g, final)
 		if err != nil {
-			return fmt.Errorf("create group %q: %w", g.Name, err)
-		}
-		out, affected, err = sc.UpdateGroupMembers(ctx, created.ID, func(_ *groupgate.Group, _ []string) ([]string, error) {
-			final = dedupe(members)
-			return final, nil
-		})
-		if err != nil {
-			return fmt.Errorf("set members of group %s: %w", created.ID, err)
+			return fmt.Errorf("create group %q: %w", g.Name, groupConflict(ctx, tx, err, "", g.Name))
 		}
 		if err := s.record(ctx, tx, &entry, affected, nil); err != nil {
 			return err
@@ -284,10 +321,12 @@ func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn 
 		}
 		var before groupChangeView
 		var old []string
+		var name string
 		out, affected, err = sc.UpdateGroupMembers(ctx, groupID, func(g *groupgate.Group, members []string) ([]string, error) {
 			before = groupChangeView{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Members: len(members)}
 			old = members
 			next, err := fn(g, slices.Clone(members))
+			name = g.Name
 			if err != nil {
 				return nil, err
 			}
@@ -298,7 +337,7 @@ func (s *Syncer) SCIMUpdateGroup(ctx context.Context, actor, groupID string, fn 
 			return final, nil
 		})
 		if err != nil {
-			return fmt.Errorf("update group %s: %w", groupID, err)
+			return fmt.Errorf("update group %s: %w", groupID, groupConflict(ctx, tx, err, groupID, name))
 		}
 		added, removed := diffSorted(old, final)
 		if err := s.record(ctx, tx, &entry, affected, nil); err != nil {

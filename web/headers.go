@@ -42,14 +42,19 @@ func usernameOf(id groupgate.Identity) string {
 // Set writes every identity header on h. Groups is always present, empty
 // for a user with no groups, so an upstream can tell "no groups" from "not
 // behind groupgate".
+//
+// Every name (user, email, group, organization, repository) is written
+// with encodeName, so that each header parses back to exactly the names
+// groupgate holds: split lists on ",", role entries on "=", then
+// percent-decode each name.
 func (ih IdentityHeaders) Set(h http.Header) {
 	// Forward-auth sets these on every request: the five values share one
 	// backing array, each sliced to capacity 1 so that a later Add to one
 	// header reallocates instead of overwriting its neighbour. The names are
 	// already canonical, which is all h.Set would add.
 	vals := make([]string, 5)
-	vals[0] = headerSafe(ih.User)
-	vals[1] = headerSafe(ih.Email)
+	vals[0] = encodeName(ih.User)
+	vals[1] = encodeName(ih.Email)
 	vals[2] = joinList(ih.Memberships.Groups)
 	vals[3] = joinRoles(ih.Memberships.OrgRoles)
 	vals[4] = joinRoles(ih.Memberships.RepoRoles)
@@ -60,28 +65,62 @@ func (ih IdentityHeaders) Set(h http.Header) {
 	h[HeaderRepoRoles] = vals[4:5:5]
 }
 
-// StripIdentityHeaders removes every X-Auth-Request-* header a client sent,
-// so that only groupgate can assert an identity to the upstream.
+// StripIdentityHeaders removes every header a client sent that an upstream
+// could read as an identity header: any name that, compared without case
+// and with "_" read as "-", starts with X-Auth-Request-. CGI (RFC 3875
+// §4.1.18), WSGI (PEP 3333) and Rack map "-" to "_" and upper-case names,
+// so X_Auth_Request_User lands in the same variable as X-Auth-Request-User
+// and would be merged with, or replace, the value groupgate sets.
 func StripIdentityHeaders(h http.Header) {
 	for name := range h {
-		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
+		if headerNameHasPrefix(name, identityHeaderPrefix) {
 			delete(h, name)
 		}
 	}
 }
 
-// joinList writes items comma-separated, in one allocation (none for a
-// single clean item).
+// headerNameHasPrefix reports whether name starts with prefix, a canonical
+// header name prefix, compared as CGI-style gateways compare names: ASCII
+// case-insensitively, "_" and "-" alike.
+func headerNameHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		a, b := name[i], prefix[i]
+		if a == '_' {
+			a = '-'
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// headerNameIs is headerNameHasPrefix for the whole name.
+func headerNameIs(name, want string) bool {
+	return len(name) == len(want) && headerNameHasPrefix(name, want)
+}
+
+// joinList writes items comma-separated, each encoded, in one allocation
+// (none for a single plain item).
 func joinList(items []string) string {
 	switch len(items) {
 	case 0:
 		return ""
 	case 1:
-		return headerSafe(items[0])
+		return encodeName(items[0])
 	}
 	n := len(items) - 1
 	for _, it := range items {
-		n += len(it)
+		n += encodedLen(it)
 	}
 	var b strings.Builder
 	b.Grow(n)
@@ -89,13 +128,14 @@ func joinList(items []string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeSafe(&b, it)
+		writeName(&b, it)
 	}
 	return b.String()
 }
 
 // joinRoles writes name=role pairs sorted by name, so the header is the
-// same for the same roles whatever the map order.
+// same for the same roles whatever the map order. Roles are fixed words
+// (ADMIN, WRITE, …): only the names need encoding.
 func joinRoles[R ~string](roles map[string]R) string {
 	if len(roles) == 0 {
 		return ""
@@ -106,7 +146,7 @@ func joinRoles[R ~string](roles map[string]R) string {
 	n := len(roles) - 1
 	for k, r := range roles {
 		keys = append(keys, k)
-		n += len(k) + 1 + len(r)
+		n += encodedLen(k) + 1 + len(r)
 	}
 	slices.Sort(keys)
 	var b strings.Builder
@@ -115,38 +155,82 @@ func joinRoles[R ~string](roles map[string]R) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeSafe(&b, k)
+		writeName(&b, k)
 		b.WriteByte('=')
 		b.WriteString(string(roles[k]))
 	}
 	return b.String()
 }
 
-// headerSafe drops control characters: IdP-supplied names end up in header
-// values, where a CR or LF would let them forge headers.
-func headerSafe(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
+// The identity headers carry names that IdPs, SCIM clients and API
+// callers choose, and directories hold groups such as "Sales, EMEA", so
+// names are encoded rather than refused. encodeName writes as %XX
+// (RFC 3986 §2.1 percent-encoding, upper-case hex) every byte of a name
+// that would change how a header parses:
+//
+//   - "," separates list entries and "=" a name from its role;
+//   - "%" itself, so that decoding is unambiguous;
+//   - control bytes (U+0000–U+001F, U+007F): a CR or LF would forge a
+//     header, and the rest are not valid in a field value (RFC 9110 §5.5);
+//   - a space at either end of a name, which HTTP parsers trim from field
+//     values and list elements (RFC 9110 §5.5, §5.6.1).
+//
+// Every other byte, UTF-8 included, is written as is, so a plain name
+// such as "eng" or "acme/api" reads the same encoded or not.
+func encodeName(s string) string {
+	if !needsEncoding(s) {
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return -1
-		}
-		return r
-	}, s)
+	var b strings.Builder
+	b.Grow(encodedLen(s))
+	writeName(&b, s)
+	return b.String()
 }
 
-// writeSafe is headerSafe writing into b.
-func writeSafe(b *strings.Builder, s string) {
-	if strings.IndexFunc(s, isControl) < 0 {
-		b.WriteString(s)
-		return
+// mustEncode reports whether byte i of s is written as %XX.
+func mustEncode(s string, i int) bool {
+	switch c := s[i]; {
+	case c == ',' || c == '=' || c == '%' || c < 0x20 || c == 0x7f:
+		return true
+	case c == ' ':
+		return i == 0 || i == len(s)-1
 	}
-	for _, r := range s {
-		if !isControl(r) {
-			b.WriteRune(r)
-		}
-	}
+	return false
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+func needsEncoding(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if mustEncode(s, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// encodedLen is the length of encodeName(s).
+func encodedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if mustEncode(s, i) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// writeName is encodeName writing into b.
+func writeName(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if !mustEncode(s, i) {
+			continue
+		}
+		b.WriteString(s[start:i])
+		b.WriteByte('%')
+		b.WriteByte(hex[s[i]>>4])
+		b.WriteByte(hex[s[i]&0xf])
+		start = i + 1
+	}
+	b.WriteString(s[start:])
+}

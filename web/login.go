@@ -1,11 +1,17 @@
 package web
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/session"
 )
 
@@ -73,25 +79,19 @@ func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string)
 }
 
 // handleCallback is GET /callback/NAME: finish the login with the IdP,
-// sync the user, start a fresh session, and send the browser to the
-// attempt's return URL. Any failure shows an error page and starts no
-// session.
+// then the finish step common to every protocol. Any failure shows an
+// error page and starts no session.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	provider := r.PathValue("provider")
+	fin := s.finisher()
 	// A SAML provider answers at its ACS, never here.
 	if !slices.Contains(s.cfg.Providers, provider) || s.isSAML(provider) {
-		s.metrics.logins.WithLabelValues("unknown", string(groupgate.NotFound)).Inc()
-		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		fin.fail(w, r, "unknown", groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
 		return
 	}
-	fail := func(err error) {
-		s.metrics.logins.WithLabelValues(provider, string(groupgate.ErrorCodeOf(err))).Inc()
-		s.renderError(w, r, err)
-	}
-	ctx := r.Context()
-	res, err := s.deps.Login.Finish(ctx, provider, r)
+	res, err := s.deps.Login.Finish(r.Context(), provider, r)
 	if err != nil {
-		fail(err)
+		fin.fail(w, r, provider, err)
 		return
 	}
 	// The attempt is consumed; its binding cookie has no further use.
@@ -99,41 +99,106 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		Name: res.CookieName, Value: "", Path: s.cookiePath("/callback/"), MaxAge: -1,
 		Secure: s.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
-	user, memberships, err := s.deps.Accounts.Login(ctx, res.Identity)
+	fin.finish(w, r, verifiedLogin{Provider: provider, Result: res})
+}
+
+// finisher is the server's finish step.
+func (s *Server) finisher() loginFinisher {
+	return loginFinisher{deps: s.deps, now: s.now, ttl: s.cfg.SessionTTL, logger: s.logger, logins: s.metrics.logins, render: s.renderError}
+}
+
+// verifiedLogin is a login whose IdP answer verified, whatever the
+// protocol: what the finish step needs.
+type verifiedLogin struct {
+	Provider string
+	// Result carries the identity, the ID token (the later logout's
+	// id_token_hint) and the return URL.
+	Result broker.Result
+	// AfterStart, when set, runs once the new session is saved; the SAML
+	// ACS ends there the session the browser had when it began.
+	AfterStart func(ctx context.Context, sessionID string)
+	// LogAttrs are added to the login's log line.
+	LogAttrs []any
+}
+
+// loginFinisher is the one finish step of every login protocol (as Dex's
+// finalizeLogin): identity → account sync → session → redirect. The OIDC
+// callback and the SAML ACS each verify their IdP's answer through their
+// broker connector and then hand it here, so what a login grants is
+// decided in one place.
+type loginFinisher struct {
+	deps   Deps
+	now    func() time.Time
+	ttl    time.Duration
+	logger *slog.Logger
+	// logins counts outcomes per provider; nil counts nothing.
+	logins *prometheus.CounterVec
+	render func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+func (f loginFinisher) count(provider, outcome string) {
+	if f.logins != nil {
+		f.logins.WithLabelValues(provider, outcome).Inc()
+	}
+}
+
+// fail counts a refused login and shows why.
+func (f loginFinisher) fail(w http.ResponseWriter, r *http.Request, provider string, err error) {
+	f.count(provider, string(groupgate.ErrorCodeOf(err)))
+	f.render(w, r, err)
+}
+
+// finish syncs the user, starts a fresh session and sends the browser to
+// the login's return URL. The account sync runs only here, after every
+// protocol check passed, so a refused login stores nothing.
+func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verifiedLogin) {
+	ctx := r.Context()
+	user, memberships, err := f.deps.Accounts.Login(ctx, v.Result.Identity)
 	if err != nil {
-		fail(err)
+		f.fail(w, r, v.Provider, err)
 		return
 	}
 	rec := &session.Record{
 		UserID:      user.ID,
-		Provider:    provider,
-		Identity:    res.Identity,
-		IDToken:     res.Tokens.IDToken,
+		Provider:    v.Provider,
+		Identity:    v.Result.Identity,
+		IDToken:     v.Result.Tokens.IDToken,
 		Memberships: memberships,
-		ExpiresAt:   s.now().Add(s.cfg.SessionTTL),
+		ExpiresAt:   f.now().Add(f.ttl),
 	}
-	if err := s.deps.Sessions.Start(w, r, rec); err != nil {
-		fail(err)
+	if err := f.deps.Sessions.Start(w, r, rec); err != nil {
+		f.fail(w, r, v.Provider, err)
 		return
 	}
 	// A mapping change committed between Login's read and the save above
 	// was pushed to the user's sessions before this one existed; a fresh
 	// push, ordered after the save, brings the new session up to date.
-	s.deps.Accounts.Refresh(ctx, user.ID)
-	s.metrics.logins.WithLabelValues(provider, "success").Inc()
-	s.logger.InfoContext(ctx, "login", "provider", provider, "user_id", user.ID, "groups", len(memberships.Groups))
+	f.deps.Accounts.Refresh(ctx, user.ID)
+	f.count(v.Provider, "success")
+	if v.AfterStart != nil {
+		v.AfterStart(ctx, rec.ID)
+	}
+	f.logger.InfoContext(ctx, "login", append([]any{"provider", v.Provider, "user_id", user.ID, "groups", len(memberships.Groups)}, v.LogAttrs...)...)
 	// Validated at /login already; again here, since the attempt store is
-	// shared state and this is the last step before the browser leaves.
-	redirect(w, s.deps.Redirects.Validate(res.ReturnTo), http.StatusSeeOther)
+	// shared state, an IdP-initiated RelayState is attacker-reachable
+	// input, and this is the last step before the browser leaves.
+	redirect(w, f.deps.Redirects.Validate(v.Result.ReturnTo), http.StatusSeeOther)
 }
 
-// handleLogout is GET and POST /logout (POST guarded against cross-site
-// requests): end the session server-side, then send the browser to the
-// IdP's end-session endpoint when it has one (OIDC RP-initiated logout, or
-// a SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
-// page.
+// handleLogout is GET and POST /logout. Only a POST ends the session, and
+// the route's cross-origin protection refuses it unless it comes from
+// groupgate's own origin: a GET (a link, an image, a cross-site redirect)
+// shows a confirm page whose form posts back (issue 10, point 11). The
+// POST ends the session server-side, then sends the browser to the IdP's
+// end-session endpoint when it has one (OIDC RP-initiated logout, or a
+// SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
+// page. IdP-initiated logout (SAML SLO) has its own endpoint.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		s.confirmLogout(w, r)
+		return
+	}
 	rec, _ := s.currentSession(r)
 	if err := s.deps.Sessions.End(w, r); err != nil {
 		s.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err,
@@ -163,6 +228,23 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	redirect(w, target, http.StatusSeeOther)
+}
+
+// confirmLogout answers GET /logout: the confirm page while a session
+// lives, the signed-out page when there is none to end.
+func (s *Server) confirmLogout(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.currentSession(r)
+	if groupgate.IsCode(err, groupgate.Unauthenticated) {
+		redirect(w, s.SignedOutURL(), http.StatusSeeOther)
+		return
+	}
+	who := ""
+	if rec != nil {
+		who = rec.Identity.Email
+	}
+	if err := writeLogoutConfirm(w, r, s.publicPath("/logout"), who); err != nil {
+		s.renderError(w, r, groupgate.WrapError(groupgate.Internal, err, "cannot render the sign-out page"))
+	}
 }
 
 // handleSignedOut is GET /logged-out, the post-logout landing page.

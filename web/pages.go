@@ -17,7 +17,7 @@ var templateFS embed.FS
 // pages are parsed once; each is the layout with its own "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "picker", "signedout"} {
+	for _, name := range []string{"error", "picker", "signedout", "logout"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -30,6 +30,8 @@ type pageData struct {
 	Status    int
 	Retry     string
 	Providers []providerLink
+	// Action is the URL the logout confirm page's form posts to.
+	Action string
 }
 
 type providerLink struct {
@@ -51,6 +53,29 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
+}
+
+// writeLogoutConfirm answers a GET to a logout URL with a page whose form
+// POSTs back to action. Logout ends a session only through a same-origin
+// POST, so a cross-site link, image or form cannot sign anyone out (logout
+// CSRF); a person who follows a "sign out" link confirms with one click.
+// The page lets the browser send its origin with that POST: under
+// securityHeaders' Referrer-Policy no-referrer a form POST carries
+// "Origin: null", which the cross-origin check refuses where the browser
+// sends no Sec-Fetch-Site (plain-HTTP deployments).
+func writeLogoutConfirm(w http.ResponseWriter, r *http.Request, action, who string) error {
+	var buf bytes.Buffer
+	if err := pages["logout"].ExecuteTemplate(&buf, "layout", pageData{Title: "Sign out", Message: who, Action: action}); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+	return nil
 }
 
 // pageStatus maps error codes to the HTTP status of browser pages: the one

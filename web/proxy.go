@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 )
 
 // handleProxy serves every path that is not groupgate's own in
@@ -42,6 +43,9 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: s.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Rewrite removed the canonical spellings only; a CGI-style
+			// upstream reads X_Forwarded_For as X-Forwarded-For.
+			stripAddressHeaders(pr.Out.Header)
 			trusted := s.cfg.TrustedProxies.Contains(forwardedPeer(pr.In))
 			if trusted {
 				// Keep the chain of the proxies in front of us.
@@ -57,7 +61,12 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 				}
 			}
 			StripIdentityHeaders(pr.Out.Header)
-			removeCookie(pr.Out.Header, s.deps.Sessions.CookieName())
+			// X-Real-IP is the client as groupgate determined it (the same
+			// address its logs and limits use), never what the client said.
+			if ip := ClientIP(pr.In, s.cfg.TrustedProxies); ip.IsValid() {
+				pr.Out.Header["X-Real-Ip"] = []string{ip.String()}
+			}
+			removeCookies(pr.Out.Header, s.isOwnCookie)
 			// handleProxy only proxies requests with a loaded session.
 			if rec := scopeOf(pr.In).session; rec != nil {
 				identityOf(rec).Set(pr.Out.Header)
@@ -71,10 +80,33 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 	}
 }
 
-// removeCookie drops the cookie called name from the Cookie header(s),
-// keeping the others byte for byte: the session cookie is a bearer
-// credential for groupgate and none of the upstream's business.
-func removeCookie(h http.Header, name string) {
+// stripAddressHeaders removes every header a client sent that an upstream
+// could read as X-Real-IP, Forwarded or X-Forwarded-*, in any spelling
+// ("_" for "-", any case): groupgate sets these itself.
+func stripAddressHeaders(h http.Header) {
+	for name := range h {
+		if headerNameIs(name, "X-Real-Ip") || headerNameIs(name, "Forwarded") || headerNameHasPrefix(name, "X-Forwarded-") {
+			delete(h, name)
+		}
+	}
+}
+
+// samlBindingCookiePrefix starts every saml.BindingCookieName.
+const samlBindingCookiePrefix = "_groupgate_saml_"
+
+// isOwnCookie reports whether a cookie is groupgate's: the session cookie
+// and the login binding cookies (OIDC and SAML). Each is a bearer
+// credential for groupgate and none of the upstream's business; a binding
+// cookie reaches a proxied path such as /callback/NAME/x, which is not
+// groupgate's route.
+func (s *Server) isOwnCookie(name string) bool {
+	return name == s.deps.Sessions.CookieName() ||
+		strings.HasPrefix(name, broker.DefaultCookiePrefix) || strings.HasPrefix(name, samlBindingCookiePrefix)
+}
+
+// removeCookies drops every cookie whose name drop reports from the
+// Cookie header(s), keeping the others byte for byte and in order.
+func removeCookies(h http.Header, drop func(name string) bool) {
 	lines := h.Values("Cookie")
 	if len(lines) == 0 {
 		return
@@ -86,7 +118,7 @@ func removeCookie(h http.Header, name string) {
 			if part == "" {
 				continue
 			}
-			if n, _, _ := strings.Cut(part, "="); strings.TrimSpace(n) == name {
+			if n, _, _ := strings.Cut(part, "="); drop(strings.TrimSpace(n)) {
 				continue
 			}
 			kept = append(kept, part)

@@ -23,7 +23,7 @@ func TestRemoveCookie(t *testing.T) {
 			for _, l := range tt.lines {
 				h.Add("Cookie", l)
 			}
-			removeCookie(h, "_groupgate")
+			removeCookies(h, func(name string) bool { return name == "_groupgate" })
 			got := h.Values("Cookie")
 			if len(got) != len(tt.want) || (len(got) == 1 && got[0] != tt.want[0]) {
 				t.Errorf("Cookie = %q, want %q", got, tt.want)

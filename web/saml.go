@@ -16,26 +16,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/session"
 )
 
-// SAMLConnector is what the SAML endpoints need of one SAML provider;
+// SAMLConnector is what the SAML endpoints need of one SAML provider: a
+// broker.SAMLConnector for logins, its metadata and Single Logout;
 // *saml.Connector implements it.
 type SAMLConnector interface {
-	Name() string
-	// Begin starts an SP-initiated login (Unavailable when the attempt
-	// cannot be stored).
-	Begin(ctx context.Context, returnTo string, bindBrowser bool) (saml.Request, error)
-	// HandleResponse verifies an ACS POST: Invalid, Unauthenticated,
-	// Forbidden (no groups) or Unavailable.
-	HandleResponse(ctx context.Context, in saml.Response) (saml.Result, error)
+	// Begin and HandleResponse log in (see broker.SAMLConnector).
+	broker.SAMLConnector
 	Metadata() ([]byte, error)
 	// LogoutURL is the IdP's SLO URL with a LogoutRequest; ok false when
 	// the IdP has none.
 	LogoutURL(ctx context.Context, nameID, sessionIndex, relayState string) (string, bool, error)
-	// HandleLogoutRequest verifies an incoming, signed LogoutRequest.
-	HandleLogoutRequest(ctx context.Context, form url.Values, rawQuery string) (saml.LogoutRequest, error)
+	// HandleLogoutRequest verifies an incoming, signed LogoutRequest
+	// (Redirect binding for a GET, POST binding for a POST) and reads it
+	// from exactly what it verified; each is accepted once.
+	HandleLogoutRequest(ctx context.Context, r *http.Request) (saml.LogoutRequest, error)
 	LogoutResponseURL(inResponseTo, relayState string) (string, bool, error)
 }
 
@@ -89,6 +88,8 @@ type SAMLEndpoints struct {
 	// logins is the server's login counter, set by WithSAML; nil counts
 	// nothing.
 	logins *prometheus.CounterVec
+	// csrf refuses cross-origin POSTs to /saml/NAME/logout.
+	csrf *http.CrossOriginProtection
 }
 
 // SAMLOption sets an optional dependency of NewSAMLEndpoints.
@@ -132,6 +133,13 @@ func NewSAMLEndpoints(cfg SAMLConfig, deps Deps, conns []SAMLConnector, opts ...
 	if cfg.BindBrowser != nil {
 		e.bind = *cfg.BindBrowser
 	}
+	e.csrf = http.NewCrossOriginProtection()
+	if err := e.csrf.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
+		e.logger.Warn("public URL is not a trusted origin for logout", "error", err)
+	}
+	e.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.renderError(w, r, groupgate.Errorf(groupgate.Forbidden, "cross-site sign-out request refused"))
+	}))
 	return e, nil
 }
 
@@ -158,7 +166,8 @@ func (e *SAMLEndpoints) mount(mux *http.ServeMux) {
 	mux.Handle("GET /saml/{provider}/login", limitBody(DefaultMaxBodyBytes)(http.HandlerFunc(e.handleLogin)))
 	mux.Handle("POST /saml/{provider}/acs", page(http.HandlerFunc(e.handleACS)))
 	mux.Handle("/saml/{provider}/slo", page(allow(e.handleSLO, http.MethodGet, http.MethodPost)))
-	mux.Handle("/saml/{provider}/logout", page(allow(e.handleLogout, http.MethodGet, http.MethodPost)))
+	// Like /logout: a GET only confirms; the POST must be same-origin.
+	mux.Handle("/saml/{provider}/logout", page(e.csrf.Handler(allow(e.handleLogout, http.MethodGet, http.MethodPost))))
 }
 
 func (e *SAMLEndpoints) conn(w http.ResponseWriter, r *http.Request) (SAMLConnector, bool) {
@@ -288,28 +297,23 @@ func cookiePathOf(abs string) string {
 	return u.EscapedPath()
 }
 
-// handleACS is POST /saml/NAME/acs: verify the response, sync the user,
-// start a fresh session and go to the attempt's return URL. A refusal
-// (no groups included) shows an error page, stores nothing and starts no
-// session: the account sync runs only after every check passed. Every
-// outcome counts in the login metrics, as OIDC callbacks do.
+// handleACS is POST /saml/NAME/acs: verify the response through the
+// connector, then the finish step common to every protocol (account sync,
+// fresh session, the attempt's return URL). A refusal (no groups
+// included) shows an error page, stores nothing and starts no session.
+// Every outcome counts in the login metrics, as OIDC callbacks do.
 func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
+	fin := e.finisher()
 	c, ok := e.conns[r.PathValue("provider")]
 	if !ok {
-		e.countLogin("unknown", string(groupgate.NotFound))
-		e.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
+		fin.fail(w, r, "unknown", groupgate.Errorf(groupgate.NotFound, "unknown identity provider"))
 		return
-	}
-	fail := func(err error) {
-		e.countLogin(c.Name(), string(groupgate.ErrorCodeOf(err)))
-		e.renderError(w, r, err)
 	}
 	if err := r.ParseForm(); err != nil {
-		fail(groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
+		fin.fail(w, r, c.Name(), groupgate.WrapError(groupgate.Invalid, err, "the SAML response could not be read"))
 		return
 	}
-	ctx := r.Context()
-	res, err := c.HandleResponse(ctx, saml.Response{
+	res, err := c.HandleResponse(r.Context(), broker.SAMLResponse{
 		SAMLResponse: r.PostForm.Get("SAMLResponse"),
 		RelayState:   r.PostForm.Get("RelayState"),
 		Cookie: func(name string) (string, bool) {
@@ -321,41 +325,24 @@ func (e *SAMLEndpoints) handleACS(w http.ResponseWriter, r *http.Request) {
 		},
 	})
 	if err != nil {
-		fail(err)
+		fin.fail(w, r, c.Name(), err)
 		return
 	}
 	e.clearBinding(w, res.RequestID)
-	user, memberships, err := e.deps.Accounts.Login(ctx, res.Identity)
-	if err != nil {
-		fail(err)
-		return
-	}
-	rec := &session.Record{
-		UserID:      user.ID,
-		Provider:    c.Name(),
-		Identity:    res.Identity,
-		Memberships: memberships,
-		ExpiresAt:   e.now().Add(e.cfg.SessionTTL),
-	}
-	if err := e.deps.Sessions.Start(w, r, rec); err != nil {
-		fail(err)
-		return
-	}
-	// As in the OIDC callback: catch up with changes committed after
-	// Login's read, which could not reach a session not yet saved.
-	e.deps.Accounts.Refresh(ctx, user.ID)
-	e.countLogin(c.Name(), "success")
-	e.endPriorSession(ctx, c.Name(), res.RequestID, rec.ID)
-	e.logger.InfoContext(ctx, "login", "provider", c.Name(), "user_id", user.ID, "groups", len(memberships.Groups), "idp_initiated", res.IDPInitiated)
-	// An IdP-initiated RelayState is attacker-reachable input: validated
-	// like any rd; an attempt's was validated at /login and is again here.
-	redirect(w, e.deps.Redirects.Validate(res.ReturnTo), http.StatusSeeOther)
+	fin.finish(w, r, verifiedLogin{
+		Provider: c.Name(),
+		Result:   res.Result(),
+		AfterStart: func(ctx context.Context, sessionID string) {
+			e.endPriorSession(ctx, c.Name(), res.RequestID, sessionID)
+		},
+		LogAttrs: []any{"idp_initiated", res.IDPInitiated},
+	})
 }
 
-func (e *SAMLEndpoints) countLogin(provider, outcome string) {
-	if e.logins != nil {
-		e.logins.WithLabelValues(provider, outcome).Inc()
-	}
+// finisher is the finish step with the SAML endpoints' clock, session
+// lifetime and logger.
+func (e *SAMLEndpoints) finisher() loginFinisher {
+	return loginFinisher{deps: e.deps, now: e.now, ttl: e.cfg.SessionTTL, logger: e.logger, logins: e.logins, render: e.renderError}
 }
 
 // endPriorSession ends the session the browser had when it began the
@@ -402,16 +389,27 @@ func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		e.renderError(w, r, groupgate.WrapError(groupgate.Invalid, err, "the logout message could not be read"))
-		return
+	// Which binding carries the message decides where to look: the query
+	// of a GET (HTTP-Redirect) or the body of a POST (HTTP-POST), never
+	// both; the connector reads the request itself from exactly what it
+	// verifies.
+	var msg url.Values
+	switch r.Method {
+	case http.MethodPost:
+		if err := r.ParseForm(); err != nil {
+			e.renderError(w, r, groupgate.WrapError(groupgate.Invalid, err, "the logout message could not be read"))
+			return
+		}
+		msg = r.PostForm
+	default:
+		msg = r.URL.Query()
 	}
-	if r.Form.Get("SAMLRequest") == "" {
+	if msg.Get("SAMLRequest") == "" {
 		redirect(w, e.publicPath("/logged-out"), http.StatusSeeOther)
 		return
 	}
 	ctx := r.Context()
-	lr, err := c.HandleLogoutRequest(ctx, r.Form, r.URL.RawQuery)
+	lr, err := c.HandleLogoutRequest(ctx, r)
 	if err != nil {
 		e.renderError(w, r, err)
 		return
@@ -430,7 +428,7 @@ func (e *SAMLEndpoints) handleSLO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.logger.InfoContext(ctx, "SAML single logout", "provider", c.Name(), "sessions", n)
-	target, ok, err := c.LogoutResponseURL(lr.ID, r.Form.Get("RelayState"))
+	target, ok, err := c.LogoutResponseURL(lr.ID, lr.RelayState)
 	if err != nil || !ok {
 		target = e.publicPath("/logged-out")
 	}
@@ -489,15 +487,31 @@ func (e *SAMLEndpoints) logoutURL(ctx context.Context, rec *session.Record) (str
 	return u, ok, nil
 }
 
-// handleLogout is GET/POST /saml/NAME/logout: end the session here, then
-// send a LogoutRequest to the IdP when it advertises SLO.
+// handleLogout is GET/POST /saml/NAME/logout, the SP-initiated logout of
+// one SAML provider. As /logout: a GET shows the confirm page, and only a
+// same-origin POST (the route's cross-origin protection) ends the session
+// here, then sends a LogoutRequest to the IdP when it advertises SLO.
 func (e *SAMLEndpoints) handleLogout(w http.ResponseWriter, r *http.Request) {
 	c, ok := e.conn(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	rec, _ := e.deps.Sessions.Current(r)
+	rec, err := e.deps.Sessions.Current(r)
+	if r.Method != http.MethodPost {
+		if groupgate.IsCode(err, groupgate.Unauthenticated) {
+			redirect(w, e.publicPath("/logged-out"), http.StatusSeeOther)
+			return
+		}
+		who := ""
+		if rec != nil {
+			who = rec.Identity.Email
+		}
+		if err := writeLogoutConfirm(w, r, e.publicPath("/saml/"+url.PathEscape(c.Name())+"/logout"), who); err != nil {
+			e.renderError(w, r, groupgate.WrapError(groupgate.Internal, err, "cannot render the sign-out page"))
+		}
+		return
+	}
 	if err := e.deps.Sessions.End(w, r); err != nil {
 		e.renderError(w, r, groupgate.WrapError(groupgate.Unavailable, err, "your session could not be ended right now; try signing out again"))
 		return

@@ -327,7 +327,7 @@ func TestSAMLLogout(t *testing.T) {
 		h.login(c, h.base+"/login", "alice", "/")
 		sess := h.cookie(c)
 
-		resp, _ := h.get(c, h.base+"/logout")
+		resp, _ := post(t, c, h.base+"/logout", map[string]string{"Sec-Fetch-Site": "same-origin"})
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, h.base+"/saml-idp-slo?SAMLRequest=") || !strings.Contains(loc, "&Signature=") {
 			t.Fatalf("/logout = %s to %q, want 303 to the IdP's SLO endpoint with a signed request", resp.Status, loc)
@@ -360,7 +360,7 @@ func TestSAMLLogout(t *testing.T) {
 		c := h.browser()
 		h.login(c, h.base+"/login", "alice", "/")
 		sess := h.cookie(c)
-		resp, _ := h.get(c, h.base+"/logout")
+		resp, _ := post(t, c, h.base+"/logout", map[string]string{"Sec-Fetch-Site": "same-origin"})
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != h.base+"/logged-out" {
 			t.Fatalf("/logout = %s to %q", resp.Status, resp.Header.Get("Location"))
 		}
@@ -374,7 +374,7 @@ func TestSAMLLogout(t *testing.T) {
 		c := h.browser()
 		(&harness{t: t, srv: h.srv}).login(c, "demo", "alice", "/", "/")
 		sess := h.cookie(c)
-		resp, _ := h.get(c, h.base+"/logout")
+		resp, _ := post(t, c, h.base+"/logout", map[string]string{"Sec-Fetch-Site": "same-origin"})
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, h.base+"/idp/") || !strings.Contains(loc, "id_token_hint=") {
 			t.Fatalf("/logout = %s to %q, want the OIDC end-session endpoint", resp.Status, loc)

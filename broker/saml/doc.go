@@ -12,9 +12,11 @@
 // cookie. The pending attempt is therefore stored server-side under the
 // AuthnRequest's ID and found by the response's InResponseTo, signed by the
 // IdP, so a login works in every browser without a cookie. A request ID is
-// a random UUID that only the browser and the IdP see, and each attempt is
-// taken (get-and-delete) at most once. Where the caller can set a
-// SameSite=None; Secure cookie (HTTPS), Begin also returns a binding token
-// that the ACS then requires, which closes login CSRF (a victim's browser
-// posting the attacker's own response) as the OIDC binding cookie does.
+// a random ID that the browser, the IdP and their logs see, so it is no
+// secret: the attempt is taken (get-and-delete, at most once) only after
+// the response verified. Where the caller can set a SameSite=None; Secure
+// cookie (HTTPS), Begin also returns a binding token that the ACS then
+// requires, which closes login CSRF (a victim's browser posting the
+// attacker's own response) as the OIDC binding cookie does; a bound attempt
+// is stored under the token's hash, so only that cookie can consume it.
 package saml

@@ -37,6 +37,25 @@ func (m *idpMetadata) certStore() dsig.X509CertificateStore {
 	return &dsig.MemoryX509CertificateStore{Roots: m.certs}
 }
 
+// certStoreBehind is the IdP's certificates for a validator whose clock
+// runs d behind the real one. gosaml2 has one clock for the assertion's
+// time conditions and for goxmldsig's certificate validity check; the
+// connector sets it clock_skew behind so that assertions get their
+// tolerance, and this store moves each certificate's validity window back
+// by the same d, so that "clock within NotBefore..NotAfter" gives the
+// answer of the real clock: a key the IdP created or rotated seconds ago
+// verifies, and an expired one gets no grace. The copies keep Raw (what
+// goxmldsig matches the signature's certificate against) and the key.
+func (m *idpMetadata) certStoreBehind(d time.Duration) dsig.X509CertificateStore {
+	certs := make([]*x509.Certificate, len(m.certs))
+	for i, c := range m.certs {
+		cp := *c
+		cp.NotBefore, cp.NotAfter = c.NotBefore.Add(-d), c.NotAfter.Add(-d)
+		certs[i] = &cp
+	}
+	return &dsig.MemoryX509CertificateStore{Roots: certs}
+}
+
 // parseIDPMetadata reads an EntityDescriptor (or the first IdP in an
 // EntitiesDescriptor) and insists on what a login needs: an entity ID, an
 // SSO endpoint and at least one signing certificate.

@@ -35,8 +35,8 @@ const (
 
 // Bindings of the AuthnRequest.
 const (
-	BindingRedirect = "redirect"
-	BindingPost     = "post"
+	BindingRedirect = broker.SAMLBindingRedirect
+	BindingPost     = broker.SAMLBindingPost
 )
 
 // Config describes one SAML IdP and groupgate's SP at it. Exactly one of
@@ -136,7 +136,7 @@ type Connector struct {
 	done   chan struct{}
 }
 
-var _ broker.Connector = (*Connector)(nil)
+var _ broker.SAMLConnector = (*Connector)(nil)
 
 // Open loads the IdP metadata and returns the connector named name. For URL
 // metadata it starts a refresher that Close stops.
@@ -297,8 +297,17 @@ type pending struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// attemptKey keeps SAML attempts apart from OIDC ones in the shared store.
-func attemptKey(requestID string) string { return "saml:" + requestID }
+// attemptKey is where the attempt for requestID is stored: apart from OIDC
+// ones in the shared store, and, for an attempt bound to the browser, under
+// the hash of its binding token too, so that only the bound browser's
+// cookie can name (and so consume) it.
+func attemptKey(requestID, bindingToken string) string {
+	if bindingToken == "" {
+		return "saml:" + requestID
+	}
+	sum := sha256.Sum256([]byte(bindingToken))
+	return "saml:" + requestID + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 // BindingCookieName is the name of the cookie that binds the attempt with
 // requestID to the browser, for callers that set one.
@@ -307,20 +316,13 @@ func BindingCookieName(requestID string) string {
 	return "_groupgate_saml_" + base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// Request is how to send the browser to the IdP.
-type Request struct {
-	RequestID string
-	// Binding is BindingRedirect (go to RedirectURL) or BindingPost
-	// (auto-submit a form with Form to PostURL).
-	Binding     string
-	RedirectURL string
-	PostURL     string
-	Form        url.Values
-	// BindingToken, when Begin was asked to bind, is the value of the
-	// SameSite=None; Secure cookie named BindingCookieName(RequestID).
-	BindingToken string
-	ExpiresAt    time.Time
-}
+// Request, Response and Result are the broker's SAML types: the
+// connector implements broker.SAMLConnector.
+type (
+	Request  = broker.SAMLRequest
+	Response = broker.SAMLResponse
+	Result   = broker.SAMLResult
+)
 
 // Begin starts an SP-initiated login that returns to returnTo (already
 // validated by the caller). With bindBrowser the ACS will require the
@@ -370,7 +372,7 @@ func (c *Connector) Begin(ctx context.Context, returnTo string, bindBrowser bool
 	if err != nil {
 		return Request{}, groupgate.WrapError(groupgate.Internal, err, "encode SAML login attempt")
 	}
-	if err := c.attempts.PutAttempt(ctx, attemptKey(p.RequestID), b, c.ttl); err != nil {
+	if err := c.attempts.PutAttempt(ctx, attemptKey(p.RequestID, p.Binding), b, c.ttl); err != nil {
 		return Request{}, groupgate.WrapError(groupgate.Unavailable, err, "cannot start the login right now; try again")
 	}
 	return req, nil
@@ -380,27 +382,6 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails since Go 1.24
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// Response is what the ACS received.
-type Response struct {
-	SAMLResponse string
-	RelayState   string
-	// Cookie returns the request's cookie of that name; nil means none.
-	Cookie func(name string) (string, bool)
-}
-
-// Result is a verified login.
-type Result struct {
-	Identity groupgate.Identity
-	// ReturnTo is the attempt's return URL; for an IdP-initiated login,
-	// the RelayState, which the caller must validate like any rd.
-	ReturnTo     string
-	IDPInitiated bool
-	// RequestID is the answered AuthnRequest; the caller deletes its
-	// binding cookie. Empty for IdP-initiated logins.
-	RequestID    string
-	SessionIndex string
 }
 
 // HandleResponse verifies an ACS POST and returns the identity. Every
@@ -432,24 +413,25 @@ func (c *Connector) handleResponse(ctx context.Context, in Response) (Result, er
 		return Result{}, err
 	}
 
-	var p *pending
-	if unverified.InResponseTo == "" {
-		if !c.cfg.AllowIDPInitiated {
-			return Result{}, groupgate.Errorf(groupgate.Invalid,
-				"this identity provider may not start logins on its own (IdP-initiated login is off); start the login here")
-		}
-	} else {
-		p, err = c.takeAttempt(ctx, unverified.InResponseTo, in.Cookie)
-		if err != nil {
-			return Result{}, err
-		}
+	// The request ID is read before verification only to choose the
+	// path; the attempt itself is consumed below, once the response
+	// verified and the browser binding checked out, so that nobody who
+	// merely knows a request ID can burn a pending login.
+	requestID := unverified.InResponseTo
+	if requestID == "" && !c.cfg.AllowIDPInitiated {
+		return Result{}, groupgate.Errorf(groupgate.Invalid,
+			"this identity provider may not start logins on its own (IdP-initiated login is off); start the login here")
 	}
 
 	now := c.now()
 	m := c.idp.Load()
 	// gosaml2 compares NotOnOrAfter without tolerance; its clock runs
 	// ClockSkew behind so that our own checks below are the binding ones.
+	// Its clock also judges the IdP certificate's validity, which must not
+	// get the skew: certStoreBehind moves the certificates' windows back
+	// by the same amount, so they are judged at the real time.
 	sp := c.serviceProvider(m, now.Add(-c.cfg.ClockSkew))
+	sp.IDPCertificateStore = m.certStoreBehind(c.cfg.ClockSkew)
 	resp, err := sp.ValidateEncodedResponse(in.SAMLResponse)
 	if err != nil {
 		return Result{}, groupgate.WrapError(groupgate.Unauthenticated, err, "the SAML response does not verify")
@@ -470,11 +452,18 @@ func (c *Connector) handleResponse(ctx context.Context, in Response) (Result, er
 	if resp.Destination != c.cfg.ACSURL && (resp.Destination != "" || resp.SignatureValidated) {
 		return Result{}, groupgate.Errorf(groupgate.Unauthenticated, "the SAML response is addressed to %q, not to this service", resp.Destination)
 	}
-	if err := c.checkAssertion(a, p, now); err != nil {
+	if err := c.checkAssertion(a, requestID, now); err != nil {
 		return Result{}, err
 	}
-	if p != nil && resp.InResponseTo != p.RequestID {
+	if resp.InResponseTo != requestID {
 		return Result{}, groupgate.Errorf(groupgate.Invalid, "the SAML response answers another login")
+	}
+	var p *pending
+	if requestID != "" {
+		p, err = c.takeAttempt(ctx, requestID, in.Cookie)
+		if err != nil {
+			return Result{}, err
+		}
 	}
 
 	nameID := a.Subject.NameID.Value
@@ -511,13 +500,20 @@ func (c *Connector) handleResponse(ctx context.Context, in Response) (Result, er
 	return res, nil
 }
 
-// takeAttempt consumes the attempt the response answers and checks the
-// browser binding when the attempt has one.
+// takeAttempt consumes the attempt the response answers, which the caller
+// has verified. A bound attempt is stored under a key that includes the
+// hash of its binding token (attemptKey), so the key is computed from the
+// browser's cookie: a post without the cookie, or with a wrong one, names
+// no attempt and consumes nothing.
 func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie func(string) (string, bool)) (*pending, error) {
-	b, err := c.attempts.TakeAttempt(ctx, attemptKey(requestID))
+	var token string
+	if cookie != nil {
+		token, _ = cookie(BindingCookieName(requestID))
+	}
+	b, err := c.attempts.TakeAttempt(ctx, attemptKey(requestID, token))
 	if groupgate.IsCode(err, groupgate.NotFound) {
 		return nil, groupgate.WrapError(groupgate.Invalid, err,
-			"the SAML response answers no pending login (it expired, was already used, or was not started here); start the login again")
+			"the SAML response answers no pending login (it expired, was already used, or was not started in this browser); start the login again")
 	}
 	if err != nil {
 		return nil, groupgate.WrapError(groupgate.Unavailable, err, "cannot finish the login right now; try again")
@@ -532,15 +528,10 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 	if !c.now().Before(p.ExpiresAt) {
 		return nil, groupgate.Errorf(groupgate.Invalid, "the login attempt has expired; start the login again")
 	}
-	if p.Binding != "" {
-		var v string
-		ok := false
-		if cookie != nil {
-			v, ok = cookie(BindingCookieName(requestID))
-		}
-		if !ok || subtle.ConstantTimeCompare([]byte(v), []byte(p.Binding)) != 1 {
-			return nil, groupgate.Errorf(groupgate.Invalid, "this login was not started in this browser; start the login again")
-		}
+	// The key already matched the token's hash; compare the token itself
+	// too, in constant time, so the check does not rest on the key alone.
+	if subtle.ConstantTimeCompare([]byte(token), []byte(p.Binding)) != 1 {
+		return nil, groupgate.Errorf(groupgate.Invalid, "this login was not started in this browser; start the login again")
 	}
 	return &p, nil
 }
@@ -549,7 +540,7 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 // reports as warnings: audience (SAML core §2.5.1.4), validity window with
 // skew (§2.5.1.2), bearer confirmation recipient and InResponseTo
 // (profiles §4.1.4.3).
-func (c *Connector) checkAssertion(a samlAssertion, p *pending, now time.Time) error {
+func (c *Connector) checkAssertion(a samlAssertion, requestID string, now time.Time) error {
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
 		return groupgate.Errorf(groupgate.Unauthenticated, "the SAML assertion names no subject")
 	}
@@ -589,9 +580,9 @@ func (c *Connector) checkAssertion(a samlAssertion, p *pending, now time.Time) e
 	}
 	irt := sc.SubjectConfirmationData.InResponseTo
 	switch {
-	case p == nil && irt != "":
+	case requestID == "" && irt != "":
 		return groupgate.Errorf(groupgate.Invalid, "the SAML assertion answers a login that is not pending here")
-	case p != nil && irt != p.RequestID:
+	case requestID != "" && irt != requestID:
 		return groupgate.Errorf(groupgate.Invalid, "the SAML assertion answers another login (InResponseTo does not match)")
 	}
 	return nil

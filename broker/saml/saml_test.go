@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -471,10 +473,15 @@ func TestLogout(t *testing.T) {
 		r.CreateElement("saml:NameID").SetText("u-alice")
 		return r
 	}
-	form := func(t *testing.T, el *etree.Element) url.Values {
+	form := func(t *testing.T, el *etree.Element) func() *http.Request {
 		d := etree.NewDocument()
 		d.SetRoot(el)
-		return url.Values{"SAMLRequest": {encode(t, d)}}
+		body := url.Values{"SAMLRequest": {encode(t, d)}}.Encode()
+		return func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, sloURL, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}
 	}
 
 	t.Run("SP-initiated logout goes to the IdP's SLO endpoint with a signed request", func(t *testing.T) {
@@ -493,11 +500,11 @@ func TestLogout(t *testing.T) {
 	t.Run("a signed LogoutRequest is accepted once", func(t *testing.T) {
 		e := newEnv(t, nil)
 		f := form(t, sign(t, e.idp.key, logoutRequest(e, "_lr1")))
-		lr, err := e.conn.HandleLogoutRequest(ctx, f, "")
+		lr, err := e.conn.HandleLogoutRequest(ctx, f())
 		if err != nil || lr.NameID != "u-alice" || lr.ID != "_lr1" {
 			t.Fatalf("HandleLogoutRequest = %+v, %v", lr, err)
 		}
-		if _, err := e.conn.HandleLogoutRequest(ctx, f, ""); !groupgate.IsCode(err, groupgate.Invalid) {
+		if _, err := e.conn.HandleLogoutRequest(ctx, f()); !groupgate.IsCode(err, groupgate.Invalid) {
 			t.Fatalf("replayed logout request: %v", err)
 		}
 		if _, ok, err := e.conn.LogoutResponseURL(lr.ID, ""); !ok || err != nil {
@@ -506,14 +513,14 @@ func TestLogout(t *testing.T) {
 	})
 	t.Run("an unsigned LogoutRequest is refused", func(t *testing.T) {
 		e := newEnv(t, nil)
-		_, err := e.conn.HandleLogoutRequest(ctx, form(t, logoutRequest(e, "_lr2")), "")
+		_, err := e.conn.HandleLogoutRequest(ctx, form(t, logoutRequest(e, "_lr2"))())
 		if !groupgate.IsCode(err, groupgate.Unauthenticated) || !strings.Contains(err.Error(), "unsigned") {
 			t.Fatalf("unsigned logout request: %v", err)
 		}
 	})
 	t.Run("a LogoutRequest signed by another key is refused", func(t *testing.T) {
 		e := newEnv(t, nil)
-		_, err := e.conn.HandleLogoutRequest(ctx, form(t, sign(t, keyPair(t, "evil", e.clk.Now()), logoutRequest(e, "_lr3"))), "")
+		_, err := e.conn.HandleLogoutRequest(ctx, form(t, sign(t, keyPair(t, "evil", e.clk.Now()), logoutRequest(e, "_lr3")))())
 		if !groupgate.IsCode(err, groupgate.Unauthenticated) {
 			t.Fatalf("forged logout request: %v", err)
 		}

@@ -9,7 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -46,31 +49,71 @@ func (c *Connector) LogoutURL(_ context.Context, nameID, sessionIndex, relayStat
 type LogoutRequest struct {
 	ID     string
 	NameID string
+	// RelayState came with the request and is covered by its signature
+	// (Redirect binding) or was posted beside it (POST binding, where SAML
+	// bindings §3.5.3 leaves it unsigned); it is only echoed to the IdP.
+	RelayState string
 }
 
 // maxLogoutAge bounds how old an incoming LogoutRequest may be.
 const maxLogoutAge = 5 * time.Minute
 
-// HandleLogoutRequest verifies an incoming LogoutRequest: over HTTP-POST
-// (form) it must carry an XML signature by the IdP, over HTTP-Redirect
-// (query) a query signature; unsigned requests are refused, since anyone
-// could otherwise end a user's sessions. Each request ID is accepted once.
-// Errors are *groupgate.Error: Unauthenticated for an unsigned or invalid
-// request, Invalid for a replayed or stale one.
-func (c *Connector) HandleLogoutRequest(ctx context.Context, form url.Values, rawQuery string) (LogoutRequest, error) {
+// HandleLogoutRequest verifies an incoming LogoutRequest and reads it from
+// exactly what was verified. The binding is the method: a GET is the
+// HTTP-Redirect binding, whose query signature (SAML bindings §3.4.4.1)
+// must cover every value acted on, so the query is parsed once, by this
+// function, and a parameter given twice (after percent-decoding, so
+// "SAMLReques%74" counts as SAMLRequest) or any body is refused; a POST is
+// the HTTP-POST binding, whose message must carry the IdP's XML signature,
+// read from the body alone (the query is ignored). Unsigned requests are
+// refused, since anyone could otherwise end a user's sessions, and each
+// request ID is accepted once while its IssueInstant/NotOnOrAfter window
+// lasts (the replay cache is shared by every replica). Errors are
+// *groupgate.Error: Unauthenticated for an unsigned or invalid request,
+// Invalid for a malformed, replayed or stale one, Unavailable when the
+// replay cache cannot be reached.
+func (c *Connector) HandleLogoutRequest(ctx context.Context, r *http.Request) (LogoutRequest, error) {
 	now := c.now()
 	m := c.idp.Load()
 	sp := c.serviceProvider(m, now)
-	encoded := form.Get("SAMLRequest")
-	if encoded == "" {
-		return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "the request carries no SAML LogoutRequest")
-	}
-	if form.Get("Signature") != "" {
-		if err := verifyQuerySignature(rawQuery, m); err != nil {
+	var encoded, relayState string
+	switch r.Method {
+	case http.MethodGet:
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "a Redirect-binding SAML logout request carries no body")
+		}
+		q, err := parseSignedQuery(r.URL.RawQuery)
+		if err != nil {
+			return LogoutRequest{}, groupgate.WrapError(groupgate.Unauthenticated, err, "the SAML logout request's query cannot be verified")
+		}
+		if q.values["Signature"] == "" {
+			return LogoutRequest{}, groupgate.Errorf(groupgate.Unauthenticated, "unsigned SAML logout requests are refused")
+		}
+		if err := q.verify("SAMLRequest", m); err != nil {
 			return LogoutRequest{}, groupgate.WrapError(groupgate.Unauthenticated, err, "the SAML logout request's signature does not verify")
 		}
+		encoded, relayState = q.values["SAMLRequest"], q.values["RelayState"]
 		// The query signature covers the whole message.
 		sp.SkipSignatureValidation = true
+	case http.MethodPost:
+		if err := r.ParseForm(); err != nil {
+			return LogoutRequest{}, groupgate.WrapError(groupgate.Invalid, err, "the SAML logout request could not be read")
+		}
+		for k, vs := range r.PostForm {
+			if len(vs) > 1 {
+				return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "the SAML logout request gives %s twice", k)
+			}
+		}
+		if r.PostForm.Has("Signature") || r.PostForm.Has("SigAlg") {
+			return LogoutRequest{}, groupgate.Errorf(groupgate.Unauthenticated,
+				"a POST-binding SAML logout request must be signed in its XML, not by a Signature parameter")
+		}
+		encoded, relayState = r.PostForm.Get("SAMLRequest"), r.PostForm.Get("RelayState")
+	default:
+		return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "SAML logout requests come by GET (Redirect binding) or POST")
+	}
+	if encoded == "" {
+		return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "the request carries no SAML LogoutRequest")
 	}
 	req, err := sp.ValidateEncodedLogoutRequestPOST(encoded)
 	if err != nil {
@@ -82,17 +125,67 @@ func (c *Connector) HandleLogoutRequest(ctx context.Context, form url.Values, ra
 	if req.NameID == nil || req.NameID.Value == "" || req.ID == "" {
 		return LogoutRequest{}, groupgate.Errorf(groupgate.Unauthenticated, "the SAML logout request names no subject")
 	}
+	// SAML core §3.7.1: IssueInstant, and NotOnOrAfter when given, bound
+	// the request's life; the replay cache remembers its ID that long.
 	if d := now.Sub(req.IssueInstant); d > maxLogoutAge+c.cfg.ClockSkew || d < -c.cfg.ClockSkew {
 		return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "the SAML logout request is stale or from the future")
 	}
-	fresh, err := c.replay.Remember(ctx, "saml-logout:"+c.name+":"+req.ID, req.IssueInstant.Add(maxLogoutAge+2*c.cfg.ClockSkew))
+	until := req.IssueInstant.Add(maxLogoutAge + 2*c.cfg.ClockSkew)
+	if noa, ok, err := logoutNotOnOrAfter(encoded); err != nil {
+		return LogoutRequest{}, groupgate.WrapError(groupgate.Invalid, err, "the SAML logout request's NotOnOrAfter is malformed")
+	} else if ok {
+		if !now.Add(-c.cfg.ClockSkew).Before(noa) {
+			return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "the SAML logout request has expired (NotOnOrAfter)")
+		}
+		until = latest(until, noa.Add(c.cfg.ClockSkew))
+	}
+	fresh, err := c.replay.Remember(ctx, "saml-logout:"+c.name+":"+req.ID, until)
 	if err != nil {
 		return LogoutRequest{}, groupgate.WrapError(groupgate.Unavailable, err, "cannot check the SAML logout request right now; try again")
 	}
 	if !fresh {
 		return LogoutRequest{}, groupgate.Errorf(groupgate.Invalid, "this SAML logout request was already used")
 	}
-	return LogoutRequest{ID: req.ID, NameID: req.NameID.Value}, nil
+	return LogoutRequest{ID: req.ID, NameID: req.NameID.Value, RelayState: relayState}, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// logoutNotOnOrAfter reads the optional NotOnOrAfter of the LogoutRequest
+// that encoded carries (base64, deflated in the Redirect binding), which
+// gosaml2 does not parse. It reads the root element only: the element
+// whose signature was just verified.
+func logoutNotOnOrAfter(encoded string) (time.Time, bool, error) {
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil {
+		b, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), 1<<20))
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		doc = etree.NewDocument()
+		if err := doc.ReadFromBytes(b); err != nil {
+			return time.Time{}, false, err
+		}
+	}
+	root := doc.Root()
+	if root == nil {
+		return time.Time{}, false, fmt.Errorf("no root element")
+	}
+	v := root.SelectAttrValue("NotOnOrAfter", "")
+	if v == "" {
+		return time.Time{}, false, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil, err
 }
 
 // LogoutResponseURL answers a LogoutRequest with a signed LogoutResponse
@@ -153,35 +246,63 @@ func redirectURL(endpoint, param string, doc *etree.Document, relayState string,
 	return u.String(), nil
 }
 
-// verifyQuerySignature checks an HTTP-Redirect binding signature over the
-// query exactly as received (SAML bindings §3.4.4.1), RSA-SHA256 only,
-// against the IdP's metadata certificates.
-func verifyQuerySignature(rawQuery string, m *idpMetadata) error {
-	parts := map[string]string{}
-	for _, kv := range bytes.Split([]byte(rawQuery), []byte("&")) {
-		k, v, _ := bytes.Cut(kv, []byte("="))
-		if _, dup := parts[string(k)]; dup {
-			return fmt.Errorf("parameter %s given twice", k)
+// signedQuery is an HTTP-Redirect binding query parsed once: every value
+// acted on comes from values, and the signed octets from raw, so what is
+// verified is what is processed.
+type signedQuery struct {
+	// values are the decoded parameters, each given once.
+	values map[string]string
+	// raw are the parameters as received, for the signed octets (SAML
+	// bindings §3.4.4.1 signs the URL-encoded form as sent).
+	raw map[string]string
+}
+
+// parseSignedQuery splits rawQuery and refuses any parameter name given
+// twice once percent-decoded: Go's url.Values (and many frameworks) would
+// read "SAMLReques%74=..." as a second SAMLRequest, so a parser that
+// compared raw names would check one value and hand on another.
+func parseSignedQuery(rawQuery string) (signedQuery, error) {
+	q := signedQuery{values: map[string]string{}, raw: map[string]string{}}
+	for _, kv := range strings.Split(rawQuery, "&") {
+		if kv == "" {
+			continue
 		}
-		parts[string(k)] = string(v)
+		rk, rv, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(rk)
+		if err != nil {
+			return signedQuery{}, fmt.Errorf("parameter name %q: %w", rk, err)
+		}
+		v, err := url.QueryUnescape(rv)
+		if err != nil {
+			return signedQuery{}, fmt.Errorf("parameter %s: %w", k, err)
+		}
+		if _, dup := q.values[k]; dup {
+			return signedQuery{}, fmt.Errorf("parameter %s given twice", k)
+		}
+		q.values[k], q.raw[k] = v, rv
 	}
-	alg, err := url.QueryUnescape(parts["SigAlg"])
-	if err != nil || alg != dsig.RSASHA256SignatureMethod {
-		return fmt.Errorf("signature algorithm %q is not supported (RSA-SHA256 only)", parts["SigAlg"])
+	return q, nil
+}
+
+// verify checks the query signature over param (SAMLRequest or
+// SAMLResponse), RelayState and SigAlg exactly as received (SAML bindings
+// §3.4.4.1), RSA-SHA256 only, against the IdP's metadata certificates.
+func (q signedQuery) verify(param string, m *idpMetadata) error {
+	if q.values["SigAlg"] != dsig.RSASHA256SignatureMethod {
+		return fmt.Errorf("signature algorithm %q is not supported (RSA-SHA256 only)", q.values["SigAlg"])
 	}
-	sigText, err := url.QueryUnescape(parts["Signature"])
-	if err != nil {
-		return fmt.Errorf("signature parameter: %w", err)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sigText)
+	sig, err := base64.StdEncoding.DecodeString(q.values["Signature"])
 	if err != nil {
 		return fmt.Errorf("signature is not base64: %w", err)
 	}
-	signed := "SAMLRequest=" + parts["SAMLRequest"]
-	if rs, ok := parts["RelayState"]; ok {
+	if _, ok := q.raw[param]; !ok {
+		return fmt.Errorf("no %s parameter", param)
+	}
+	signed := param + "=" + q.raw[param]
+	if rs, ok := q.raw["RelayState"]; ok {
 		signed += "&RelayState=" + rs
 	}
-	signed += "&SigAlg=" + parts["SigAlg"]
+	signed += "&SigAlg=" + q.raw["SigAlg"]
 	digest := sha256.Sum256([]byte(signed))
 	for _, cert := range m.certs {
 		if pub, ok := cert.PublicKey.(*rsa.PublicKey); ok && rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil {

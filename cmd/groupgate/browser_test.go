@@ -269,7 +269,16 @@ func TestDevInARealBrowser(t *testing.T) {
 			}
 
 			// Signing out ends the session: the next visit needs a login.
+			// /logout only shows a confirm page (a cross-site link must not
+			// sign anyone out); its button's same-origin POST signs out.
 			wd.navigate(d.base + "/logout")
+			wd.click(`form[method="post"] button[type="submit"]`)
+			for deadline := time.Now().Add(30 * time.Second); strings.HasSuffix(wd.currentURL(), "/logout"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("still on %s after confirming the sign-out:\n%s", wd.currentURL(), wd.source())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			wd.navigate(d.base + "/")
 			wd.find(`a[href*="provider=` + provider + `"]`)
 		})

@@ -221,6 +221,20 @@ type APIConfig struct {
 	BodyLimit ByteSize `yaml:"body_limit"`
 }
 
+// defaultCookieName is session.cookie_name when the file sets none. With
+// secure_cookie, the __Host- prefix (RFC 6265bis §4.1.3.2) makes browsers
+// refuse the cookie from any other host or without Secure, Path=/ and
+// host-only, so a sibling subdomain cannot plant or shadow it (cookie
+// tossing). The session cookie is always Path=/, also under a public_url
+// path prefix, so the prefix fits every deployment. Without secure_cookie
+// browsers would drop a __Host- cookie: the plain name.
+func defaultCookieName(secure bool) string {
+	if secure {
+		return "__Host-groupgate"
+	}
+	return "_groupgate"
+}
+
 // defaultConfig is the configuration of an empty file; Load decodes over it
 // so that absent keys keep these values.
 func defaultConfig() Config {
@@ -230,8 +244,8 @@ func defaultConfig() Config {
 		Log:       LogConfig{Format: "json", Level: "info"},
 		Store:     StoreConfig{Driver: "sqlite", DSN: "file:groupgate.db"},
 		Session: SessionConfig{
-			TTL:          Duration(12 * time.Hour),
-			CookieName:   "_groupgate",
+			TTL: Duration(12 * time.Hour),
+			// CookieName "" is defaultCookieName, chosen once secure_cookie is known.
 			SecureCookie: true,
 		},
 		SCIM: SCIMConfig{BodyLimit: 1 << 20, MatchKey: "email"},
@@ -777,8 +791,14 @@ func (d *decoder) validate(c *Config) {
 	if c.Session.TTL <= 0 {
 		d.problemf("session.ttl", "must be positive")
 	}
-	if !cookieNameRE.MatchString(c.Session.CookieName) {
+	if c.Session.CookieName == "" {
+		c.Session.CookieName = defaultCookieName(c.Session.SecureCookie)
+	}
+	switch {
+	case !cookieNameRE.MatchString(c.Session.CookieName):
 		d.problemf("session.cookie_name", "%q is not a valid cookie name", c.Session.CookieName)
+	case session.HasSecurePrefix(c.Session.CookieName) && !c.Session.SecureCookie:
+		d.problemf("session.cookie_name", "%q needs secure_cookie: true (browsers drop a __Host- or __Secure- cookie that is not Secure)", c.Session.CookieName)
 	}
 
 	for i, re := range c.Groups.Include {

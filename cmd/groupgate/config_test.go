@@ -133,6 +133,7 @@ func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
 		{"a list where a mapping belongs", goodConfig + "store: [sqlite] # <-\n", "store", "must be a mapping"},
 		{"a mapping where a list belongs", goodConfig + "admins: # <-\n  alice: x\n", "admins", "must be a list"},
 		{"no provider at all", goodConfig[:strings.Index(goodConfig, "providers")] + "providers: [] # <-\n", "providers", "at least one provider"},
+		{"a __Host- cookie that is not Secure", strings.Replace(goodConfig, "session:\n", "session:\n  secure_cookie: false\n  cookie_name: __Host-gg # <-\n", 1), "session.cookie_name", "needs secure_cookie: true"},
 		{"a YAML syntax error", "listen: 127.0.0.1:0\nlog: format: json # <-\n", "(yaml)", "mapping values are not allowed"},
 	}
 	for _, tt := range tests {
@@ -239,7 +240,7 @@ providers:
 		{"public_url defaults to the listen address", cfg.PublicURL, "http://127.0.0.1:4180"},
 		{"the store defaults to a SQLite file", cfg.Store, StoreConfig{Driver: "sqlite", DSN: "file:groupgate.db"}},
 		{"sessions last 12h", cfg.Session.TTL.D(), 12 * time.Hour},
-		{"the cookie is _groupgate", cfg.Session.CookieName, "_groupgate"},
+		{"the secure cookie is __Host-groupgate", cfg.Session.CookieName, "__Host-groupgate"},
 		{"the cookie is secure", cfg.Session.SecureCookie, true},
 		{"the secret comes from the environment", cfg.Session.Secret, strings.Repeat("x", 32)},
 		{"an unset variable with a default takes the default", cfg.Redis.Addrs[0], "127.0.0.1:6379"},
@@ -456,6 +457,34 @@ func TestConfigLoginLimits(t *testing.T) {
 			_, err := ParseConfig("c.yaml", []byte(goodConfig+"login_limits:\n  "+key+": 0\n"), envFrom(nil))
 			if err == nil || !strings.Contains(err.Error(), "c.yaml:10: login_limits."+key+": must be at least 1") {
 				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+// The session cookie defaults to the __Host- prefix whenever it is Secure,
+// so a sibling subdomain cannot plant one (cookie tossing); browsers drop
+// a __Host- cookie without Secure, so a plain-http setup keeps the old name.
+func TestSessionCookieNameDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		session string
+		want    string
+	}{
+		{"secure_cookie by default gives __Host-groupgate", "", "__Host-groupgate"},
+		{"secure_cookie: true gives __Host-groupgate", "  secure_cookie: true\n", "__Host-groupgate"},
+		{"secure_cookie: false gives _groupgate", "  secure_cookie: false\n", "_groupgate"},
+		{"an explicit name is kept", "  cookie_name: gg_session\n", "gg_session"},
+		{"an explicit __Secure- name with secure_cookie is kept", "  cookie_name: __Secure-gg\n", "__Secure-gg"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := strings.Replace(goodConfig, "session:\n", "session:\n"+tt.session, 1)
+			cfg, err := ParseConfig("g.yaml", []byte(file), envFrom(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Session.CookieName != tt.want {
+				t.Fatalf("cookie_name = %q, want %q", cfg.Session.CookieName, tt.want)
 			}
 		})
 	}

@@ -38,6 +38,8 @@ const usage = `usage:
   groupgate migrate --config FILE                          apply store migrations
   groupgate token create --config FILE --user EMAIL [--name N]  create an API token
   groupgate scim-token create --config FILE [--name N]     create a SCIM bearer token
+  groupgate healthcheck [--url URL]                        exit 0 when /healthz answers 200 (for container HEALTHCHECKs)
+  groupgate version                                        print the version and build information
 `
 
 // command names what ParseFlags found.
@@ -50,6 +52,8 @@ const (
 	cmdMigrate         command = "migrate"
 	cmdTokenCreate     command = "token create"
 	cmdSCIMTokenCreate command = "scim-token create"
+	cmdHealthcheck     command = "healthcheck"
+	cmdVersion         command = "version"
 )
 
 // Main runs one groupgate command. main() builds it, tests build it with
@@ -70,6 +74,7 @@ type Main struct {
 	cmd        command
 	configFile string
 	listen     string // dev only
+	healthURL  string // healthcheck only
 	user       string
 	tokenName  string
 
@@ -126,6 +131,10 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 		m.cmd = cmdServe
 	case "migrate":
 		m.cmd = cmdMigrate
+	case "healthcheck":
+		m.cmd = cmdHealthcheck
+	case "version":
+		m.cmd = cmdVersion
 	case "config", "token", "scim-token":
 		if len(rest) == 0 || rest[0] != map[string]string{"config": "check", "token": "create", "scim-token": "create"}[name] {
 			return usagef("unknown or missing subcommand of %s", name)
@@ -138,9 +147,13 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 
 	fs := flag.NewFlagSet("groupgate "+string(m.cmd), flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	if m.cmd == cmdDev {
+	switch m.cmd {
+	case cmdDev:
 		fs.StringVar(&m.listen, "listen", devListen, "`address` to listen on (host:port; port 0 picks a free port)")
-	} else {
+	case cmdHealthcheck:
+		fs.StringVar(&m.healthURL, "url", defaultHealthURL, "liveness `URL` to ask")
+	case cmdVersion:
+	default:
 		fs.StringVar(&m.configFile, "config", "", "configuration `file` (YAML)")
 	}
 	switch m.cmd {
@@ -159,7 +172,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if m.cmd != cmdDev && m.configFile == "" {
+	if m.cmd != cmdDev && m.cmd != cmdHealthcheck && m.cmd != cmdVersion && m.configFile == "" {
 		return usagef("groupgate %s: --config is required", m.cmd)
 	}
 	if m.cmd == cmdTokenCreate && !strings.Contains(m.user, "@") {
@@ -188,6 +201,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.runTokenCreate(ctx)
 	case cmdSCIMTokenCreate:
 		return m.runSCIMTokenCreate(ctx)
+	case cmdHealthcheck:
+		return m.runHealthcheck(ctx)
+	case cmdVersion:
+		_, err := io.WriteString(m.Stdout, versionText())
+		return err
 	default:
 		return usagef("no command parsed")
 	}

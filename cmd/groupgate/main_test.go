@@ -294,6 +294,9 @@ func TestCommandLine(t *testing.T) {
 		{"help exits 0", []string{"--help"}, 0, ""},
 		{"dev takes no configuration file", []string{"dev", "--config", "x"}, 2, "flag provided but not defined: -config"},
 		{"a missing config file is an error", []string{"config", "check", "--config", "/nonexistent/gg.yaml"}, 1, "no such file"},
+		{"version needs no configuration", []string{"version"}, 0, ""},
+		{"healthcheck of nothing listening fails", []string{"healthcheck", "--url", "http://127.0.0.1:1/healthz"}, 1, "unhealthy"},
+		{"healthcheck takes no configuration file", []string{"healthcheck", "--config", "x"}, 2, "flag provided but not defined: -config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -175,7 +175,8 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("signing out ends the session", func(t *testing.T) {
-				resp, err := bob.Get(base + "/logout")
+				// The sign-out button's POST (a GET only shows the confirm page).
+				resp, err := bob.Post(base+"/logout", "application/x-www-form-urlencoded", strings.NewReader(""))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -154,6 +154,39 @@ func membersBySource(ctx context.Context, q querier, group string, source groupg
 // user's rows and cannot deadlock.
 func (s *Store) UpdateGroupMembers(ctx context.Context, groupID string,
 	fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error) {
+	return s.updateGroupMembers(ctx, groupID, fn, false)
+}
+
+// CreateGroupWithMembers creates g and sets its first SCIM members in one
+// transaction, leaving the group at its first version.
+func (s *Store) CreateGroupWithMembers(ctx context.Context, g groupgate.Group, members []string) (groupgate.Group, []string, error) {
+	var (
+		out      groupgate.Group
+		affected []string
+	)
+	// A transaction of its own, or a savepoint in the caller's: a refused
+	// create leaves the caller's transaction usable.
+	err := s.atomic(ctx, func(q querier) error {
+		txs := &Store{pool: s.pool, tx: q.(pgx.Tx), now: s.now, log: s.log}
+		created, err := txs.CreateGroup(ctx, g)
+		if err != nil {
+			return err
+		}
+		out, affected, err = txs.updateGroupMembers(ctx, created.ID, func(*groupgate.Group, []string) ([]string, error) {
+			return members, nil
+		}, true)
+		return err
+	})
+	if err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	return out, affected, nil
+}
+
+// updateGroupMembers is UpdateGroupMembers; first keeps the stored version
+// and UpdatedAt, for the members of a group created in this transaction.
+func (s *Store) updateGroupMembers(ctx context.Context, groupID string,
+	fn func(g *groupgate.Group, members []string) ([]string, error), first bool) (groupgate.Group, []string, error) {
 	var (
 		out      groupgate.Group
 		affected []string
@@ -220,6 +253,9 @@ func (s *Store) UpdateGroupMembers(ctx context.Context, groupID string,
 
 		g.ID, g.CreatedAt = cur.ID, cur.CreatedAt
 		g.UpdatedAt, g.Version = now, cur.Version+1
+		if first {
+			g.UpdatedAt, g.Version = cur.UpdatedAt, cur.Version
+		}
 		if _, err := q.Exec(ctx, `UPDATE groups SET name = $2, external_id = $3, scim = $4, updated_at = $5, version = $6 WHERE id = $1`,
 			g.ID, g.Name, g.ExternalID, nullJSON(g.SCIM), g.UpdatedAt, g.Version); err != nil {
 			return dbError(err, "update group %s", groupID)

@@ -126,6 +126,36 @@ func (s *Store) membersBySource(ctx context.Context, q queryer, group string, so
 // transaction; the single write connection serializes concurrent calls.
 func (s *Store) UpdateGroupMembers(ctx context.Context, groupID string,
 	fn func(g *groupgate.Group, members []string) ([]string, error)) (groupgate.Group, []string, error) {
+	return s.updateGroupMembers(ctx, groupID, fn, false)
+}
+
+// CreateGroupWithMembers creates g and sets its first SCIM members in one
+// write transaction, leaving the group at its first version.
+func (s *Store) CreateGroupWithMembers(ctx context.Context, g groupgate.Group, members []string) (groupgate.Group, []string, error) {
+	var (
+		out      groupgate.Group
+		affected []string
+	)
+	err := s.InTx(ctx, func(tx store.Store) error {
+		created, err := tx.CreateGroup(ctx, g)
+		if err != nil {
+			return err
+		}
+		out, affected, err = tx.(*Store).updateGroupMembers(ctx, created.ID, func(*groupgate.Group, []string) ([]string, error) {
+			return members, nil
+		}, true)
+		return err
+	})
+	if err != nil {
+		return groupgate.Group{}, nil, err
+	}
+	return out, affected, nil
+}
+
+// updateGroupMembers is UpdateGroupMembers; first keeps the stored version
+// and UpdatedAt, for the members of a group created in this transaction.
+func (s *Store) updateGroupMembers(ctx context.Context, groupID string,
+	fn func(g *groupgate.Group, members []string) ([]string, error), first bool) (groupgate.Group, []string, error) {
 	var (
 		out      groupgate.Group
 		affected []string
@@ -173,6 +203,9 @@ func (s *Store) UpdateGroupMembers(ctx context.Context, groupID string,
 		now := s.stamp()
 		g.ID, g.CreatedAt = cur.ID, cur.CreatedAt
 		g.UpdatedAt, g.Version = now, cur.Version+1
+		if first {
+			g.UpdatedAt, g.Version = cur.UpdatedAt, cur.Version
+		}
 		g.SCIM = fromJSONText(scim)
 		affected = symmetricDifference(members, next)
 		renamed := g.Name != cur.Name

@@ -77,6 +77,82 @@ func (s suite) scim(t *testing.T) {
 	t.Run("group filters", s.scimGroupFilters)
 	t.Run("sorting and paging", s.scimSorting)
 	t.Run("UpdateGroupMembers", s.scimMembers)
+	t.Run("CreateGroupWithMembers", s.scimCreateWithMembers)
+	t.Run("externalId is not unique", s.scimExternalIDNotUnique)
+}
+
+// scimCreateWithMembers: a group created with its first members is at its
+// first version, last modified when created (RFC 7643 §3.1).
+func (s suite) scimCreateWithMembers(t *testing.T) {
+	t.Run("the new group is at version 1 with UpdatedAt equal to CreatedAt", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		a, b := mkUser(t, ctx, st, "a"), mkUser(t, ctx, st, "b")
+		g, affected, err := st.CreateGroupWithMembers(ctx, groupgate.Group{Name: "eng", ExternalID: "x",
+			SCIM: json.RawMessage(`{"displayName":"eng"}`)}, []string{b.ID, a.ID, a.ID})
+		noErr(t, err, "create group with members")
+		if g.ID == "" || g.Version != 1 || !g.UpdatedAt.Equal(g.CreatedAt) {
+			t.Fatalf("created %+v, want an ID, version 1 and UpdatedAt = CreatedAt", g)
+		}
+		checkTime(t, "CreatedAt", g.CreatedAt)
+		wantEqual(t, "affected", affected, sorted([]string{a.ID, b.ID}))
+		wantEqual(t, "group read back", must[groupgate.Group](t, "get group")(st.GetGroup(ctx, g.ID)), g)
+		wantEqual(t, "scim members", must[[]string](t, "scim members")(st.ListGroupMembersBySource(ctx, "eng", groupgate.SourceSCIM)),
+			sorted([]string{a.ID, b.ID}))
+	})
+	t.Run("without members it is CreateGroup", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		g, affected, err := st.CreateGroupWithMembers(ctx, groupgate.Group{Name: "eng"}, nil)
+		noErr(t, err, "create group without members")
+		if g.Version != 1 || !g.UpdatedAt.Equal(g.CreatedAt) || len(affected) != 0 {
+			t.Fatalf("created %+v affecting %v", g, affected)
+		}
+	})
+	t.Run("a refused create writes nothing", func(t *testing.T) {
+		cases := []struct {
+			name    string
+			group   string
+			members func(a groupgate.User) []string
+			want    groupgate.ErrorCode
+		}{
+			{"an unknown member is invalid", "new", func(a groupgate.User) []string { return []string{a.ID, "nobody"} }, groupgate.Invalid},
+			{"a taken name is a conflict", "eng", func(a groupgate.User) []string { return []string{a.ID} }, groupgate.Conflict},
+			{"an empty name is invalid", "", func(a groupgate.User) []string { return nil }, groupgate.Invalid},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx, st := s.fresh(t)
+				a := mkUser(t, ctx, st, "a")
+				must[groupgate.Group](t, "create eng")(st.CreateGroup(ctx, groupgate.Group{Name: "eng"}))
+				_, _, err := st.CreateGroupWithMembers(ctx, groupgate.Group{Name: tc.group}, tc.members(a))
+				wantCode(t, err, tc.want, "CreateGroupWithMembers")
+				if n := len(must[[]groupgate.Group](t, "list groups")(st.ListGroups(ctx, store.ListOptions{}))); n != 1 {
+					t.Fatalf("%d groups after a refused create, want 1", n)
+				}
+				wantEqual(t, "group set of a", len(must[groupgate.GroupSet](t, "group set")(st.GetGroupSet(ctx, a.ID))), 0)
+			})
+		}
+	})
+}
+
+// scimExternalIDNotUnique: RFC 7643 §3.1, the service provider does not
+// enforce the uniqueness of externalId.
+func (s suite) scimExternalIDNotUnique(t *testing.T) {
+	ctx, st := s.fresh(t)
+	for _, name := range []string{"one", "two"} {
+		must[groupgate.User](t, "create user "+name)(st.CreateUser(ctx, groupgate.User{UserName: name, Active: true, ExternalID: "same"}))
+		must[groupgate.Group](t, "create group "+name)(st.CreateGroup(ctx, groupgate.Group{Name: name, ExternalID: "same"}))
+	}
+	g := must[groupgate.Group](t, "create three")(st.CreateGroup(ctx, groupgate.Group{Name: "three"}))
+	_, _, err := st.UpdateGroupMembers(ctx, g.ID, func(g *groupgate.Group, m []string) ([]string, error) {
+		g.ExternalID = "same"
+		return m, nil
+	})
+	noErr(t, err, "give a third group the same externalId")
+	users, total, err := st.QueryUsers(ctx, store.Query{Filter: exact("externalId", store.OpEq, "same")})
+	noErr(t, err, "query users by externalId")
+	if total != 2 || len(users) != 2 {
+		t.Fatalf("%d users (total %d) with externalId same, want 2", len(users), total)
+	}
 }
 
 func (s suite) scimUserFilters(t *testing.T) {
@@ -406,10 +482,6 @@ func (s suite) scimMembers(t *testing.T) {
 				return nil, nil
 			}, groupgate.Invalid, nil},
 			{"another group's name is a Conflict", func(g *groupgate.Group, m []string) ([]string, error) { g.Name = "ops"; return nil, nil }, groupgate.Conflict, nil},
-			{"another group's externalId is a Conflict", func(g *groupgate.Group, m []string) ([]string, error) {
-				g.ExternalID = "ext-ops"
-				return nil, nil
-			}, groupgate.Conflict, nil},
 			{"a renamed mapping colliding with one of the new name is a Conflict", func(g *groupgate.Group, m []string) ([]string, error) {
 				g.Name = "platform"
 				return m, nil
