@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -657,8 +658,10 @@ func TestMetrics(t *testing.T) {
 	bad := h.get(c, h.srv.URL+"/callback/demo?state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code=x", nil)
 	readBody(t, bad)
 
-	resp = h.get(c, h.srv.URL+"/metrics", nil)
-	body := readBody(t, resp)
+	// The metrics have a listener of their own (metrics.listen).
+	rec := httptest.NewRecorder()
+	h.web.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
 	for _, want := range []string{
 		`groupgate_logins_total{outcome="success",provider="demo"} 1`,
 		`groupgate_logins_total{outcome="invalid",provider="demo"} 1`,

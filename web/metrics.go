@@ -22,9 +22,13 @@ type metrics struct {
 	logins       *prometheus.CounterVec
 	authDecision *prometheus.CounterVec
 	authDuration *prometheus.HistogramVec
+	loginRefused *prometheus.CounterVec
+	loginLive    prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the server's collectors; live reports the login
+// attempts started within their lifetime on this replica.
+func newMetrics(reg prometheus.Registerer, live func() float64) (*metrics, error) {
 	m := &metrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "groupgate",
@@ -44,8 +48,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			// range is tens of microseconds to a few milliseconds.
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 		}, []string{"decision"}),
+		loginRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "groupgate",
+			Name:      "login_starts_refused_total",
+			Help:      "Login starts answered 429 by the login limits, by reason: client (one address started too many) or global (this replica holds its maximum of live attempts).",
+		}, []string{"reason"}),
+		loginLive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "groupgate",
+			Name:      "login_attempts_live",
+			Help:      "Login attempts this replica started within the attempt lifetime (an upper bound of those still stored).",
+		}, live),
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.authDecision, m.authDuration} {
+	for _, c := range []prometheus.Collector{m.logins, m.authDecision, m.authDuration, m.loginRefused, m.loginLive} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -53,6 +67,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	// Pre-create the decision series so dashboards see zeros, not gaps.
 	for _, d := range []string{decisionAllowed, decisionDenied, decisionError} {
 		m.authDecision.WithLabelValues(d)
+	}
+	for _, r := range []string{refusedClient, refusedGlobal} {
+		m.loginRefused.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -41,9 +41,11 @@ type redirectHost struct {
 	port string
 }
 
-// redirectMaxLen caps rd: longer ones are not links a user clicked, and
-// they end up in a Location header.
-const redirectMaxLen = 4096
+// redirectMaxLen caps rd: longer ones are not links a user clicked, they
+// end up in a Location header, and every login start stores its rd until
+// the attempt expires, so this bounds what one start can make the server
+// (and Redis) hold.
+const redirectMaxLen = 2048
 
 // NewRedirectPolicy returns the policy for public_url and the
 // allowed_redirect_hosts entries. Every bad entry is named in one

@@ -229,3 +229,33 @@ func FuzzRedirect(f *testing.F) {
 		}
 	})
 }
+
+// TestRedirectPolicyCapsTargetsAt2KiB: every login start stores its rd
+// until the attempt expires, so its length bounds what a login start can
+// make the server hold (issue 10 point 9). 2 KiB is far beyond any link a
+// person follows; a longer rd becomes "/" like any refused target.
+func TestRedirectPolicyCapsTargetsAt2KiB(t *testing.T) {
+	p := testRedirectPolicy(t)
+	tests := []struct {
+		name string
+		rd   string
+		ok   bool
+	}{
+		{"a 2048-byte path is kept", "/" + strings.Repeat("a", 2047), true},
+		{"a 2048-byte absolute URL is kept", "https://bsr.example.com/" + strings.Repeat("a", 2048-24), true},
+		{"a 2049-byte path becomes /", "/" + strings.Repeat("a", 2048), false},
+		{"a 2049-byte absolute URL becomes /", "https://bsr.example.com/" + strings.Repeat("a", 2049-24), false},
+		{"a 4 KiB query becomes /", "/x?" + strings.Repeat("q", 4093), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := "/"
+			if tt.ok {
+				want = tt.rd
+			}
+			if got := p.Validate(tt.rd); got != want {
+				t.Errorf("Validate(%d bytes) = %d bytes, want %d", len(tt.rd), len(got), len(want))
+			}
+		})
+	}
+}

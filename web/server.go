@@ -88,6 +88,23 @@ type Config struct {
 	// MaxBodyBytes caps request bodies on groupgate's own routes (default
 	// DefaultMaxBodyBytes). Proxied requests are not capped.
 	MaxBodyBytes int64
+	// LoginLimits bound the login attempts started per client address and
+	// in total; zero fields take their defaults.
+	LoginLimits LoginLimits
+	// MetricsOnMainListener serves /metrics on Handler as well. Off by
+	// default: in reverse-proxy mode the main listener is the
+	// application's public host, and the metrics (login and refusal
+	// counts, process details) are for the operator. MetricsHandler serves
+	// them on a listener of their own.
+	MetricsOnMainListener bool
+	// ProxyReadTimeout and ProxyWriteTimeout are the deadlines of one
+	// proxied request: reading its body from the client, and writing the
+	// application's answer to it. They replace the listener's deadlines,
+	// which are sized for groupgate's own routes, so that uploads and
+	// streamed answers may take longer, but not forever. Zero: no
+	// deadline.
+	ProxyReadTimeout  time.Duration
+	ProxyWriteTimeout time.Duration
 }
 
 // DefaultMaxBodyBytes is the body limit of groupgate's own routes.
@@ -135,7 +152,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.logger = l }
 func WithNow(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
 // WithRegistry sets the Prometheus registry the server's metrics are
-// registered on and /metrics serves. Default: a private registry, never
+// registered on and MetricsHandler serves. Default: a private registry, never
 // the global one.
 func WithRegistry(reg *prometheus.Registry) Option { return func(s *Server) { s.registry = reg } }
 
@@ -173,6 +190,7 @@ type Server struct {
 	saml       *SAMLEndpoints
 	transport  http.RoundTripper
 	proxy      *httputil.ReverseProxy
+	limiter    *loginLimiter
 	handler    http.Handler
 }
 
@@ -234,7 +252,8 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(s.registry)
+	s.limiter = newLoginLimiter(cfg.LoginLimits)
+	m, err := newMetrics(s.registry, func() float64 { return float64(s.limiter.live(s.now())) })
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
@@ -279,6 +298,10 @@ func (s *Server) isSAML(provider string) bool {
 // Handler returns the root handler of the listener.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MetricsHandler serves the registry's metrics in the Prometheus text
+// format, for a metrics listener of its own (metrics.listen).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler(s.registry) }
+
 // CallbackURL is the OIDC redirect URI of provider, to register at the IdP.
 func (s *Server) CallbackURL(provider string) string {
 	return s.publicPath("/callback/" + url.PathEscape(provider))
@@ -308,7 +331,9 @@ func (s *Server) loginURL(rd string) string {
 //     whole mux, mounted routes and the proxy included;
 //   - pageChain (security headers, body limit) guards HTML pages;
 //   - apiChain (no-store, nosniff, body limit) guards JSON and the
-//     forward-auth endpoint.
+//     forward-auth endpoint;
+//   - limitLogins, inside baseChain, bounds the login starts (/login with
+//     a provider, /saml/NAME/login) per client address and in total.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	pageChain := chain(securityHeaders, limitBody(s.cfg.MaxBodyBytes))
@@ -327,7 +352,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/logged-out", pageChain(allow(s.handleSignedOut, http.MethodGet)))
 	mux.Handle("/auth", apiChain(http.HandlerFunc(s.handleAuth)))
 	mux.Handle("/whoami", apiChain(allow(s.handleWhoami, http.MethodGet)))
-	mux.Handle("GET /metrics", s.metrics.handler(s.registry))
+	if s.cfg.MetricsOnMainListener {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	s.deps.Health.Mount(mux)
 	if s.saml != nil {
 		s.saml.mount(mux)
@@ -336,13 +363,13 @@ func (s *Server) routes() http.Handler {
 		m.Mount(mux)
 	}
 	if s.proxy != nil {
-		mux.HandleFunc("/", s.handleProxy)
+		mux.Handle("/", s.proxyDeadlines(http.HandlerFunc(s.handleProxy)))
 	} else {
 		mux.Handle("/", pageChain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "page not found"))
 		})))
 	}
-	return chain(s.recoverPanics, s.logRequests)(mux)
+	return chain(s.recoverPanics, s.logRequests)(s.limitLogins(mux))
 }
 
 // origin is public_url's scheme and host.

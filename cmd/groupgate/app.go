@@ -428,6 +428,17 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		SessionTTL:     cfg.Session.TTL.D(),
 		SecureCookies:  cfg.Session.SecureCookie,
 		TrustedProxies: trusted,
+		// metrics.listen serves them apart; see runServe.
+		MetricsOnMainListener: cfg.Metrics.OnMainListener,
+		ProxyReadTimeout:      cfg.HTTP.ProxyReadTimeout.D(),
+		ProxyWriteTimeout:     cfg.HTTP.ProxyWriteTimeout.D(),
+		LoginLimits: web.LoginLimits{
+			PerClientBurst:     cfg.LoginLimits.PerClientBurst,
+			PerClientPerMinute: float64(cfg.LoginLimits.PerClientPerMinute),
+			MaxLive:            cfg.LoginLimits.MaxLiveAttempts,
+			// OIDC and SAML attempts both live this long.
+			AttemptTTL: broker.DefaultAttemptTTL,
+		},
 	}
 	if cfg.Upstream != "" {
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {

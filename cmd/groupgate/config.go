@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/web"
 )
 
 // Config is the shape of groupgate's YAML configuration (ARCHITECTURE.md §6).
@@ -40,6 +41,64 @@ type Config struct {
 	SCIM                 SCIMConfig       `yaml:"scim"`
 	API                  APIConfig        `yaml:"api"`
 	Upstream             string           `yaml:"upstream"`
+
+	// Bounds of the HTTP surface against clients that would exhaust it.
+	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
+	Metrics     MetricsConfig     `yaml:"metrics"`
+	HTTP        HTTPConfig        `yaml:"http"`
+}
+
+// HTTPConfig bounds how long a client may hold a connection. groupgate's
+// own routes answer quickly, so the listener's deadlines are short; the
+// reverse proxy streams the application's requests and responses, so it
+// replaces them, per request, with its own.
+type HTTPConfig struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes"`
+	// 0: no deadline (long-lived streams), the application's own limits
+	// apply.
+	ProxyReadTimeout  Duration `yaml:"proxy_read_timeout"`
+	ProxyWriteTimeout Duration `yaml:"proxy_write_timeout"`
+}
+
+// defaultHTTPConfig: headers within 10s, a whole own-route request
+// (1 MiB body at most) within 30s and its answer within 60s (a login
+// callback waits on the IdP), 64 KiB of headers (nginx allows 32 KiB by
+// default), and 10 minutes per proxied request each way.
+func defaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{
+		ReadHeaderTimeout: Duration(10 * time.Second),
+		ReadTimeout:       Duration(30 * time.Second),
+		WriteTimeout:      Duration(60 * time.Second),
+		IdleTimeout:       Duration(2 * time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		ProxyReadTimeout:  Duration(10 * time.Minute),
+		ProxyWriteTimeout: Duration(10 * time.Minute),
+	}
+}
+
+// MetricsConfig says where Prometheus metrics are served. They are off the
+// main listener by default: in reverse-proxy mode that listener is the
+// application's public host.
+type MetricsConfig struct {
+	// Listen is the host:port of a listener serving only /metrics; empty:
+	// none.
+	Listen string `yaml:"listen"`
+	// OnMainListener serves /metrics on the main listener too.
+	OnMainListener bool `yaml:"on_main_listener"`
+}
+
+// LoginLimitsConfig bounds the login attempts a replica stores before
+// anyone has signed in (web.LoginLimits): per client address (IPv4, or
+// IPv6 /64, as trusted_proxies resolve it) and in total. A start beyond
+// them answers 429 with Retry-After.
+type LoginLimitsConfig struct {
+	PerClientBurst     int `yaml:"per_client_burst"`
+	PerClientPerMinute int `yaml:"per_client_per_minute"`
+	MaxLiveAttempts    int `yaml:"max_live_attempts"`
 }
 
 // LogConfig selects the slog handler.
@@ -105,6 +164,10 @@ type GroupsConfig struct {
 type ProviderConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // oidc | saml
+	// AllowInsecureHTTP lets issuer or idp_metadata_url use plain http on
+	// a host that is not loopback. The IdP's signing keys come from there:
+	// over http anyone on the path can replace them and sign logins.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`
@@ -202,6 +265,12 @@ func defaultConfig() Config {
 			MaxLifetime:        Duration(90 * 24 * time.Hour),
 			MaxPerUser:         100,
 		}},
+		HTTP: defaultHTTPConfig(),
+		LoginLimits: LoginLimitsConfig{
+			PerClientBurst:     web.DefaultLoginPerClientBurst,
+			PerClientPerMinute: web.DefaultLoginPerClientPerMinute,
+			MaxLiveAttempts:    web.DefaultLoginMaxLive,
+		},
 	}
 }
 
@@ -774,6 +843,41 @@ func (d *decoder) validate(c *Config) {
 	if c.API.BodyLimit <= 0 {
 		d.problemf("api.body_limit", "must be positive")
 	}
+	for _, l := range []struct {
+		key string
+		v   Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+	} {
+		if l.v <= 0 {
+			d.problemf(l.key, "must be positive (a client could otherwise hold a connection forever)")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 {
+		d.problemf("http.max_header_bytes", "must be at least 4KiB, is %d bytes", c.HTTP.MaxHeaderBytes)
+	}
+	if ml := c.Metrics.Listen; ml != "" {
+		if _, _, err := net.SplitHostPort(ml); err != nil {
+			d.problemf("metrics.listen", "%q is not host:port", ml)
+		} else if ml == c.Listen {
+			d.problemf("metrics.listen", "%q is the main listener's address; set metrics.on_main_listener: true to serve /metrics there", ml)
+		}
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"login_limits.per_client_burst", c.LoginLimits.PerClientBurst},
+		{"login_limits.per_client_per_minute", c.LoginLimits.PerClientPerMinute},
+		{"login_limits.max_live_attempts", c.LoginLimits.MaxLiveAttempts},
+	} {
+		if l.v < 1 {
+			d.problemf(l.key, "must be at least 1, is %d (the limits cannot be turned off)", l.v)
+		}
+	}
 	d.validateAPITokens(c.API.Tokens)
 }
 
@@ -841,6 +945,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 			d.problemf(at("issuer"), "required")
 		} else {
 			d.checkURL(at("issuer"), p.Issuer)
+			d.checkKeySource(at("issuer"), p.Issuer, p.AllowInsecureHTTP, at("allow_insecure_http"))
 		}
 		if p.ClientID == "" {
 			d.problemf(at("client_id"), "required")
@@ -874,6 +979,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 	}
 	if p.IDPMetadataURL != "" {
 		d.checkURL(at("idp_metadata_url"), p.IDPMetadataURL)
+		d.checkKeySource(at("idp_metadata_url"), p.IDPMetadataURL, p.AllowInsecureHTTP, at("allow_insecure_http"))
 	}
 	if p.SPEntityID == "" && p.Name != "" {
 		p.SPEntityID = strings.TrimSuffix(c.PublicURL, "/") + "/saml/" + p.Name + "/metadata"
@@ -912,6 +1018,30 @@ func (d *decoder) checkURL(path, raw string) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		d.problemf(path, "%q is not an absolute http(s) URL", raw)
 	}
+}
+
+// checkKeySource refuses a plain http URL that IdP signing keys are read
+// from (OIDC discovery and its jwks_uri, SAML metadata) unless its host is
+// loopback or allowInsecure is set: a network attacker could otherwise
+// serve their own keys and sign any login. Loopback stays allowed because
+// the traffic never leaves the machine (tests, `groupgate dev`).
+func (d *decoder) checkKeySource(path, raw string, allowInsecure bool, allowKey string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || allowInsecure || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	d.problemf(path, "%q fetches the IdP's signing keys over plain http, which anyone on the network path can replace; "+
+		"use https (or a loopback host), or set %s: true to accept the risk", raw, allowKey)
+}
+
+// isLoopbackHost reports whether host is "localhost" (which RFC 6761 §6.3
+// reserves for loopback) or a loopback IP literal (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func (d *decoder) checkRegexp(path, expr string) {

@@ -383,6 +383,85 @@ func TestConfigAnchorsAndAliases(t *testing.T) {
 	})
 }
 
+// TestConfigRefusesPlainHTTPForIdPKeys: an IdP's signing keys (OIDC
+// discovery and JWKS, SAML metadata) fetched over plain http can be
+// swapped by anyone on the path, who then signs their own logins. Only
+// loopback hosts (tests, `groupgate dev`) or an explicit
+// allow_insecure_http may use http.
+func TestConfigRefusesPlainHTTPForIdPKeys(t *testing.T) {
+	saml := func(url, extra string) string {
+		return goodConfig + "  - name: entra\n    type: saml\n    sp_cert_file: sp.pem\n    sp_key_file: sp.key\n    idp_metadata_url: " + url + extra + "\n"
+	}
+	refused := []struct {
+		name, file, path string
+	}{
+		{"an http OIDC issuer on a remote host", strings.Replace(goodConfig, "https://idp.example.com", "http://idp.example.com # <-", 1), "providers[0].issuer"},
+		{"an http OIDC issuer on a private address", strings.Replace(goodConfig, "https://idp.example.com", "http://10.0.0.7:8080/realms/x # <-", 1), "providers[0].issuer"},
+		{"an HTTP issuer in upper case", strings.Replace(goodConfig, "https://idp.example.com", "HTTP://idp.example.com # <-", 1), "providers[0].issuer"},
+		{"an http issuer on a name that only starts like localhost", strings.Replace(goodConfig, "https://idp.example.com", "http://localhost.evil.com # <-", 1), "providers[0].issuer"},
+		{"http SAML metadata on a remote host", saml("http://login.example.com/md # <-", ""), "providers[1].idp_metadata_url"},
+		{"allow_insecure_http: false", saml("http://login.example.com/md # <-", "\n    allow_insecure_http: false"), "providers[1].idp_metadata_url"},
+	}
+	for _, tt := range refused {
+		t.Run("refuses "+tt.name, func(t *testing.T) {
+			line := markedLine(t, tt.file)
+			path := writeFile(t, "groupgate.yaml", tt.file)
+			code, _, errOut := runCLI(t, nil, "config", "check", "--config", path)
+			prefix := path + ":" + strconv.Itoa(line) + ": " + tt.path + ": "
+			if code != 1 || !strings.HasPrefix(errOut, prefix) || !strings.Contains(errOut, "allow_insecure_http") {
+				t.Fatalf("exit %d, stderr %q; want 1 and a line starting %q naming allow_insecure_http", code, errOut, prefix)
+			}
+		})
+	}
+	accepted := []struct{ name, file string }{
+		{"an https issuer", goodConfig},
+		{"an http issuer on 127.0.0.1", strings.Replace(goodConfig, "https://idp.example.com", "http://127.0.0.1:5556/dex", 1)},
+		{"an http issuer on another 127/8 address", strings.Replace(goodConfig, "https://idp.example.com", "http://127.0.0.2:5556", 1)},
+		{"an http issuer on [::1]", strings.Replace(goodConfig, "https://idp.example.com", "http://[::1]:5556", 1)},
+		{"an http issuer on localhost", strings.Replace(goodConfig, "https://idp.example.com", "http://localhost:5556", 1)},
+		{"an http issuer with allow_insecure_http", strings.Replace(goodConfig, "https://idp.example.com", "http://idp.example.com\n    allow_insecure_http: true", 1)},
+		{"http SAML metadata on loopback", saml("http://127.0.0.1:8080/md", "")},
+		{"http SAML metadata with allow_insecure_http", saml("http://login.example.com/md", "\n    allow_insecure_http: true")},
+	}
+	for _, tt := range accepted {
+		t.Run("accepts "+tt.name, func(t *testing.T) {
+			if _, err := ParseConfig("c.yaml", []byte(tt.file), envFrom(nil)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestConfigLoginLimits(t *testing.T) {
+	t.Run("the defaults are web's", func(t *testing.T) {
+		cfg, err := ParseConfig("c.yaml", []byte(goodConfig), envFrom(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := LoginLimitsConfig{PerClientBurst: 60, PerClientPerMinute: 30, MaxLiveAttempts: 10_000}
+		if cfg.LoginLimits != want {
+			t.Fatalf("login_limits = %+v, want %+v", cfg.LoginLimits, want)
+		}
+	})
+	t.Run("values are taken as written", func(t *testing.T) {
+		cfg, err := ParseConfig("c.yaml", []byte(goodConfig+"login_limits:\n  per_client_burst: 5\n  per_client_per_minute: 2\n  max_live_attempts: 100\n"), envFrom(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (LoginLimitsConfig{PerClientBurst: 5, PerClientPerMinute: 2, MaxLiveAttempts: 100}); cfg.LoginLimits != want {
+			t.Fatalf("login_limits = %+v, want %+v", cfg.LoginLimits, want)
+		}
+	})
+	for _, key := range []string{"per_client_burst", "per_client_per_minute", "max_live_attempts"} {
+		t.Run(key+" of 0 is refused with its line", func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(goodConfig+"login_limits:\n  "+key+": 0\n"), envFrom(nil))
+			if err == nil || !strings.Contains(err.Error(), "c.yaml:10: login_limits."+key+": must be at least 1") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
 // The session cookie defaults to the __Host- prefix whenever it is Secure,
 // so a sibling subdomain cannot plant one (cookie tossing); browsers drop
 // a __Host- cookie without Secure, so a plain-http setup keeps the old name.

@@ -151,7 +151,7 @@ func (m *Main) runDev(ctx context.Context) error {
 
 	gate := &lateHandler{}
 	router := devRouter{idps: map[string]http.Handler{devOIDCPath: idp, devSAMLPath: samlIdP}, gate: gate}
-	return m.serveOn(ctx, ln, router, logger, func(ctx context.Context) error {
+	return m.serveOn(ctx, ln, router, cfg.HTTP, logger, func(ctx context.Context) error {
 		a, err := m.buildApp(ctx, cfg, logger)
 		if err != nil {
 			return err
@@ -172,7 +172,7 @@ func (m *Main) startDemoApp(logger *slog.Logger) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("demo app: %w", err)
 	}
-	srv := buildHTTPServer(demoApp(logger), logger)
+	srv := buildHTTPServer(demoApp(logger), logger, defaultHTTPConfig())
 	go func() { _ = srv.Serve(ln) }()
 	m.onClose(srv.Close)
 	return "http://" + ln.Addr().String(), nil
@@ -205,6 +205,9 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
 	cfg.Providers = []ProviderConfig{p, sp}
 	cfg.Upstream = s.upstreamURL
+	// dev listens on loopback by default; its metrics stay on that one
+	// port (docs/configuration.md, groupgate dev).
+	cfg.Metrics.OnMainListener = true
 	if err := validateConfig(&cfg, "(groupgate dev)"); err != nil {
 		return Config{}, fmt.Errorf("groupgate dev built an invalid configuration: %w", err)
 	}

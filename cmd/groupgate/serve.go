@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 )
 
 // buildLogger returns a slog logger per the log section; format "" uses
@@ -38,13 +37,19 @@ func listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// buildHTTPServer returns the server for h. Timeouts bound slow clients;
-// the write timeout is left to handlers because the reverse proxy streams.
-func buildHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+// buildHTTPServer returns the server for h with hc's limits. The read and
+// write timeouts are deadlines for the whole request and response, sized
+// for groupgate's own routes; web's reverse proxy replaces them per
+// request with http.ResponseController (http.proxy_read_timeout,
+// proxy_write_timeout), so that proxying keeps streaming.
+func buildHTTPServer(h http.Handler, logger *slog.Logger, hc HTTPConfig) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(),
+		ReadTimeout:       hc.ReadTimeout.D(),
+		WriteTimeout:      hc.WriteTimeout.D(),
+		IdleTimeout:       hc.IdleTimeout.D(),
+		MaxHeaderBytes:    int(hc.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
@@ -80,25 +85,59 @@ func (m *Main) runServe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metrics := &lateHandler{}
+	metricsAddr := "off"
+	if cfg.Metrics.Listen != "" {
+		addr, err := m.serveMetrics(cfg.Metrics.Listen, metrics, cfg.HTTP, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		metricsAddr = addr.String()
+	}
 	root := &lateHandler{}
-	return m.serveOn(ctx, ln, root, logger, func(ctx context.Context) error {
+	return m.serveOn(ctx, ln, root, cfg.HTTP, logger, func(ctx context.Context) error {
 		a, err := m.buildApp(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}
+		metrics.set(a.web.MetricsHandler())
 		root.set(a.Handler())
 		logger.Info("groupgate listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
-			"store", cfg.Store.Driver, "redis", cfg.Redis != nil, "providers", a.providers, "upstream", cfg.Upstream)
+			"store", cfg.Store.Driver, "redis", cfg.Redis != nil, "providers", a.providers, "upstream", cfg.Upstream,
+			"metrics", metricsAddr, "metrics_on_main_listener", cfg.Metrics.OnMainListener)
 		return nil
 	})
+}
+
+// serveMetrics serves h at /metrics on its own listener at addr, for
+// Prometheus, until Close; nothing else is served there. The main
+// listener is the public one (in reverse-proxy mode, the application's
+// host), so the metrics are kept off it unless metrics.on_main_listener.
+func (m *Main) serveMetrics(addr string, h http.Handler, hc HTTPConfig, logger *slog.Logger) (net.Addr, error) {
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := buildHTTPServer(mux, logger, hc)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	m.onClose(func() error {
+		err := srv.Close()
+		<-served
+		return err
+	})
+	return ln.Addr(), nil
 }
 
 // serveOn serves h on ln, runs start (the wiring; h may answer 503 until
 // it is done), reports the address to Addr, and then serves until ctx is
 // cancelled, when it shuts down gracefully within ShutdownTimeout. If
 // start fails, the server is closed and start's error returned.
-func (m *Main) serveOn(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger, start func(context.Context) error) error {
-	srv := buildHTTPServer(h, logger)
+func (m *Main) serveOn(ctx context.Context, ln net.Listener, h http.Handler, hc HTTPConfig, logger *slog.Logger, start func(context.Context) error) error {
+	srv := buildHTTPServer(h, logger, hc)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

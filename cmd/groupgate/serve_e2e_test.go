@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -84,7 +85,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			config := serveConfig(t, t.TempDir(), b.extra(t))
+			// Metrics are served on their own listener (metrics.listen).
+			metricsBase := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+			config := serveConfig(t, t.TempDir(), b.extra(t)+"metrics:\n  listen: "+strings.TrimPrefix(metricsBase, "http://")+"\n")
 			code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
 			if code != 0 {
 				t.Fatalf("token create: exit %d: %s", code, errOut)
@@ -149,9 +152,9 @@ func TestServeEndToEnd(t *testing.T) {
 						// (A read races the echo of the previous change's
 						// invalidation and is then not cached: try again.)
 						for deadline := time.Now().Add(2 * time.Second); ; {
-							before := metricValue(t, base, "groupgate_session_cache_hits_total")
+							before := metricValue(t, metricsBase, "groupgate_session_cache_hits_total")
 							authHeaders(t, bob, base)
-							if metricValue(t, base, "groupgate_session_cache_hits_total") > before {
+							if metricValue(t, metricsBase, "groupgate_session_cache_hits_total") > before {
 								break
 							}
 							if time.Now().After(deadline) {
@@ -183,13 +186,13 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			})
 			t.Run("metrics count the logins", func(t *testing.T) {
-				_, body := get(t, base+"/metrics")
+				_, body := get(t, metricsBase+"/metrics")
 				if !strings.Contains(body, `groupgate_logins_total{outcome="success",provider="okta"} 2`) {
 					t.Fatalf("metrics lack two successful okta logins:\n%s", body)
 				}
 			})
 			t.Run("metrics show the local cache only when it is on", func(t *testing.T) {
-				_, body := get(t, base+"/metrics")
+				_, body := get(t, metricsBase+"/metrics")
 				if has := strings.Contains(body, "groupgate_session_cache_ready 1"); has != b.cached {
 					t.Fatalf("groupgate_session_cache_ready 1 in metrics: %v, want %v", has, b.cached)
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -225,7 +226,8 @@ func TestRedisSessionsFailFastWhenRedisHangs(t *testing.T) {
 // once Redis is back on its port both recover without a restart.
 func TestServeFailsClosedWhileRedisIsDown(t *testing.T) {
 	srv := sessiontest.StartRedisServer(t)
-	base, stop, done, logs := startServe(t, serveConfig(t, t.TempDir(), "redis:\n  addrs: ["+srv.Addr()+"]\n"))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	base, stop, done, logs := startServe(t, serveConfig(t, t.TempDir(), "redis:\n  addrs: ["+srv.Addr()+"]\nmetrics:\n  listen: "+metricsAddr+"\n"))
 	alice := newBrowser(t)
 	signIn(t, alice, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "alice")
 	if code, _ := authHeaders(t, alice, base); code != http.StatusOK {
@@ -236,7 +238,7 @@ func TestServeFailsClosedWhileRedisIsDown(t *testing.T) {
 	// The local cache is on (the default): "down" starts when serve has
 	// noticed, as its metric shows; until then nobody could have written a
 	// revocation either.
-	for deadline := time.Now().Add(3 * time.Second); metricValue(t, base, "groupgate_session_cache_ready") != 0; {
+	for deadline := time.Now().Add(3 * time.Second); metricValue(t, "http://"+metricsAddr, "groupgate_session_cache_ready") != 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the local cache stayed on 3s after Redis died")
 		}
