@@ -148,10 +148,10 @@ func TestKubernetesBaseRunsTwoProbedReplicasThatAgreeWithEachOther(t *testing.T)
 	podLabels := field(dep, "spec", "template", "metadata", "labels")
 	container := field(dep, "spec", "template", "spec", "containers", 0)
 	var portNames []any
-	var containerPort int
+	ports := map[any]int{}
 	for _, p := range field(container, "ports").([]any) {
 		portNames = append(portNames, field(p, "name"))
-		containerPort = field(p, "containerPort").(int)
+		ports[field(p, "name")] = field(p, "containerPort").(int)
 	}
 	var secretKeys []string
 	envNames := map[string]bool{}
@@ -179,7 +179,9 @@ func TestKubernetesBaseRunsTwoProbedReplicasThatAgreeWithEachOther(t *testing.T)
 		{"the container cannot escalate privileges", field(container, "securityContext", "allowPrivilegeEscalation") == false},
 		{"secrets come from a Secret, not the manifest", len(secretKeys) >= 3},
 		{"the configuration is in the ConfigMap", config != ""},
-		{"the configuration listens on the container port", strings.Contains(config, "listen: 0.0.0.0:"+itoa(containerPort)+"\n")},
+		{"the configuration listens on the http container port", strings.Contains("\n"+config, "\nlisten: 0.0.0.0:"+itoa(ports["http"])+"\n")},
+		{"metrics listen on the metrics container port", strings.Contains(config, "  listen: 0.0.0.0:"+itoa(ports["metrics"])+"\n")},
+		{"Prometheus is told the metrics port", field(dep, "spec", "template", "metadata", "annotations", "prometheus.io/port") == itoa(ports["metrics"])},
 	}
 	for _, c := range checks {
 		if !c.ok {
