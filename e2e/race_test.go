@@ -108,7 +108,7 @@ func TestRacingPushesFromTwoReplicasLeaveTheNewestSnapshot(t *testing.T) {
 			}
 			alice := newBrowser(t)
 			signIn(t, alice, a, "alice")
-			aliceUser, err := st.GetUserByEmail(ctx, "alice@example.com")
+			aliceUser, err := store.UserByEmail(ctx, st, "alice@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 
@@ -9,13 +8,14 @@ import (
 )
 
 // HoldsSCIMGroups reports whether SCIM provides the groups of the user the
-// identity names: the user exists (matched as Login matches), is active,
+// identity names: the user exists (matched as Login matches: by subject,
+// else by verified email only), is active,
 // and has at least one membership pushed over SCIM. An Entra login whose
 // assertion overflowed its groups (the groups.link overage signal) may then
 // proceed, its roles coming from the SCIM memberships that Login keeps;
 // otherwise it is refused like a login without groups.
 func (s *Syncer) HoldsSCIMGroups(ctx context.Context, ident groupgate.Identity) (bool, error) {
-	u, err := findLoginUser(ctx, s.st, ident, cmp.Or(ident.Username, ident.Email, ident.Subject))
+	u, _, err := s.findLoginUser(ctx, s.st, ident)
 	if groupgate.IsCode(err, groupgate.NotFound) {
 		return false, nil
 	}

@@ -62,6 +62,7 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 		entry       int64
 	)
 	adopted := false
+	u.VerifiedEmail = "" // only a login proves an email
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		existing, err := findSCIMMatch(ctx, tx, u, match)
 		if err != nil {
@@ -114,7 +115,19 @@ func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match 
 		if u.Email == "" {
 			return groupgate.User{}, nil
 		}
-		found, err = tx.GetUserByEmail(ctx, u.Email)
+		var users []groupgate.User
+		if users, err = tx.ListUsersByEmail(ctx, u.Email); err == nil {
+			switch len(users) {
+			case 0:
+				return groupgate.User{}, nil
+			case 1:
+				if found = users[0]; !groupgate.SameEmailSpelling(found.Email, u.Email) {
+					return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "the email %s differs from user %s's only by look-alike characters", u.Email, found.UserName)
+				}
+			default:
+				return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "several users have the email %s; provision with match_key username", u.Email)
+			}
+		}
 	default:
 		return groupgate.User{}, groupgate.Errorf(groupgate.Invalid, "unknown SCIM match key %q", string(match))
 	}
@@ -139,7 +152,13 @@ func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn fu
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.UpdateUser(ctx, userID, func(u *groupgate.User) error {
 			before = *u
-			return fn(u)
+			if err := fn(u); err != nil {
+				return err
+			}
+			// Only a login proves an email (instance admins bind to it):
+			// nothing SCIM sends may set or move it.
+			u.VerifiedEmail = before.VerifiedEmail
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("update user %s: %w", userID, err)

@@ -113,10 +113,11 @@ func TestRoundTrip(t *testing.T) {
 	if !u.CreatedAt.Equal(want) || u.CreatedAt.Location() != time.UTC || u.Version != 1 {
 		t.Fatalf("created user = %+v; want CreatedAt %v UTC, version 1", u, want)
 	}
-	got, err := s.GetUserByEmail(ctx, "alice@EXAMPLE.com")
-	if err != nil {
-		t.Fatal(err)
+	found, err := s.ListUsersByEmail(ctx, "alice@EXAMPLE.com")
+	if err != nil || len(found) != 1 {
+		t.Fatalf("ListUsersByEmail = %+v, %v; want alice", found, err)
 	}
+	got := found[0]
 	if got.UserName != "Alice" || got.Email != "Alice@Example.com" || !got.CreatedAt.Equal(u.CreatedAt) || string(got.SCIM) != string(u.SCIM) {
 		t.Fatalf("read back %+v, want %+v", got, u)
 	}
@@ -316,5 +317,40 @@ func TestOpenRefusesWhatItCannotUse(t *testing.T) {
 				t.Fatalf("Open(%q) = %v, want code %s", tc.dsn, err, tc.code)
 			}
 		})
+	}
+}
+
+// TestMigrationBackfillsTheEmailKeyInGo: rows written before migration 0004
+// get users.email_norm from groupgate.NormalizeEmail.
+func TestMigrationBackfillsTheEmailKeyInGo(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	for i, e := range []string{"Kelly@Example.com", "\u212Aim@example.com", "\u0131vy@example.com"} {
+		if _, err := s.CreateUser(ctx, groupgate.User{UserName: fmt.Sprintf("u%d", i), Email: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.write(ctx, func(q queryer) error {
+		// The state before 0004: no key stored.
+		if _, err := q.ExecContext(ctx, `UPDATE users SET email_norm = ''`); err != nil {
+			return err
+		}
+		return afterMigration(4)(ctx, s, q)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lookup, want := range map[string]string{
+		"kelly@example.com":    "Kelly@Example.com",
+		"kim@example.com":      "\u212Aim@example.com",
+		"\u0131VY@example.com": "\u0131vy@example.com",
+	} {
+		got, err := s.ListUsersByEmail(ctx, lookup)
+		if err != nil || len(got) != 1 || got[0].Email != want {
+			t.Errorf("ListUsersByEmail(%q) after the backfill = %+v, %v; want %q", lookup, got, err, want)
+		}
+	}
+	if got, _ := s.ListUsersByEmail(ctx, "ivy@example.com"); len(got) != 0 {
+		t.Errorf("dotless \u0131 matched i after the backfill: %+v", got)
 	}
 }
