@@ -70,7 +70,7 @@ type API struct {
 	syncer    *sync.Syncer
 	sessions  APISessions
 	cookie    CookieAuth
-	admins    map[string]struct{}
+	admins    map[string]string // NormalizeEmail(entry) → entry as configured
 	origins   map[string]struct{}
 	bodyLimit int64
 	now       func() time.Time
@@ -81,12 +81,16 @@ type API struct {
 // APIOption configures an API.
 type APIOption func(*API)
 
-// WithAPIAdmins sets the instance admins by email (case-insensitive): they
-// may create organizations and act as OWNER of every one.
+// WithAPIAdmins sets the instance admins by email: they may create
+// organizations and act as OWNER of every one. An entry names the account
+// whose verified email (the address a login proved; see newCaller) is that
+// address, up to ASCII case.
 func WithAPIAdmins(emails []string) APIOption {
 	return func(a *API) {
 		for _, e := range emails {
-			a.admins[strings.ToLower(strings.TrimSpace(e))] = struct{}{}
+			if e = strings.TrimSpace(e); e != "" {
+				a.admins[groupgate.NormalizeEmail(e)] = e
+			}
 		}
 	}
 }
@@ -124,7 +128,7 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 	a := &API{
 		st:        st,
 		syncer:    syncer,
-		admins:    map[string]struct{}{},
+		admins:    map[string]string{},
 		origins:   map[string]struct{}{},
 		bodyLimit: DefaultAPIBodyLimit,
 		now:       time.Now,

@@ -105,6 +105,10 @@ type GroupsConfig struct {
 type ProviderConfig struct {
 	Name string `yaml:"name"`
 	Type string `yaml:"type"` // oidc | saml
+	// TrustEmail vouches for every email this provider sends, as if it
+	// said email_verified: logins may then link to an existing account by
+	// email. For SAML IdPs and Entra ID, which send no such claim.
+	TrustEmail bool `yaml:"trust_email"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`
