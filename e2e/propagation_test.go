@@ -59,7 +59,7 @@ func TestChangesOnOneReplicaReachAnotherWithinASecond(t *testing.T) {
 	ctx := context.Background()
 	st := a.st
 
-	root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", Active: true})
+	root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", VerifiedEmail: "root@example.com", Active: true})
 	if err != nil {
 		t.Fatal(err)
 	}

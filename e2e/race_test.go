@@ -91,7 +91,7 @@ func TestRacingPushesFromTwoReplicasLeaveTheNewestSnapshot(t *testing.T) {
 			a, b := rs[0], rs[1]
 			ctx := context.Background()
 			st := a.st
-			root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", Active: true})
+			root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", VerifiedEmail: "root@example.com", Active: true})
 			if err != nil {
 				t.Fatal(err)
 			}
