@@ -366,7 +366,7 @@ func apiRepoRoleEnum(r groupgate.RepoRole) v1.RepositoryRole {
 func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
 	out := make([]*v1.RoleSource, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
@@ -374,17 +374,17 @@ func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
 func apiRepoSources(ss []sync.RepoSource) []*v1.RoleSource {
 	out := make([]*v1.RoleSource, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRoleSource(kind sync.SourceKind, group, mappingID, role string) *v1.RoleSource {
+func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *v1.RoleSource {
 	k := v1.RoleSource_KIND_GROUP
 	if kind == sync.SourceManual {
 		k = v1.RoleSource_KIND_MANUAL
 	}
-	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role}
+	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
 }
 
 // apiAudit appends an audit event inside tx for changes the Syncer does
