@@ -1,10 +1,13 @@
 package sync_test
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -248,6 +251,33 @@ func TestSCIMProvisionedUserIsAdoptedAtFirstLogin(t *testing.T) {
 			e.must(err)
 			if got.ID != omar.ID {
 				t.Fatalf("OIDC login went to %s, want the SCIM user %s", got.ID, omar.ID)
+			}
+		})
+	}
+}
+
+// The reported attack ran on PostgreSQL, whose lower() folds U+212A KELVIN
+// SIGN onto k: the same login must be refused whatever the store.
+func TestTheKelvinSignLoginIsRefusedOnEveryStore(t *testing.T) {
+	for _, st := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"SQLite", func(t *testing.T) store.Store { return newStore(t) }},
+		{"PostgreSQL", newPostgresStore},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			for _, verified := range []bool{false, true} {
+				s := st.open(t)
+				rec := newRecorder()
+				e := &env{t: t, ctx: context.Background(), st: s, rec: rec, s: sync.New(s, rec, sync.WithNow(func() time.Time { return epoch }))}
+				kelly := e.user("kelly")
+				before := e.dump()
+				_, _, err := e.s.Login(e.ctx, groupgate.Identity{Provider: "okta", Subject: "mallory", Username: "mallory", Email: "\u212Aelly@example.com", EmailVerified: verified})
+				e.wantRefused(before, err)
+				if ids := e.identities(kelly.ID); len(ids) != 0 {
+					t.Errorf("verified=%v: kelly got identities %v", verified, ids)
+				}
 			}
 		})
 	}
