@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"slices"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -277,6 +278,43 @@ func TestTheKelvinSignLoginIsRefusedOnEveryStore(t *testing.T) {
 				e.wantRefused(before, err)
 				if ids := e.identities(kelly.ID); len(ids) != 0 {
 					t.Errorf("verified=%v: kelly got identities %v", verified, ids)
+				}
+			}
+		})
+	}
+}
+
+// Concurrent first logins of one person (two tabs, two replicas) all end
+// in the same new account: the refusals above must not mistake the account
+// a racing login of the same subject just created for someone else's.
+func TestConcurrentFirstLoginsOfOneSubjectShareOneAccount(t *testing.T) {
+	for _, st := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"SQLite", func(t *testing.T) store.Store { return newStore(t) }},
+		{"PostgreSQL", newPostgresStore},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			s := st.open(t)
+			sy := sync.New(s, newRecorder())
+			const n = 6
+			ids := make([]string, n)
+			errs := make([]error, n)
+			var wg stdsync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					u, _, err := sy.Login(context.Background(), groupgate.Identity{Provider: "okta", Subject: "pat-sub", Username: "pat", Email: "pat@example.com", EmailVerified: i%2 == 0})
+					ids[i], errs[i] = u.ID, err
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("login %d: %v", i, errs[i])
+				}
+				if ids[i] != ids[0] {
+					t.Fatalf("logins ended in accounts %v", ids)
 				}
 			}
 		})

@@ -84,10 +84,10 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 		switch {
 		case groupgate.IsCode(err, groupgate.NotFound):
 			if u, err = createLoginUser(ctx, tx, ident, verified); err != nil {
-				return err
+				return racedOr(ctx, tx, ident, err)
 			}
 		case err != nil:
-			return err
+			return racedOr(ctx, tx, ident, err)
 		default:
 			if !u.Active {
 				return groupgate.Errorf(groupgate.Forbidden, "account deactivated")
@@ -121,6 +121,21 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 		return s.audit(ctx, tx, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
 	})
 	return out, entry, err
+}
+
+// racedOr returns err, unless err is a refusal and a concurrent login of
+// the same identity has linked it meanwhile (two tabs, two replicas): the
+// account it found or created is then this person's, not another's, and a
+// plain Conflict makes Login try again and find it by subject.
+func racedOr(ctx context.Context, tx store.Store, ident groupgate.Identity, err error) error {
+	if !errors.Is(err, errLoginRefused) {
+		return err
+	}
+	if _, lerr := tx.GetUserByIdentity(ctx, ident.Provider, ident.Subject); lerr == nil {
+		// Not wrapping err: errors.Is(…, errLoginRefused) must be false.
+		return groupgate.Errorf(groupgate.Conflict, "a concurrent login of %s/%s linked it first", ident.Provider, ident.Subject)
+	}
+	return err
 }
 
 // createLoginUser creates the account of a subject that matched none. Its
