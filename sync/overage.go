@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/groupgate/groupgate"
@@ -17,6 +18,12 @@ import (
 func (s *Syncer) HoldsSCIMGroups(ctx context.Context, ident groupgate.Identity) (bool, error) {
 	u, _, err := s.findLoginUser(ctx, s.st, ident)
 	if groupgate.IsCode(err, groupgate.NotFound) {
+		return false, nil
+	}
+	if errors.Is(err, errLoginRefused) {
+		// No account this identity may join: SCIM holds nobody's groups
+		// for it (the caller would turn an error into "try again").
+		s.log.InfoContext(ctx, "group overage: the identity matches no account it may join", "provider", ident.Provider, "err", err)
 		return false, nil
 	}
 	if err != nil {

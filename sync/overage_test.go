@@ -17,6 +17,11 @@ func TestHoldsSCIMGroups(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range []string{"s1", "s2"} {
+		if _, err := e.st.CreateUser(e.ctx, groupgate.User{UserName: n, Email: "shared@example.com", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	gone := e.user("gone", "eng")
 	if _, err := e.s.DeactivateUser(e.ctx, "admin", gone.ID); err != nil {
 		t.Fatal(err)
@@ -34,6 +39,7 @@ func TestHoldsSCIMGroups(t *testing.T) {
 		{"a user whose SCIM groups are all hidden by the filter", groupgate.Identity{Provider: "entra", Subject: "x4", Email: "hiddenonly@example.com"}, false},
 		{"a deactivated user", groupgate.Identity{Provider: "entra", Subject: "x5", Email: "gone@example.com"}, false},
 		{"an unknown user", groupgate.Identity{Provider: "entra", Subject: "x6", Email: "nobody@example.com"}, false},
+		{"an email several accounts share", groupgate.Identity{Provider: "entra", Subject: "x8", Email: "shared@example.com"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
