@@ -38,5 +38,14 @@ func backfillEmailNorm(ctx context.Context, tx pgx.Tx) error {
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return dbError(err, "normalize emails")
 	}
+	// As in store/sqlite: accounts neither a login nor SCIM made (those
+	// `groupgate token create` and `groupgate dev` created, which vouch for
+	// their addresses) keep admins: across the upgrade; every other
+	// account's admin rights wait for its next verified login.
+	if _, err := tx.Exec(ctx, `UPDATE users SET verified_email = email
+		WHERE email <> '' AND scim IS NULL AND external_id = ''
+		AND NOT EXISTS (SELECT 1 FROM user_identities i WHERE i.user_id = users.id)`); err != nil {
+		return dbError(err, "vouch for operator-created accounts")
+	}
 	return nil
 }

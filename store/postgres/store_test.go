@@ -447,8 +447,23 @@ func TestMigrationBackfillsTheEmailKeyInGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	operator, err := s.CreateUser(ctx, groupgate.User{UserName: "machine", Email: "machine@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loggedIn, err := s.CreateUser(ctx, groupgate.User{UserName: "person", Email: "person@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkIdentity(ctx, loggedIn.ID, "okta", "p"); err != nil {
+		t.Fatal(err)
+	}
+	provisioned, err := s.CreateUser(ctx, groupgate.User{UserName: "pushed", Email: "pushed@example.com", SCIM: []byte(`{"userName":"pushed"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The state before 0004: no key stored.
-	if _, err := s.pool.Exec(ctx, `UPDATE users SET email_norm = ''`); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET email_norm = '', verified_email = ''`); err != nil {
 		t.Fatal(err)
 	}
 	tx, err := s.pool.Begin(ctx)
@@ -473,5 +488,14 @@ func TestMigrationBackfillsTheEmailKeyInGo(t *testing.T) {
 	}
 	if got, _ := s.ListUsersByEmail(ctx, "ivy@example.com"); len(got) != 0 {
 		t.Errorf("dotless \u0131 matched i after the backfill: %+v", got)
+	}
+	for _, c := range []struct {
+		who  groupgate.User
+		want string
+	}{{operator, "machine@example.com"}, {loggedIn, ""}, {provisioned, ""}} {
+		got, err := s.GetUser(ctx, c.who.ID)
+		if err != nil || got.VerifiedEmail != c.want {
+			t.Errorf("%s: VerifiedEmail after the backfill = %q, %v; want %q (only accounts neither a login nor SCIM made are vouched for)", c.who.UserName, got.VerifiedEmail, err, c.want)
+		}
 	}
 }

@@ -45,5 +45,18 @@ func backfillEmailNorm(ctx context.Context, s *Store, q queryer) error {
 			return s.wrap(ctx, err, "normalize email of user %s", r.id)
 		}
 	}
+	if _, err := q.ExecContext(ctx, vouchOperatorAccounts); err != nil {
+		return s.wrap(ctx, err, "vouch for operator-created accounts")
+	}
 	return nil
 }
+
+// vouchOperatorAccounts gives the accounts that neither a login nor SCIM
+// made (no identity, no SCIM document, no externalId: those `groupgate
+// token create` and `groupgate dev` created, which vouch for their
+// addresses today) their email as verified, so that a machine account in
+// admins: stays an admin across the upgrade. Every other account's admin
+// rights wait for its next verified login.
+const vouchOperatorAccounts = `UPDATE users SET verified_email = email
+	WHERE email <> '' AND scim IS NULL AND external_id = ''
+	AND NOT EXISTS (SELECT 1 FROM user_identities i WHERE i.user_id = users.id)`
