@@ -7,13 +7,21 @@ import (
 )
 
 // User is a person known to groupgate, created at first login or by a SCIM
-// push. UserName and Email are unique case-insensitively.
+// push. UserName is unique case-insensitively. Email is not unique: the
+// stores index NormalizeEmail(Email) and return every match, and sync.Login
+// links by email only to exactly one account.
 type User struct {
 	ID          string
 	UserName    string
 	Email       string
 	DisplayName string
-	Active      bool
+	// VerifiedEmail is the address a login last proved: set only by
+	// sync.Login when the IdP asserted the email verified (or the provider
+	// is configured to vouch for its emails), never by SCIM or the API.
+	// Instance admins (config `admins:`) are bound to it, so that rewriting
+	// Email over SCIM grants nothing.
+	VerifiedEmail string
+	Active        bool
 	// ExternalID is the IdP's identifier sent over SCIM (RFC 7643 §3.1).
 	ExternalID string
 	// SCIM holds the rest of the SCIM resource (name, emails, enterprise
@@ -207,11 +215,16 @@ type AuditEvent struct {
 
 // Identity is what a login protocol learned about a person, normalized.
 type Identity struct {
-	Provider    string
-	Subject     string
-	Username    string
-	Email       string
-	DisplayName string
+	Provider string
+	Subject  string
+	Username string
+	Email    string
+	// EmailVerified says the IdP vouches that the person controls Email:
+	// the OIDC email_verified claim (OpenID Connect Core 1.0 §5.1). SAML
+	// has no such attribute; a provider configured with trust_email
+	// vouches for every login of it (sync.WithTrustedEmailProviders).
+	EmailVerified bool
+	DisplayName   string
 	// Groups are trimmed, de-duplicated, filtered and sorted.
 	Groups []string
 	// GroupsPresent says whether the IdP said anything about groups at all;

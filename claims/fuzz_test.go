@@ -20,6 +20,8 @@ func FuzzFromOIDC(f *testing.F) {
 	f.Add([]byte(`{"sub":"u1","realm_access":{"roles":[{"name":"a"},1.5,null,"x"]}}`))
 	f.Add([]byte(`{"sub":"u1","https://example.com/groups":"mid"}`))
 	f.Add([]byte(`{"sub":"u1","_claim_names":{"groups":"s"}}`))
+	f.Add([]byte(`{"sub":"u1","email":"a@example.com","email_verified":"True"}`))
+	f.Add([]byte(`{"sub":"u1","email":"  ","email_verified":true}`))
 	filter, err := NewFilter([]string{"^[a-m]", "^[0-9]"}, []string{"x"})
 	if err != nil {
 		f.Fatal(err)
@@ -47,6 +49,9 @@ func FuzzFromOIDC(f *testing.F) {
 				}
 				if id.Username == "" || strings.TrimSpace(id.Subject) == "" {
 					t.Fatalf("empty username or subject: %+v", id)
+				}
+				if id.EmailVerified && (id.Email == "" || !isTrue(claims["email_verified"])) {
+					t.Fatalf("EmailVerified without an email or an email_verified claim: %+v", id)
 				}
 			}
 		}

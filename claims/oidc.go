@@ -33,6 +33,8 @@ type OIDCOptions struct {
 //
 // The subject is "sub", required. The username is the username claim,
 // falling back to the email, then the subject (ARCHITECTURE.md §7).
+// EmailVerified is the email_verified claim, true or "true", and only when
+// the email is read from the standard "email" claim it speaks of.
 //
 // A missing groups claim is not an error: an OIDC login without groups gets
 // an empty group set and GroupsPresent=false (ARCHITECTURE.md §1.2). The one
@@ -56,6 +58,11 @@ func FromOIDC(provider string, claims map[string]any, opts OIDCOptions) (groupga
 		Username:    lookupString(claims, orDefault(opts.UsernameClaim, DefaultUsernameClaim)),
 		Email:       lookupString(claims, orDefault(opts.EmailClaim, DefaultEmailClaim)),
 		DisplayName: lookupString(claims, orDefault(opts.NameClaim, DefaultNameClaim)),
+	}
+	// email_verified (OpenID Connect Core 1.0 §5.1) speaks of the "email"
+	// claim only: an address read from another claim is not covered.
+	if orDefault(opts.EmailClaim, DefaultEmailClaim) == DefaultEmailClaim && id.Email != "" {
+		id.EmailVerified = isTrue(claims["email_verified"])
 	}
 	if id.Username == "" {
 		id.Username = id.Email
@@ -114,4 +121,16 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// isTrue reads a boolean claim: JSON true, or the string "true" in any
+// case, which some IdPs send. Anything else is false.
+func isTrue(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	return false
 }

@@ -91,7 +91,7 @@ func TestRacingPushesFromTwoReplicasLeaveTheNewestSnapshot(t *testing.T) {
 			a, b := rs[0], rs[1]
 			ctx := context.Background()
 			st := a.st
-			root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", Active: true})
+			root, err := st.CreateUser(ctx, groupgate.User{UserName: "root", Email: "root@example.com", VerifiedEmail: "root@example.com", Active: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestRacingPushesFromTwoReplicasLeaveTheNewestSnapshot(t *testing.T) {
 			}
 			alice := newBrowser(t)
 			signIn(t, alice, a, "alice")
-			aliceUser, err := st.GetUserByEmail(ctx, "alice@example.com")
+			aliceUser, err := store.UserByEmail(ctx, st, "alice@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}

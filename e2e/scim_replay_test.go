@@ -18,6 +18,7 @@ import (
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/devidp"
 	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -182,7 +183,7 @@ func replayThroughAuth(t *testing.T, file string) {
 
 	browser := newBrowser(t)
 	signIn(t, browser, r, demo.Username)
-	ssoUser, err := r.st.GetUserByEmail(ctx, demo.Email)
+	ssoUser, err := store.UserByEmail(ctx, r.st, demo.Email)
 	if err != nil {
 		t.Fatal(err)
 	}

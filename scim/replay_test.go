@@ -152,7 +152,7 @@ func runReplay(t *testing.T, file string) {
 				}
 			}
 			if x.LoginRefused != nil {
-				_, _, err := e.sy.Login(e.ctx, groupgate.Identity{Provider: "oidc", Subject: "replay-" + id, Username: u.UserName, Email: u.Email})
+				_, _, err := e.sy.Login(e.ctx, groupgate.Identity{Provider: "replay", Subject: "replay-" + id, Username: u.UserName, Email: u.Email, EmailVerified: true})
 				if refused := groupgate.IsCode(err, groupgate.Forbidden); refused != *x.LoginRefused {
 					t.Fatalf("%s: login refused=%v (%v), want %v", name, refused, err, *x.LoginRefused)
 				}

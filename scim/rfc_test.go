@@ -339,7 +339,6 @@ func TestConflictNamesTheClashingAttribute(t *testing.T) {
 // Okta and an admin account, or two Okta users, may share an email when
 // users are matched by userName: the email is not a key then.
 func TestUserNameMatchKeyAcceptsUsersSharingAnEmail(t *testing.T) {
-	t.Skip("needs the non-unique email column from the account-linking change")
 	onBothStores(t, func(t *testing.T, e *env) {
 		e.must(201, "POST", "/scim/v2/Users", `{"userName":"one","emails":[{"value":"shared@example.com"}]}`)
 		e.must(201, "POST", "/scim/v2/Users", `{"userName":"two","emails":[{"value":"shared@example.com"}]}`)

@@ -22,13 +22,17 @@ type ListOptions struct {
 
 // UserStore keeps users and the provider identities linked to them.
 type UserStore interface {
-	// CreateUser stores u with a new ID; Conflict when userName, email
-	// (case-insensitive) or externalId is taken.
+	// CreateUser stores u with a new ID; Conflict when userName
+	// (case-insensitive) or externalId is taken. Emails may repeat.
 	CreateUser(ctx context.Context, u groupgate.User) (groupgate.User, error)
 	GetUser(ctx context.Context, id string) (groupgate.User, error)
-	// GetUserByUserName and GetUserByEmail match case-insensitively.
+	// GetUserByUserName matches case-insensitively.
 	GetUserByUserName(ctx context.Context, userName string) (groupgate.User, error)
-	GetUserByEmail(ctx context.Context, email string) (groupgate.User, error)
+	// ListUsersByEmail returns every user whose email has the key
+	// groupgate.NormalizeEmail(email) (stored beside the email at every
+	// write, computed in Go only), by creation then ID; none, and no
+	// error, for an empty email. Emails are not unique.
+	ListUsersByEmail(ctx context.Context, email string) ([]groupgate.User, error)
 	GetUserByExternalID(ctx context.Context, externalID string) (groupgate.User, error)
 	// GetUserByIdentity finds the user linked to provider's subject.
 	GetUserByIdentity(ctx context.Context, provider, subject string) (groupgate.User, error)
@@ -250,4 +254,22 @@ func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// UserByEmail is the one user ListUsersByEmail finds: NotFound for none,
+// Conflict when several accounts share the address. For callers that need
+// exactly one (tests, the CLI); account linking decides for itself.
+func UserByEmail(ctx context.Context, st interface {
+	ListUsersByEmail(ctx context.Context, email string) ([]groupgate.User, error)
+}, email string) (groupgate.User, error) {
+	users, err := st.ListUsersByEmail(ctx, email)
+	switch {
+	case err != nil:
+		return groupgate.User{}, err
+	case len(users) == 0:
+		return groupgate.User{}, groupgate.Errorf(groupgate.NotFound, "no user has the email %s", email)
+	case len(users) > 1:
+		return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "%d users have the email %s", len(users), email)
+	}
+	return users[0], nil
 }

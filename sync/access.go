@@ -24,6 +24,9 @@ type OrgSource struct {
 	Group     string            `json:"group,omitempty"`
 	MappingID string            `json:"mapping_id,omitempty"`
 	Role      groupgate.OrgRole `json:"role"`
+	// NoMappedGroup is set by Explain on a manual source when the user is
+	// in no group mapped to the resource: nothing in the IdP backs it.
+	NoMappedGroup bool `json:"no_mapped_group,omitempty"`
 }
 
 // RepoSource is one grant of a role on a repository.
@@ -32,6 +35,8 @@ type RepoSource struct {
 	Group     string             `json:"group,omitempty"`
 	MappingID string             `json:"mapping_id,omitempty"`
 	Role      groupgate.RepoRole `json:"role"`
+	// NoMappedGroup: as in OrgSource, for the repository's own mappings.
+	NoMappedGroup bool `json:"no_mapped_group,omitempty"`
 }
 
 // OrgAccess is a user's effective role on one organization and every source

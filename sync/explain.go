@@ -64,12 +64,35 @@ func (s *Syncer) Explain(ctx context.Context, userID string, kind ResourceKind, 
 	if kind == ResourceRepo {
 		orgID = repo.OrganizationID
 		r, _ := a.Repo(resourceID)
-		e.RepoRole, e.RepoSources = r.Role, r.Sources
+		e.RepoRole, e.RepoSources = r.Role, flagUnbacked(r.Sources, func(s RepoSource) (bool, bool) {
+			return s.Kind == SourceManual, s.Kind == SourceGroup
+		}, func(s *RepoSource) { s.NoMappedGroup = true })
 		e.AuthorizedRepoRole = a.RepoRole(repo)
 	}
 	o, _ := a.Org(orgID)
-	e.OrgRole, e.OrgSources = o.Role, o.Sources
+	e.OrgRole, e.OrgSources = o.Role, flagUnbacked(o.Sources, func(s OrgSource) (bool, bool) {
+		return s.Kind == SourceManual, s.Kind == SourceGroup
+	}, func(s *OrgSource) { s.NoMappedGroup = true })
 	return e, nil
+}
+
+// flagUnbacked returns a copy of sources whose manual entries are marked
+// (mark) when no entry is a group: the user is then in no group mapped to
+// the resource, and the manual grant is what administrators must review,
+// since leaving every IdP group does not end it.
+func flagUnbacked[S any](sources []S, kind func(S) (manual, group bool), mark func(*S)) []S {
+	out := slices.Clone(sources)
+	for _, s := range out {
+		if _, group := kind(s); group {
+			return out
+		}
+	}
+	for i := range out {
+		if manual, _ := kind(out[i]); manual {
+			mark(&out[i])
+		}
+	}
+	return out
 }
 
 // MappingOp is a change PreviewMappingChange can simulate.

@@ -19,9 +19,14 @@ const (
 	ActionRepositoryDelete      = "repository.delete"
 )
 
+// UserActor is the audit actor of a change a user makes (the API's callers,
+// a user's own login): "user:" + ID.
+func UserActor(userID string) string { return "user:" + userID }
+
 // SetOrgMember gives the user a role on the organization by hand, replacing
 // any manual role they had there. Invalid for an empty or unknown role,
-// NotFound for an unknown organization or user.
+// NotFound for an unknown organization or user, Forbidden when the actor
+// (UserActor) is the user and would create or raise their own role.
 func (s *Syncer) SetOrgMember(ctx context.Context, actor, orgID, userID string, role groupgate.OrgRole) (groupgate.OrgMember, error) {
 	return orgMembers().set(ctx, s, actor, orgID, userID, role)
 }
@@ -33,7 +38,8 @@ func (s *Syncer) RemoveOrgMember(ctx context.Context, actor, orgID, userID strin
 }
 
 // SetRepoContributor gives the user a role on the repository by hand.
-// OWNER is Invalid: the owner is the parent organization.
+// OWNER is Invalid: the owner is the parent organization. Forbidden, as in
+// SetOrgMember, for creating or raising one's own role.
 func (s *Syncer) SetRepoContributor(ctx context.Context, actor, repoID, userID string, role groupgate.RepoRole) (groupgate.RepoContributor, error) {
 	return repoContributors().set(ctx, s, actor, repoID, userID, role)
 }
@@ -52,6 +58,7 @@ type manualKind[H any, R ~string] struct {
 	setAction    string
 	removeAction string
 	validate     func(R) error // repositories refuse OWNER here
+	rank         func(R) int
 	loadParent   func(ctx context.Context, st store.Store, id string) error
 	newHolder    func(id, userID string, role R) H
 	role         func(H) R
@@ -68,6 +75,7 @@ func orgMembers() manualKind[groupgate.OrgMember, groupgate.OrgRole] {
 		noun:      "organization",
 		setAction: ActionOrgMemberSet, removeAction: ActionOrgMemberRemove,
 		validate: validateManualOrgRole,
+		rank:     OrgRoleRank,
 		loadParent: func(ctx context.Context, st store.Store, id string) error {
 			_, err := st.GetOrganization(ctx, id)
 			return err
@@ -90,6 +98,7 @@ func repoContributors() manualKind[groupgate.RepoContributor, groupgate.RepoRole
 		noun:      "repository",
 		setAction: ActionRepoContributorSet, removeAction: ActionRepoContributorRemove,
 		validate: validateManualRepoRole,
+		rank:     RepoRoleRank,
 		loadParent: func(ctx context.Context, st store.Store, id string) error {
 			_, err := st.GetRepository(ctx, id)
 			return err
@@ -120,11 +129,23 @@ func (k manualKind[H, R]) set(ctx context.Context, s *Syncer, actor, id, userID 
 		if _, err := tx.GetUser(ctx, userID); err != nil {
 			return nil, nil, fmt.Errorf("load user %s: %w", userID, err)
 		}
+		// Nobody creates or raises a manual role on their own account: a
+		// role held through an IdP group would otherwise outlive the group
+		// (an admin by group making himself admin by hand). Lowering or
+		// keeping one's own role takes nothing from the IdP.
+		self := actor == UserActor(userID)
 		switch old, err := k.storeGet(tx, ctx, id, userID); {
 		case err == nil:
 			before = k.view(id, userID, k.role(old))
+			if self && k.rank(role) > k.rank(k.role(old)) {
+				return nil, nil, groupgate.Errorf(groupgate.Forbidden,
+					"you cannot raise your own role on this %s; another administrator must do it", k.noun)
+			}
 		case !groupgate.IsCode(err, groupgate.NotFound):
 			return nil, nil, fmt.Errorf("load role of %s on %s %s: %w", userID, k.noun, id, err)
+		case self:
+			return nil, nil, groupgate.Errorf(groupgate.Forbidden,
+				"you cannot give yourself a role by hand on this %s; another administrator must do it", k.noun)
 		}
 		if out, err = k.storeSet(tx, ctx, k.newHolder(id, userID, role)); err != nil {
 			return nil, nil, fmt.Errorf("set role of %s on %s %s: %w", userID, k.noun, id, err)

@@ -1,22 +1,29 @@
 package sync
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/groupgate/groupgate"
 )
 
 // HoldsSCIMGroups reports whether SCIM provides the groups of the user the
-// identity names: the user exists (matched as Login matches), is active,
+// identity names: the user exists (matched as Login matches: by subject,
+// else by verified email only), is active,
 // and has at least one membership pushed over SCIM. An Entra login whose
 // assertion overflowed its groups (the groups.link overage signal) may then
 // proceed, its roles coming from the SCIM memberships that Login keeps;
 // otherwise it is refused like a login without groups.
 func (s *Syncer) HoldsSCIMGroups(ctx context.Context, ident groupgate.Identity) (bool, error) {
-	u, err := findLoginUser(ctx, s.st, ident, cmp.Or(ident.Username, ident.Email, ident.Subject))
+	u, _, err := s.findLoginUser(ctx, s.st, ident)
 	if groupgate.IsCode(err, groupgate.NotFound) {
+		return false, nil
+	}
+	if errors.Is(err, errLoginRefused) {
+		// No account this identity may join: SCIM holds nobody's groups
+		// for it (the caller would turn an error into "try again").
+		s.log.InfoContext(ctx, "group overage: the identity matches no account it may join", "provider", ident.Provider, "err", err)
 		return false, nil
 	}
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestHoldsSCIMGroups(t *testing.T) {
-	e := newEnv(t, sync.WithGroupFilter(func(g string) bool { return g != "hidden" }))
+	e := newEnv(t, sync.WithGroupFilter(func(g string) bool { return g != "hidden" }), sync.WithTrustedEmailProviders("entra"))
 	e.user("alice", "eng")         // SCIM memberships
 	e.user("hiddenonly", "hidden") // only a group the filter hides
 	bob := e.user("bob")           // no SCIM memberships
@@ -16,6 +16,11 @@ func TestHoldsSCIMGroups(t *testing.T) {
 		return groupgate.GroupSet{{Group: "eng", Source: groupgate.SourceLogin}}, nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	for _, n := range []string{"s1", "s2"} {
+		if _, err := e.st.CreateUser(e.ctx, groupgate.User{UserName: n, Email: "shared@example.com", Active: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	gone := e.user("gone", "eng")
 	if _, err := e.s.DeactivateUser(e.ctx, "admin", gone.ID); err != nil {
@@ -27,12 +32,14 @@ func TestHoldsSCIMGroups(t *testing.T) {
 		ident groupgate.Identity
 		want  bool
 	}{
-		{"a user whose groups SCIM pushed, matched by email", groupgate.Identity{Provider: "entra", Subject: "x1", Email: "ALICE@example.com"}, true},
-		{"a user whose groups SCIM pushed, matched by user name", groupgate.Identity{Provider: "entra", Subject: "x2", Username: "alice"}, true},
+		{"a user whose groups SCIM pushed, matched by email the provider vouches for", groupgate.Identity{Provider: "entra", Subject: "x1", Email: "ALICE@example.com"}, true},
+		{"a user whose groups SCIM pushed is never matched by user name", groupgate.Identity{Provider: "entra", Subject: "x2", Username: "alice"}, false},
+		{"an unverified email from a provider that does not vouch matches nobody", groupgate.Identity{Provider: "okta", Subject: "x7", Email: "alice@example.com"}, false},
 		{"a user whose only memberships came from logins", groupgate.Identity{Provider: "entra", Subject: "x3", Email: "bob@example.com"}, false},
-		{"a user whose SCIM groups are all hidden by the filter", groupgate.Identity{Provider: "entra", Subject: "x4", Username: "hiddenonly"}, false},
+		{"a user whose SCIM groups are all hidden by the filter", groupgate.Identity{Provider: "entra", Subject: "x4", Email: "hiddenonly@example.com"}, false},
 		{"a deactivated user", groupgate.Identity{Provider: "entra", Subject: "x5", Email: "gone@example.com"}, false},
 		{"an unknown user", groupgate.Identity{Provider: "entra", Subject: "x6", Email: "nobody@example.com"}, false},
+		{"an email several accounts share", groupgate.Identity{Provider: "entra", Subject: "x8", Email: "shared@example.com"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

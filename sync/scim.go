@@ -62,6 +62,7 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 		entry       int64
 	)
 	adopted := false
+	u.VerifiedEmail = "" // only a login proves an email
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		existing, err := findSCIMMatch(ctx, tx, u, match)
 		if err != nil {
@@ -119,7 +120,19 @@ func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match 
 		if u.Email == "" {
 			return groupgate.User{}, nil
 		}
-		found, err = tx.GetUserByEmail(ctx, u.Email)
+		var users []groupgate.User
+		if users, err = tx.ListUsersByEmail(ctx, u.Email); err == nil {
+			switch len(users) {
+			case 0:
+				return groupgate.User{}, nil
+			case 1:
+				if found = users[0]; !groupgate.SameEmailSpelling(found.Email, u.Email) {
+					return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "the email %s differs from user %s's only by look-alike characters", u.Email, found.UserName)
+				}
+			default:
+				return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "several users have the email %s; provision with match_key username", u.Email)
+			}
+		}
 	default:
 		return groupgate.User{}, groupgate.Errorf(groupgate.Invalid, "unknown SCIM match key %q", string(match))
 	}
@@ -133,8 +146,9 @@ func findSCIMMatch(ctx context.Context, tx store.Store, u groupgate.User, match 
 }
 
 // userConflict names the attribute behind a Conflict of a write of u,
-// as RFC 7644 §3.12 asks of a 409 uniqueness error: the userName, else the
-// email, of another user. It runs in the writing transaction (the store
+// as RFC 7644 §3.12 asks of a 409 uniqueness error: the userName of another
+// user (emails are not unique in the store; match_key email refuses a
+// second provisioned user with one in findSCIMMatch). It runs in the writing transaction (the store
 // wraps each write in a savepoint, so the transaction is still usable).
 // Any other error is returned as it is.
 func userConflict(ctx context.Context, tx store.Store, err error, u groupgate.User) error {
@@ -143,11 +157,6 @@ func userConflict(ctx context.Context, tx store.Store, err error, u groupgate.Us
 	}
 	if other, gerr := tx.GetUserByUserName(ctx, u.UserName); gerr == nil && other.ID != u.ID {
 		return groupgate.WrapError(groupgate.Conflict, err, "userName %q is already taken by another user", u.UserName)
-	}
-	if u.Email != "" {
-		if other, gerr := tx.GetUserByEmail(ctx, u.Email); gerr == nil && other.ID != u.ID {
-			return groupgate.WrapError(groupgate.Conflict, err, "emails: %q is already the email of another user", u.Email)
-		}
 	}
 	return err
 }
@@ -179,6 +188,9 @@ func (s *Syncer) SCIMUpdateUser(ctx context.Context, actor, userID string, fn fu
 		u, err := tx.UpdateUser(ctx, userID, func(u *groupgate.User) error {
 			before = *u
 			err := fn(u)
+			// Only a login proves an email (instance admins bind to it):
+			// nothing SCIM sends may set or move it.
+			u.VerifiedEmail = before.VerifiedEmail
 			next = *u
 			return err
 		})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -50,7 +51,7 @@ func TestSCIMUserLifecycle(t *testing.T) {
 		e := newEnv(t)
 		_, _, err := e.s.Login(e.ctx, groupgate.Identity{Provider: "p", Subject: "s", Email: "c@example.com", Username: "c"})
 		e.must(err)
-		u, err := e.st.GetUserByEmail(e.ctx, "c@example.com")
+		u, err := store.UserByEmail(e.ctx, e.st, "c@example.com")
 		e.must(err)
 		e.rec.take()
 		_, err = e.s.SCIMUpdateUser(e.ctx, "scim:t", u.ID, func(u *groupgate.User) error { u.Active = false; return nil })

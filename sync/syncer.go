@@ -27,6 +27,9 @@ type Syncer struct {
 	push     *pusher
 	attempts int
 	backoff  time.Duration
+	// trustEmail names the providers configured to vouch for the emails
+	// they send (trust_email): their logins count as email-verified.
+	trustEmail map[string]bool
 
 	outboxLease, outboxGrace time.Duration
 	// crashAfterCommit skips every post-commit push, leaving the outbox
@@ -47,6 +50,21 @@ func WithLogger(l *slog.Logger) Option { return func(s *Syncer) { s.log = l } }
 // never enter a group set, grant nothing, and cannot be mapped.
 func WithGroupFilter(keep func(group string) bool) Option {
 	return func(s *Syncer) { s.filter = keep }
+}
+
+// WithTrustedEmailProviders names the providers whose emails count as
+// verified even without an email_verified claim: SAML IdPs and Entra ID,
+// which send no such claim but only release addresses they manage. Login
+// links an unknown subject to an existing account by email only when the
+// email is verified, so vouching for a provider that lets users type their
+// own address hands its users every account by email. Off by default.
+func WithTrustedEmailProviders(providers ...string) Option {
+	return func(s *Syncer) {
+		s.trustEmail = map[string]bool{}
+		for _, p := range providers {
+			s.trustEmail[p] = true
+		}
+	}
 }
 
 // WithPushRetry sets how many times a session update is tried (at least 1)

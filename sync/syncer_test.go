@@ -337,9 +337,9 @@ func TestRefusedOperationsChangeNothing(t *testing.T) {
 				return err
 			},
 			groupgate.Forbidden, "account deactivated"},
-		{"a deactivated user found by email is forbidden",
+		{"a deactivated user found by verified email is forbidden",
 			func() error {
-				_, _, err := e.s.Login(e.ctx, groupgate.Identity{Provider: "entra", Subject: "x", Email: "GONE@example.com"})
+				_, _, err := e.s.Login(e.ctx, groupgate.Identity{Provider: "entra", Subject: "x", Email: "GONE@example.com", EmailVerified: true})
 				return err
 			},
 			groupgate.Forbidden, "account deactivated"},
@@ -472,7 +472,7 @@ func TestLogin(t *testing.T) {
 		u := s.e.user("gus", "scim-team")
 		_, err := s.e.s.SetUserGroups(s.e.ctx, "t", u.ID, groupgate.SourceLogin, []string{"old-group", "eng"})
 		s.e.must(err)
-		_, m, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "gus-sub", Username: "gus", Groups: []string{"eng", "new-group"}})
+		_, m, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "gus-sub", Username: "gus", Email: "gus@example.com", EmailVerified: true, Groups: []string{"eng", "new-group"}})
 		s.e.must(err)
 		set, err := s.e.st.GetGroupSet(s.e.ctx, u.ID)
 		s.e.must(err)
@@ -504,13 +504,13 @@ func TestLogin(t *testing.T) {
 		}
 	})
 
-	t.Run("an existing user is found by email, case-insensitively, and linked", func(t *testing.T) {
+	t.Run("an existing user is found by verified email, case-insensitively, and linked", func(t *testing.T) {
 		s := newSetup(t)
 		u := s.e.user("ivy")
-		got, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "entra", Subject: "ivy-oid", Username: "ivy.other", Email: "IVY@example.com", DisplayName: "Ivy"})
+		got, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "entra", Subject: "ivy-oid", Username: "ivy.other", Email: "IVY@example.com", EmailVerified: true, DisplayName: "Ivy"})
 		s.e.must(err)
-		if got.ID != u.ID || got.UserName != "ivy" || got.DisplayName != "Ivy" || got.Email != "IVY@example.com" {
-			t.Errorf("user = %+v, want %s with the new display name and email", got, u.ID)
+		if got.ID != u.ID || got.UserName != "ivy" || got.DisplayName != "Ivy" || got.Email != "ivy@example.com" {
+			t.Errorf("user = %+v, want %s with the new display name and its stored email", got, u.ID)
 		}
 		ids, err := s.e.st.ListIdentities(s.e.ctx, u.ID)
 		s.e.must(err)
@@ -519,25 +519,28 @@ func TestLogin(t *testing.T) {
 		}
 	})
 
-	t.Run("an existing user is found by user name", func(t *testing.T) {
+	t.Run("an existing user is never found by user name", func(t *testing.T) {
 		s := newSetup(t)
-		u := s.e.user("jon")
-		got, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "jon-sub", Username: "JON"})
-		s.e.must(err)
-		if got.ID != u.ID {
-			t.Errorf("logged in as %s, want %s", got.ID, u.ID)
+		s.e.user("jon")
+		_, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "jon-sub", Username: "JON"})
+		if !groupgate.IsCode(err, groupgate.Conflict) {
+			t.Errorf("login with another account's user name: err = %v, want Conflict", err)
 		}
 	})
 
-	t.Run("an email another user holds is not taken over", func(t *testing.T) {
+	t.Run("an email another user holds is not taken over: the login is refused", func(t *testing.T) {
 		s := newSetup(t)
 		kim := s.e.user("kim")
 		lee := s.e.user("lee")
 		s.e.must(s.e.st.LinkIdentity(s.e.ctx, kim.ID, "okta", "kim-sub"))
-		got, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "kim-sub", Email: lee.Email})
+		_, _, err := s.e.s.Login(s.e.ctx, groupgate.Identity{Provider: "okta", Subject: "kim-sub", Email: lee.Email})
+		if !groupgate.IsCode(err, groupgate.Conflict) {
+			t.Fatalf("err = %v, want Conflict", err)
+		}
+		got, err := s.e.st.GetUser(s.e.ctx, kim.ID)
 		s.e.must(err)
-		if got.ID != kim.ID || got.Email != kim.Email {
-			t.Errorf("user = %+v, want kim with her own email", got)
+		if got.Email != kim.Email {
+			t.Errorf("kim's email = %q, want her own", got.Email)
 		}
 	})
 

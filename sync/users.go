@@ -3,8 +3,8 @@ package sync
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
@@ -18,19 +18,22 @@ const (
 )
 
 // Login turns a verified Identity into a user, a group set and a snapshot.
-// The user is found by the provider's subject, else by email, else by user
-// name, else created. Their login-sourced groups are replaced by
+// The user is found by the provider's subject; an unknown subject is linked
+// to an existing account only by a verified email (see findLoginUser),
+// else a new account is created. Their login-sourced groups are replaced by
 // ident.Groups (after the group filter); SCIM-sourced ones stay. The new
 // snapshot is returned for the session being created and pushed to the
 // user's other live sessions. Forbidden for a deactivated user, Invalid
-// without provider or subject.
+// without provider or subject, Conflict (nothing changed, a message safe
+// to show) when the login cannot be linked or would take another
+// account's user name or email.
 func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate.User, groupgate.Memberships, error) {
 	if ident.Provider == "" || ident.Subject == "" {
 		return groupgate.User{}, groupgate.Memberships{}, groupgate.Errorf(groupgate.Invalid, "identity without provider or subject")
 	}
 	groups := s.cleanGroups(ident.Groups)
 	user, entry, err := s.login(ctx, ident, groups)
-	if groupgate.IsCode(err, groupgate.Conflict) {
+	if groupgate.IsCode(err, groupgate.Conflict) && !errors.Is(err, errLoginRefused) {
 		// A concurrent first login of the same person created the user
 		// between our lookup and our insert: the second try finds it.
 		user, entry, err = s.login(ctx, ident, groups)
@@ -53,23 +56,38 @@ func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate
 	return user, a.Memberships(), nil
 }
 
+// errLoginRefused marks the Conflicts Login decides itself (no retry: the
+// answer would be the same), as opposed to a store Conflict from a
+// concurrent first login.
+var errLoginRefused = errors.New("login refused")
+
+func refuseLogin(format string, args ...any) error {
+	return groupgate.WrapError(groupgate.Conflict, errLoginRefused, format, args...)
+}
+
+// emailVerified reports whether ident's email may be trusted as the
+// person's: the IdP said so (OIDC email_verified), or the provider is
+// configured to vouch for its emails.
+func (s *Syncer) emailVerified(ident groupgate.Identity) bool {
+	return ident.Email != "" && (ident.EmailVerified || s.trustEmail[ident.Provider])
+}
+
 func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []string) (groupgate.User, int64, error) {
-	userName := cmp.Or(ident.Username, ident.Email, ident.Subject)
 	var (
 		out   groupgate.User
 		entry int64
 	)
+	verified := s.emailVerified(ident)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
-		u, err := findLoginUser(ctx, tx, ident, userName)
+		u, how, err := s.findLoginUser(ctx, tx, ident)
 		var before any
 		switch {
 		case groupgate.IsCode(err, groupgate.NotFound):
-			u, err = tx.CreateUser(ctx, groupgate.User{UserName: userName, Email: ident.Email, DisplayName: ident.DisplayName, Active: true})
-			if err != nil {
-				return fmt.Errorf("create user %q: %w", userName, err)
+			if u, err = createLoginUser(ctx, tx, ident, verified); err != nil {
+				return racedOr(ctx, tx, ident, err)
 			}
 		case err != nil:
-			return err
+			return racedOr(ctx, tx, ident, err)
 		default:
 			if !u.Active {
 				return groupgate.Errorf(groupgate.Forbidden, "account deactivated")
@@ -81,7 +99,7 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 			v := viewUser(u)
 			v.Groups = old.Names()
 			before = v
-			if u, err = s.refreshProfile(ctx, tx, u, ident); err != nil {
+			if u, err = s.refreshProfile(ctx, tx, u, ident, how, verified); err != nil {
 				return err
 			}
 		}
@@ -105,22 +123,110 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 	return out, entry, err
 }
 
-// findLoginUser finds the user an identity belongs to. Matching by email or
-// user name trusts the IdP to have verified them, as every configured IdP
-// is trusted to.
-func findLoginUser(ctx context.Context, tx store.Store, ident groupgate.Identity, userName string) (groupgate.User, error) {
-	u, err := tx.GetUserByIdentity(ctx, ident.Provider, ident.Subject)
-	if !groupgate.IsCode(err, groupgate.NotFound) {
-		return u, wrapLookup(err, "identity")
+// racedOr returns err, unless err is a refusal and a concurrent login of
+// the same identity has linked it meanwhile (two tabs, two replicas): the
+// account it found or created is then this person's, not another's, and a
+// plain Conflict makes Login try again and find it by subject.
+func racedOr(ctx context.Context, tx store.Store, ident groupgate.Identity, err error) error {
+	if !errors.Is(err, errLoginRefused) {
+		return err
 	}
+	if _, lerr := tx.GetUserByIdentity(ctx, ident.Provider, ident.Subject); lerr == nil {
+		// Not wrapping err: errors.Is(…, errLoginRefused) must be false.
+		return groupgate.Errorf(groupgate.Conflict, "a concurrent login of %s/%s linked it first", ident.Provider, ident.Subject)
+	}
+	return err
+}
+
+// createLoginUser creates the account of a subject that matched none. Its
+// user name and email must be free: a user name is never a reason to link
+// (anyone may pick one at some IdP), and an email another account has is
+// not stored on a second one by a login, since the next verified login
+// with that address could then link to neither.
+func createLoginUser(ctx context.Context, tx store.Store, ident groupgate.Identity, verified bool) (groupgate.User, error) {
+	userName := cmp.Or(ident.Username, ident.Email, ident.Subject)
 	if ident.Email != "" {
-		u, err = tx.GetUserByEmail(ctx, ident.Email)
-		if !groupgate.IsCode(err, groupgate.NotFound) {
-			return u, wrapLookup(err, "email")
+		others, err := tx.ListUsersByEmail(ctx, ident.Email)
+		if err != nil {
+			return groupgate.User{}, fmt.Errorf("find users by email: %w", err)
+		}
+		if len(others) > 0 {
+			return groupgate.User{}, refuseLogin("an account with the email address %s already exists, and this sign-in cannot be linked to it "+
+				"(the identity provider %q did not say the address is verified, or it is spelled differently); ask an administrator",
+				ident.Email, ident.Provider)
 		}
 	}
-	u, err = tx.GetUserByUserName(ctx, userName)
-	return u, wrapLookup(err, "user name")
+	switch _, err := tx.GetUserByUserName(ctx, userName); {
+	case err == nil:
+		return groupgate.User{}, refuseLogin("the user name %s belongs to another account; "+
+			"sign in with the identity provider that account uses, or ask an administrator", userName)
+	case !groupgate.IsCode(err, groupgate.NotFound):
+		return groupgate.User{}, fmt.Errorf("find user by user name: %w", err)
+	}
+	u := groupgate.User{UserName: userName, Email: ident.Email, DisplayName: ident.DisplayName, Active: true}
+	if verified {
+		u.VerifiedEmail = ident.Email
+	}
+	u, err := tx.CreateUser(ctx, u)
+	if err != nil {
+		return groupgate.User{}, fmt.Errorf("create user %q: %w", userName, err)
+	}
+	return u, nil
+}
+
+// How a login found its user.
+type foundBy int
+
+const (
+	foundBySubject foundBy = iota // already linked
+	foundByEmail                  // to be linked now
+)
+
+// findLoginUser finds the account an identity belongs to: the one its
+// (provider, subject) is linked to; else, only when the email is verified
+// (emailVerified), the one account whose email has the same key
+// (groupgate.NormalizeEmail) and the same spelling up to ASCII case, and
+// that no other subject of this provider is linked to. NotFound when there
+// is none (a new account); Conflict (nothing to link, and nothing may be
+// created) when the address is ambiguous or taken. Never by user name.
+func (s *Syncer) findLoginUser(ctx context.Context, tx store.Store, ident groupgate.Identity) (groupgate.User, foundBy, error) {
+	u, err := tx.GetUserByIdentity(ctx, ident.Provider, ident.Subject)
+	if !groupgate.IsCode(err, groupgate.NotFound) {
+		return u, foundBySubject, wrapLookup(err, "identity")
+	}
+	if !s.emailVerified(ident) {
+		return groupgate.User{}, 0, err
+	}
+	users, err := tx.ListUsersByEmail(ctx, ident.Email)
+	if err != nil {
+		return groupgate.User{}, 0, wrapLookup(err, "email")
+	}
+	switch {
+	case len(users) == 0:
+		return groupgate.User{}, 0, groupgate.Errorf(groupgate.NotFound, "no account with this email")
+	case len(users) > 1:
+		return groupgate.User{}, 0, refuseLogin("several accounts have the email address %s, so this sign-in cannot be linked to one of them; ask an administrator", ident.Email)
+	}
+	u = users[0]
+	if !groupgate.SameEmailSpelling(u.Email, ident.Email) {
+		// Equal keys, different letters: a Kelvin sign for a K, a
+		// fullwidth letter. Mail systems need not deliver both to one
+		// mailbox, so proving one proves nothing about the other.
+		return groupgate.User{}, 0, refuseLogin("the email address %s differs from an existing account's only by look-alike characters; ask an administrator", ident.Email)
+	}
+	ids, err := tx.ListIdentities(ctx, u.ID)
+	if err != nil {
+		return groupgate.User{}, 0, fmt.Errorf("list identities of user %s: %w", u.ID, err)
+	}
+	for _, id := range ids {
+		if id.Provider == ident.Provider {
+			// One account, one subject per provider: a second subject is
+			// another person at that IdP (or the IdP re-created them),
+			// which only an administrator can tell apart.
+			return groupgate.User{}, 0, refuseLogin("the account with the email address %s is already linked to another %s identity; ask an administrator", ident.Email, ident.Provider)
+		}
+	}
+	return u, foundByEmail, nil
 }
 
 func wrapLookup(err error, by string) error {
@@ -131,31 +237,44 @@ func wrapLookup(err error, by string) error {
 }
 
 // refreshProfile stores the email and display name the IdP sent, when they
-// changed. An email another user holds is kept off rather than failing the
-// login; the conflict is logged for an operator.
-func (s *Syncer) refreshProfile(ctx context.Context, tx store.Store, u groupgate.User, ident groupgate.Identity) (groupgate.User, error) {
-	email, name := u.Email, u.DisplayName
-	if ident.Email != "" && !strings.EqualFold(ident.Email, u.Email) {
-		switch other, err := tx.GetUserByEmail(ctx, ident.Email); {
-		case err == nil && other.ID != u.ID:
-			s.log.WarnContext(ctx, "login email belongs to another user; keeping the stored one",
-				"user", u.ID, "other_user", other.ID, "provider", ident.Provider)
-		case err == nil || groupgate.IsCode(err, groupgate.NotFound):
-			email = ident.Email
-		default:
-			return u, fmt.Errorf("find user by email: %w", err)
+// changed, and the verified email. Only a subject already linked to the
+// account may change its email (a just-linked one matched it), and never
+// to an address another account has: that login is refused, nothing
+// changed. The verified email follows the email when the login proves it,
+// and is cleared when the account's address moves to an unproven one.
+func (s *Syncer) refreshProfile(ctx context.Context, tx store.Store, u groupgate.User, ident groupgate.Identity, how foundBy, verified bool) (groupgate.User, error) {
+	email, name, proven := u.Email, u.DisplayName, u.VerifiedEmail
+	if how == foundBySubject && ident.Email != "" && ident.Email != u.Email {
+		if groupgate.NormalizeEmail(ident.Email) != groupgate.NormalizeEmail(u.Email) {
+			others, err := tx.ListUsersByEmail(ctx, ident.Email)
+			if err != nil {
+				return u, fmt.Errorf("find users by email: %w", err)
+			}
+			for _, o := range others {
+				if o.ID != u.ID {
+					s.log.WarnContext(ctx, "login email belongs to another user; login refused",
+						"user", u.ID, "other_user", o.ID, "provider", ident.Provider)
+					return u, refuseLogin("the identity provider %q now gives your account the email address %s, which another account has; "+
+						"nothing was changed; ask an administrator", ident.Provider, ident.Email)
+				}
+			}
 		}
-	} else if ident.Email != "" {
-		email = ident.Email // same address, maybe new capitalization
+		email = ident.Email
+	}
+	switch {
+	case verified && groupgate.NormalizeEmail(ident.Email) == groupgate.NormalizeEmail(email):
+		proven = ident.Email
+	case groupgate.NormalizeEmail(proven) != groupgate.NormalizeEmail(email):
+		proven = ""
 	}
 	if ident.DisplayName != "" {
 		name = ident.DisplayName
 	}
-	if email == u.Email && name == u.DisplayName {
+	if email == u.Email && name == u.DisplayName && proven == u.VerifiedEmail {
 		return u, nil // no write: the SCIM version (ETag) stays
 	}
 	updated, err := tx.UpdateUser(ctx, u.ID, func(u *groupgate.User) error {
-		u.Email, u.DisplayName = email, name
+		u.Email, u.DisplayName, u.VerifiedEmail = email, name, proven
 		return nil
 	})
 	if err != nil {

@@ -71,7 +71,7 @@ type API struct {
 	syncer    *sync.Syncer
 	sessions  APISessions
 	cookie    CookieAuth
-	admins    map[string]struct{}
+	admins    map[string]string // NormalizeEmail(entry) → entry as configured
 	origins   map[string]struct{}
 	bodyLimit int64
 	now       func() time.Time
@@ -83,12 +83,16 @@ type API struct {
 // APIOption configures an API.
 type APIOption func(*API)
 
-// WithAPIAdmins sets the instance admins by email (case-insensitive): they
-// may create organizations and act as OWNER of every one.
+// WithAPIAdmins sets the instance admins by email: they may create
+// organizations and act as OWNER of every one. An entry names the account
+// whose verified email (the address a login proved; see newCaller) is that
+// address, up to ASCII case.
 func WithAPIAdmins(emails []string) APIOption {
 	return func(a *API) {
 		for _, e := range emails {
-			a.admins[strings.ToLower(strings.TrimSpace(e))] = struct{}{}
+			if e = strings.TrimSpace(e); e != "" {
+				a.admins[groupgate.NormalizeEmail(e)] = e
+			}
 		}
 	}
 }
@@ -126,7 +130,7 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 	a := &API{
 		st:        st,
 		syncer:    syncer,
-		admins:    map[string]struct{}{},
+		admins:    map[string]string{},
 		origins:   map[string]struct{}{},
 		bodyLimit: DefaultAPIBodyLimit,
 		tokens:    DefaultTokenPolicy(),
@@ -415,7 +419,7 @@ func apiRepoRoleEnum(r groupgate.RepoRole) v1.RepositoryRole {
 func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
 	out := make([]*v1.RoleSource, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
@@ -423,17 +427,17 @@ func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
 func apiRepoSources(ss []sync.RepoSource) []*v1.RoleSource {
 	out := make([]*v1.RoleSource, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role)))
+		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRoleSource(kind sync.SourceKind, group, mappingID, role string) *v1.RoleSource {
+func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *v1.RoleSource {
 	k := v1.RoleSource_KIND_GROUP
 	if kind == sync.SourceManual {
 		k = v1.RoleSource_KIND_MANUAL
 	}
-	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role}
+	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
 }
 
 // apiAudit appends an audit event inside tx for changes the Syncer does

@@ -143,12 +143,28 @@ func (a *API) tokenCaller(ctx context.Context, token string) (*apiCaller, error)
 	return c, nil
 }
 
+// newCaller makes u the caller. u is an instance admin when an admins:
+// entry is its verified email (User.VerifiedEmail: written only by a login
+// whose IdP said email_verified or whose provider vouches, never by SCIM
+// or the API) spelled alike up to ASCII case, and the account's current
+// email is still that address. So a SCIM client rewriting an email, or an
+// IdP asserting an address it did not verify, or a look-alike spelling
+// (Kelvin sign, fullwidth letters), makes nobody an admin; SCIM moving the
+// email away does end it.
 func (a *API) newCaller(u groupgate.User, tokenID string) (*apiCaller, error) {
 	if !u.Active {
 		return nil, groupgate.Errorf(groupgate.Unauthenticated, "account deactivated")
 	}
-	_, admin := a.admins[strings.ToLower(u.Email)]
-	return &apiCaller{User: u, Admin: admin && u.Email != "", TokenID: tokenID}, nil
+	return &apiCaller{User: u, Admin: a.isAdmin(u), TokenID: tokenID}, nil
+}
+
+func (a *API) isAdmin(u groupgate.User) bool {
+	if u.VerifiedEmail == "" {
+		return false
+	}
+	key := groupgate.NormalizeEmail(u.VerifiedEmail)
+	entry, ok := a.admins[key]
+	return ok && groupgate.SameEmailSpelling(entry, u.VerifiedEmail) && groupgate.NormalizeEmail(u.Email) == key
 }
 
 // checkCSRF guards cookie-authenticated calls: a cookie is an ambient

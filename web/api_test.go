@@ -95,7 +95,9 @@ func newAPIEnv(t testing.TB, opts ...web.APIOption) *apiEnv {
 // user creates an active user whose SCIM group set holds groups.
 func (e *apiEnv) user(name string, groups ...string) groupgate.User {
 	e.t.Helper()
-	u, err := e.st.CreateUser(e.ctx, groupgate.User{UserName: name, Email: name + "@example.com", Active: true})
+	// As a login with a verified email leaves it: instance admins bind
+	// to the verified address.
+	u, err := e.st.CreateUser(e.ctx, groupgate.User{UserName: name, Email: name + "@example.com", VerifiedEmail: name + "@example.com", Active: true})
 	if err != nil {
 		e.t.Fatalf("create user %s: %v", name, err)
 	}
@@ -124,7 +126,7 @@ func (e *apiEnv) token(u groupgate.User, expires time.Time) string {
 // returns the live session's ID.
 func (e *apiEnv) login(name string, groups ...string) (groupgate.User, string) {
 	e.t.Helper()
-	u, m, err := e.syncer.Login(e.ctx, groupgate.Identity{Provider: "test", Subject: name, Username: name, Email: name + "@example.com", Groups: groups, GroupsPresent: true})
+	u, m, err := e.syncer.Login(e.ctx, groupgate.Identity{Provider: "test", Subject: name, Username: name, Email: name + "@example.com", EmailVerified: true, Groups: groups, GroupsPresent: true})
 	if err != nil {
 		e.t.Fatalf("login %s: %v", name, err)
 	}

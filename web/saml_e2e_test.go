@@ -36,6 +36,7 @@ import (
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/devidp"
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/store/sqlite"
 	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
@@ -396,7 +397,7 @@ func TestSAMLEndToEnd(t *testing.T) {
 			!strings.Contains(string(b), "ask its administrator") {
 			t.Fatalf("ACS answered %d: %s", resp.StatusCode, b)
 		}
-		if _, err := h.store.GetUserByEmail(context.Background(), "carol@example.com"); !groupgate.IsCode(err, groupgate.NotFound) {
+		if _, err := store.UserByEmail(context.Background(), h.store, "carol@example.com"); !groupgate.IsCode(err, groupgate.NotFound) {
 			t.Fatalf("carol's user row: %v, want NotFound", err)
 		}
 		if h.sessionCookie(c) {

@@ -67,7 +67,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		sync.WithGroupFilter(filter.Allowed),
 		sync.WithNow(m.Now),
 		sync.WithLogger(logger.With("component", "sync")),
-		sync.WithOutbox(sync.DefaultOutboxLease, sync.DefaultOutboxGrace))
+		sync.WithOutbox(sync.DefaultOutboxLease, sync.DefaultOutboxGrace),
+		sync.WithTrustedEmailProviders(trustedEmailProviders(cfg.Providers)...))
 	m.startOutbox(ctx, syncer, logger)
 
 	var samlOpts []saml.Option
@@ -458,4 +459,15 @@ func buildRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// trustedEmailProviders names the providers configured with trust_email.
+func trustedEmailProviders(ps []ProviderConfig) []string {
+	var names []string
+	for _, p := range ps {
+		if p.TrustEmail {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }

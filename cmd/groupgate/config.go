@@ -168,6 +168,10 @@ type ProviderConfig struct {
 	// a host that is not loopback. The IdP's signing keys come from there:
 	// over http anyone on the path can replace them and sign logins.
 	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// TrustEmail vouches for every email this provider sends, as if it
+	// said email_verified: logins may then link to an existing account by
+	// email. For SAML IdPs and Entra ID, which send no such claim.
+	TrustEmail bool `yaml:"trust_email"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`

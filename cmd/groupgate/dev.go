@@ -203,6 +203,8 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	sp.IDPMetadataURL = s.samlMetadataURL
 	sp.SPEntityID = s.base + "/saml/" + devSAMLProvider + "/metadata"
 	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
+	// The demo IdP releases only the demo users' own addresses.
+	sp.TrustEmail = true
 	cfg.Providers = []ProviderConfig{p, sp}
 	cfg.Upstream = s.upstreamURL
 	// dev listens on loopback by default; its metrics stay on that one
@@ -256,7 +258,9 @@ func seedDev(ctx context.Context, a *app) (string, error) {
 			demo = u
 		}
 	}
-	user, err := a.store.CreateUser(ctx, groupgate.User{UserName: demo.Username, Email: demo.Email, DisplayName: demo.Name, Active: true})
+	// The demo addresses are ours: alice's counts as verified, so that the
+	// printed token is an instance admin before her first sign-in.
+	user, err := a.store.CreateUser(ctx, groupgate.User{UserName: demo.Username, Email: demo.Email, VerifiedEmail: demo.Email, DisplayName: demo.Name, Active: true})
 	if err != nil {
 		return "", fmt.Errorf("seed user %s: %w", demo.Username, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/store/sqlite"
 )
 
@@ -218,7 +219,7 @@ func TestTokenCreate(t *testing.T) {
 
 			// Only hashes are stored, under the right kind and owner.
 			st := openConfiguredStore(t, path)
-			user, err := st.GetUserByEmail(context.Background(), "bob@example.com")
+			user, err := store.UserByEmail(context.Background(), st, "bob@example.com")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +246,7 @@ func TestTokenCreate(t *testing.T) {
 }
 
 func openConfiguredStore(t *testing.T, path string) interface {
-	GetUserByEmail(context.Context, string) (groupgate.User, error)
+	ListUsersByEmail(context.Context, string) ([]groupgate.User, error)
 	GetTokenByHash(context.Context, groupgate.TokenKind, []byte) (groupgate.Token, error)
 } {
 	t.Helper()

@@ -121,6 +121,11 @@ func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, m migration) erro
 	if _, err := tx.Exec(ctx, m.sql); err != nil {
 		return dbError(err, "apply migration %04d_%s", m.version, m.name)
 	}
+	if step := afterMigration(m.version); step != nil {
+		if err := step(ctx, tx); err != nil {
+			return fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, err)
+		}
+	}
 	if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
 		m.version, m.name, s.stamp()); err != nil {
 		return dbError(err, "record migration %04d_%s", m.version, m.name)

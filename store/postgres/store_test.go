@@ -157,10 +157,6 @@ func TestErrorCodes(t *testing.T) {
 			_, err := s.CreateUser(ctx, groupgate.User{UserName: "ALICE"})
 			return err
 		}, groupgate.Conflict},
-		{"an email differing only in case conflicts", func() error {
-			_, err := s.CreateUser(ctx, groupgate.User{UserName: "bob", Email: "alice@example.COM"})
-			return err
-		}, groupgate.Conflict},
 		{"two users without email do not conflict", func() error {
 			if _, err := s.CreateUser(ctx, groupgate.User{UserName: "carol"}); err != nil {
 				return err
@@ -222,7 +218,7 @@ func TestErrorCodes(t *testing.T) {
 			}
 		})
 	}
-	if got, err := s.GetUserByEmail(ctx, "ALICE@example.com"); err != nil || got.ID != alice.ID || got.Email != "Alice@Example.com" {
+	if got, err := s.ListUsersByEmail(ctx, "ALICE@example.com"); err != nil || len(got) != 1 || got[0].ID != alice.ID || got[0].Email != "Alice@Example.com" {
 		t.Fatalf("lookup by email in another case: %+v, %v", got, err)
 	}
 }
@@ -481,6 +477,69 @@ func TestMigrationGivesAPICreatedTokensAnExpiry(t *testing.T) {
 			if !tok.ExpiresAt.IsZero() {
 				t.Errorf("CLI token got an expiry %v", tok.ExpiresAt)
 			}
+		}
+	}
+}
+
+// TestMigrationBackfillsTheEmailKeyInGo: rows written before migration 0004
+// get users.email_norm from groupgate.NormalizeEmail, not from lower().
+func TestMigrationBackfillsTheEmailKeyInGo(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for i, e := range []string{"Kelly@Example.com", "\u212Aim@example.com", "\u0131vy@example.com"} {
+		if _, err := s.CreateUser(ctx, groupgate.User{UserName: fmt.Sprintf("u%d", i), Email: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	operator, err := s.CreateUser(ctx, groupgate.User{UserName: "machine", Email: "machine@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loggedIn, err := s.CreateUser(ctx, groupgate.User{UserName: "person", Email: "person@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkIdentity(ctx, loggedIn.ID, "okta", "p"); err != nil {
+		t.Fatal(err)
+	}
+	provisioned, err := s.CreateUser(ctx, groupgate.User{UserName: "pushed", Email: "pushed@example.com", SCIM: []byte(`{"userName":"pushed"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state before 0004: no key stored.
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET email_norm = '', verified_email = ''`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := afterMigration(4)(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for lookup, want := range map[string]string{
+		"kelly@example.com":    "Kelly@Example.com",
+		"kim@example.com":      "\u212Aim@example.com",
+		"\u0131VY@example.com": "\u0131vy@example.com",
+	} {
+		got, err := s.ListUsersByEmail(ctx, lookup)
+		if err != nil || len(got) != 1 || got[0].Email != want {
+			t.Errorf("ListUsersByEmail(%q) after the backfill = %+v, %v; want %q", lookup, got, err, want)
+		}
+	}
+	if got, _ := s.ListUsersByEmail(ctx, "ivy@example.com"); len(got) != 0 {
+		t.Errorf("dotless \u0131 matched i after the backfill: %+v", got)
+	}
+	for _, c := range []struct {
+		who  groupgate.User
+		want string
+	}{{operator, "machine@example.com"}, {loggedIn, ""}, {provisioned, ""}} {
+		got, err := s.GetUser(ctx, c.who.ID)
+		if err != nil || got.VerifiedEmail != c.want {
+			t.Errorf("%s: VerifiedEmail after the backfill = %q, %v; want %q (only accounts neither a login nor SCIM made are vouched for)", c.who.UserName, got.VerifiedEmail, err, c.want)
 		}
 	}
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/groupgate/groupgate/store"
 )
 
-const userColumns = `u.id, u.user_name, u.email, u.display_name, u.active, u.external_id, u.scim, u.created_at, u.updated_at, u.version`
+const userColumns = `u.id, u.user_name, u.email, u.display_name, u.active, u.external_id, u.scim, u.created_at, u.updated_at, u.version, u.verified_email`
 
 func scanUser(row pgx.Row) (groupgate.User, error) {
 	var u groupgate.User
 	var scim []byte
-	err := row.Scan(&u.ID, &u.UserName, &u.Email, &u.DisplayName, &u.Active, &u.ExternalID, &scim, &u.CreatedAt, &u.UpdatedAt, &u.Version)
+	err := row.Scan(&u.ID, &u.UserName, &u.Email, &u.DisplayName, &u.Active, &u.ExternalID, &scim, &u.CreatedAt, &u.UpdatedAt, &u.Version, &u.VerifiedEmail)
 	if err != nil {
 		return groupgate.User{}, err
 	}
@@ -48,9 +48,10 @@ func (s *Store) CreateUser(ctx context.Context, u groupgate.User) (groupgate.Use
 	now := s.stamp()
 	u.CreatedAt, u.UpdatedAt, u.Version = now, now, 1
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO users (id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			u.ID, u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, nullJSON(u.SCIM), u.CreatedAt, u.UpdatedAt, u.Version)
+		_, err := q.Exec(ctx, `INSERT INTO users (id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version,
+			verified_email, email_norm) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			u.ID, u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, nullJSON(u.SCIM), u.CreatedAt, u.UpdatedAt, u.Version,
+			u.VerifiedEmail, groupgate.NormalizeEmail(u.Email))
 		return err
 	})
 	if err != nil {
@@ -70,11 +71,26 @@ func (s *Store) GetUserByUserName(ctx context.Context, userName string) (groupga
 	return getUser(ctx, s.q(), "named "+userName, `WHERE lower(u.user_name) = lower($1)`, userName)
 }
 
-func (s *Store) GetUserByEmail(ctx context.Context, email string) (groupgate.User, error) {
-	if email == "" {
-		return groupgate.User{}, notFound("user with an empty email not found")
+// ListUsersByEmail returns every user whose stored email key equals
+// groupgate.NormalizeEmail(email), by creation then ID; none for an empty
+// email. Never lower(): the key is computed in Go only.
+func (s *Store) ListUsersByEmail(ctx context.Context, email string) ([]groupgate.User, error) {
+	key := groupgate.NormalizeEmail(email)
+	if key == "" {
+		return []groupgate.User{}, nil
 	}
-	return getUser(ctx, s.q(), "with email "+email, `WHERE lower(u.email) = lower($1) AND u.email <> ''`, email)
+	rows, err := s.q().Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.email_norm = $1 ORDER BY u.created_at, u.id`, key)
+	if err != nil {
+		return nil, dbError(err, "list users by email")
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, dbError(err, "list users by email")
+	}
+	if users == nil {
+		users = []groupgate.User{}
+	}
+	return users, nil
 }
 
 func (s *Store) GetUserByExternalID(ctx context.Context, externalID string) (groupgate.User, error) {
@@ -110,8 +126,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 		next.UpdatedAt = s.stamp()
 		next.Version = cur.Version + 1
 		_, err = q.Exec(ctx, `UPDATE users SET user_name = $2, email = $3, display_name = $4, active = $5,
-			external_id = $6, scim = $7, updated_at = $8, version = $9 WHERE id = $1`,
-			next.ID, next.UserName, next.Email, next.DisplayName, next.Active, next.ExternalID, nullJSON(next.SCIM), next.UpdatedAt, next.Version)
+			external_id = $6, scim = $7, updated_at = $8, version = $9, verified_email = $10, email_norm = $11 WHERE id = $1`,
+			next.ID, next.UserName, next.Email, next.DisplayName, next.Active, next.ExternalID, nullJSON(next.SCIM), next.UpdatedAt, next.Version,
+			next.VerifiedEmail, groupgate.NormalizeEmail(next.Email))
 		if err != nil {
 			return dbError(err, "update user %s", id)
 		}

@@ -113,10 +113,11 @@ func TestRoundTrip(t *testing.T) {
 	if !u.CreatedAt.Equal(want) || u.CreatedAt.Location() != time.UTC || u.Version != 1 {
 		t.Fatalf("created user = %+v; want CreatedAt %v UTC, version 1", u, want)
 	}
-	got, err := s.GetUserByEmail(ctx, "alice@EXAMPLE.com")
-	if err != nil {
-		t.Fatal(err)
+	found, err := s.ListUsersByEmail(ctx, "alice@EXAMPLE.com")
+	if err != nil || len(found) != 1 {
+		t.Fatalf("ListUsersByEmail = %+v, %v; want alice", found, err)
 	}
+	got := found[0]
 	if got.UserName != "Alice" || got.Email != "Alice@Example.com" || !got.CreatedAt.Equal(u.CreatedAt) || string(got.SCIM) != string(u.SCIM) {
 		t.Fatalf("read back %+v, want %+v", got, u)
 	}
@@ -316,5 +317,114 @@ func TestOpenRefusesWhatItCannotUse(t *testing.T) {
 				t.Fatalf("Open(%q) = %v, want code %s", tc.dsn, err, tc.code)
 			}
 		})
+	}
+}
+
+// TestMigrationBackfillsTheEmailKeyInGo: rows written before migration 0004
+// get users.email_norm from groupgate.NormalizeEmail.
+func TestMigrationBackfillsTheEmailKeyInGo(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	for i, e := range []string{"Kelly@Example.com", "\u212Aim@example.com", "\u0131vy@example.com"} {
+		if _, err := s.CreateUser(ctx, groupgate.User{UserName: fmt.Sprintf("u%d", i), Email: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	operator, err := s.CreateUser(ctx, groupgate.User{UserName: "machine", Email: "machine@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loggedIn, err := s.CreateUser(ctx, groupgate.User{UserName: "person", Email: "person@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkIdentity(ctx, loggedIn.ID, "okta", "p"); err != nil {
+		t.Fatal(err)
+	}
+	provisioned, err := s.CreateUser(ctx, groupgate.User{UserName: "pushed", Email: "pushed@example.com", SCIM: []byte(`{"userName":"pushed"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.write(ctx, func(q queryer) error {
+		// The state before 0004: no key stored.
+		if _, err := q.ExecContext(ctx, `UPDATE users SET email_norm = '', verified_email = ''`); err != nil {
+			return err
+		}
+		return afterMigration(4)(ctx, s, q)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lookup, want := range map[string]string{
+		"kelly@example.com":    "Kelly@Example.com",
+		"kim@example.com":      "\u212Aim@example.com",
+		"\u0131VY@example.com": "\u0131vy@example.com",
+	} {
+		got, err := s.ListUsersByEmail(ctx, lookup)
+		if err != nil || len(got) != 1 || got[0].Email != want {
+			t.Errorf("ListUsersByEmail(%q) after the backfill = %+v, %v; want %q", lookup, got, err, want)
+		}
+	}
+	if got, _ := s.ListUsersByEmail(ctx, "ivy@example.com"); len(got) != 0 {
+		t.Errorf("dotless \u0131 matched i after the backfill: %+v", got)
+	}
+	for _, c := range []struct {
+		who  groupgate.User
+		want string
+	}{{operator, "machine@example.com"}, {loggedIn, ""}, {provisioned, ""}} {
+		got, err := s.GetUser(ctx, c.who.ID)
+		if err != nil || got.VerifiedEmail != c.want {
+			t.Errorf("%s: VerifiedEmail after the backfill = %q, %v; want %q (only accounts neither a login nor SCIM made are vouched for)", c.who.UserName, got.VerifiedEmail, err, c.want)
+		}
+	}
+}
+
+// TestMigratingA0003DatabaseBackfillsEmailKeys upgrades a database made by
+// migrations 0001–0003 holding users, as an existing deployment has.
+func TestMigratingA0003DatabaseBackfillsEmailKeys(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	err = s.write(ctx, func(q queryer) error {
+		if _, err := q.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		for i, name := range []string{"0001_init", "0002_scim", "0003_outbox"} {
+			v := i + 1
+			body, err := migrationFS.ReadFile("migrations/" + name + ".sql")
+			if err != nil {
+				return err
+			}
+			if _, err := q.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if _, err := q.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, ?, 0)`, v, name); err != nil {
+				return err
+			}
+		}
+		_, err := q.ExecContext(ctx, `INSERT INTO users (id, user_name, email, display_name, active, external_id, created_at, updated_at, version)
+			VALUES ('k', 'kelly', ?, '', 1, '', 0, 0, 1), ('v', 'vik', ?, '', 1, 'ext-v', 0, 0, 1)`, "Kelly@Example.com", "\u212Aim@example.com")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for lookup, want := range map[string]string{"kelly@example.com": "k", "KIM@example.com": "v"} {
+		got, err := s.ListUsersByEmail(ctx, lookup)
+		if err != nil || len(got) != 1 || got[0].ID != want {
+			t.Errorf("ListUsersByEmail(%q) after the upgrade = %+v, %v; want user %s", lookup, got, err, want)
+		}
+	}
+	if u, _ := s.GetUser(ctx, "k"); u.VerifiedEmail != "Kelly@Example.com" {
+		t.Errorf("an operator-made account's VerifiedEmail = %q, want its email", u.VerifiedEmail)
+	}
+	if u, _ := s.GetUser(ctx, "v"); u.VerifiedEmail != "" {
+		t.Errorf("a SCIM account's VerifiedEmail = %q, want none", u.VerifiedEmail)
 	}
 }

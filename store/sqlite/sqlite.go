@@ -214,6 +214,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if _, err := q.ExecContext(ctx, string(body)); err != nil {
 				return s.wrap(ctx, err, "apply migration %s", base)
 			}
+			if step := afterMigration(version); step != nil {
+				if err := step(ctx, s, q); err != nil {
+					return fmt.Errorf("apply migration %s: %w", base, err)
+				}
+			}
 			if _, err := q.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 				version, base, micros(s.now())); err != nil {
 				return s.wrap(ctx, err, "record migration %s", base)

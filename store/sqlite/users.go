@@ -9,7 +9,7 @@ import (
 	"github.com/groupgate/groupgate/store"
 )
 
-const userColumns = `id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version`
+const userColumns = `id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version, verified_email`
 
 func scanUser(row interface{ Scan(...any) error }) (groupgate.User, error) {
 	var (
@@ -18,7 +18,7 @@ func scanUser(row interface{ Scan(...any) error }) (groupgate.User, error) {
 		created, updated int64
 	)
 	if err := row.Scan(&u.ID, &u.UserName, &u.Email, &u.DisplayName, &u.Active, &u.ExternalID,
-		&scim, &created, &updated, &u.Version); err != nil {
+		&scim, &created, &updated, &u.Version, &u.VerifiedEmail); err != nil {
 		return groupgate.User{}, err
 	}
 	u.SCIM = fromJSONText(scim)
@@ -28,8 +28,9 @@ func scanUser(row interface{ Scan(...any) error }) (groupgate.User, error) {
 
 func scanUserRows(rows *sql.Rows) (groupgate.User, error) { return scanUser(rows) }
 
-// CreateUser stores u; Invalid without a user name, Conflict when the user
-// name, email or external ID is taken.
+// CreateUser stores u with its email key (groupgate.NormalizeEmail);
+// Invalid without a user name, Conflict when the user name or external ID
+// is taken. Emails may repeat.
 func (s *Store) CreateUser(ctx context.Context, u groupgate.User) (groupgate.User, error) {
 	if u.UserName == "" {
 		return groupgate.User{}, groupgate.Errorf(groupgate.Invalid, "user name is required")
@@ -45,9 +46,9 @@ func (s *Store) CreateUser(ctx context.Context, u groupgate.User) (groupgate.Use
 	u.CreatedAt, u.UpdatedAt, u.Version = now, now, 1
 	u.SCIM = fromJSONText(scim)
 	err = s.write(ctx, func(q queryer) error {
-		_, err := q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`, email_norm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, scim,
-			micros(u.CreatedAt), micros(u.UpdatedAt), u.Version)
+			micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, u.VerifiedEmail, groupgate.NormalizeEmail(u.Email))
 		if err != nil {
 			return s.wrap(ctx, err, "create user %q", u.UserName)
 		}
@@ -77,12 +78,16 @@ func (s *Store) GetUserByUserName(ctx context.Context, userName string) (groupga
 	return s.getUser(ctx, s.reader(), userName, `user_name = ? COLLATE NOCASE`, userName)
 }
 
-// GetUserByEmail finds a user by email, case-insensitively.
-func (s *Store) GetUserByEmail(ctx context.Context, email string) (groupgate.User, error) {
-	if email == "" {
-		return groupgate.User{}, groupgate.Errorf(groupgate.NotFound, "user with empty email not found")
+// ListUsersByEmail returns every user whose stored email key equals
+// groupgate.NormalizeEmail(email), by creation then ID; none for an empty
+// email. The key is compared as stored: SQLite's NOCASE folds ASCII only.
+func (s *Store) ListUsersByEmail(ctx context.Context, email string) ([]groupgate.User, error) {
+	key := groupgate.NormalizeEmail(email)
+	if key == "" {
+		return []groupgate.User{}, nil
 	}
-	return s.getUser(ctx, s.reader(), email, `email = ? COLLATE NOCASE AND email <> ''`, email)
+	return query(ctx, s, scanUserRows, "users by email",
+		`SELECT `+userColumns+` FROM users WHERE email_norm = ? ORDER BY created_at, id`, key)
 }
 
 // GetUserByExternalID finds a user by the IdP's SCIM externalId.
@@ -124,8 +129,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 		u.UpdatedAt, u.Version = s.stamp(), cur.Version+1
 		u.SCIM = fromJSONText(scim)
 		_, err = q.ExecContext(ctx, `UPDATE users SET user_name = ?, email = ?, display_name = ?, active = ?,
-			external_id = ?, scim = ?, updated_at = ?, version = ? WHERE id = ?`,
-			u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, scim, micros(u.UpdatedAt), u.Version, u.ID)
+			external_id = ?, scim = ?, updated_at = ?, version = ?, verified_email = ?, email_norm = ? WHERE id = ?`,
+			u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, scim, micros(u.UpdatedAt), u.Version,
+			u.VerifiedEmail, groupgate.NormalizeEmail(u.Email), u.ID)
 		if err != nil {
 			return s.wrap(ctx, err, "update user %s", id)
 		}

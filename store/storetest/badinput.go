@@ -75,7 +75,7 @@ func (s suite) badInput(t *testing.T) {
 			// Lookups by such a value find nothing or refuse it.
 			for name, lookup := range map[string]func() error{
 				"user by user name":    func() error { _, err := st.GetUserByUserName(ctx, v); return err },
-				"user by email":        func() error { _, err := st.GetUserByEmail(ctx, v); return err },
+				"users by email":       func() error { _, err := st.ListUsersByEmail(ctx, v); return err },
 				"user by external ID":  func() error { _, err := st.GetUserByExternalID(ctx, v); return err },
 				"user by identity":     func() error { _, err := st.GetUserByIdentity(ctx, "okta", v); return err },
 				"group by name":        func() error { _, err := st.GetGroupByName(ctx, v); return err },

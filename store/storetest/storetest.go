@@ -22,6 +22,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	s := suite{newStore: newStore}
 	t.Run("users", s.users)
+	t.Run("emails", s.emails)
 	t.Run("identities", s.identities)
 	t.Run("groups", s.groups)
 	t.Run("group sets", s.groupSets)

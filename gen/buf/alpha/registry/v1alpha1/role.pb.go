@@ -201,7 +201,11 @@ type RoleSource struct {
 	// The mapping that grants the role, for KIND_GROUP.
 	MappingId string `protobuf:"bytes,3,opt,name=mapping_id,json=mappingId,proto3" json:"mapping_id,omitempty"`
 	// The role this source grants, e.g. "ADMIN".
-	Role          string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	Role string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// For KIND_MANUAL: the user is in no group mapped to this resource, so
+	// nothing in the identity provider backs the grant (it survives the user
+	// leaving every group). Administrators should review such grants.
+	NoMappedGroup bool `protobuf:"varint,5,opt,name=no_mapped_group,json=noMappedGroup,proto3" json:"no_mapped_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -264,11 +268,18 @@ func (x *RoleSource) GetRole() string {
 	return ""
 }
 
+func (x *RoleSource) GetNoMappedGroup() bool {
+	if x != nil {
+		return x.NoMappedGroup
+	}
+	return false
+}
+
 var File_buf_alpha_registry_v1alpha1_role_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_role_proto_rawDesc = "" +
 	"\n" +
-	"&buf/alpha/registry/v1alpha1/role.proto\x12\x1bbuf.alpha.registry.v1alpha1\"\xdf\x01\n" +
+	"&buf/alpha/registry/v1alpha1/role.proto\x12\x1bbuf.alpha.registry.v1alpha1\"\x87\x02\n" +
 	"\n" +
 	"RoleSource\x12@\n" +
 	"\x04kind\x18\x01 \x01(\x0e2,.buf.alpha.registry.v1alpha1.RoleSource.KindR\x04kind\x12\x1d\n" +
@@ -276,7 +287,8 @@ const file_buf_alpha_registry_v1alpha1_role_proto_rawDesc = "" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\x12\x1d\n" +
 	"\n" +
 	"mapping_id\x18\x03 \x01(\tR\tmappingId\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"=\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12&\n" +
+	"\x0fno_mapped_group\x18\x05 \x01(\bR\rnoMappedGroup\"=\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_MANUAL\x10\x01\x12\x0e\n" +
