@@ -71,13 +71,37 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) (*Red
 // sentinels), otherwise several addrs select Cluster (where db must be 0),
 // otherwise one addr is a standalone server.
 func NewUniversalClient(addrs []string, masterName, username, password string, db int) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	return NewClient(&redis.UniversalOptions{
 		Addrs:      addrs,
 		MasterName: masterName,
 		Username:   username,
 		Password:   password,
 		DB:         db,
 	})
+}
+
+// ClusterStateReload is how often a Cluster client re-reads the slot map
+// while it has traffic.
+//
+// go-redis re-reads it on MOVED and ASK redirects only, else every 60 s.
+// When a master dies, nothing redirects: its address refuses connections
+// until the client re-reads the map, so every user whose keys hash to its
+// slots would be refused for up to a minute after the replica took over
+// (seen in TestServeSurvivesARedisFailoverUnderAuthLoad). A re-read is one
+// CLUSTER SLOTS per interval per process; with this interval a replica is
+// found within a second of its promotion.
+const ClusterStateReload = time.Second
+
+// NewClient is redis.NewUniversalClient (the same choice of Sentinel,
+// Cluster or standalone server) with a Cluster client that re-reads the
+// slot map every ClusterStateReload, so that it follows a failover.
+func NewClient(o *redis.UniversalOptions) redis.UniversalClient {
+	if o.MasterName == "" && len(o.Addrs) > 1 {
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = ClusterStateReload
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(o)
 }
 
 func (r *Redis) sessionKey(tag, random string) string {

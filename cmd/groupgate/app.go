@@ -148,7 +148,8 @@ const (
 // limits above. One address is a standalone server, several a Cluster,
 // and a master_name makes them Sentinels (go-redis's universal rule).
 func newRedisClient(r *RedisConfig) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	// session.NewClient: a Cluster client that follows a failover.
+	return session.NewClient(&redis.UniversalOptions{
 		Addrs:         r.Addrs,
 		MasterName:    r.MasterName,
 		Username:      r.Username,

@@ -333,9 +333,40 @@ func (c *RedisCluster) KillMaster(addr string) {
 	c.t.Fatalf("no cluster node at %s", addr)
 }
 
-// WaitFailedOver waits until the running nodes agree again on three
-// healthy masters (a replica promoted in place of a killed one).
-func (c *RedisCluster) WaitFailedOver(within time.Duration) { c.waitHealthy(within) }
+// WaitFailedOver waits until every running node flags the killed master
+// at addr as failed and they agree again on three healthy masters (its
+// replica promoted in its place).
+func (c *RedisCluster) WaitFailedOver(addr string, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		flagged := true
+		for _, p := range c.nodes {
+			if !p.running() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			nodes, err := clusterNodes(ctx, p.addr())
+			cancel()
+			seen := false
+			for _, n := range nodes {
+				seen = seen || (n.addr == addr && n.failed && !n.slots)
+			}
+			if err != nil || !seen {
+				flagged = false
+				break
+			}
+		}
+		if flagged {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no node took over from %s within %v", addr, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.waitHealthy(time.Until(deadline))
+}
 
 // RedisSentinel is a private master, its replica and three sentinels
 // monitoring them as SentinelMasterName, on loopback ports.
@@ -433,9 +464,9 @@ func (s *RedisSentinel) Master(ctx context.Context) (string, error) {
 
 // Failover asks the first sentinel for a failover (SENTINEL FAILOVER: the
 // replica is promoted without waiting for the master to fail), then waits
-// until all sentinels name the new master, it answers as master and the
-// old master has resynchronised as its replica. It returns the new
-// master's address.
+// until all sentinels name the new master and it answers as a master. It
+// returns the new master's address. The old master rejoins as a replica
+// later, on its own; WaitSettled waits for that too.
 func (s *RedisSentinel) Failover(within time.Duration) string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -450,8 +481,7 @@ func (s *RedisSentinel) Failover(within time.Duration) string {
 		s.t.Fatalf("SENTINEL FAILOVER %s: %v", SentinelMasterName, err)
 	}
 	for {
-		if cur, err := s.Master(ctx); err == nil && cur != old {
-			s.waitSettled(cur, within)
+		if cur, err := s.Master(ctx); err == nil && cur != old && s.switched(ctx, cur) {
 			return cur
 		}
 		if ctx.Err() != nil {
@@ -511,4 +541,37 @@ func (s *RedisSentinel) settled(master string) string {
 		}
 	}
 	return ""
+}
+
+// switched reports whether every sentinel names master and master answers
+// as one.
+func (s *RedisSentinel) switched(ctx context.Context, master string) bool {
+	m := redis.NewClient(&redis.Options{Addr: master, MaxRetries: -1})
+	info, err := m.Info(ctx, "replication").Result()
+	_ = m.Close()
+	if err != nil || !strings.Contains(info, "role:master") {
+		return false
+	}
+	for _, p := range s.sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
+		a, err := sc.GetMasterAddrByName(ctx, SentinelMasterName).Result()
+		_ = sc.Close()
+		if err != nil || net.JoinHostPort(a[0], a[1]) != master {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitSettled waits until the master the sentinels name has its replica
+// online again and every sentinel sees that replica up.
+func (s *RedisSentinel) WaitSettled(within time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	m, err := s.Master(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.waitSettled(m, within)
 }
