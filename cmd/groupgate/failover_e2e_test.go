@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	stdsync "sync"
@@ -82,6 +85,63 @@ type authAnswer struct {
 	status     int
 	orgRoles   string
 	err        error
+	// signedOutAt is when the sign-out that ended this cookie's session
+	// was acknowledged (who is "signed-out").
+	signedOutAt time.Time
+}
+
+// signedOut is the cookie jar of a session whose sign-out was
+// acknowledged at at.
+type signedOut struct {
+	cookies []*http.Cookie
+	at      time.Time
+}
+
+// signInAndOut signs user in through the demo IdP with a new browser, then
+// signs out, and returns the session cookies and when /logout answered
+// with its redirect; an error when either step was refused.
+func signInAndOut(base string, u *url.URL, user string) ([]*http.Cookie, time.Time, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.Get(base + "/login?rd=" + url.QueryEscape(base+"/whoami"))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := formActionRE.FindStringSubmatch(string(body))
+	if m == nil {
+		return nil, time.Time{}, fmt.Errorf("login: %s", resp.Status)
+	}
+	action, err := resp.Request.URL.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	form := url.Values{"username": {user}, "password": {user + "-password"}}
+	for _, h := range hiddenRE.FindAllStringSubmatch(string(body), -1) {
+		form.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+	}
+	resp, err = c.PostForm(action.String(), form)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/whoami" {
+		return nil, time.Time{}, fmt.Errorf("sign-in ended at %s with %s", resp.Request.URL, resp.Status)
+	}
+	cookies := jar.Cookies(u)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = c.Get(base + "/logout")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 {
+		return nil, time.Time{}, fmt.Errorf("logout: %s", resp.Status)
+	}
+	return cookies, time.Now(), nil
 }
 
 func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
@@ -138,12 +198,13 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 
 	// The load: four goroutines, each asking for every identity in turn.
 	var (
-		mu      stdsync.Mutex
-		answers []authAnswer
-		stopped = make(chan struct{})
-		wg      stdsync.WaitGroup
+		mu         stdsync.Mutex
+		answers    []authAnswer
+		signedOuts []signedOut
+		stopped    = make(chan struct{})
+		wg         stdsync.WaitGroup
 	)
-	whos := []string{"alice", "bob", "revoked", "tampered"}
+	whos := []string{"alice", "bob", "revoked", "tampered", "signed-out"}
 	for g := range 4 {
 		wg.Go(func() {
 			for i := g; ; i++ {
@@ -152,13 +213,59 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 					return
 				default:
 				}
-				a := askAuth(base, cookies[whos[i%len(whos)]], whos[i%len(whos)])
+				who := whos[i%len(whos)]
+				jar := cookies[who]
+				var out *signedOut
+				if who == "signed-out" {
+					mu.Lock()
+					if len(signedOuts) > 0 {
+						out = &signedOuts[i%len(signedOuts)]
+						jar = out.cookies
+					}
+					mu.Unlock()
+					if out == nil {
+						continue
+					}
+				}
+				a := askAuth(base, jar, who)
+				if out != nil {
+					a.signedOutAt = out.at
+				}
 				mu.Lock()
 				answers = append(answers, a)
 				mu.Unlock()
 			}
 		})
 	}
+	// carol signs in and out over and over, through the fault: once a
+	// sign-out was acknowledged, the cookie it ended must never work
+	// again, even if the write that ended it went to a master that is
+	// then lost.
+	var (
+		signIns, signOutsRefused int
+		firstRefusal             error
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			jar, at, err := signInAndOut(base, u, "carol")
+			mu.Lock()
+			signIns++
+			if err != nil {
+				if signOutsRefused == 0 {
+					firstRefusal = err
+				}
+				signOutsRefused++
+			} else {
+				signedOuts = append(signedOuts, signedOut{cookies: jar, at: at})
+			}
+			mu.Unlock()
+		}
+	})
 	// The admin changes bob's role through acme's eng mapping over and
 	// over, from a second before the fault to a second after it, so that
 	// the last changes land while bob's sessions cannot be written; acked
@@ -235,6 +342,11 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			if a.status == http.StatusOK {
 				t.Errorf("/auth for a %s cookie answered 200 at %v after the fault", a.who, a.start.Sub(faultAt))
 			}
+		case "signed-out":
+			if a.status == http.StatusOK {
+				t.Errorf("/auth for a cookie signed out %v after the fault answered 200 at %v after the fault",
+					a.signedOutAt.Sub(faultAt), a.start.Sub(faultAt))
+			}
 		default:
 			if a.status != http.StatusOK {
 				nonAuth++
@@ -247,8 +359,11 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		}
 	}
-	t.Logf("%d /auth answers; signed-in users refused %d times, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused",
-		n, failedDuring, recovered.Round(time.Millisecond), slowest.Round(time.Millisecond), changes, refused)
+	t.Logf("%d /auth answers; signed-in users refused %d times, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused; %d sign-outs acknowledged, %d sign-ins or sign-outs refused",
+		n, failedDuring, recovered.Round(time.Millisecond), slowest.Round(time.Millisecond), changes, refused, len(signedOuts), signOutsRefused)
+	if firstRefusal != nil {
+		t.Logf("first refused sign-in or sign-out: %v", firstRefusal)
+	}
 	if recovered > maxRecovery {
 		t.Errorf("signed-in users were refused until %v after the fault, want full service back within %v", recovered, maxRecovery)
 	}
