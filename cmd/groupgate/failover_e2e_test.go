@@ -325,9 +325,10 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 
 	// Judge the answers.
 	var (
-		recovered                time.Duration // end of the last failed answer for a signed-in user, after the fault
-		slowest                  time.Duration
-		n, failedDuring, nonAuth int
+		recovered       time.Duration // end of the last failed answer for a signed-in user, after the fault
+		slowest         time.Duration
+		n, failedDuring int
+		refusedFor      = map[string]int{}
 	)
 	for _, a := range answers {
 		n++
@@ -349,9 +350,9 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		default:
 			if a.status != http.StatusOK {
-				nonAuth++
 				if a.start.After(faultAt) || a.end.After(faultAt) {
 					failedDuring++
+					refusedFor[a.who]++
 					recovered = max(recovered, a.end.Sub(faultAt))
 				} else {
 					t.Errorf("/auth for %s answered %d (%v) before the fault", a.who, a.status, a.err)
@@ -359,8 +360,8 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		}
 	}
-	t.Logf("%d /auth answers; signed-in users refused %d times, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused; %d sign-outs acknowledged, %d sign-ins or sign-outs refused",
-		n, failedDuring, recovered.Round(time.Millisecond), slowest.Round(time.Millisecond), changes, refused, len(signedOuts), signOutsRefused)
+	t.Logf("%d /auth answers; signed-in users refused %d times %v, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused; %d sign-outs acknowledged, %d sign-ins or sign-outs refused",
+		n, failedDuring, refusedFor, recovered.Round(time.Millisecond), slowest.Round(time.Millisecond), changes, refused, len(signedOuts), signOutsRefused)
 	if firstRefusal != nil {
 		t.Logf("first refused sign-in or sign-out: %v", firstRefusal)
 	}
