@@ -165,9 +165,33 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	dir := t.TempDir()
 	c := &RedisCluster{t: t, bin: bin}
 	t.Cleanup(c.stop)
+	// `redis-cli --cluster create` waits without end for the nodes to
+	// agree; on a busy machine that has once hung (nodes that never
+	// learned of each other). Such an attempt is given up after a bound
+	// and made again on fresh ports.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		out, err := c.create(t, dir, cli, attempt)
+		if err == nil {
+			break
+		}
+		c.stop()
+		if attempt == attempts {
+			t.Fatalf("redis-cli --cluster create failed %d times, the last: %v\n%s", attempts, err, out)
+		}
+		t.Logf("redis-cli --cluster create: %v; starting again on other ports", err)
+	}
+	c.waitHealthy(30 * time.Second)
+	return c
+}
+
+// create starts six fresh nodes and joins them with redis-cli.
+func (c *RedisCluster) create(t testing.TB, dir, cli string, attempt int) ([]byte, error) {
+	t.Helper()
+	c.nodes = nil
 	for _, port := range freePorts(t, 6) {
-		d := filepath.Join(dir, strconv.Itoa(port))
-		if err := os.Mkdir(d, 0o700); err != nil {
+		d := filepath.Join(dir, strconv.Itoa(attempt), strconv.Itoa(port))
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 		p := &redisProc{port: port, log: filepath.Join(d, "redis.log"), args: append(dataArgs(port, d),
@@ -176,7 +200,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 			// A replica may always take over, however long it was cut
 			// off: the tests kill masters on purpose.
 			"--cluster-replica-validity-factor", "0")}
-		p.start(t, bin)
+		p.start(t, c.bin)
 		c.nodes = append(c.nodes, p)
 	}
 	for _, p := range c.nodes {
@@ -184,12 +208,9 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
-	out, err := exec.Command(cli, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	c.waitHealthy(30 * time.Second)
-	return c
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, cli, args...).CombinedOutput()
 }
 
 // Addrs are host:port of all six nodes (the configuration's redis.addrs).
