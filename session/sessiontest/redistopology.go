@@ -167,8 +167,10 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Cleanup(c.stop)
 	// `redis-cli --cluster create` waits without end for the nodes to
 	// agree; on a busy machine that has once hung (nodes that never
-	// learned of each other). Such an attempt is given up after a bound
-	// and made again on fresh ports.
+	// learned of each other: a handshake not finished within
+	// cluster-node-timeout is dropped). So the nodes start with a long
+	// timeout, lowered once they agree, and an attempt that still hangs
+	// is given up after a bound and made again on fresh ports.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		out, err := c.create(t, dir, cli, attempt)
@@ -182,6 +184,16 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		t.Logf("redis-cli --cluster create: %v; starting again on other ports", err)
 	}
 	c.waitHealthy(30 * time.Second)
+	for _, p := range c.nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cl := redis.NewClient(&redis.Options{Addr: p.addr()})
+		err := cl.ConfigSet(ctx, "cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10)).Err()
+		_ = cl.Close()
+		cancel()
+		if err != nil {
+			t.Fatalf("lower cluster-node-timeout on %s: %v", p.addr(), err)
+		}
+	}
 	return c
 }
 
@@ -196,7 +208,7 @@ func (c *RedisCluster) create(t testing.TB, dir, cli string, attempt int) ([]byt
 		}
 		p := &redisProc{port: port, log: filepath.Join(d, "redis.log"), args: append(dataArgs(port, d),
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10),
+			"--cluster-node-timeout", "10000",
 			// A replica may always take over, however long it was cut
 			// off: the tests kill masters on purpose.
 			"--cluster-replica-validity-factor", "0")}
