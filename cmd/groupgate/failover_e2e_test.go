@@ -257,7 +257,8 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), async
 				if who == "signed-out" {
 					mu.Lock()
 					if len(signedOuts) > 0 {
-						out = &signedOuts[i%len(signedOuts)]
+						o := signedOuts[i%len(signedOuts)]
+						out = &o
 						jar = out.cookies
 					}
 					mu.Unlock()

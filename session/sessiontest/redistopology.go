@@ -323,36 +323,6 @@ func (p *redisProc) running() bool {
 	return p.cmd != nil
 }
 
-// MasterFor returns host:port of the master serving key's slot, as the
-// first running node that answers sees it.
-func (c *RedisCluster) MasterFor(ctx context.Context, key string) (string, error) {
-	var lastErr error
-	for _, p := range c.nodes {
-		if !p.running() {
-			continue
-		}
-		cl := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-		slot64, err := cl.ClusterKeySlot(ctx, key).Result()
-		slot := int(slot64)
-		var slots []redis.ClusterSlot
-		if err == nil {
-			slots, err = cl.ClusterSlots(ctx).Result()
-		}
-		_ = cl.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		for _, s := range slots {
-			if s.Start <= slot && slot <= s.End && len(s.Nodes) > 0 {
-				return s.Nodes[0].Addr, nil
-			}
-		}
-		lastErr = fmt.Errorf("slot %d is not served", slot)
-	}
-	return "", fmt.Errorf("master of %q: %w", key, lastErr)
-}
-
 // KillMaster kills (SIGKILL) the master at addr, as a crash would. Its
 // replica takes over after about ClusterNodeTimeout plus an election.
 func (c *RedisCluster) KillMaster(addr string) {
