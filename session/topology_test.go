@@ -52,6 +52,10 @@ func TestRedisTopologiesConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					if masterName != "" {
+						// As serve sets it up behind Sentinel.
+						b.GuardFailovers(addrs, masterName, "", "")
+					}
 					return b
 				})
 			})

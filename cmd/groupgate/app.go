@@ -207,6 +207,11 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
 	}
+	if r.MasterName != "" {
+		// Behind Sentinel, revoking writes are confirmed so that a
+		// failover cannot undo them (session/failover.go).
+		rs.GuardFailovers(r.Addrs, r.MasterName, r.Username, r.Password)
+	}
 	var backend session.Backend = rs
 	if r.LocalCache.Enabled {
 		cache := session.NewCache(rs, session.WithCacheTTL(r.LocalCache.TTL.D()), session.WithCacheSize(r.LocalCache.Size))

@@ -49,9 +49,6 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 		// start returns the redis configuration of the deployment and the
 		// fault, which returns once it is under way.
 		start func(t *testing.T) (redisConfig string, fault func(t *testing.T))
-		// asyncLoss: writes acknowledged while the fault is under way may
-		// be undone (see runFailover); measured and logged, not failed.
-		asyncLoss bool
 	}{
 		{"a Cluster master is killed", func(t *testing.T) (string, func(*testing.T)) {
 			c := sessiontest.StartRedisCluster(t)
@@ -62,7 +59,7 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 				c.WaitFailedOver(victim, 30*time.Second)
 				t.Logf("cluster: replica of %s promoted after %v (cluster-node-timeout %v)", victim, time.Since(start).Round(time.Millisecond), sessiontest.ClusterNodeTimeout)
 			}
-		}, false},
+		}},
 		{"Sentinel fails the master over", func(t *testing.T) (string, func(*testing.T)) {
 			s := sessiontest.StartRedisSentinel(t)
 			return "  addrs: [" + strings.Join(s.SentinelAddrs(), ", ") + "]\n  master_name: " + s.MasterName() + "\n",
@@ -71,13 +68,13 @@ func TestServeSurvivesARedisFailoverUnderAuthLoad(t *testing.T) {
 					master := s.Failover(30 * time.Second)
 					t.Logf("sentinel: every sentinel names %s, which answers as master, after %v", master, time.Since(start).Round(time.Millisecond))
 				}
-		}, true},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			redisConfig, fault := tt.start(t)
-			runFailover(t, redisConfig, fault, tt.asyncLoss)
+			runFailover(t, redisConfig, fault)
 		})
 	}
 }
@@ -158,16 +155,11 @@ func signOutOf(base string, cookies []*http.Cookie) (time.Time, error) {
 
 // runFailover runs serve on the Redis deployment of redisConfig and
 // injects fault under load (see TestServeSurvivesARedisFailoverUnderAuthLoad).
-//
-// With asyncLoss, a sign-out or role change acknowledged during the fault
-// may be undone, and is only counted: behind Sentinel the old master
-// keeps taking writes from the moment its replica is promoted until the
-// sentinels announce the switch (about a second), and those writes are
-// not on the new master. Redis replicates asynchronously; no client
-// setting closes that window without refusing writes whenever a replica
-// is missing (docs/operations.md). A cookie signed out before the fault
-// and a tampered one must get 401 throughout in every case.
-func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), asyncLoss bool) {
+// Behind Sentinel, the sign-outs and role changes made while the old
+// master still takes writes are what session/failover.go guards: without
+// it 18-20 of the 40 sign-outs came back to life and the last role change
+// was lost.
+func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 	config := serveConfig(t, t.TempDir(), "redis:\n"+redisConfig+"  key_prefix: \"gg:\"\n")
 	code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
 	if code != 0 {
@@ -397,10 +389,6 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), async
 		case "signed-out":
 			if a.status == http.StatusOK {
 				undone[a.signedOutAt] = true
-				if !asyncLoss {
-					t.Errorf("/auth for a cookie signed out %v after the fault answered 200 at %v after the fault",
-						a.signedOutAt.Sub(faultAt), a.start.Sub(faultAt))
-				}
 			}
 		default:
 			if a.status != http.StatusOK {
@@ -429,7 +417,7 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), async
 			when = append(when, at.Sub(faultAt).Round(time.Millisecond))
 		}
 		slices.Sort(when)
-		t.Logf("known limit (asynchronous replication): %d of %d acknowledged sign-outs were undone, made at %v after the fault",
+		t.Errorf("%d of %d acknowledged sign-outs were undone (their cookies got 200 later), made at %v after the fault",
 			len(undone), len(signedOuts), when)
 	}
 	if recovered > maxRecovery {
@@ -449,28 +437,17 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T), async
 			break
 		}
 		if time.Since(ackedAt) > maxCatchUp {
-			if !asyncLoss {
-				t.Fatalf("bob's /auth = %d with org roles %q, want %q (the last acknowledged change) within %v of it",
-					code, h.Get("X-Auth-Request-Org-Roles"), want, maxCatchUp)
-			}
-			t.Logf("known limit (asynchronous replication): the last acknowledged change, made %v after the fault, never showed", ackedAt.Sub(faultAt))
-			break
+			t.Fatalf("bob's /auth = %d with org roles %q, want %q (the last acknowledged change) within %v of it",
+				code, h.Get("X-Auth-Request-Org-Roles"), want, maxCatchUp)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !caughtUp.IsZero() {
-		t.Logf("bob's sessions show the last acknowledged change (made %v after the fault) %v after it was acknowledged",
-			ackedAt.Sub(faultAt).Round(time.Millisecond), caughtUp.Sub(ackedAt).Round(time.Millisecond))
-		// And still do, now that the fault is over (a write to a master
-		// that was then lost or demoted would show first, then vanish).
-		if code, h := authHeaders(t, browsers["bob"], base); code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != want {
-			if !asyncLoss {
-				t.Errorf("after the load bob's /auth = %d with org roles %q, want %q (the last acknowledged change)", code, h.Get("X-Auth-Request-Org-Roles"), want)
-			} else {
-				t.Logf("known limit (asynchronous replication): after the load bob's org roles are %q, not %q (the last acknowledged change, made %v after the fault)",
-					h.Get("X-Auth-Request-Org-Roles"), want, ackedAt.Sub(faultAt))
-			}
-		}
+	t.Logf("bob's sessions show the last acknowledged change (made %v after the fault) %v after it was acknowledged",
+		ackedAt.Sub(faultAt).Round(time.Millisecond), caughtUp.Sub(ackedAt).Round(time.Millisecond))
+	// And still do, now that the fault is over (a write to a master that
+	// was then lost or demoted would show first, then vanish).
+	if code, h := authHeaders(t, browsers["bob"], base); code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != want {
+		t.Errorf("after the load bob's /auth = %d with org roles %q, want %q (the last acknowledged change)", code, h.Get("X-Auth-Request-Org-Roles"), want)
 	}
 	stop()
 	if err := <-done; err != nil {
