@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/session/sessiontest"
 )
@@ -97,5 +98,37 @@ func deleteKeys(t testing.TB, c redis.UniversalClient, prefix string) {
 	}
 	if err != nil {
 		t.Logf("delete keys under %s: %v", prefix, err)
+	}
+}
+
+// TestGuardedSentinelBackendKeepsWritingWithoutItsReplica: the failover
+// guard refuses an unconfirmed revoking write only while a failover is
+// under way (cmd/groupgate's TestServeSurvivesARedisFailoverUnderAuthLoad);
+// a master whose replica is merely down keeps ending sessions and
+// rewriting roles, as Redis itself keeps accepting writes.
+func TestGuardedSentinelBackendKeepsWritingWithoutItsReplica(t *testing.T) {
+	ctx := context.Background()
+	s := sessiontest.StartRedisSentinel(t)
+	client := session.NewUniversalClient(s.SentinelAddrs(), s.MasterName(), "", "", 0)
+	t.Cleanup(func() { _ = client.Close() })
+	b, err := session.NewRedis(client, uniquePrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.GuardFailovers(s.SentinelAddrs(), s.MasterName(), "", "")
+	s.KillReplica()
+	ids := []string{saveFor(t, b, "alice", groupgate.Memberships{}), saveFor(t, b, "alice", groupgate.Memberships{})}
+	if err := b.Delete(ctx, ids[0]); err != nil {
+		t.Fatalf("sign-out without a replica: %v", err)
+	}
+	gens, err := b.NextGenerations(ctx, []string{"alice"})
+	if err != nil {
+		t.Fatalf("generation without a replica: %v", err)
+	}
+	if ok, n, err := b.SetMembershipsIf(ctx, "alice", gens["alice"], groupgate.Memberships{Groups: []string{"eng"}}); err != nil || !ok || n != 1 {
+		t.Fatalf("rewrite without a replica = %v, %d, %v; want applied to 1 session", ok, n, err)
+	}
+	if n, err := b.DeleteUserSessions(ctx, "alice"); err != nil || n != 1 {
+		t.Fatalf("ending sessions without a replica = %d, %v; want 1", n, err)
 	}
 }

@@ -451,6 +451,24 @@ func (s *RedisSentinel) SentinelAddrs() []string {
 	return out
 }
 
+// KillReplica kills (SIGKILL) whichever data node is not the master the
+// first sentinel names.
+func (s *RedisSentinel) KillReplica() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := s.Master(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, p := range s.data {
+		if p.addr() != m {
+			p.kill()
+			return
+		}
+	}
+}
+
 // MasterName is the monitored master's name (redis.master_name).
 func (s *RedisSentinel) MasterName() string { return SentinelMasterName }
 
