@@ -136,7 +136,9 @@ func signInCookies(base string, u *url.URL, user string) ([]*http.Cookie, error)
 // signOutOf signs the session of cookies out and returns when /logout
 // answered with its redirect, or an error when it was refused.
 func signOutOf(base string, cookies []*http.Cookie) (time.Time, error) {
-	req, _ := http.NewRequest(http.MethodGet, base+"/logout", nil)
+	// A POST: a GET /logout only shows a confirm page.
+	req, _ := http.NewRequest(http.MethodPost, base+"/logout", strings.NewReader(""))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
@@ -189,7 +191,7 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 	}
 	// carol signs out: the cookie she had must never work again.
 	revoked := browsers["carol"].Jar.Cookies(u)
-	resp, err := browsers["carol"].Get(base + "/logout")
+	resp, err := browsers["carol"].Post(base+"/logout", "application/x-www-form-urlencoded", strings.NewReader(""))
 	if err != nil {
 		t.Fatal(err)
 	}
