@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/internal/testenv"
 	"github.com/groupgate/groupgate/store"
@@ -54,6 +56,13 @@ func sharedPostgres(t *testing.T) func(t *testing.T) store.Store {
 // she keeps from other sources.
 func TestChangesOnOneReplicaReachAnotherWithinASecond(t *testing.T) {
 	client, prefix := testenv.Redis(t)
+	changesReachAnotherReplica(t, client, prefix)
+}
+
+// changesReachAnotherReplica is the body of
+// TestChangesOnOneReplicaReachAnotherWithinASecond on the Redis deployment
+// behind client (see also topology_test.go).
+func changesReachAnotherReplica(t *testing.T, client redis.UniversalClient, prefix string) {
 	rs := startReplicas(t, 2, replicaConfig{openStore: sharedPostgres(t), client: client, prefix: prefix, cache: true})
 	a, b := rs[0], rs[1]
 	ctx := context.Background()

@@ -14,7 +14,9 @@
 # exit. Missing server binaries are installed with apt-get (as root), and so
 # are Chromium and chromedriver for the browser test of ./cmd/groupgate.
 # The tests get them through GROUPGATE_TEST_POSTGRES (admin DSN) and
-# GROUPGATE_TEST_REDIS (host:port), read by internal/testenv.
+# GROUPGATE_TEST_REDIS (host:port), read by internal/testenv. Tests that
+# need a Redis Cluster or Sentinel, or kill Redis, start private servers
+# from redis-server and redis-cli (installed here when missing).
 #
 # Environment:
 #   GROUPGATE_FORCE_PRIVATE=1   ignore shared instances; always start private ones
@@ -195,6 +197,14 @@ if shared_redis_ok; then
 	export GROUPGATE_TEST_REDIS="127.0.0.1:6379"
 else
 	start_private_redis
+fi
+# The Redis Cluster, Sentinel and restart tests start their own private
+# servers from Go (session/sessiontest), each in its test's temporary
+# directory, killed with the test binary: they need the binaries even when
+# a shared Redis answers. redis-server runs the sentinels too (--sentinel);
+# redis-cli (a dependency of redis-server) makes the cluster.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+	apt_install redis-server
 fi
 
 pkgs=()

@@ -24,6 +24,9 @@ type Redis struct {
 	logger   *slog.Logger
 	remember *redis.Script
 	rewrite  *redis.Script
+	// guard, set by GuardFailovers behind Sentinel, confirms revoking
+	// writes (failover.go).
+	guard *failoverGuard
 }
 
 var _ Backend = (*Redis)(nil)
@@ -71,13 +74,37 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) (*Red
 // sentinels), otherwise several addrs select Cluster (where db must be 0),
 // otherwise one addr is a standalone server.
 func NewUniversalClient(addrs []string, masterName, username, password string, db int) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	return NewClient(&redis.UniversalOptions{
 		Addrs:      addrs,
 		MasterName: masterName,
 		Username:   username,
 		Password:   password,
 		DB:         db,
 	})
+}
+
+// ClusterStateReload is how often a Cluster client re-reads the slot map
+// while it has traffic.
+//
+// go-redis re-reads it on MOVED and ASK redirects only, else every 60 s.
+// When a master dies, nothing redirects: its address refuses connections
+// until the client re-reads the map, so every user whose keys hash to its
+// slots would be refused for up to a minute after the replica took over
+// (seen in TestServeSurvivesARedisFailoverUnderAuthLoad). A re-read is one
+// CLUSTER SLOTS per interval per process; with this interval a replica is
+// found within a second of its promotion.
+const ClusterStateReload = time.Second
+
+// NewClient is redis.NewUniversalClient (the same choice of Sentinel,
+// Cluster or standalone server) with a Cluster client that re-reads the
+// slot map every ClusterStateReload, so that it follows a failover.
+func NewClient(o *redis.UniversalOptions) redis.UniversalClient {
+	if o.MasterName == "" && len(o.Addrs) > 1 {
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = ClusterStateReload
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(o)
 }
 
 func (r *Redis) sessionKey(tag, random string) string {
@@ -169,12 +196,26 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	del := func(p redis.Pipeliner) error {
 		p.Del(ctx, r.sessionKey(tag, random))
 		p.ZRem(ctx, r.indexKey(tag), id)
 		return nil
-	})
-	if err != nil {
+	}
+	if r.guard != nil {
+		// One connection for the write and its confirmation.
+		return r.client.Watch(ctx, func(tx *redis.Tx) error {
+			if _, err := tx.TxPipelined(ctx, del); err != nil {
+				return unavailable(err, "delete session")
+			}
+			var d *durabilityCmds
+			_, _ = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+				d = r.queueDurability(ctx, p)
+				return nil
+			})
+			return r.checkDurability(ctx, d)
+		})
+	}
+	if _, err := r.client.TxPipelined(ctx, del); err != nil {
 		return unavailable(err, "delete session")
 	}
 	return nil
@@ -292,7 +333,15 @@ func (r *Redis) DeleteUserSessions(ctx context.Context, userID string) (int, err
 			p.Del(ctx, idx)
 			return nil
 		})
-		return err
+		if err != nil || r.guard == nil {
+			return err
+		}
+		var d *durabilityCmds
+		_, _ = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			d = r.queueDurability(ctx, p)
+			return nil
+		})
+		return r.checkDurability(ctx, d)
 	}, idx)
 	if err != nil {
 		return 0, err
@@ -321,17 +370,28 @@ func (r *Redis) NextGenerations(ctx context.Context, userIDs []string) (map[stri
 	}
 	seed := r.now().UnixMicro()
 	incrs := make([]*redis.IntCmd, len(userIDs))
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	var d *durabilityCmds
+	// Per-command errors are read below.
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range userIDs {
 			key := r.genKey(userTag(id))
 			p.SetNX(ctx, key, seed, genTTL)
 			incrs[i] = p.Incr(ctx, key)
 			p.PExpire(ctx, key, genTTL)
 		}
+		// A generation handed out and then lost in a failover would be
+		// handed out again, and an older push holding it could overwrite
+		// a newer snapshot.
+		d = r.queueDurability(ctx, p)
 		return nil
 	})
-	if err != nil {
-		return nil, unavailable(err, "take generations")
+	for _, c := range incrs {
+		if err := c.Err(); err != nil {
+			return nil, unavailable(err, "take generations")
+		}
+	}
+	if err := r.checkDurability(ctx, d); err != nil {
+		return nil, err
 	}
 	out := make(map[string]int64, len(userIDs))
 	for i, id := range userIDs {
@@ -425,9 +485,9 @@ func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m
 		if err != nil {
 			return false, 0, err
 		}
-		res, err := r.rewrite.Run(ctx, r.client, scriptKeys, args...).Int()
+		res, err := r.runRewrite(ctx, scriptKeys, args)
 		if err != nil {
-			return false, 0, unavailable(err, "set memberships")
+			return false, 0, err
 		}
 		switch res {
 		case -1:
@@ -439,6 +499,38 @@ func (r *Redis) setMemberships(ctx context.Context, userID string, gen *int64, m
 	}
 	r.logger.WarnContext(ctx, "session records busy", slog.String("op", "set memberships"))
 	return false, 0, groupgate.Errorf(groupgate.Unavailable, "session store busy (set memberships), try again")
+}
+
+// runRewrite runs rewriteScript; behind a failover guard, with the
+// confirmation on the same connection.
+func (r *Redis) runRewrite(ctx context.Context, keys []string, args []any) (int, error) {
+	if r.guard == nil {
+		res, err := r.rewrite.Run(ctx, r.client, keys, args...).Int()
+		if err != nil {
+			return 0, unavailable(err, "set memberships")
+		}
+		return res, nil
+	}
+	var (
+		run *redis.Cmd
+		d   *durabilityCmds
+	)
+	// Per-command errors are read below.
+	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		run = r.rewrite.Eval(ctx, p, keys, args...)
+		d = r.queueDurability(ctx, p)
+		return nil
+	})
+	res, err := run.Int()
+	if err != nil {
+		return 0, unavailable(err, "set memberships")
+	}
+	if res >= 0 {
+		if err := r.checkDurability(ctx, d); err != nil {
+			return 0, err
+		}
+	}
+	return res, nil
 }
 
 // rewriteCall builds rewriteScript's keys and arguments for writing m to
@@ -595,16 +687,21 @@ func (r *Redis) rewriteRound(ctx context.Context, writes []SnapshotWrite, pendin
 			return nil, true
 		}
 	}
+	var d *durabilityCmds
 	_, _ = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, b := range write {
 			b.rewrite = r.rewrite.EvalSha(ctx, p, b.scriptKey, b.args...)
 		}
+		d = r.queueDurability(ctx, p)
 		return nil
 	})
+	lost := r.checkDurability(ctx, d)
 	reload = false
 	for _, b := range write {
 		res, err := b.rewrite.Int()
 		switch {
+		case err == nil && res >= 0 && lost != nil:
+			out[b.i] = SnapshotResult{Err: lost}
 		case redis.HasErrorPrefix(err, "NOSCRIPT"):
 			reload = true
 			again = append(again, b)

@@ -199,9 +199,9 @@ func TestNewUniversalClientPicksTheTopology(t *testing.T) {
 			cl, ok := c.(*redis.Client)
 			return ok && cl.Options().Addr == "127.0.0.1:6379"
 		}},
-		{"several addresses are a cluster", []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "", func(c redis.UniversalClient) bool {
-			_, ok := c.(*redis.ClusterClient)
-			return ok
+		{"several addresses are a cluster that re-reads its slot map every second", []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "", func(c redis.UniversalClient) bool {
+			cl, ok := c.(*redis.ClusterClient)
+			return ok && cl.Options().ClusterStateReloadInterval == session.ClusterStateReload
 		}},
 		{"a master name selects sentinel", []string{"10.0.0.1:26379", "10.0.0.2:26379"}, "mymaster", func(c redis.UniversalClient) bool {
 			cl, ok := c.(*redis.Client)

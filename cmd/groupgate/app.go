@@ -149,7 +149,8 @@ const (
 // limits above. One address is a standalone server, several a Cluster,
 // and a master_name makes them Sentinels (go-redis's universal rule).
 func newRedisClient(r *RedisConfig) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	// session.NewClient: a Cluster client that follows a failover.
+	return session.NewClient(&redis.UniversalOptions{
 		Addrs:         r.Addrs,
 		MasterName:    r.MasterName,
 		Username:      r.Username,
@@ -206,6 +207,11 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
+	}
+	if r.MasterName != "" {
+		// Behind Sentinel, revoking writes are confirmed so that a
+		// failover cannot undo them (session/failover.go).
+		rs.GuardFailovers(r.Addrs, r.MasterName, r.Username, r.Password)
 	}
 	var backend session.Backend = rs
 	if r.LocalCache.Enabled {
