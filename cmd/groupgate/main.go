@@ -36,7 +36,7 @@ const usage = `usage:
   groupgate serve --config FILE                            run the server
   groupgate config check --config FILE                     validate a configuration file
   groupgate migrate --config FILE                          apply store migrations
-  groupgate token create --config FILE --user EMAIL [--name N]  create an API token
+  groupgate token create --config FILE --user EMAIL|NAME [--name N]  create an API token
   groupgate scim-token create --config FILE [--name N]     create a SCIM bearer token
   groupgate healthcheck [--url URL]                        exit 0 when /healthz answers 200 (for container HEALTHCHECKs)
   groupgate version                                        print the version and build information
@@ -158,7 +158,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	}
 	switch m.cmd {
 	case cmdTokenCreate:
-		fs.StringVar(&m.user, "user", "", "`email` of the user who owns the token")
+		fs.StringVar(&m.user, "user", "", "`email` of the user who owns the token (created if absent), or the user name of an existing user")
 		fs.StringVar(&m.tokenName, "name", "cli", "a `name` to recognize the token by")
 	case cmdSCIMTokenCreate:
 		fs.StringVar(&m.tokenName, "name", "scim", "a `name` to recognize the token by")
@@ -175,8 +175,8 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	if m.cmd != cmdDev && m.cmd != cmdHealthcheck && m.cmd != cmdVersion && m.configFile == "" {
 		return usagef("groupgate %s: --config is required", m.cmd)
 	}
-	if m.cmd == cmdTokenCreate && !strings.Contains(m.user, "@") {
-		return usagef("groupgate token create: --user EMAIL is required")
+	if m.cmd == cmdTokenCreate && strings.TrimSpace(m.user) == "" {
+		return usagef("groupgate token create: --user EMAIL (or the user name of an existing user) is required")
 	}
 	return nil
 }

@@ -210,6 +210,24 @@ func TestTokenCreate(t *testing.T) {
 				t.Fatal("two tokens are equal")
 			}
 
+			// An existing user is found by user name too; an unknown name
+			// creates nobody and says how to.
+			named, err := openConfiguredStore(t, path).CreateUser(context.Background(), groupgate.User{UserName: "alice", Email: "alice@example.com", Active: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, out4, errOut := runCLI(t, nil, "token", "create", "--config", path, "--user", "alice")
+			if code != 0 || !strings.Contains(errOut, "for alice (alice@example.com)") {
+				t.Fatalf("token for alice by user name: exit %d: %s", code, errOut)
+			}
+			sum := sha256.Sum256([]byte(lastLine(out4)))
+			if got, err := openConfiguredStore(t, path).GetTokenByHash(context.Background(), groupgate.TokenAPI, sum[:]); err != nil || got.UserID != named.ID {
+				t.Errorf("the token made with --user alice is %+v, %v; want one of user %s", got, err, named.ID)
+			}
+			if code, _, errOut := runCLI(t, nil, "token", "create", "--config", path, "--user", "nobody"); code != 1 || !strings.Contains(errOut, `no user is named "nobody"`) {
+				t.Errorf("token for an unknown user name: exit %d, stderr %q; want exit 1 naming the user", code, errOut)
+			}
+
 			code, out3, errOut := runCLI(t, nil, "scim-token", "create", "--config", path)
 			if code != 0 {
 				t.Fatalf("scim token: exit %d: %s", code, errOut)
@@ -247,6 +265,7 @@ func TestTokenCreate(t *testing.T) {
 
 func openConfiguredStore(t *testing.T, path string) interface {
 	ListUsersByEmail(context.Context, string) ([]groupgate.User, error)
+	CreateUser(context.Context, groupgate.User) (groupgate.User, error)
 	GetTokenByHash(context.Context, groupgate.TokenKind, []byte) (groupgate.Token, error)
 } {
 	t.Helper()
@@ -290,7 +309,7 @@ func TestCommandLine(t *testing.T) {
 		{"an unknown command is a usage error", []string{"frobnicate"}, 2, "unknown command"},
 		{"config without check is a usage error", []string{"config", "--config", "x"}, 2, "subcommand of config"},
 		{"serve without --config is a usage error", []string{"serve"}, 2, "--config is required"},
-		{"token create without --user is a usage error", []string{"token", "create", "--config", "x"}, 2, "--user EMAIL is required"},
+		{"token create without --user is a usage error", []string{"token", "create", "--config", "x"}, 2, "--user EMAIL (or the user name of an existing user) is required"},
 		{"a stray argument is a usage error", []string{"migrate", "--config", "x", "extra"}, 2, "unexpected argument"},
 		{"help exits 0", []string{"--help"}, 0, ""},
 		{"dev takes no configuration file", []string{"dev", "--config", "x"}, 2, "flag provided but not defined: -config"},

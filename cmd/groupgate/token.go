@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 
 	"github.com/groupgate/groupgate"
 )
@@ -42,6 +43,18 @@ func (m *Main) runTokenCreate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !strings.Contains(m.user, "@") {
+		// A user name names an existing account only: creating one needs
+		// an email that admins: and logins can bind to.
+		user, err := st.GetUserByUserName(ctx, m.user)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			return fmt.Errorf("no user is named %q; pass --user EMAIL to create one", m.user)
+		}
+		if err != nil {
+			return fmt.Errorf("find user %s: %w", m.user, err)
+		}
+		return m.issueAPIToken(ctx, st, user)
+	}
 	users, err := st.ListUsersByEmail(ctx, m.user)
 	if err != nil {
 		return fmt.Errorf("find user %s: %w", m.user, err)
@@ -61,13 +74,19 @@ func (m *Main) runTokenCreate(ctx context.Context) error {
 	default:
 		user = users[0]
 	}
+	return m.issueAPIToken(ctx, st, user)
+}
 
+// issueAPIToken stores a new API token of user and prints it once.
+func (m *Main) issueAPIToken(ctx context.Context, st interface {
+	CreateToken(context.Context, groupgate.Token) (groupgate.Token, error)
+}, user groupgate.User) error {
 	token, hash := newToken(apiTokenPrefix)
 	t, err := st.CreateToken(ctx, groupgate.Token{Kind: groupgate.TokenAPI, Name: m.tokenName, UserID: user.ID, Hash: hash})
 	if err != nil {
 		return fmt.Errorf("store API token: %w", err)
 	}
-	fmt.Fprintf(m.Stderr, "Created API token %q (id %s) for %s. It acts with that user's roles.\n", t.Name, t.ID, user.Email)
+	fmt.Fprintf(m.Stderr, "Created API token %q (id %s) for %s (%s). It acts with that user's roles.\n", t.Name, t.ID, user.UserName, user.Email)
 	fmt.Fprintln(m.Stderr, "It is shown once, below; only its SHA-256 is stored. Send it as: Authorization: Bearer TOKEN")
 	_, err = fmt.Fprintln(m.Stdout, token)
 	return err
