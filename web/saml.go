@@ -162,9 +162,12 @@ func (e *SAMLEndpoints) names() []string { return e.order }
 // the server always knows which providers are SAML ones.
 func (e *SAMLEndpoints) mount(mux *http.ServeMux) {
 	page := chain(securityHeaders, limitBody(DefaultMaxBodyBytes))
-	mux.Handle("GET /saml/{provider}/metadata", http.HandlerFunc(e.handleMetadata))
-	mux.Handle("GET /saml/{provider}/login", limitBody(DefaultMaxBodyBytes)(http.HandlerFunc(e.handleLogin)))
-	mux.Handle("POST /saml/{provider}/acs", page(http.HandlerFunc(e.handleACS)))
+	// Method-less patterns with allow(): a wrong method gets 405 here
+	// instead of falling through to "/" (the application, in
+	// reverse-proxy mode).
+	mux.Handle("/saml/{provider}/metadata", allow(e.handleMetadata, http.MethodGet))
+	mux.Handle("/saml/{provider}/login", limitBody(DefaultMaxBodyBytes)(allow(e.handleLogin, http.MethodGet)))
+	mux.Handle("/saml/{provider}/acs", page(allow(e.handleACS, http.MethodPost)))
 	mux.Handle("/saml/{provider}/slo", page(allow(e.handleSLO, http.MethodGet, http.MethodPost)))
 	// Like /logout: a GET only confirms; the POST must be same-origin.
 	mux.Handle("/saml/{provider}/logout", page(e.csrf.Handler(allow(e.handleLogout, http.MethodGet, http.MethodPost))))

@@ -359,15 +359,23 @@ func (s *Server) routes() http.Handler {
 	if s.saml != nil {
 		s.saml.mount(mux)
 	}
+	// Every other path under groupgate's own prefixes is groupgate's to
+	// answer: nothing there may reach the application (a callback's code,
+	// an IdP's post, a binding cookie).
+	notFound := pageChain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "page not found"))
+	}))
+	mux.Handle("/callback/", notFound)
+	if s.saml != nil {
+		mux.Handle("/saml/", notFound)
+	}
 	for _, m := range s.mounts {
 		m.Mount(mux)
 	}
 	if s.proxy != nil {
 		mux.Handle("/", s.proxyDeadlines(http.HandlerFunc(s.handleProxy)))
 	} else {
-		mux.Handle("/", pageChain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.renderError(w, r, groupgate.Errorf(groupgate.NotFound, "page not found"))
-		})))
+		mux.Handle("/", notFound)
 	}
 	return chain(s.recoverPanics, s.logRequests)(s.limitLogins(mux))
 }
