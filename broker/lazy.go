@@ -157,7 +157,7 @@ func NewLazy[T any](name string, open Opener[T], opts ...LazyOption) *Lazy[T] {
 		after: o.after, rand: o.rand, now: o.now, logger: o.logger,
 		done: make(chan struct{}),
 	}
-	err := error(groupgate.Errorf(groupgate.Unavailable, "sign-in with %s is starting; try again in a moment", name))
+	err := error(groupgate.Errorf(groupgate.Unavailable, "Sign-in with %s is starting; try again in a moment", name))
 	l.lastErr.Store(&err)
 	return l
 }
@@ -215,7 +215,7 @@ func (l *Lazy[T]) attempt(ctx context.Context) error {
 // message that names the provider and nothing of the IdP's answer.
 func (l *Lazy[T]) setErr(cause error) {
 	err := error(groupgate.WrapError(groupgate.Unavailable, cause,
-		"sign-in with %s is unavailable right now: groupgate cannot reach that identity provider. Try again in a few minutes, or choose another way to sign in", l.name))
+		"Sign-in with %s is unavailable right now: groupgate cannot reach that identity provider. Try again in a few minutes, or choose another way to sign in", l.name))
 	l.lastErr.Store(&err)
 }
 
@@ -257,8 +257,11 @@ func (l *Lazy[T]) Get() (T, error) {
 	if e := l.lastErr.Load(); e != nil {
 		return zero, *e
 	}
-	return zero, groupgate.Errorf(groupgate.Unavailable, "sign-in with %s is unavailable right now", l.name)
+	return zero, groupgate.Errorf(groupgate.Unavailable, "Sign-in with %s is unavailable right now", l.name)
 }
+
+// Name is the provider's configured name, known before it opens.
+func (l *Lazy[T]) Name() string { return l.name }
 
 // Available reports whether the provider is open.
 func (l *Lazy[T]) Available() bool { return l.conn.Load() != nil }
@@ -317,9 +320,6 @@ var (
 func NewLazyConnector(name, typ string, open Opener[CallbackConnector], opts ...LazyOption) *LazyConnector {
 	return &LazyConnector{Lazy: NewLazy(name, open, opts...), typ: typ}
 }
-
-// Name is the configured name, known before the provider opens.
-func (c *LazyConnector) Name() string { return c.name }
 
 // Type is the configured protocol.
 func (c *LazyConnector) Type() string { return c.typ }

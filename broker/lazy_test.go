@@ -135,7 +135,7 @@ func TestLazyConnectorRetriesOnTheBackoffScheduleAndPicksTheProviderUp(t *testin
 	}
 	t.Run("while the IdP is down a login is Unavailable and names the provider", func(t *testing.T) {
 		_, err := c.LoginURL(ctx, attempt)
-		if !groupgate.IsCode(err, groupgate.Unavailable) || !strings.Contains(groupgate.ErrorMessageOf(err), "sign-in with corp is unavailable") {
+		if !groupgate.IsCode(err, groupgate.Unavailable) || !strings.Contains(groupgate.ErrorMessageOf(err), "Sign-in with corp is unavailable") {
 			t.Fatalf("LoginURL = %v", err)
 		}
 		if strings.Contains(groupgate.ErrorMessageOf(err), "127.0.0.1") {
