@@ -273,3 +273,23 @@ func TestLazyRetryStopsOnCloseAndOnShutdown(t *testing.T) {
 		})
 	}
 }
+
+func TestLazyStartGivesUpOnAHungIdPWithinTheOpenTimeout(t *testing.T) {
+	clock := newFakeClock()
+	c := broker.NewLazyConnector("corp", "oidc", func(ctx context.Context) (broker.CallbackConnector, error) {
+		<-ctx.Done() // accepts the connection, never answers
+		return nil, groupgate.WrapError(groupgate.Unavailable, ctx.Err(), "discovery failed")
+	}, broker.WithOpenTimeout(50*time.Millisecond), broker.WithAfter(clock.After), broker.WithLazyLogger(slog.New(slog.DiscardHandler)))
+	t.Cleanup(func() { _ = c.Close() })
+	start := time.Now()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Start took %s with a 50ms open timeout", d)
+	}
+	if c.Available() {
+		t.Fatal("available")
+	}
+	clock.next(t) // and a retry is scheduled
+}
