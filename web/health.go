@@ -21,9 +21,11 @@ type Check struct {
 
 // Health answers liveness (/healthz) and readiness (/readyz).
 type Health struct {
-	checks  []Check
-	timeout time.Duration
-	logger  *slog.Logger
+	checks []Check
+	// degrading are the checks of WithDegradingChecks.
+	degrading []Check
+	timeout   time.Duration
+	logger    *slog.Logger
 }
 
 // HealthOption configures a Health.
@@ -38,6 +40,16 @@ func WithCheckTimeout(d time.Duration) HealthOption {
 // response body never carries.
 func WithHealthLogger(l *slog.Logger) HealthOption {
 	return func(h *Health) { h.logger = l }
+}
+
+// WithDegradingChecks adds checks of dependencies that a replica restart
+// cannot fix, such as an identity provider: a failed one is named under
+// "degraded" in the /readyz body (status "degraded") and not logged here
+// (its owner logs each change of state), but readiness still answers 200.
+// Taking every replica out of rotation for one IdP would lock out everyone
+// already signed in, and bring none of them back.
+func WithDegradingChecks(checks ...Check) HealthOption {
+	return func(h *Health) { h.degrading = append(h.degrading, checks...) }
 }
 
 // NewHealth returns a Health that runs checks, in order, on /readyz.
@@ -71,24 +83,27 @@ func (h *Health) Live(w http.ResponseWriter, _ *http.Request) {
 // readyBody is the /readyz response. It names failed checks and nothing
 // else: causes may hold hostnames or DSNs, so they go to the log only.
 type readyBody struct {
-	Status string   `json:"status"`
-	Failed []string `json:"failed,omitempty"`
+	Status   string   `json:"status"`
+	Failed   []string `json:"failed,omitempty"`
+	Degraded []string `json:"degraded,omitempty"`
 }
 
 // Ready runs every check under one deadline and answers 200 when all pass,
-// else 503 naming the ones that failed.
+// else 503 naming the ones that failed. Failed degrading checks are named
+// under "degraded" and leave the answer 200.
 func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 
-	results := make([]chan error, len(h.checks))
-	for i, c := range h.checks {
+	all := append(append([]Check(nil), h.checks...), h.degrading...)
+	results := make([]chan error, len(all))
+	for i, c := range all {
 		results[i] = make(chan error, 1)
 		go func() { results[i] <- runCheck(ctx, c.Func) }()
 	}
 
 	body := readyBody{Status: "ok"}
-	for i, c := range h.checks {
+	for i, c := range all {
 		var err error
 		select {
 		case err = <-results[i]:
@@ -101,7 +116,11 @@ func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 				err = ctx.Err()
 			}
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case i >= len(h.checks):
+			body.Degraded = append(body.Degraded, c.Name)
+		default:
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "readiness check failed",
 				slog.String("check", c.Name), slog.Any("error", err))
 			body.Failed = append(body.Failed, c.Name)
@@ -109,6 +128,9 @@ func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 	}
 
 	status := http.StatusOK
+	if len(body.Degraded) > 0 {
+		body.Status = "degraded"
+	}
 	if len(body.Failed) > 0 {
 		body.Status = "unavailable"
 		status = http.StatusServiceUnavailable

@@ -86,3 +86,42 @@ func TestReadyz(t *testing.T) {
 		})
 	}
 }
+
+func TestReadyzNamesADegradingDependencyWithoutFailing(t *testing.T) {
+	ok := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("dial tcp 10.0.0.7:443: refused") }
+	tests := []struct {
+		name         string
+		checks       []Check
+		degrading    []Check
+		wantStatus   int
+		wantField    string
+		wantFailed   []string
+		wantDegraded []string
+	}{
+		{"an unreachable IdP is named but the replica stays ready", []Check{{Name: "store", Func: ok}},
+			[]Check{{Name: "idp:okta", Func: down}, {Name: "idp:corp", Func: ok}}, 200, "degraded", nil, []string{"idp:okta"}},
+		{"a failing store still answers 503, and names the IdP too", []Check{{Name: "store", Func: down}},
+			[]Check{{Name: "idp:okta", Func: down}}, 503, "unavailable", []string{"store"}, []string{"idp:okta"}},
+		{"every IdP answering is plain ok", []Check{{Name: "store", Func: ok}},
+			[]Check{{Name: "idp:okta", Func: ok}}, 200, "ok", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHealth(tt.checks, WithDegradingChecks(tt.degrading...))
+			rec := httptest.NewRecorder()
+			h.Ready(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			var body readyBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != tt.wantStatus || body.Status != tt.wantField ||
+				!slices.Equal(body.Failed, tt.wantFailed) || !slices.Equal(body.Degraded, tt.wantDegraded) {
+				t.Fatalf("got %d %s", rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "10.0.0.7") {
+				t.Fatalf("body leaks the cause: %s", rec.Body)
+			}
+		})
+	}
+}

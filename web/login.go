@@ -73,9 +73,35 @@ func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string)
 	data := pageData{Title: "Sign in"}
 	for _, name := range s.cfg.Providers {
 		v := url.Values{"provider": {name}, "rd": {rd}}
-		data.Providers = append(data.Providers, providerLink{Name: name, URL: s.publicPath("/login") + "?" + v.Encode()})
+		data.Providers = append(data.Providers, providerLink{Name: name, URL: s.publicPath("/login") + "?" + v.Encode(),
+			Unavailable: !s.providerAvailable(name)})
 	}
 	s.renderPage(w, r, http.StatusOK, "picker", data)
+}
+
+// availability is what a provider whose IdP may be out of reach tells
+// (broker.Lazy, while discovery or metadata does not answer). A login
+// with such a provider answers Unavailable by itself; the picker only
+// marks it.
+type availability interface{ Available() bool }
+
+// connectorLookup finds a redirect provider's connector; *broker.Login
+// implements it.
+type connectorLookup interface {
+	Connector(name string) broker.Connector
+}
+
+// providerAvailable reports whether provider can log in right now, as
+// far as its connector tells; one that does not tell is available.
+func (s *Server) providerAvailable(provider string) bool {
+	var c any
+	if s.isSAML(provider) {
+		c = s.saml.conns[provider]
+	} else if l, ok := s.deps.Login.(connectorLookup); ok {
+		c = l.Connector(provider)
+	}
+	a, ok := c.(availability)
+	return !ok || a.Available()
 }
 
 // handleCallback is GET /callback/NAME: finish the login with the IdP,

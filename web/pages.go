@@ -37,6 +37,9 @@ type pageData struct {
 type providerLink struct {
 	Name string
 	URL  string
+	// Unavailable marks a provider whose IdP groupgate cannot reach right
+	// now; its link still leads to the page that says so.
+	Unavailable bool
 }
 
 // renderPage writes an HTML page. It renders into a buffer first so a

@@ -107,7 +107,7 @@ func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts
 	// method must be known before the relying party is built.
 	disc, err := client.Discover(ctx, c.Issuer, o.httpClient)
 	if err != nil {
-		return nil, fmt.Errorf("open OIDC provider %q: discover %s: %w", name, c.Issuer, err)
+		return nil, fmt.Errorf("open OIDC provider %q: discover %s: %w", name, c.Issuer, discoveryError(err))
 	}
 	style, method, err := authStyle(disc.TokenEndpointAuthMethodsSupported)
 	if err != nil {
@@ -123,7 +123,7 @@ func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts
 		rp.WithSigningAlgsFromDiscovery(),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("open OIDC provider %q: %w", name, err)
+		return nil, fmt.Errorf("open OIDC provider %q: %w", name, discoveryError(err))
 	}
 	logger.Info("OIDC provider ready", "provider", name, "issuer", c.Issuer, "client_auth", method,
 		"end_session", party.GetEndSessionEndpoint() != "")
@@ -141,6 +141,18 @@ func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts
 			Filter:        c.Filter,
 		},
 	}, nil
+}
+
+// discoveryError marks a discovery document that could not be read (no
+// answer, an error status, not JSON) Unavailable: the IdP may answer
+// later, and broker.Lazy retries it. Anything else, such as an issuer
+// that does not match the configured one, is left as is: a configuration
+// error that no retry fixes.
+func discoveryError(err error) error {
+	if errors.Is(err, zoidc.ErrDiscoveryFailed) {
+		return groupgate.WrapError(groupgate.Unavailable, err, "the identity provider's discovery document cannot be read")
+	}
+	return err
 }
 
 func (c Config) validate() error {

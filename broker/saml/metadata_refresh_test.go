@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker/saml"
 )
 
@@ -121,5 +122,37 @@ func TestMetadataFromFile(t *testing.T) {
 	missing := saml.Config{IDPMetadataFile: filepath.Join(t.TempDir(), "absent.xml"), EntityID: spEntity, ACSURL: acsURL, KeyPair: e.spKey, GroupsAttribute: "groups"}
 	if _, err := missing.Open(ctx, "corp", e.backend, e.backend); err == nil {
 		t.Fatal("Open succeeded with a missing metadata file")
+	}
+}
+
+// TestOpenSaysUnavailableOnlyForAMetadataURLThatDoesNotAnswer: a metadata
+// URL that does not answer usably is Unavailable (broker.Lazy retries it);
+// a missing metadata file is the configuration's to fix.
+func TestOpenSaysUnavailableOnlyForAMetadataURLThatDoesNotAnswer(t *testing.T) {
+	e := newEnv(t, nil)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	tests := []struct {
+		name        string
+		source      func(*saml.Config)
+		unavailable bool
+	}{
+		{"a metadata URL answering 503", func(c *saml.Config) { c.IDPMetadataURL = down.URL }, true},
+		{"a metadata URL refusing connections", func(c *saml.Config) { c.IDPMetadataURL = closed.URL }, true},
+		{"a metadata file that does not exist", func(c *saml.Config) { c.IDPMetadataFile = filepath.Join(t.TempDir(), "none.xml") }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := saml.Config{EntityID: spEntity, ACSURL: acsURL, KeyPair: e.spKey}
+			tt.source(&cfg)
+			_, err := cfg.Open(context.Background(), "corp", e.backend, e.backend)
+			if err == nil || groupgate.IsCode(err, groupgate.Unavailable) != tt.unavailable {
+				t.Fatalf("Open = %v, want Unavailable %v", err, tt.unavailable)
+			}
+		})
 	}
 }

@@ -182,6 +182,11 @@ func (cfg Config) Open(ctx context.Context, name string, attempts broker.Attempt
 	}
 	m, err := c.loadMetadata(ctx)
 	if err != nil {
+		if cfg.IDPMetadataURL != "" {
+			// The IdP may answer later (broker.Lazy retries); a file or
+			// inline document is the configuration's to fix.
+			err = groupgate.WrapError(groupgate.Unavailable, err, "the identity provider's metadata cannot be read")
+		}
 		return nil, fmt.Errorf("open SAML provider %q: %w", name, err)
 	}
 	c.idp.Store(m)

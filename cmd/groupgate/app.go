@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,8 +42,10 @@ type app struct {
 func (a *app) Handler() http.Handler { return a.web.Handler() }
 
 // buildApp wires every package from cfg. It talks to the network: the
-// store is opened and migrated, every OIDC provider's discovery document
-// and every SAML IdP's metadata is read, so the IdPs must already answer.
+// store is opened and migrated, and every OIDC provider's discovery
+// document and every SAML IdP's metadata URL is tried once. An IdP that
+// does not answer does not stop it: that provider is retried in the
+// background (see buildProviders).
 func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	pub, err := parsePublicURL(cfg.PublicURL)
 	if err != nil {
@@ -81,6 +85,9 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := registerProviderMetrics(reg, providers.states); err != nil {
+		return nil, err
+	}
 	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
@@ -103,7 +110,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		Sessions:       cookies,
 		Accounts:       syncer,
 		Redirects:      policy,
-		Health:         web.NewHealth(checks, web.WithHealthLogger(logger)),
+		Health:         web.NewHealth(checks, web.WithHealthLogger(logger), web.WithDegradingChecks(providers.checks()...)),
 		SessionBackend: backend,
 		Users:          st,
 	}
@@ -289,7 +296,7 @@ func joinPublic(pub *url.URL, p string) string {
 	return u.String()
 }
 
-// providerSet is the opened login providers.
+// providerSet is the login providers.
 type providerSet struct {
 	// names are every provider's name in configuration order: the order of
 	// the login page's picker.
@@ -298,39 +305,125 @@ type providerSet struct {
 	redirect []broker.Connector
 	// saml are the SAML connectors, served by web's SAML endpoints.
 	saml []web.SAMLConnector
+	// states are every provider, in order, as readiness and metrics see
+	// them.
+	states []providerState
 }
 
-// buildProviders opens one connector per configured provider, in order.
-// OIDC discovery and SAML metadata are read here.
+// providerState is a provider opened through broker.Lazy, as readiness
+// and metrics see it.
+type providerState interface {
+	Name() string
+	Available() bool
+	Err() error
+	Failures() uint64
+}
+
+// checks are the providers' readiness checks, named idp:NAME. They
+// degrade /readyz rather than fail it: a replica restart cannot bring an
+// IdP back, and taking every replica out of rotation would lock out
+// everyone already signed in (docs/decisions.md).
+func (ps providerSet) checks() []web.Check {
+	var checks []web.Check
+	for _, s := range ps.states {
+		checks = append(checks, web.Check{Name: "idp:" + s.Name(), Func: func(context.Context) error { return s.Err() }})
+	}
+	return checks
+}
+
+// lazyProvider is what buildProviders starts and closes.
+type lazyProvider interface {
+	providerState
+	Start(ctx context.Context) error
+	Close() error
+}
+
+// buildProviders makes one connector per configured provider, in order,
+// and tries to open them all at once, each within broker's open timeout.
+// A provider whose IdP does not answer (OIDC discovery, SAML metadata URL)
+// does not stop serve: logins with it answer "unavailable" while broker.Lazy
+// retries on m.IdPBackoff until it opens, until ctx ends or Close. Any
+// other error (the IdP answered something no retry fixes, or a local
+// file is wrong) fails the start, as before.
 func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, samlOpts ...saml.Option) (providerSet, error) {
-	var set providerSet
+	var (
+		set   providerSet
+		lazy  []lazyProvider
+		lopts = []broker.LazyOption{
+			broker.WithBackoff(m.IdPBackoff), broker.WithLazyNow(m.Now),
+			broker.WithLazyLogger(logger.With("component", "broker")),
+		}
+	)
 	for _, p := range providers {
 		switch p.Type {
 		case "oidc":
-			c, err := buildOIDC(ctx, p, pub, filter, logger)
-			if err != nil {
-				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
-			}
+			c := buildOIDC(p, pub, filter, logger, lopts)
 			set.redirect = append(set.redirect, c)
+			lazy = append(lazy, c)
 		case "saml":
-			c, err := m.buildSAML(ctx, p, pub, filter, backend, logger, samlOpts...)
+			c, err := m.buildSAML(p, pub, filter, backend, logger, lopts, samlOpts...)
 			if err != nil {
 				return providerSet{}, fmt.Errorf("provider %q: %w", p.Name, err)
 			}
 			set.saml = append(set.saml, c)
+			lazy = append(lazy, c)
 		default:
 			// LoadConfig refuses other types; this guards direct callers.
 			return providerSet{}, fmt.Errorf("provider %q: unknown provider type %q", p.Name, p.Type)
 		}
 		set.names = append(set.names, p.Name)
+		set.states = append(set.states, lazy[len(lazy)-1])
+	}
+	// In parallel, so that several hung IdPs delay the start by one open
+	// timeout, not one each.
+	errs := make([]error, len(lazy))
+	var wg stdsync.WaitGroup
+	for i, l := range lazy {
+		m.onClose(l.Close)
+		wg.Go(func() {
+			if err := l.Start(ctx); err != nil {
+				errs[i] = fmt.Errorf("provider %q: %w", l.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return providerSet{}, err
 	}
 	return set, nil
 }
 
-// buildSAML opens a SAML connector, reading the IdP's metadata. Login
-// attempts and the assertion replay cache live in the session backend, so
-// that every replica shares them.
-func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, extra ...saml.Option) (*saml.Connector, error) {
+// registerProviderMetrics exports each provider's state: 1 while it can
+// log in, 0 while its IdP's discovery or metadata does not answer, and
+// the failed attempts to open it.
+func registerProviderMetrics(reg prometheus.Registerer, states []providerState) error {
+	for _, s := range states {
+		labels := prometheus.Labels{"provider": s.Name()}
+		for _, col := range []prometheus.Collector{
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "groupgate", Name: "idp_available", ConstLabels: labels,
+				Help: "1 while sign-in with the provider works, 0 while its IdP's discovery document or metadata cannot be read (retried with backoff)."},
+				func() float64 {
+					if s.Available() {
+						return 1
+					}
+					return 0
+				}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "groupgate", Name: "idp_open_failures_total", ConstLabels: labels,
+				Help: "Failed attempts to read the provider's discovery document or metadata, at start and while retrying."},
+				func() float64 { return float64(s.Failures()) }),
+		} {
+			if err := reg.Register(col); err != nil {
+				return fmt.Errorf("register provider metrics: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// buildSAML returns a SAML connector that reads the IdP's metadata when
+// started. Login attempts and the assertion replay cache live in the
+// session backend, so that every replica shares them.
+func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, lopts []broker.LazyOption, extra ...saml.Option) (*saml.Lazy, error) {
 	if p.SPCertFile == "" {
 		// An ephemeral key would differ between replicas and restarts, and
 		// IdPs that encrypt assertions to it would break.
@@ -342,7 +435,7 @@ func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, fi
 		return nil, fmt.Errorf("load SP key pair: %w", err)
 	}
 	urls := web.SAMLProviderURLs(pub, p.Name)
-	conn, err := saml.Config{
+	return saml.NewLazy(saml.Config{
 		IDPMetadataFile:                   p.IDPMetadataFile,
 		IDPMetadataURL:                    p.IDPMetadataURL,
 		IDPMetadataXML:                    p.IDPMetadataXML,
@@ -360,17 +453,12 @@ func (m *Main) buildSAML(ctx context.Context, p ProviderConfig, pub *url.URL, fi
 		EmailAttribute:                    p.EmailAttribute,
 		NameAttribute:                     p.DisplayNameAttribute,
 		Filter:                            filter,
-	}.Open(ctx, p.Name, backend, backend, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...)
-	if err != nil {
-		return nil, err
-	}
-	m.onClose(conn.Close)
-	return conn, nil
+	}, p.Name, backend, backend, lopts, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...), nil
 }
 
-// buildOIDC opens an OIDC connector; discovery happens here.
-func buildOIDC(ctx context.Context, p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger) (broker.Connector, error) {
-	return oidc.Config{
+// buildOIDC returns an OIDC connector that runs discovery when started.
+func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger, lopts []broker.LazyOption) *broker.LazyConnector {
+	cfg := oidc.Config{
 		Issuer:        p.Issuer,
 		ClientID:      p.ClientID,
 		ClientSecret:  p.ClientSecret,
@@ -381,7 +469,10 @@ func buildOIDC(ctx context.Context, p ProviderConfig, pub *url.URL, filter *clai
 		EmailClaim:    p.EmailClaim,
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
-	}.Open(ctx, p.Name, logger)
+	}
+	return broker.NewLazyConnector(p.Name, "oidc", func(ctx context.Context) (broker.CallbackConnector, error) {
+		return cfg.Open(ctx, p.Name, logger)
+	}, lopts...)
 }
 
 // buildAPI is the Connect API: bearer tokens, and the browser session

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/groupgate/groupgate/broker"
 )
 
 func main() {
@@ -70,6 +72,9 @@ type Main struct {
 	// OutboxInterval is how often serve and dev replay the sync outbox:
 	// session rewrites that a crash or a Redis outage left unfinished.
 	OutboxInterval time.Duration
+	// IdPBackoff is how serve and dev retry an IdP whose discovery
+	// document or metadata does not answer (zero: broker.DefaultBackoff).
+	IdPBackoff broker.Backoff
 
 	cmd        command
 	configFile string
