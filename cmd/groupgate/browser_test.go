@@ -212,8 +212,9 @@ func (wd *webDriver) source() string {
 	return out.Value
 }
 
-// screenshot saves a PNG of the viewport to a temporary file that outlives
-// the test, so that a person can look at it, and returns its path.
+// screenshot saves a PNG of the viewport and returns its path: in
+// $GROUPGATE_SCREENSHOTS when set, for a person to look at, else in the
+// test's temporary directory, removed with it (tests leave nothing behind).
 func (wd *webDriver) screenshot(name string) string {
 	wd.t.Helper()
 	var out struct {
@@ -224,7 +225,13 @@ func (wd *webDriver) screenshot(name string) string {
 	if err != nil {
 		wd.t.Fatalf("screenshot is not base64: %v", err)
 	}
-	f, err := os.CreateTemp("", name+"-*.png")
+	dir := os.Getenv("GROUPGATE_SCREENSHOTS")
+	if dir == "" {
+		dir = wd.t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		wd.t.Fatal(err)
+	}
+	f, err := os.CreateTemp(dir, name+"-*.png")
 	if err != nil {
 		wd.t.Fatal(err)
 	}

@@ -90,6 +90,9 @@ func (m *Main) runDev(ctx context.Context) error {
 		if setup.redis, err = devRedis(url); err != nil {
 			return err
 		}
+		// Registered first, so it runs last: after the server and the
+		// session layer have stopped writing.
+		m.onClose(func() error { return removeDevKeys(setup.redis) })
 	}
 	ln, err := listen(m.listen)
 	if err != nil {
@@ -227,8 +230,38 @@ func devRedis(raw string) (*RedisConfig, error) {
 	r.setDefaults()
 	r.Addrs = []string{opt.Addr}
 	r.Username, r.Password, r.DB = opt.Username, opt.Password, opt.DB
-	r.KeyPrefix = devRedisPrefix
+	// A prefix of this run's own: dev's store is a temporary SQLite file,
+	// so sessions of an earlier run name users that no longer exist.
+	r.KeyPrefix = devRedisPrefix + randomSecret()[:8] + ":"
 	return r, nil
+}
+
+// removeDevKeys deletes every key of this dev run from Redis, when dev
+// stops: what dev created goes with it.
+func removeDevKeys(r *RedisConfig) error {
+	client := newRedisClient(r)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := client.Scan(ctx, 0, r.KeyPrefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			if err := client.Del(ctx, keys...).Err(); err != nil {
+				return fmt.Errorf("remove dev keys under %q: %w", r.KeyPrefix, err)
+			}
+			keys = keys[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("list dev keys under %q: %w", r.KeyPrefix, err)
+	}
+	if len(keys) > 0 {
+		if err := client.Del(ctx, keys...).Err(); err != nil {
+			return fmt.Errorf("remove dev keys under %q: %w", r.KeyPrefix, err)
+		}
+	}
+	return nil
 }
 
 // seedDev creates the demo organization, repository and mappings, and

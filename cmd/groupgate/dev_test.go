@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate/internal/testenv"
+	"github.com/redis/go-redis/v9"
 )
 
 // devRun is a running `groupgate dev`.
@@ -147,12 +148,32 @@ func TestDev(t *testing.T) {
 				if _, err := os.Stat(m[1]); err != nil {
 					t.Fatalf("store directory missing while running: %v", err)
 				}
+				// With Redis, the run's keys (alice's and carol's sessions)
+				// go with it too.
+				countKeys := func() int { return -1 }
+				if k := regexp.MustCompile(`keys under "([^"]+)"`).FindStringSubmatch(d.banner); k != nil {
+					client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+					defer client.Close()
+					countKeys = func() int {
+						keys, err := client.Keys(context.Background(), k[1]+"*").Result()
+						if err != nil {
+							t.Fatalf("list dev keys: %v", err)
+						}
+						return len(keys)
+					}
+					if n := countKeys(); n == 0 {
+						t.Fatalf("no keys under %q while dev runs", k[1])
+					}
+				}
 				d.stop()
 				if err := <-d.done; err != nil {
 					t.Fatalf("dev: %v", err)
 				}
 				if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("store directory %s still exists after exit: %v", m[1], err)
+				}
+				if n := countKeys(); n > 0 {
+					t.Fatalf("%d Redis keys of this dev run remain after exit", n)
 				}
 				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
 			})

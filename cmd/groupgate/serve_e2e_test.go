@@ -63,8 +63,10 @@ func authHeaders(t *testing.T, c *http.Client, base string) (int, http.Header) {
 // their roles through the Connect API with a token from `token create`.
 func TestServeEndToEnd(t *testing.T) {
 	redisSection := func(t *testing.T, cache string) string {
-		// A key prefix of its own per test, as testenv gives.
-		return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"ggtest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":" + time.Now().Format("150405.000000") + ":\"\n" +
+		// A key prefix of its own per test, whose keys testenv deletes
+		// when the test ends.
+		_, prefix := testenv.Redis(t)
+		return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"" + prefix + "\"\n" +
 			"  local_cache:\n" + cache
 	}
 	backends := []struct {
