@@ -80,7 +80,7 @@ type devSetup struct {
 
 func (m *Main) runDev(ctx context.Context) error {
 	defer m.markReady()
-	logger := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(newRepeatLimiter(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), repeatWindow, time.Now))
 
 	var (
 		setup devSetup

@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // buildLogger returns a slog logger per the log section; format "" uses
@@ -22,10 +25,11 @@ func buildLogger(cfg LogConfig, w io.Writer, fallback string) *slog.Logger {
 	if format == "" {
 		format = fallback
 	}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(newRepeatLimiter(h, repeatWindow, time.Now))
 }
 
 // listen binds addr ("host:port"; port 0 picks a free one).
@@ -81,6 +85,10 @@ func (m *Main) runServe(ctx context.Context) error {
 		return err
 	}
 	logger := buildLogger(cfg.Log, m.Stderr, "json")
+	if cfg.Redis != nil {
+		// go-redis's logger is process-wide; serve runs once per process.
+		redis.SetLogger(redisLogger{logger: logger.With("component", "redis")})
+	}
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return err

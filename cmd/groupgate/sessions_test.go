@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -278,4 +279,30 @@ func TestServeFailsClosedWhileRedisIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
+
+	// go-redis's own lines go through slog, so the log stays JSON through
+	// the outage, and a failure repeated on every request is written about
+	// once per repeatWindow rather than on every request.
+	t.Run("the log stays JSON and repeated warnings are held back", func(t *testing.T) {
+		perMessage := map[string]int{}
+		for line := range strings.Lines(logs.String()) {
+			var rec struct {
+				Level string `json:"level"`
+				Msg   string `json:"msg"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("a log line is not JSON (%v): %q", err, line)
+			}
+			if rec.Level == "WARN" || rec.Level == "ERROR" {
+				perMessage[rec.Msg]++
+			}
+		}
+		for msg, n := range perMessage {
+			// The outage lasts a few seconds: one line, plus one at most
+			// if it straddles a window.
+			if n > 2 {
+				t.Errorf("%q was logged %d times during a short outage", msg, n)
+			}
+		}
+	})
 }
