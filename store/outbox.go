@@ -40,6 +40,10 @@ type OutboxStore interface {
 	// Runners on several replicas never get the same entry while its lease
 	// runs (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one writer).
 	ClaimOutbox(ctx context.Context, now, createdBefore time.Time, lease time.Duration, limit int) ([]OutboxEntry, error)
+	// OutboxStats counts the pending entries and returns the creation time
+	// of the oldest (zero when there is none), for the depth and age
+	// metrics an operator alerts on.
+	OutboxStats(ctx context.Context) (pending int, oldest time.Time, err error)
 	// AckOutbox deletes the entry: its push succeeded. Acknowledging an
 	// entry that is gone (acknowledged by another runner) is not an error.
 	AckOutbox(ctx context.Context, id int64) error

@@ -239,6 +239,7 @@ type Store interface {
 	AuditStore
 	SCIMStore
 	BatchReader
+	OutboxStore
 
 	// InTx runs fn with a Store bound to one transaction: every change fn
 	// makes commits together, or none does when fn returns an error.

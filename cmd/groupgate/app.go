@@ -56,6 +56,9 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	reg := buildRegistry()
+	if err := reg.Register(newOutboxCollector(st.OutboxStats, m.Now, logger.With("component", "metrics"))); err != nil {
+		return nil, fmt.Errorf("register outbox metrics: %w", err)
+	}
 	backend, checks, err := m.buildSessionBackend(cfg, reg, logger)
 	if err != nil {
 		return nil, err

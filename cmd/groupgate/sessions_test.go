@@ -234,6 +234,9 @@ func TestServeFailsClosedWhileRedisIsDown(t *testing.T) {
 	if code, _ := authHeaders(t, alice, base); code != http.StatusOK {
 		t.Fatalf("/auth before the outage = %d; logs:\n%s", code, logs)
 	}
+	if up := metricValue(t, "http://"+metricsAddr, "groupgate_outbox_stats_up"); up != 1 {
+		t.Fatalf("groupgate_outbox_stats_up = %v, want 1 (the store answers)", up)
+	}
 
 	srv.Stop()
 	// The local cache is on (the default): "down" starts when serve has

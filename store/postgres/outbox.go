@@ -87,6 +87,20 @@ func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry,
 	return es, nil
 }
 
+func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) {
+	var (
+		n      int
+		oldest *time.Time
+	)
+	if err := s.q().QueryRow(ctx, `SELECT count(*), min(created_at) FROM sync_outbox`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, dbError(err, "count outbox entries")
+	}
+	if oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, oldest.UTC(), nil
+}
+
 // ClaimOutbox locks the candidate rows with SKIP LOCKED, so concurrent
 // runners on other replicas pass over rows being claimed instead of
 // waiting for them or taking them twice.

@@ -77,6 +77,24 @@ func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry,
 		`SELECT `+outboxColumns+` FROM sync_outbox ORDER BY id LIMIT ?`, lim)
 }
 
+func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) {
+	type stats struct {
+		n      int
+		oldest sql.NullInt64
+	}
+	got, err := query(ctx, s, func(rows *sql.Rows) (stats, error) {
+		var st stats
+		return st, rows.Scan(&st.n, &st.oldest)
+	}, "outbox statistics", `SELECT count(*), min(created_at) FROM sync_outbox`)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if len(got) == 0 || !got[0].oldest.Valid {
+		return 0, time.Time{}, nil
+	}
+	return got[0].n, fromMicros(got[0].oldest.Int64), nil
+}
+
 // ClaimOutbox takes entries in one write transaction: SQLite has a single
 // writer, so two runners can never claim the same row.
 func (s *Store) ClaimOutbox(ctx context.Context, now, createdBefore time.Time, lease time.Duration, limit int) ([]store.OutboxEntry, error) {

@@ -56,6 +56,24 @@ func (s suite) outbox(t *testing.T) {
 		}
 	})
 
+	t.Run("stats count the pending entries and date the oldest", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		ob := outboxOf(t, st)
+		if n, oldest, err := ob.OutboxStats(ctx); err != nil || n != 0 || !oldest.IsZero() {
+			t.Fatalf("empty outbox stats = %d, %v, %v; want 0 and zero time", n, oldest, err)
+		}
+		a := must[store.OutboxEntry](t, "enqueue a")(ob.EnqueueOutbox(ctx, store.OutboxEntry{UserIDs: []string{"u1"}}))
+		b := must[store.OutboxEntry](t, "enqueue b")(ob.EnqueueOutbox(ctx, store.OutboxEntry{UserIDs: []string{"u2"}}))
+		n, oldest, err := ob.OutboxStats(ctx)
+		if err != nil || n != 2 || !oldest.Equal(a.CreatedAt) {
+			t.Fatalf("stats = %d, %v, %v; want 2 and %v", n, oldest, err, a.CreatedAt)
+		}
+		noErr(t, ob.AckOutbox(ctx, a.ID), "ack a")
+		if n, oldest, err := ob.OutboxStats(ctx); err != nil || n != 1 || !oldest.Equal(b.CreatedAt) {
+			t.Fatalf("stats after ack = %d, %v, %v; want 1 and %v", n, oldest, err, b.CreatedAt)
+		}
+	})
+
 	t.Run("an entry commits or rolls back with its transaction", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		boom := errors.New("boom")
