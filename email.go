@@ -19,16 +19,28 @@ import (
 // letters and the Kelvin sign become their ordinary letters), then simple
 // per-rune lowercase (Unicode's default, locale-free mapping: Turkish
 // dotless ı stays ı and so differs from i; İ becomes i), then NFKC again, so
-// that NormalizeEmail is idempotent. Surrounding white space is trimmed. The
-// domain is folded the same way; IDNA (punycode) forms are not converted.
+// that NormalizeEmail is idempotent. Surrounding white space is trimmed,
+// before and after normalising. The domain is folded the same way; IDNA
+// (punycode) forms are not converted.
 //
 // Folding this much makes more addresses collide, never fewer: a collision
 // is refused or reviewed, so a spelling that folds onto another account's
 // address cannot slip past a check. Linking a login to an account needs
 // more than equal keys (see sync.Login).
 func NormalizeEmail(email string) string {
-	s := norm.NFKC.String(strings.TrimSpace(email))
-	return norm.NFKC.String(strings.ToLower(s))
+	// NFKC can turn a character into white space plus a combining mark
+	// (U+00AF MACRON becomes " \u0304"), so trimming before it is not
+	// enough: repeat until the key is a fixed point, which it is after one
+	// or two rounds.
+	s := email
+	for range 4 {
+		next := strings.TrimSpace(norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))))
+		if next == s {
+			break
+		}
+		s = next
+	}
+	return s
 }
 
 // SameEmailSpelling reports whether a and b are the same address up to ASCII

@@ -1,6 +1,7 @@
 package claims
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,4 +104,37 @@ func TestNewFilterNamesEveryBadPattern(t *testing.T) {
 			t.Errorf("message %q blames the valid pattern %s", msg, good)
 		}
 	}
+}
+
+// FuzzGroupFilter: any pattern either compiles into a filter that lets a
+// group through exactly when it matches an include (or there is none) and
+// no exclude, or is refused as Invalid naming it; Apply keeps exactly the
+// allowed groups, in order.
+func FuzzGroupFilter(f *testing.F) {
+	f.Add("^eng-", "-test$", "eng-api")
+	f.Add("", "", "")
+	f.Add("(", "", "x")
+	f.Add("Sales, EMEA", "(?i)emea", "Sales, EMEA")
+	f.Add("^\\p{Greek}+$", "[", "αβγ")
+	f.Fuzz(func(t *testing.T, include, exclude, group string) {
+		flt, err := NewFilter([]string{include}, []string{exclude})
+		inc, ierr := regexp.Compile(include)
+		exc, eerr := regexp.Compile(exclude)
+		if ierr != nil || eerr != nil {
+			if err == nil || !groupgate.IsCode(err, groupgate.Invalid) {
+				t.Fatalf("NewFilter(%q, %q) = %v, want Invalid", include, exclude, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("NewFilter(%q, %q) refused valid patterns: %v", include, exclude, err)
+		}
+		want := inc.MatchString(group) && !exc.MatchString(group)
+		if got := flt.Allowed(group); got != want {
+			t.Fatalf("Allowed(%q) with include %q exclude %q = %v, want %v", group, include, exclude, got, want)
+		}
+		if got := flt.Apply([]string{group, group}); (len(got) == 2) != want || (len(got) != 0 && len(got) != 2) {
+			t.Fatalf("Apply kept %q", got)
+		}
+	})
 }

@@ -2,6 +2,7 @@
 # Run groupgate's checks against real PostgreSQL and Redis.
 #
 #   scripts/test.sh                       go vet ./... && go test -race -count=1 ./...
+#                                         && scripts/fuzz.sh (each fuzz target briefly)
 #   scripts/test.sh -run TestX ./store/... vet and test only ./store/..., with -run TestX
 #
 # Arguments that name packages (., ./x, ../x, ./x/..., or module paths) select
@@ -215,6 +216,8 @@ for arg in "$@"; do
 	*) flags+=("$arg") ;;
 	esac
 done
+full_run=0
+[[ ${#pkgs[@]} -gt 0 || ${#flags[@]} -gt 0 ]] || full_run=1
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
 
 # The browser test in ./cmd/groupgate drives a headless Chromium through
@@ -246,4 +249,10 @@ go vet "${pkgs[@]}"
 log "go test -race -count=1 ${flags[*]} ${pkgs[*]}"
 status=0
 go test -race -count=1 "${flags[@]}" "${pkgs[@]}" || status=$?
+# The whole suite also fuzzes every target briefly (GROUPGATE_FUZZTIME,
+# default 3s each; 0 skips); scripts/fuzz.sh 10m is the long run.
+if [[ $status == 0 && $full_run == 1 && "${GROUPGATE_FUZZTIME:-3s}" != 0 ]]; then
+	log "fuzz every target for ${GROUPGATE_FUZZTIME:-3s}"
+	scripts/fuzz.sh "${GROUPGATE_FUZZTIME:-3s}" || status=$?
+fi
 exit "$status"

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,4 +50,34 @@ func TestVerifyCookieAgreesWithSecurecookie(t *testing.T) {
 	if _, reason := s.verifyCookie(s.name, good, time.Now().Add(time.Hour+2*time.Second)); reason != "expired" {
 		t.Fatalf("a cookie older than the TTL was refused for %q, want expired", reason)
 	}
+}
+
+// FuzzVerifyCookie feeds attacker-chosen cookie values to groupgate's own
+// HMAC check and to gorilla/securecookie, which writes the cookies: both
+// must refuse, or both accept with the same session ID.
+func FuzzVerifyCookie(f *testing.F) {
+	s, err := NewStore(NewMemory(), bytes.Repeat([]byte("k"), MinSecretLen), WithTTL(time.Hour))
+	if err != nil {
+		f.Fatal(err)
+	}
+	id, err := NewID("alice")
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := s.codec.Encode(s.name, []byte(id))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{good, good[:len(good)/2], good + "A", "", "|||", "MTIz|YWJj|ZGVm", strings.Repeat("A", 5000)} {
+		f.Add(seed)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, v string) {
+		var want []byte
+		werr := s.codec.Decode(s.name, v, &want)
+		got, reason := s.verifyCookie(s.name, v, now)
+		if (werr == nil) != (reason == "") || (werr == nil && got != string(want)) {
+			t.Fatalf("value %q: securecookie says %v (%q), verifyCookie says %q (%q)", v, werr, want, reason, got)
+		}
+	})
 }
