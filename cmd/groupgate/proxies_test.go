@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/groupgate/groupgate/internal/testenv"
 )
 
@@ -238,13 +240,12 @@ http {
 				{"address: 0.0.0.0, port_value: 443", "address: " + host + ", port_value: " + port},
 				{"address: 127.0.0.1, port_value: 4180", "address: " + gh + ", port_value: " + gp},
 				{"address: 127.0.0.1, port_value: 8080", "address: " + ah + ", port_value: " + ap},
-				{recipeCookie, cookie},
+				{"rd=https://", "rd=http://"},
 				{recipeHost, listen},
 			})
 			writeTo(t, filepath.Join(dir, "envoy.yaml"), recipe)
 			return exec.Command(bin, "-c", filepath.Join(dir, "envoy.yaml"), "--log-level", "warn", "--base-id", fmt.Sprint(time.Now().UnixNano()%100000))
 		},
-		keepsAppCookies: true,
 	},
 }
 
@@ -336,10 +337,11 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 
 	cmd := pc.run(t, bin, dir, listen, strings.TrimPrefix(base, "http://"), strings.TrimPrefix(app.URL, "http://"), cookie)
 	proxy := startProxy(t, pc.name, listen, cmd)
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf(format+"\n%s output:\n%s\ngroupgate logs:\n%s", append(args, pc.name, proxy.logs, logs)...)
-	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("groupgate logs:\n%s", logs)
+		}
+	})
 
 	bob := newBrowser(t)
 	frontURL, _ := url.Parse(front + "/")
@@ -358,10 +360,10 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		}
 		readAll(t, resp)
 		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			fail("anonymous request: %s, want a redirect to the login", resp.Status)
+			t.Fatalf("anonymous request: %s, want a redirect to the login", resp.Status)
 		}
 		if h := rec.last("/spoof-anonymous"); h != nil {
-			fail("the application received an anonymous request: %v", h)
+			t.Fatalf("the application received an anonymous request: %v", h)
 		}
 	})
 
@@ -369,10 +371,10 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 	t.Run("an anonymous browser is sent to the login and comes back to the original URL", func(t *testing.T) {
 		resp, body := signIn(t, bob, original, "bob")
 		if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != original {
-			fail("after login: %s at %s, want 200 at %s:\n%s", resp.Status, resp.Request.URL, original, body)
+			t.Fatalf("after login: %s at %s, want 200 at %s:\n%s", resp.Status, resp.Request.URL, original, body)
 		}
 		if !strings.Contains(body, "groupgate demo app") {
-			fail("the page after login is not the demo app:\n%s", body)
+			t.Fatalf("the page after login is not the demo app:\n%s", body)
 		}
 	})
 	bob.Jar.SetCookies(frontURL, []*http.Cookie{{Name: "app_after", Value: "2", Path: "/"}})
@@ -381,7 +383,7 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		gotSession = gotSession || c.Name == cookie
 	}
 	if !gotSession {
-		fail("bob's browser has no %s cookie for %s after login", cookie, front)
+		t.Fatalf("bob's browser has no %s cookie for %s after login", cookie, front)
 	}
 
 	get := func(t *testing.T, path string, header map[string]string) http.Header {
@@ -397,7 +399,7 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		body := readAll(t, resp)
 		h := rec.last(path)
 		if resp.StatusCode != http.StatusOK || h == nil {
-			fail("GET %s: %s, the application saw %v:\n%s", path, resp.Status, h, body)
+			t.Fatalf("GET %s: %s, the application saw %v:\n%s", path, resp.Status, h, body)
 		}
 		return h
 	}
@@ -411,7 +413,7 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 			"X-Auth-Request-Org-Roles": "acme=MEMBER",
 		} {
 			if got := h.Values(name); len(got) != 1 || got[0] != want {
-				fail("%s = %q, want %q", name, got, want)
+				t.Fatalf("%s = %q, want %q", name, got, want)
 			}
 		}
 	})
@@ -421,15 +423,15 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		for name, values := range h {
 			for _, v := range values {
 				if strings.Contains(v, "mallory") || strings.Contains(v, "203.0.113.66") {
-					fail("the application received the client's %s: %q (all headers: %v)", name, v, h)
+					t.Fatalf("the application received the client's %s: %q (all headers: %v)", name, v, h)
 				}
 			}
 			if norm := strings.ToLower(strings.ReplaceAll(name, "_", "-")); strings.HasPrefix(norm, "x-auth-request-") && strings.Contains(name, "_") {
-				fail("the application received a header spelled %s", name)
+				t.Fatalf("the application received a header spelled %s", name)
 			}
 		}
 		if got := h.Values("X-Auth-Request-User"); len(got) != 1 || got[0] != "bob" {
-			fail("X-Auth-Request-User = %q, want [bob]", got)
+			t.Fatalf("X-Auth-Request-User = %q, want [bob]", got)
 		}
 	})
 
@@ -437,10 +439,10 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		h := get(t, "/cookies", nil)
 		all := strings.Join(h.Values("Cookie"), "; ")
 		if strings.Contains(all, cookie+"=") {
-			fail("the application received groupgate's session cookie: Cookie: %s", all)
+			t.Fatalf("the application received groupgate's session cookie: Cookie: %s", all)
 		}
 		if pc.keepsAppCookies && (!strings.Contains(all, "app_before=1") || !strings.Contains(all, "app_after=2")) {
-			fail("the application lost its own cookies: Cookie: %q", all)
+			t.Fatalf("the application lost its own cookies: Cookie: %q", all)
 		}
 	})
 
@@ -448,16 +450,60 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		mustCall(t, base, token, "OrganizationService/RemoveOrganizationGroup", `{"organization_id":"`+orgID+`","group_name":"eng"}`)
 		h := get(t, "/after-removal", nil)
 		if got := h.Get("X-Auth-Request-Org-Roles"); got != "" {
-			fail("X-Auth-Request-Org-Roles = %q after the mapping was removed, want none", got)
+			t.Fatalf("X-Auth-Request-Org-Roles = %q after the mapping was removed, want none", got)
 		}
 		if got := h.Get("X-Auth-Request-User"); got != "bob" {
-			fail("X-Auth-Request-User = %q, want bob (still signed in)", got)
+			t.Fatalf("X-Auth-Request-User = %q, want bob (still signed in)", got)
 		}
 	})
 
 	select {
 	case <-proxy.done:
-		fail("%s exited during the test: %v", pc.name, proxy.err)
+		t.Fatalf("%s exited during the test: %v", pc.name, proxy.err)
 	default:
+	}
+}
+
+// TestReadmeQuotesTheProxyRecipes keeps one copy of each recipe: the
+// README quotes the files of deploy/proxies/ that the proxy tests run, and
+// points at the one it does not quote.
+func TestReadmeQuotesTheProxyRecipes(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ file, lang string }{
+		{"nginx.conf", "nginx"},
+		{"Caddyfile", "caddyfile"},
+		{"traefik.yaml", "yaml"},
+	} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "proxies", r.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if quote := "```" + r.lang + "\n" + string(raw) + "```\n"; !strings.Contains(string(readme), quote) {
+			t.Errorf("README.md does not quote deploy/proxies/%s as it is; paste the file into its ```%s block", r.file, r.lang)
+		}
+	}
+	if !strings.Contains(string(readme), "deploy/proxies/envoy.yaml") {
+		t.Error("README.md does not point at deploy/proxies/envoy.yaml")
+	}
+}
+
+// TestProxyRecipesParse checks the YAML recipes where no proxy runs them
+// (Traefik is opt-in, Envoy cannot be installed), so a typo shows anyway.
+func TestProxyRecipesParse(t *testing.T) {
+	for _, file := range []string{"traefik.yaml", "envoy.yaml"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "proxies", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			t.Errorf("deploy/proxies/%s: %v", file, err)
+		}
+		if len(doc) == 0 {
+			t.Errorf("deploy/proxies/%s is empty", file)
+		}
 	}
 }
