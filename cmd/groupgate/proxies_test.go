@@ -283,7 +283,8 @@ store:
 }
 
 // spoofed are identity headers a client sends in every spelling that CGI,
-// WSGI, Rack or PHP would read as X-Auth-Request-*, and an X-Real-IP.
+// WSGI, Rack or PHP would read as X-Auth-Request-*, and the forwarding
+// headers an application may believe.
 var spoofed = map[string]string{
 	"X-Auth-Request-User":      "mallory",
 	"X_Auth_Request_User":      "mallory",
@@ -295,6 +296,9 @@ var spoofed = map[string]string{
 	"X_Auth_Request_Org_Roles": "acme=OWNER-by-mallory",
 	"X-Auth-Request-Email":     "mallory@example.com",
 	"X-Real-IP":                "203.0.113.66",
+	"X-Forwarded-For":          "203.0.113.66",
+	"X-Forwarded-Host":         "mallory.example",
+	"X-Forwarded-Proto":        "mallory",
 }
 
 // TestProxiesRunTheREADMERecipes runs groupgate in auth-only mode behind
