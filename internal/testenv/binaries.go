@@ -61,12 +61,19 @@ func Binary(t testing.TB, env, hint string, names ...string) string {
 
 // OptionalBinary is Binary for a program the test command may not provide
 // (Envoy has no Debian package and no Go module; Traefik is opt-in): when
-// there is none the test skips with reason, under CI=true too.
+// there is none the test skips with reason, under CI=true too. Once $env
+// is set the program was asked for, and a bad path is missing as in Binary
+// (a failed opt-in build fails CI instead of skipping).
 func OptionalBinary(t testing.TB, env, reason string, names ...string) string {
 	t.Helper()
 	p, looked := lookBinary(env, names...)
-	if p == "" {
+	switch {
+	case p != "":
+		return p
+	case os.Getenv(env) != "":
+		missing(t, "%s: %s", looked, reason)
+	default:
 		t.Skipf("%s: %s", looked, reason)
 	}
-	return p
+	return ""
 }
