@@ -363,8 +363,8 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 			t.Fatal(err)
 		}
 		readAll(t, resp)
-		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("anonymous request: %s, want a redirect to the login", resp.Status)
+		if loc := resp.Header.Get("Location"); (resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther) || !strings.Contains(loc, recipeGatePath+"/login") {
+			t.Fatalf("anonymous request: %s to %q, want a redirect to %s/login", resp.Status, loc, recipeGatePath)
 		}
 		if h := rec.last("/spoof-anonymous"); h != nil {
 			t.Fatalf("the application received an anonymous request: %v", h)
