@@ -12,7 +12,8 @@
 # at 127.0.0.1:6379 are used when they answer. Otherwise a private instance
 # is started on a free loopback port in a temporary directory and removed on
 # exit. Missing server binaries are installed with apt-get (as root), and so
-# are Chromium and chromedriver for the browser test of ./cmd/groupgate.
+# are Chromium and chromedriver for the browser test of ./cmd/groupgate, and
+# nginx for its reverse-proxy tests (which also get a Caddy built with go).
 # The tests get them through GROUPGATE_TEST_POSTGRES (admin DSN) and
 # GROUPGATE_TEST_REDIS (host:port), read by internal/testenv.
 #
