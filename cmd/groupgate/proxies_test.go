@@ -295,10 +295,13 @@ var spoofed = map[string]string{
 	"X-Auth-Request-Org-Roles": "acme=OWNER-by-mallory",
 	"X_Auth_Request_Org_Roles": "acme=OWNER-by-mallory",
 	"X-Auth-Request-Email":     "mallory@example.com",
-	"X-Real-IP":                "203.0.113.66",
-	"X-Forwarded-For":          "203.0.113.66",
-	"X-Forwarded-Host":         "mallory.example",
-	"X-Forwarded-Proto":        "mallory",
+	// bob has no repository role: groupgate's header is empty, and an
+	// empty value must not let the client's through.
+	"X-Auth-Request-Repo-Roles": "acme/api=ADMIN-by-mallory",
+	"X-Real-IP":                 "203.0.113.66",
+	"X-Forwarded-For":           "203.0.113.66",
+	"X-Forwarded-Host":          "mallory.example",
+	"X-Forwarded-Proto":         "mallory",
 }
 
 // TestProxiesRunTheREADMERecipes runs groupgate in auth-only mode behind
