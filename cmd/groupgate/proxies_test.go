@@ -214,9 +214,12 @@ http {
 		},
 		run: func(t *testing.T, bin, dir, listen, gate, app, cookie string) *exec.Cmd {
 			host, _, _ := net.SplitHostPort(listen)
-			recipe := renderRecipe(t, "traefik.yaml", append(commonReplacements(gate, app, cookie),
-				replacement{"Host(`" + recipeHost + "`)", "Host(`" + host + "`)"},
-			))
+			// The recipe removes every cookie: it names none.
+			recipe := renderRecipe(t, "traefik.yaml", []replacement{
+				{recipeGate, gate},
+				{recipeApp, app},
+				{"Host(`" + recipeHost + "`)", "Host(`" + host + "`)"},
+			})
 			writeTo(t, filepath.Join(dir, "dynamic.yaml"), recipe)
 			return exec.Command(bin,
 				"--entryPoints.web.address="+listen,
@@ -224,6 +227,7 @@ http {
 				"--global.checkNewVersion=false",
 				"--global.sendAnonymousUsage=false",
 				"--log.level=INFO",
+				"--log.noColor=true",
 			)
 		},
 	},
@@ -344,6 +348,21 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 
 	cmd := pc.run(t, bin, dir, listen, strings.TrimPrefix(base, "http://"), strings.TrimPrefix(app.URL, "http://"), cookie)
 	proxy := startProxy(t, pc.name, listen, cmd)
+	// Listening is not ready: Traefik loads its file provider after it
+	// opens the port, and answers 404 until then.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(public + "/healthz")
+		if err == nil {
+			readAll(t, resp)
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/healthz through %s: %v, %v", public, pc.name, resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("groupgate logs:\n%s", logs)
