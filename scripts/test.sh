@@ -13,7 +13,8 @@
 # at 127.0.0.1:6379 are used when they answer. Otherwise a private instance
 # is started on a free loopback port in a temporary directory and removed on
 # exit. Missing server binaries are installed with apt-get (as root), and so
-# are Chromium and chromedriver for the browser test of ./cmd/groupgate.
+# are Chromium and chromedriver for the browser test of ./cmd/groupgate, and
+# nginx for its reverse-proxy tests (which also get a Caddy built with go).
 # The tests get them through GROUPGATE_TEST_POSTGRES (admin DSN) and
 # GROUPGATE_TEST_REDIS (host:port), read by internal/testenv. Tests that
 # need a Redis Cluster or Sentinel, or kill Redis, start private servers
@@ -22,6 +23,9 @@
 # Environment:
 #   GROUPGATE_FORCE_PRIVATE=1   ignore shared instances; always start private ones
 #   GROUPGATE_KEEP_TMP=1        keep the temporary directory (logs) on exit
+#   GROUPGATE_PROXY_TRAEFIK=1   also build Traefik (long) and run its proxy test
+#   GROUPGATE_PROXY_CACHE=DIR   where built proxies are kept (default ~/.cache/groupgate/proxies)
+#   GROUPGATE_TEST_CADDY, _TRAEFIK, _NGINX, _ENVOY=PATH   use this proxy binary
 set -euo pipefail
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
@@ -244,8 +248,73 @@ if selects_cmd && ! have_chromium; then
 	fi
 fi
 
+# The proxy tests in ./cmd/groupgate (TestProxiesRunTheREADMERecipes) run
+# the README's recipes (deploy/proxies/) with real reverse proxies: nginx
+# from apt, Caddy built with the Go toolchain into a cache directory that
+# later runs reuse. Traefik is a long build: opt in with
+# GROUPGATE_PROXY_TRAEFIK=1. Envoy has no package here: its test skips
+# with the reason (set GROUPGATE_TEST_ENVOY to a binary to run it).
+# The builds run in the background while go vet does.
+caddy_version=v2.11.9
+traefik_version=v3.6.12
+proxy_cache="${GROUPGATE_PROXY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/groupgate/proxies}"
+proxy_builds=()
+have_nginx() { command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; }
+# build_proxy NAME BINARY COMMAND...: run COMMAND in the background unless
+# BINARY exists; the test gets BINARY through GROUPGATE_TEST_<NAME>.
+build_proxy() {
+	local name=$1 bin=$2
+	shift 2
+	local env="GROUPGATE_TEST_${name^^}"
+	if [[ -n "${!env:-}" ]]; then
+		log "$name: using \$$env=${!env}"
+		return
+	fi
+	export "$env=$bin"
+	[[ -x "$bin" ]] && { log "$name: using $bin"; return; }
+	make_tmp
+	log "$name: building $bin in the background (log: $tmp/build-$name.log)"
+	mkdir -p "$(dirname "$bin")"
+	("$@" >"$tmp/build-$name.log" 2>&1) &
+	proxy_builds+=("$name:$!")
+}
+wait_proxy_builds() {
+	local b
+	for b in "${proxy_builds[@]}"; do
+		if wait "${b#*:}"; then
+			log "${b%%:*}: built"
+		else
+			tail -n 20 "$tmp/build-${b%%:*}.log" >&2 || true
+			log "${b%%:*}: build failed: its test will skip (and fail under CI=true)"
+		fi
+	done
+}
+build_traefik() {
+	# Traefik's go.mod has replace directives, so `go install pkg@version`
+	# refuses it: build ./cmd/traefik inside the downloaded module.
+	local dir
+	dir=$(go mod download -json "github.com/traefik/traefik/v3@$traefik_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[[ -n "$dir" ]] || return 1
+	(cd "$dir" && GOFLAGS=-buildvcs=false go build -trimpath -o "$1" ./cmd/traefik)
+}
+if selects_cmd; then
+	if ! have_nginx; then
+		if is_root && command -v apt-get >/dev/null; then
+			apt_install nginx
+		else
+			log "nginx is missing and cannot be installed here: its proxy test will skip (and fail under CI=true)"
+		fi
+	fi
+	build_proxy caddy "$proxy_cache/caddy-$caddy_version/caddy" \
+		env GOBIN="$proxy_cache/caddy-$caddy_version" GOFLAGS=-buildvcs=false go install "github.com/caddyserver/caddy/v2/cmd/caddy@$caddy_version"
+	if [[ "${GROUPGATE_PROXY_TRAEFIK:-}" == 1 ]]; then
+		build_proxy traefik "$proxy_cache/traefik-$traefik_version/traefik" build_traefik "$proxy_cache/traefik-$traefik_version/traefik"
+	fi
+fi
+
 log "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
+wait_proxy_builds
 log "go test -race -count=1 ${flags[*]} ${pkgs[*]}"
 status=0
 go test -race -count=1 "${flags[@]}" "${pkgs[@]}" || status=$?
