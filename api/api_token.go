@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"cmp"
@@ -191,9 +191,9 @@ func DefaultTokenPolicy() TokenPolicy {
 	}
 }
 
-// WithAPITokenPolicy sets the token policy; zero fields keep the
+// WithTokenPolicy sets the token policy; zero fields keep the
 // defaults.
-func WithAPITokenPolicy(p TokenPolicy) APIOption {
+func WithTokenPolicy(p TokenPolicy) Option {
 	return func(a *API) {
 		d := DefaultTokenPolicy()
 		a.tokens = TokenPolicy{

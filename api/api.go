@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -28,14 +28,14 @@ import (
 
 // Paging and size defaults of the Connect API.
 const (
-	DefaultAPIBodyLimit = 1 << 20
-	defaultAPIPageSize  = 100
-	maxAPIPageSize      = 1000
+	DefaultBodyLimit   = 1 << 20
+	defaultAPIPageSize = 100
+	maxAPIPageSize     = 1000
 )
 
-// APISessions is what the API needs from the session backend: listing and
+// Sessions is what the API needs from the session backend: listing and
 // ending a user's live sessions (AdminService).
-type APISessions interface {
+type Sessions interface {
 	ListUserSessions(ctx context.Context, userID string) ([]*session.Record, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
@@ -69,7 +69,7 @@ func SessionCookieAuth(s *session.Store) CookieAuth {
 type API struct {
 	st        store.Store
 	syncer    *sync.Syncer
-	sessions  APISessions
+	sessions  Sessions
 	cookie    CookieAuth
 	admins    map[string]string // NormalizeEmail(entry) → entry as configured
 	origins   map[string]struct{}
@@ -80,14 +80,14 @@ type API struct {
 	tokens    TokenPolicy
 }
 
-// APIOption configures an API.
-type APIOption func(*API)
+// Option configures an API.
+type Option func(*API)
 
-// WithAPIAdmins sets the instance admins by email: they may create
+// WithAdmins sets the instance admins by email: they may create
 // organizations and act as OWNER of every one. An entry names the account
 // whose verified email (the address a login proved; see newCaller) is that
 // address, up to ASCII case.
-func WithAPIAdmins(emails []string) APIOption {
+func WithAdmins(emails []string) Option {
 	return func(a *API) {
 		for _, e := range emails {
 			if e = strings.TrimSpace(e); e != "" {
@@ -97,16 +97,16 @@ func WithAPIAdmins(emails []string) APIOption {
 	}
 }
 
-// WithAPISessions enables AdminService's ListSessions and RevokeSessions.
-func WithAPISessions(s APISessions) APIOption { return func(a *API) { a.sessions = s } }
+// WithSessions enables AdminService's ListSessions and RevokeSessions.
+func WithSessions(s Sessions) Option { return func(a *API) { a.sessions = s } }
 
-// WithAPICookieAuth accepts the browser session cookie besides bearer
+// WithCookieAuth accepts the browser session cookie besides bearer
 // tokens, for the admin UI.
-func WithAPICookieAuth(f CookieAuth) APIOption { return func(a *API) { a.cookie = f } }
+func WithCookieAuth(f CookieAuth) Option { return func(a *API) { a.cookie = f } }
 
-// WithAPIAllowedOrigins adds origins ("https://admin.example.com") whose
+// WithAllowedOrigins adds origins ("https://admin.example.com") whose
 // cookie-authenticated calls are accepted besides same-origin ones.
-func WithAPIAllowedOrigins(origins []string) APIOption {
+func WithAllowedOrigins(origins []string) Option {
 	return func(a *API) {
 		for _, o := range origins {
 			a.origins[strings.ToLower(strings.TrimRight(o, "/"))] = struct{}{}
@@ -114,25 +114,25 @@ func WithAPIAllowedOrigins(origins []string) APIOption {
 	}
 }
 
-// WithAPIBodyLimit bounds a request message (api.body_limit).
-func WithAPIBodyLimit(n int64) APIOption { return func(a *API) { a.bodyLimit = n } }
+// WithBodyLimit bounds a request message (api.body_limit).
+func WithBodyLimit(n int64) Option { return func(a *API) { a.bodyLimit = n } }
 
-// WithAPINow sets the clock (token expiry, last-use throttling).
-func WithAPINow(now func() time.Time) APIOption { return func(a *API) { a.now = now } }
+// WithNow sets the clock (token expiry, last-use throttling).
+func WithNow(now func() time.Time) Option { return func(a *API) { a.now = now } }
 
-// WithAPILogger sets the logger; internal errors are logged with their
+// WithLogger sets the logger; internal errors are logged with their
 // cause, which callers never see.
-func WithAPILogger(l *slog.Logger) APIOption { return func(a *API) { a.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 
-// NewAPI returns the Connect API over st, writing access changes through
+// New returns the Connect API over st, writing access changes through
 // syncer.
-func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
+func New(st store.Store, syncer *sync.Syncer, opts ...Option) *API {
 	a := &API{
 		st:        st,
 		syncer:    syncer,
 		admins:    map[string]string{},
 		origins:   map[string]struct{}{},
-		bodyLimit: DefaultAPIBodyLimit,
+		bodyLimit: DefaultBodyLimit,
 		tokens:    DefaultTokenPolicy(),
 		now:       time.Now,
 		log:       slog.New(slog.DiscardHandler),

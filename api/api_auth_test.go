@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/api"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
 	"github.com/groupgate/groupgate/session"
-	"github.com/groupgate/groupgate/web"
 )
 
 func TestAPIBearerAuthentication(t *testing.T) {
@@ -212,7 +212,7 @@ func TestAPITokenService(t *testing.T) {
 				}
 			}
 		}
-		if strings.Join(actions, ",") != web.ActionTokenCreate+","+web.ActionTokenDelete {
+		if strings.Join(actions, ",") != api.ActionTokenCreate+","+api.ActionTokenDelete {
 			t.Errorf("audit actions %v", actions)
 		}
 	})
@@ -302,13 +302,13 @@ func TestAPISessionsAndAudit(t *testing.T) {
 		t.Errorf("first audit page %s", audit.Raw)
 	}
 	all := e.as(rootTok, "AdminService/ListAuditEvents", `{}`)
-	if !strings.Contains(all.Raw, web.ActionSessionsRevoke) {
+	if !strings.Contains(all.Raw, api.ActionSessionsRevoke) {
 		t.Errorf("revocation not audited: %s", all.Raw)
 	}
 }
 
 func TestAPIBodyLimit(t *testing.T) {
-	e := newAPIEnv(t, web.WithAPIBodyLimit(256))
+	e := newAPIEnv(t, api.WithBodyLimit(256))
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	r := e.post("OrganizationService/GetOrganizationByName", `{"name":"`+strings.Repeat("a", 1024)+`"}`, "Authorization: Bearer "+tok)
@@ -326,7 +326,7 @@ func TestAPIGRPC(t *testing.T) {
 	tok := e.token(alice, time.Time{})
 
 	mux := http.NewServeMux()
-	web.NewAPI(e.st, e.syncer).Mount(mux)
+	api.New(e.st, e.syncer).Mount(mux)
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()

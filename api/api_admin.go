@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 )
 
@@ -89,16 +90,6 @@ func (s *apiAdminService) sessionsUser(ctx context.Context, userID string) (*api
 	return c, userID, nil
 }
 
-// apiSessionHint shows the end of a session ID: enough to tell sessions
-// apart, useless as a credential.
-func apiSessionHint(id string) string {
-	const n = 6
-	if len(id) <= n {
-		return ""
-	}
-	return "…" + id[len(id)-n:]
-}
-
 func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
 	_, userID, err := s.sessionsUser(ctx, req.Msg.GetUserId())
 	if err != nil {
@@ -111,7 +102,7 @@ func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request
 	resp := &v1.ListSessionsResponse{}
 	for _, r := range recs {
 		resp.Sessions = append(resp.Sessions, &v1.Session{
-			IdHint: apiSessionHint(r.ID), Provider: r.Provider,
+			IdHint: session.IDHint(r.ID), Provider: r.Provider,
 			CreateTime: apiTime(r.CreatedAt), ExpireTime: apiTime(r.ExpiresAt),
 		})
 	}

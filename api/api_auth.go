@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -171,7 +171,7 @@ func (a *API) isAdmin(u groupgate.User) bool {
 // credential that browsers attach to cross-site requests, and that
 // forward-auth upstreams may see. Every such call, reads included, must
 // come from a browser page at groupgate's own origin (or an origin the
-// wiring allowed, WithAPIAllowedOrigins):
+// wiring allowed, WithAllowedOrigins):
 //   - a Connect-Protocol-Version (Connect) or X-Grpc-Web (gRPC-Web) header:
 //     a cross-site page can only send such a header after a CORS
 //     preflight, which this server never approves, and an HTML form cannot
@@ -207,7 +207,7 @@ func (a *API) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-// allowedOrigin: one of WithAPIAllowedOrigins.
+// allowedOrigin: one of WithAllowedOrigins.
 func (a *API) allowedOrigin(origin string) bool {
 	_, ok := a.origins[strings.ToLower(strings.TrimRight(origin, "/"))]
 	return ok

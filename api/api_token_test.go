@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate"
-	"github.com/groupgate/groupgate/web"
+	"github.com/groupgate/groupgate/api"
 )
 
 // Point 17: a 1,000,000-character note was stored and copied into the
@@ -18,7 +18,7 @@ func TestAPITokenNotesAreCapped(t *testing.T) {
 	tok := e.token(alice, time.Time{})
 	for name, note := range map[string]string{
 		"a note of a million characters": strings.Repeat("n", 1_000_000),
-		"a note one over the cap":        strings.Repeat("n", web.MaxTokenNoteLen+1),
+		"a note one over the cap":        strings.Repeat("n", api.MaxTokenNoteLen+1),
 		"a note with a newline":          "ci\nforged log line",
 		"a note with NUL":                "ci\x00",
 	} {
@@ -36,16 +36,16 @@ func TestAPITokenNotesAreCapped(t *testing.T) {
 		t.Errorf("refused creations were audited: %d events", len(evs))
 	}
 	t.Run("a note at the cap, in any script, is accepted", func(t *testing.T) {
-		e.as(tok, "TokenService/CreateToken", apiJSONBody(t, map[string]any{"note": strings.Repeat("é", web.MaxTokenNoteLen)}))
+		e.as(tok, "TokenService/CreateToken", apiJSONBody(t, map[string]any{"note": strings.Repeat("é", api.MaxTokenNoteLen)}))
 	})
 }
 
 // Point 17: live tokens per user are capped, with resource_exhausted; an
 // expired token does not count and deleting one frees a place.
 func TestAPILiveTokensPerUserAreCapped(t *testing.T) {
-	policy := web.DefaultTokenPolicy()
+	policy := api.DefaultTokenPolicy()
 	policy.MaxPerUser = 3
-	e := newAPIEnv(t, web.WithAPITokenPolicy(policy))
+	e := newAPIEnv(t, api.WithTokenPolicy(policy))
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	e.token(alice, e.clock.Now().Add(-time.Minute)) // expired: does not count
@@ -71,7 +71,7 @@ func TestAPITokensCreatedWithABearerTokenExpire(t *testing.T) {
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	now := e.clock.Now()
-	p := web.DefaultTokenPolicy()
+	p := api.DefaultTokenPolicy()
 
 	r := e.as(tok, "TokenService/CreateToken", `{"note":"no expiry asked"}`)
 	if got := r.str("details", "expireTime"); got == "" {
@@ -117,9 +117,9 @@ func TestAPITokenCannotOutliveTheTokenThatCreatedIt(t *testing.T) {
 // Point 16: a session cookie (which forward-auth upstreams may see) mints
 // only short-lived tokens, and only from groupgate's own origin.
 func TestAPITokensCreatedWithASessionCookieAreShortLived(t *testing.T) {
-	policy := web.DefaultTokenPolicy()
+	policy := api.DefaultTokenPolicy()
 	policy.SessionMaxLifetime = 2 * time.Hour
-	e := newAPIEnv(t, web.WithAPITokenPolicy(policy))
+	e := newAPIEnv(t, api.WithTokenPolicy(policy))
 	alice := e.user("alice")
 	cookie := e.cookieFor(alice)
 	origin := "Origin: " + e.srv.URL
