@@ -21,6 +21,8 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
+	ggconnect "github.com/groupgate/groupgate/gen/groupgate/v1/groupgatev1connect"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
@@ -145,7 +147,8 @@ func New(st store.Store, syncer *sync.Syncer, opts ...Option) *API {
 }
 
 // Mount registers every service on mux under
-// /buf.alpha.registry.v1alpha1.<Service>/, each behind authentication.
+// /buf.alpha.registry.v1alpha1.<Service>/ (the BSR's) and
+// /groupgate.v1.<Service>/ (groupgate's own), each behind authentication.
 func (a *API) Mount(mux *http.ServeMux) {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(a.bodyLimit)),
@@ -160,8 +163,13 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mount(registryv1alpha1connect.NewRepositoryServiceHandler(&apiRepoService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewAuthnServiceHandler(&apiAuthnService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewTokenServiceHandler(&apiTokenService{api: a}, opts...))
-	mount(registryv1alpha1connect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
-	mount(registryv1alpha1connect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+	// groupgate's own services (package groupgate.v1).
+	mount(ggconnect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
+	mount(ggconnect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+	mount(ggconnect.NewOrganizationServiceHandler(&apiOrgService{api: a}, opts...))
+	mount(ggconnect.NewRepositoryServiceHandler(&ggRepoService{&apiRepoService{api: a}}, opts...))
+	mount(ggconnect.NewAuthnServiceHandler(&ggAuthnService{api: a}, opts...))
+	mount(ggconnect.NewTokenServiceHandler(&ggTokenService{api: a}, opts...))
 }
 
 // apiStrictJSON replaces connect's JSON codec, which discards unknown
@@ -354,6 +362,12 @@ func apiTime(t time.Time) *timestamppb.Timestamp {
 // Enum mapping between the Connect API and groupgate roles. An enum number
 // the API does not define is Invalid.
 
+// orgRoleWriter is groupgate's WRITER organization role. The BSR's enum has
+// no name for it (its MACHINE grants the same access), so requests carry
+// the number: 5 in binary, 5 in JSON too ("organization_role":5). Proto3
+// enums are open, so a BSR client passes it through unchanged.
+const orgRoleWriter v1.OrganizationRole = 5
+
 var (
 	apiOrgRoles = map[v1.OrganizationRole]groupgate.OrgRole{
 		v1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED: groupgate.OrgRoleUnspecified,
@@ -361,7 +375,7 @@ var (
 		v1.OrganizationRole_ORGANIZATION_ROLE_ADMIN:       groupgate.OrgRoleAdmin,
 		v1.OrganizationRole_ORGANIZATION_ROLE_MEMBER:      groupgate.OrgRoleMember,
 		v1.OrganizationRole_ORGANIZATION_ROLE_MACHINE:     groupgate.OrgRoleMachine,
-		v1.OrganizationRole_ORGANIZATION_ROLE_WRITER:      groupgate.OrgRoleWriter,
+		orgRoleWriter: groupgate.OrgRoleWriter,
 	}
 	apiRepoRoles = map[v1.RepositoryRole]groupgate.RepoRole{
 		v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED:   groupgate.RepoRoleUnspecified,
@@ -416,28 +430,28 @@ func apiRepoRoleEnum(r groupgate.RepoRole) v1.RepositoryRole {
 	return v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
 }
 
-func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
-	out := make([]*v1.RoleSource, 0, len(ss))
+func apiOrgSources(ss []sync.OrgSource) []*gg.RoleSource {
+	out := make([]*gg.RoleSource, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRepoSources(ss []sync.RepoSource) []*v1.RoleSource {
-	out := make([]*v1.RoleSource, 0, len(ss))
+func apiRepoSources(ss []sync.RepoSource) []*gg.RoleSource {
+	out := make([]*gg.RoleSource, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *v1.RoleSource {
-	k := v1.RoleSource_KIND_GROUP
+func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *gg.RoleSource {
+	k := gg.RoleSource_KIND_GROUP
 	if kind == sync.SourceManual {
-		k = v1.RoleSource_KIND_MANUAL
+		k = gg.RoleSource_KIND_MANUAL
 	}
-	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
+	return &gg.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
 }
 
 // apiAudit appends an audit event inside tx for changes the Syncer does

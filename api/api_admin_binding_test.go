@@ -18,8 +18,8 @@ import (
 // reports whether each worked.
 func (e *apiEnv) adminPowers(tok string) (audit, create bool) {
 	e.t.Helper()
-	a := e.post("AdminService/ListAuditEvents", `{}`, "Authorization: Bearer "+tok)
-	c := e.post("OrganizationService/CreateOrganization", `{"name":"x`+strings.ToLower(tok[len(tok)-6:])+`"}`, "Authorization: Bearer "+tok)
+	a := e.post("groupgate.v1.AdminService/ListAuditEvents", `{}`, "Authorization: Bearer "+tok)
+	c := e.post("OrganizationService/CreateOrganization", `{"name":"x`+strings.NewReplacer("_", "0", "-", "1").Replace(strings.ToLower(tok[len(tok)-6:]))+`"}`, "Authorization: Bearer "+tok)
 	return a.Status == http.StatusOK, c.Status == http.StatusOK
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -358,14 +359,31 @@ func (s *apiAuthnService) GetCurrentUser(ctx context.Context, _ *connect.Request
 	return connect.NewResponse(&v1.GetCurrentUserResponse{User: apiUser(c.User)}), nil
 }
 
+// apiUser is u as the BSR shows a user; groupgate's accounts are personal
+// ones, machine accounts included (the BSR's user types are not tracked).
 func apiUser(u groupgate.User) *v1.User {
 	return &v1.User{
 		Id:          u.ID,
 		CreateTime:  apiTime(u.CreatedAt),
 		UpdateTime:  apiTime(u.UpdatedAt),
 		Username:    u.UserName,
-		Email:       u.Email,
-		DisplayName: u.DisplayName,
 		Deactivated: !u.Active,
+		UserType:    v1.UserType_USER_TYPE_PERSONAL,
 	}
+}
+
+// ggAuthnService is groupgate.v1.AuthnService: the caller with email and
+// display name, which the BSR's User does not carry.
+type ggAuthnService struct{ api *API }
+
+func (s *ggAuthnService) GetCurrentUser(ctx context.Context, _ *connect.Request[gg.GetCurrentUserRequest]) (*connect.Response[gg.GetCurrentUserResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := c.User
+	return connect.NewResponse(&gg.GetCurrentUserResponse{User: &gg.User{
+		Id: u.ID, CreateTime: apiTime(u.CreatedAt), UpdateTime: apiTime(u.UpdatedAt),
+		Username: u.UserName, Email: u.Email, DisplayName: u.DisplayName, Deactivated: !u.Active,
+	}}), nil
 }

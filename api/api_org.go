@@ -10,6 +10,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
@@ -67,6 +68,9 @@ func (s *apiOrgService) GetOrganizationByName(ctx context.Context, req *connect.
 }
 
 func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Request[v1.ListOrganizationsRequest]) (*connect.Response[v1.ListOrganizationsResponse], error) {
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
 	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -229,7 +233,7 @@ func (s *apiOrgService) RemoveOrganizationMember(ctx context.Context, req *conne
 
 // ListOrganizationMembers lists everyone with a role on the organization,
 // by hand or through a mapped group, with every source.
-func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error) {
+func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[gg.ListOrganizationMembersRequest]) (*connect.Response[gg.ListOrganizationMembersResponse], error) {
 	g := s.api.orgGrants()
 	orgID, page, err := g.readPage(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
@@ -243,9 +247,9 @@ func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connec
 	for _, m := range members {
 		ids = append(ids, m.UserID)
 	}
-	resp := &v1.ListOrganizationMembersResponse{}
+	resp := &gg.ListOrganizationMembersResponse{}
 	resp.NextPageToken, err = g.holders(ctx, orgID, ids, page, func(u groupgate.User, e sync.Explanation) {
-		resp.Members = append(resp.Members, &v1.OrganizationMember{
+		resp.Members = append(resp.Members, &gg.OrganizationMember{
 			UserId: u.ID, Username: u.UserName, Email: u.Email,
 			OrganizationRole: apiOrgRoleEnum(e.OrgRole), Sources: apiOrgSources(e.OrgSources),
 		})
@@ -264,6 +268,10 @@ func (s *apiOrgService) AddOrganizationGroup(ctx context.Context, req *connect.R
 
 func (s *apiOrgService) UpdateOrganizationGroup(ctx context.Context, req *connect.Request[v1.UpdateOrganizationGroupRequest]) (*connect.Response[v1.UpdateOrganizationGroupResponse], error) {
 	m := req.Msg
+	if m.RoleOverride == nil {
+		err := s.api.orgGrants().keepGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), s.api.st.GetOrgMapping)
+		return apiEmpty[v1.UpdateOrganizationGroupResponse](err)
+	}
 	err := s.api.orgGrants().setGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.UpdateOrgMapping)
 	return apiEmpty[v1.UpdateOrganizationGroupResponse](err)
 }
@@ -274,14 +282,14 @@ func (s *apiOrgService) RemoveOrganizationGroup(ctx context.Context, req *connec
 	return apiEmpty[v1.RemoveOrganizationGroupResponse](err)
 }
 
-func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1.ListOrganizationGroupsRequest]) (*connect.Response[v1.ListOrganizationGroupsResponse], error) {
+func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[gg.ListOrganizationGroupsRequest]) (*connect.Response[gg.ListOrganizationGroupsResponse], error) {
 	ms, next, err := s.api.orgGrants().listGroups(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &v1.ListOrganizationGroupsResponse{NextPageToken: next}
+	resp := &gg.ListOrganizationGroupsResponse{NextPageToken: next}
 	for _, m := range ms {
-		resp.Groups = append(resp.Groups, &v1.OrganizationGroup{
+		resp.Groups = append(resp.Groups, &gg.OrganizationGroup{
 			Id: m.ID, OrganizationId: m.OrganizationID, GroupName: m.Group,
 			RoleOverride:  apiOrgRoleEnum(m.RoleOverride),
 			EffectiveRole: apiOrgRoleEnum(sync.OrgMappingRole(m)),

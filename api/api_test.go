@@ -204,7 +204,12 @@ func (r apiResult) str(path ...string) string {
 // headers ("Name: value").
 func (e *apiEnv) post(procedure, body string, headers ...string) apiResult {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/buf.alpha.registry.v1alpha1."+procedure, strings.NewReader(body))
+	// A bare "Service/Method" is the BSR's package; groupgate's own
+	// services are named in full ("groupgate.v1.AccessService/…").
+	if !strings.HasPrefix(procedure, "groupgate.v1.") {
+		procedure = "buf.alpha.registry.v1alpha1." + procedure
+	}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/"+procedure, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestAPILiveTokensPerUserAreCapped(t *testing.T) {
 	e.token(alice, e.clock.Now().Add(-time.Minute)) // expired: does not count
 	var ids []string
 	for range 2 {
-		ids = append(ids, e.as(tok, "TokenService/CreateToken", `{"note":"ci"}`).str("details", "id"))
+		ids = append(ids, e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"ci"}`).str("details", "id"))
 	}
 	r := e.post("TokenService/CreateToken", `{"note":"one too many"}`, "Authorization: Bearer "+tok)
 	if r.Code() != "resource_exhausted" || !strings.Contains(r.Message(), "delete") {
@@ -73,7 +73,7 @@ func TestAPITokensCreatedWithABearerTokenExpire(t *testing.T) {
 	now := e.clock.Now()
 	p := api.DefaultTokenPolicy()
 
-	r := e.as(tok, "TokenService/CreateToken", `{"note":"no expiry asked"}`)
+	r := e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"no expiry asked"}`)
 	if got := r.str("details", "expireTime"); got == "" {
 		t.Fatalf("a token without expire_time never expires: %s", r.Raw)
 	} else if exp, _ := time.Parse(time.RFC3339Nano, got); !exp.Equal(now.Add(p.DefaultLifetime).Truncate(time.Microsecond)) {
@@ -87,7 +87,7 @@ func TestAPITokensCreatedWithABearerTokenExpire(t *testing.T) {
 	e.as(tok, "TokenService/CreateToken", `{"expire_time":"`+inMax+`"}`)
 
 	t.Run("an expired token is refused and no longer listed", func(t *testing.T) {
-		short := e.as(tok, "TokenService/CreateToken", `{"note":"short","expire_time":"`+now.Add(time.Hour).Format(time.RFC3339)+`"}`)
+		short := e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"short","expire_time":"`+now.Add(time.Hour).Format(time.RFC3339)+`"}`)
 		secret := short.str("token")
 		e.clock.Add(2 * time.Hour)
 		defer e.clock.Add(-2 * time.Hour)
@@ -108,7 +108,7 @@ func TestAPITokenCannotOutliveTheTokenThatCreatedIt(t *testing.T) {
 	if r := e.post("TokenService/CreateToken", `{"expire_time":"`+now.Add(2*time.Hour).Format(time.RFC3339)+`"}`, "Authorization: Bearer "+parent); r.Code() != "invalid_argument" {
 		t.Fatalf("child outliving its parent: %s, want invalid_argument", r.Raw)
 	}
-	r := e.as(parent, "TokenService/CreateToken", `{}`)
+	r := e.as(parent, "groupgate.v1.TokenService/CreateToken", `{}`)
 	if exp, _ := time.Parse(time.RFC3339Nano, r.str("details", "expireTime")); exp.After(now.Add(time.Hour)) || exp.IsZero() {
 		t.Errorf("default expiry %s outlives the parent token (%s)", r.str("details", "expireTime"), now.Add(time.Hour))
 	}
@@ -125,7 +125,7 @@ func TestAPITokensCreatedWithASessionCookieAreShortLived(t *testing.T) {
 	origin := "Origin: " + e.srv.URL
 	now := e.clock.Now()
 
-	r := e.post("TokenService/CreateToken", `{"note":"from the browser"}`, cookie, origin, "Connect-Protocol-Version: 1")
+	r := e.post("groupgate.v1.TokenService/CreateToken", `{"note":"from the browser"}`, cookie, origin, "Connect-Protocol-Version: 1")
 	if r.Status != http.StatusOK {
 		t.Fatalf("cookie CreateToken: %s", r.Raw)
 	}

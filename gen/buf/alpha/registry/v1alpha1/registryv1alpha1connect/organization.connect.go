@@ -57,9 +57,6 @@ const (
 	// OrganizationServiceRemoveOrganizationMemberProcedure is the fully-qualified name of the
 	// OrganizationService's RemoveOrganizationMember RPC.
 	OrganizationServiceRemoveOrganizationMemberProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/RemoveOrganizationMember"
-	// OrganizationServiceListOrganizationMembersProcedure is the fully-qualified name of the
-	// OrganizationService's ListOrganizationMembers RPC.
-	OrganizationServiceListOrganizationMembersProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListOrganizationMembers"
 	// OrganizationServiceAddOrganizationGroupProcedure is the fully-qualified name of the
 	// OrganizationService's AddOrganizationGroup RPC.
 	OrganizationServiceAddOrganizationGroupProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/AddOrganizationGroup"
@@ -69,9 +66,6 @@ const (
 	// OrganizationServiceRemoveOrganizationGroupProcedure is the fully-qualified name of the
 	// OrganizationService's RemoveOrganizationGroup RPC.
 	OrganizationServiceRemoveOrganizationGroupProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/RemoveOrganizationGroup"
-	// OrganizationServiceListOrganizationGroupsProcedure is the fully-qualified name of the
-	// OrganizationService's ListOrganizationGroups RPC.
-	OrganizationServiceListOrganizationGroupsProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListOrganizationGroups"
 )
 
 // OrganizationServiceClient is a client for the buf.alpha.registry.v1alpha1.OrganizationService
@@ -85,11 +79,9 @@ type OrganizationServiceClient interface {
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
-	ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error)
 	AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error)
 	UpdateOrganizationGroup(context.Context, *connect.Request[v1alpha1.UpdateOrganizationGroupRequest]) (*connect.Response[v1alpha1.UpdateOrganizationGroupResponse], error)
 	RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error)
-	ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error)
 }
 
 // NewOrganizationServiceClient constructs a client for the
@@ -129,6 +121,7 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			httpClient,
 			baseURL+OrganizationServiceCreateOrganizationProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("CreateOrganization")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		deleteOrganization: connect.NewClient[v1alpha1.DeleteOrganizationRequest, v1alpha1.DeleteOrganizationResponse](
@@ -142,6 +135,7 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			httpClient,
 			baseURL+OrganizationServiceAddOrganizationMemberProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationMember")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		updateOrganizationMember: connect.NewClient[v1alpha1.UpdateOrganizationMemberRequest, v1alpha1.UpdateOrganizationMemberResponse](
@@ -154,38 +148,28 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			httpClient,
 			baseURL+OrganizationServiceRemoveOrganizationMemberProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationMember")),
-			connect.WithClientOptions(opts...),
-		),
-		listOrganizationMembers: connect.NewClient[v1alpha1.ListOrganizationMembersRequest, v1alpha1.ListOrganizationMembersResponse](
-			httpClient,
-			baseURL+OrganizationServiceListOrganizationMembersProcedure,
-			connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationMembers")),
-			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		addOrganizationGroup: connect.NewClient[v1alpha1.AddOrganizationGroupRequest, v1alpha1.AddOrganizationGroupResponse](
 			httpClient,
 			baseURL+OrganizationServiceAddOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		updateOrganizationGroup: connect.NewClient[v1alpha1.UpdateOrganizationGroupRequest, v1alpha1.UpdateOrganizationGroupResponse](
 			httpClient,
 			baseURL+OrganizationServiceUpdateOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("UpdateOrganizationGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		removeOrganizationGroup: connect.NewClient[v1alpha1.RemoveOrganizationGroupRequest, v1alpha1.RemoveOrganizationGroupResponse](
 			httpClient,
 			baseURL+OrganizationServiceRemoveOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationGroup")),
-			connect.WithClientOptions(opts...),
-		),
-		listOrganizationGroups: connect.NewClient[v1alpha1.ListOrganizationGroupsRequest, v1alpha1.ListOrganizationGroupsResponse](
-			httpClient,
-			baseURL+OrganizationServiceListOrganizationGroupsProcedure,
-			connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationGroups")),
-			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -201,11 +185,9 @@ type organizationServiceClient struct {
 	addOrganizationMember    *connect.Client[v1alpha1.AddOrganizationMemberRequest, v1alpha1.AddOrganizationMemberResponse]
 	updateOrganizationMember *connect.Client[v1alpha1.UpdateOrganizationMemberRequest, v1alpha1.UpdateOrganizationMemberResponse]
 	removeOrganizationMember *connect.Client[v1alpha1.RemoveOrganizationMemberRequest, v1alpha1.RemoveOrganizationMemberResponse]
-	listOrganizationMembers  *connect.Client[v1alpha1.ListOrganizationMembersRequest, v1alpha1.ListOrganizationMembersResponse]
 	addOrganizationGroup     *connect.Client[v1alpha1.AddOrganizationGroupRequest, v1alpha1.AddOrganizationGroupResponse]
 	updateOrganizationGroup  *connect.Client[v1alpha1.UpdateOrganizationGroupRequest, v1alpha1.UpdateOrganizationGroupResponse]
 	removeOrganizationGroup  *connect.Client[v1alpha1.RemoveOrganizationGroupRequest, v1alpha1.RemoveOrganizationGroupResponse]
-	listOrganizationGroups   *connect.Client[v1alpha1.ListOrganizationGroupsRequest, v1alpha1.ListOrganizationGroupsResponse]
 }
 
 // GetOrganization calls buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization.
@@ -252,12 +234,6 @@ func (c *organizationServiceClient) RemoveOrganizationMember(ctx context.Context
 	return c.removeOrganizationMember.CallUnary(ctx, req)
 }
 
-// ListOrganizationMembers calls
-// buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers.
-func (c *organizationServiceClient) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error) {
-	return c.listOrganizationMembers.CallUnary(ctx, req)
-}
-
 // AddOrganizationGroup calls buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup.
 func (c *organizationServiceClient) AddOrganizationGroup(ctx context.Context, req *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error) {
 	return c.addOrganizationGroup.CallUnary(ctx, req)
@@ -275,12 +251,6 @@ func (c *organizationServiceClient) RemoveOrganizationGroup(ctx context.Context,
 	return c.removeOrganizationGroup.CallUnary(ctx, req)
 }
 
-// ListOrganizationGroups calls
-// buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups.
-func (c *organizationServiceClient) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error) {
-	return c.listOrganizationGroups.CallUnary(ctx, req)
-}
-
 // OrganizationServiceHandler is an implementation of the
 // buf.alpha.registry.v1alpha1.OrganizationService service.
 type OrganizationServiceHandler interface {
@@ -292,11 +262,9 @@ type OrganizationServiceHandler interface {
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
-	ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error)
 	AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error)
 	UpdateOrganizationGroup(context.Context, *connect.Request[v1alpha1.UpdateOrganizationGroupRequest]) (*connect.Response[v1alpha1.UpdateOrganizationGroupResponse], error)
 	RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error)
-	ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error)
 }
 
 // NewOrganizationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -331,6 +299,7 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceCreateOrganizationProcedure,
 		svc.CreateOrganization,
 		connect.WithSchema(organizationServiceMethods.ByName("CreateOrganization")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceDeleteOrganizationHandler := connect.NewUnaryHandler(
@@ -344,6 +313,7 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceAddOrganizationMemberProcedure,
 		svc.AddOrganizationMember,
 		connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationMember")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceUpdateOrganizationMemberHandler := connect.NewUnaryHandler(
@@ -356,38 +326,28 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceRemoveOrganizationMemberProcedure,
 		svc.RemoveOrganizationMember,
 		connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationMember")),
-		connect.WithHandlerOptions(opts...),
-	)
-	organizationServiceListOrganizationMembersHandler := connect.NewUnaryHandler(
-		OrganizationServiceListOrganizationMembersProcedure,
-		svc.ListOrganizationMembers,
-		connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationMembers")),
-		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceAddOrganizationGroupHandler := connect.NewUnaryHandler(
 		OrganizationServiceAddOrganizationGroupProcedure,
 		svc.AddOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceUpdateOrganizationGroupHandler := connect.NewUnaryHandler(
 		OrganizationServiceUpdateOrganizationGroupProcedure,
 		svc.UpdateOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("UpdateOrganizationGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceRemoveOrganizationGroupHandler := connect.NewUnaryHandler(
 		OrganizationServiceRemoveOrganizationGroupProcedure,
 		svc.RemoveOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationGroup")),
-		connect.WithHandlerOptions(opts...),
-	)
-	organizationServiceListOrganizationGroupsHandler := connect.NewUnaryHandler(
-		OrganizationServiceListOrganizationGroupsProcedure,
-		svc.ListOrganizationGroups,
-		connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationGroups")),
-		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/buf.alpha.registry.v1alpha1.OrganizationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -408,16 +368,12 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 			organizationServiceUpdateOrganizationMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceRemoveOrganizationMemberProcedure:
 			organizationServiceRemoveOrganizationMemberHandler.ServeHTTP(w, r)
-		case OrganizationServiceListOrganizationMembersProcedure:
-			organizationServiceListOrganizationMembersHandler.ServeHTTP(w, r)
 		case OrganizationServiceAddOrganizationGroupProcedure:
 			organizationServiceAddOrganizationGroupHandler.ServeHTTP(w, r)
 		case OrganizationServiceUpdateOrganizationGroupProcedure:
 			organizationServiceUpdateOrganizationGroupHandler.ServeHTTP(w, r)
 		case OrganizationServiceRemoveOrganizationGroupProcedure:
 			organizationServiceRemoveOrganizationGroupHandler.ServeHTTP(w, r)
-		case OrganizationServiceListOrganizationGroupsProcedure:
-			organizationServiceListOrganizationGroupsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -459,10 +415,6 @@ func (UnimplementedOrganizationServiceHandler) RemoveOrganizationMember(context.
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember is not implemented"))
 }
 
-func (UnimplementedOrganizationServiceHandler) ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers is not implemented"))
-}
-
 func (UnimplementedOrganizationServiceHandler) AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup is not implemented"))
 }
@@ -473,8 +425,4 @@ func (UnimplementedOrganizationServiceHandler) UpdateOrganizationGroup(context.C
 
 func (UnimplementedOrganizationServiceHandler) RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup is not implemented"))
-}
-
-func (UnimplementedOrganizationServiceHandler) ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups is not implemented"))
 }

@@ -45,11 +45,8 @@ const (
 
 // TokenServiceClient is a client for the buf.alpha.registry.v1alpha1.TokenService service.
 type TokenServiceClient interface {
-	// CreateToken creates an API token for the caller and returns its secret.
 	CreateToken(context.Context, *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error)
-	// ListTokens lists the caller's tokens.
 	ListTokens(context.Context, *connect.Request[v1alpha1.ListTokensRequest]) (*connect.Response[v1alpha1.ListTokensResponse], error)
-	// DeleteToken deletes one of the caller's tokens.
 	DeleteToken(context.Context, *connect.Request[v1alpha1.DeleteTokenRequest]) (*connect.Response[v1alpha1.DeleteTokenResponse], error)
 }
 
@@ -111,11 +108,8 @@ func (c *tokenServiceClient) DeleteToken(ctx context.Context, req *connect.Reque
 
 // TokenServiceHandler is an implementation of the buf.alpha.registry.v1alpha1.TokenService service.
 type TokenServiceHandler interface {
-	// CreateToken creates an API token for the caller and returns its secret.
 	CreateToken(context.Context, *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error)
-	// ListTokens lists the caller's tokens.
 	ListTokens(context.Context, *connect.Request[v1alpha1.ListTokensRequest]) (*connect.Response[v1alpha1.ListTokensResponse], error)
-	// DeleteToken deletes one of the caller's tokens.
 	DeleteToken(context.Context, *connect.Request[v1alpha1.DeleteTokenRequest]) (*connect.Response[v1alpha1.DeleteTokenResponse], error)
 }
 

@@ -1,0 +1,154 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/groupgate/groupgate"
+	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
+	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+)
+
+// The BSR's role_override of Update…GroupRequest is proto3 optional:
+// "unset will not update this property". Absent (or JSON null) leaves the
+// override; UNSPECIFIED, present, clears it (the README's example).
+func TestUpdateGroupWithoutRoleOverrideKeepsTheOverride(t *testing.T) {
+	e := newAPIEnv(t)
+	root := e.user("root")
+	rootTok := e.token(root, time.Time{})
+	o := e.org("acme", groupgate.User{})
+	r := e.repo(o, "api")
+	e.as(rootTok, "OrganizationService/AddOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"bots","role_override":"ORGANIZATION_ROLE_MACHINE"}`)
+	e.as(rootTok, "RepositoryService/AddRepositoryGroup", `{"repository_id":"`+r.ID+`","group_name":"eng","role_override":"REPOSITORY_ROLE_WRITE"}`)
+	orgOverride := func() groupgate.OrgRole {
+		m, err := e.st.GetOrgMapping(e.ctx, o.ID, "bots")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.RoleOverride
+	}
+	repoOverride := func() groupgate.RepoRole {
+		m, err := e.st.GetRepoMapping(e.ctx, r.ID, "eng")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.RoleOverride
+	}
+	for _, tail := range []string{``, `,"role_override":null`} {
+		e.as(rootTok, "OrganizationService/UpdateOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"bots"`+tail+`}`)
+		e.as(rootTok, "RepositoryService/UpdateRepositoryGroup", `{"repository_id":"`+r.ID+`","group_name":"eng"`+tail+`}`)
+		if got := orgOverride(); got != groupgate.OrgRoleMachine {
+			t.Errorf("update with %q: organization override %q, want MACHINE kept", tail, got)
+		}
+		if got := repoOverride(); got != groupgate.RepoRoleWrite {
+			t.Errorf("update with %q: repository override %q, want WRITE kept", tail, got)
+		}
+	}
+	// Absent still needs the mapping and the authority a change needs.
+	if got := e.post("OrganizationService/UpdateOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"nobody"}`, "Authorization: Bearer "+rootTok).Code(); got != "not_found" {
+		t.Errorf("no-change update of an unmapped group: %q, want not_found", got)
+	}
+	outsider := e.token(e.user("outsider"), time.Time{})
+	if got := e.post("RepositoryService/UpdateRepositoryGroup", `{"repository_id":"`+r.ID+`","group_name":"eng"}`, "Authorization: Bearer "+outsider).Code(); got != "permission_denied" {
+		t.Errorf("no-change update by an outsider: %q, want permission_denied", got)
+	}
+	// Present and UNSPECIFIED clears.
+	e.as(rootTok, "OrganizationService/UpdateOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"bots","role_override":"ORGANIZATION_ROLE_UNSPECIFIED"}`)
+	e.as(rootTok, "RepositoryService/UpdateRepositoryGroup", `{"repository_id":"`+r.ID+`","group_name":"eng","role_override":"REPOSITORY_ROLE_UNSPECIFIED"}`)
+	if got := orgOverride(); got != groupgate.OrgRoleUnspecified {
+		t.Errorf("UNSPECIFIED left organization override %q", got)
+	}
+	if got := repoOverride(); got != groupgate.RepoRoleUnspecified {
+		t.Errorf("UNSPECIFIED left repository override %q", got)
+	}
+}
+
+// A BSR client naming another user in CreateTokenRequest.user_id or
+// ListTokensRequest.user_id is refused; it used to get the caller's token
+// (binary) and the caller's listing.
+func TestTokenRequestsForAnotherUserAreRefused(t *testing.T) {
+	e := newAPIEnv(t)
+	alice, bob := e.user("alice"), e.user("bob")
+	tok := e.token(alice, time.Time{})
+	client := func(opts ...connect.ClientOption) registryv1alpha1connect.TokenServiceClient {
+		return registryv1alpha1connect.NewTokenServiceClient(e.srv.Client(), e.srv.URL, opts...)
+	}
+	auth := func(r interface{ Header() http.Header }) { r.Header().Set("Authorization", "Bearer "+tok) }
+	for name, c := range map[string]registryv1alpha1connect.TokenServiceClient{
+		"binary": client(), "json": client(connect.WithProtoJSON()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			creq := connect.NewRequest(&v1.CreateTokenRequest{Note: "for bob", UserId: bob.ID})
+			auth(creq)
+			if _, err := c.CreateToken(ctx, creq); connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Errorf("CreateToken for another user: %v, want permission_denied", err)
+			}
+			lreq := connect.NewRequest(&v1.ListTokensRequest{UserId: bob.ID})
+			auth(lreq)
+			if _, err := c.ListTokens(ctx, lreq); connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Errorf("ListTokens of another user: %v, want permission_denied", err)
+			}
+			own := connect.NewRequest(&v1.CreateTokenRequest{Note: "mine", UserId: alice.ID})
+			auth(own)
+			if resp, err := c.CreateToken(ctx, own); err != nil || resp.Msg.GetToken() == "" {
+				t.Errorf("CreateToken naming the caller: %v", err)
+			}
+		})
+	}
+	ts, err := e.st.ListTokens(e.ctx, groupgate.TokenAPI, bob.ID)
+	if err != nil || len(ts) != 0 {
+		t.Errorf("bob's tokens %v, %v; want none", ts, err)
+	}
+}
+
+// A client built from the BSR's protos, with connect's default binary
+// codec, reads the repository's owner and visibility and the contributors'
+// users and roles at the BSR's field numbers.
+func TestBSRBinaryClientReadsRepositoriesAndContributors(t *testing.T) {
+	e := newAPIEnv(t)
+	root := e.user("root")
+	rootTok := e.token(root, time.Time{})
+	alice := e.user("alice", "eng")
+	o := e.org("acme", groupgate.User{})
+	r := e.repo(o, "api")
+	e.as(rootTok, "RepositoryService/AddRepositoryGroup", `{"repository_id":"`+r.ID+`","group_name":"eng","role_override":"REPOSITORY_ROLE_WRITE"}`)
+	e.as(rootTok, "RepositoryService/SetRepositoryContributor", `{"repository_id":"`+r.ID+`","user_id":"`+alice.ID+`","repository_role":"REPOSITORY_ROLE_READ"}`)
+
+	c := registryv1alpha1connect.NewRepositoryServiceClient(e.srv.Client(), e.srv.URL)
+	ctx := context.Background()
+	greq := connect.NewRequest(&v1.GetRepositoryByFullNameRequest{FullName: "acme/api"})
+	greq.Header().Set("Authorization", "Bearer "+rootTok)
+	got, err := c.GetRepositoryByFullName(ctx, greq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := got.Msg.GetRepository()
+	if repo.GetOrganizationId() != o.ID || repo.GetUserId() != "" || repo.GetOwnerName() != "acme" || repo.GetVisibility() != v1.Visibility_VISIBILITY_PRIVATE {
+		t.Errorf("repository %v: want owned by organization %s, private", repo, o.ID)
+	}
+	lreq := connect.NewRequest(&v1.ListRepositoryContributorsRequest{RepositoryId: r.ID})
+	lreq.Header().Set("Authorization", "Bearer "+rootTok)
+	list, err := c.ListRepositoryContributors(ctx, lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, u := range list.Msg.GetUsers() {
+		if u.GetUser().GetId() != alice.ID {
+			continue
+		}
+		found = true
+		if u.GetUser().GetUsername() != "alice" || u.GetRepositoryId() != r.ID ||
+			u.GetExplicitRole() != v1.RepositoryRole_REPOSITORY_ROLE_READ || u.GetImplicitRole() != v1.RepositoryRole_REPOSITORY_ROLE_WRITE {
+			t.Errorf("contributor %v: want alice, explicit READ, implicit WRITE", u)
+		}
+	}
+	if !found {
+		t.Errorf("alice not among contributors %v", list.Msg.GetUsers())
+	}
+}
