@@ -156,8 +156,10 @@ func (a *API) Mount(mux *http.ServeMux) {
 		connect.WithInterceptors(a.errorInterceptor(), apiNoNUL()),
 	}
 	ew := connect.NewErrorWriter(opts...)
+	mounted := map[string]bool{}
 	mount := func(path string, h http.Handler) {
-		mux.Handle(path, a.authenticate(ew, h))
+		mounted[path] = true
+		mux.Handle(path, onlyServed(ew, a.authenticate(ew, h)))
 	}
 	mount(registryv1alpha1connect.NewOrganizationServiceHandler(&apiOrgService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewRepositoryServiceHandler(&apiRepoService{api: a}, opts...))
@@ -170,6 +172,12 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mount(ggconnect.NewRepositoryServiceHandler(&ggRepoService{&apiRepoService{api: a}}, opts...))
 	mount(ggconnect.NewAuthnServiceHandler(&ggAuthnService{api: a}, opts...))
 	mount(ggconnect.NewTokenServiceHandler(&ggTokenService{api: a}, opts...))
+	// The rest of the BSR's package is groupgate's too: unimplemented.
+	for _, name := range bsrServices {
+		if path := "/" + BSRPackage + "." + name + "/"; !mounted[path] {
+			mux.Handle(path, unimplemented(ew))
+		}
+	}
 }
 
 // apiStrictJSON replaces connect's JSON codec, which discards unknown

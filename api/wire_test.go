@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/linker"
@@ -122,6 +124,51 @@ func publishedFiles(t *testing.T) linker.Files {
 		t.Fatalf("compile the published protos: %v", err)
 	}
 	return files
+}
+
+// Every RPC of the BSR's package that groupgate does not serve answers
+// Connect unimplemented, whoever calls (no credentials, a token, a session
+// cookie), so that no caller is sent elsewhere (401, 404, the upstream).
+func TestEveryUnservedBSRRPCAnswersUnimplemented(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads the published protos")
+	}
+	e := newAPIEnv(t)
+	u := e.user("alice")
+	tok := e.token(u, time.Time{})
+	cookie := e.cookieFor(u)
+	callers := map[string][]string{
+		"anonymous": nil,
+		"token":     {"Authorization: Bearer " + tok},
+		"cookie":    {cookie, "Origin: " + e.srv.URL},
+	}
+	var unserved, served int
+	for _, f := range publishedFiles(t) {
+		if f.Package() != bsrPackage {
+			continue
+		}
+		for i := 0; i < f.Services().Len(); i++ {
+			sd := f.Services().Get(i)
+			for j := 0; j < sd.Methods().Len(); j++ {
+				m := sd.Methods().Get(j)
+				if d, err := protoregistry.GlobalFiles.FindDescriptorByName(m.FullName()); err == nil && d != nil {
+					served++
+					continue
+				}
+				unserved++
+				proc := string(sd.Name()) + "/" + string(m.Name())
+				for who, headers := range callers {
+					r := e.post(proc, `{}`, headers...)
+					if r.Status != http.StatusNotImplemented || r.Code() != "unimplemented" {
+						t.Errorf("%s as %s: %d %s, want 501 unimplemented", proc, who, r.Status, r.Raw)
+					}
+				}
+			}
+		}
+	}
+	if unserved == 0 || served == 0 {
+		t.Fatalf("served %d, unserved %d RPCs: the published protos were not read", served, unserved)
+	}
 }
 
 func compareDecls(t *testing.T, msgs protoreflect.MessageDescriptors, enums protoreflect.EnumDescriptors, find func(protoreflect.FullName) protoreflect.Descriptor) {
