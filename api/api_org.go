@@ -138,14 +138,39 @@ func (s *apiOrgService) DeleteOrganization(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	role, err := s.api.callerOrgRole(ctx, c, o.ID)
+	return apiEmpty[v1.DeleteOrganizationResponse](s.deleteOrg(ctx, c, o))
+}
+
+// DeleteOrganizationByName is DeleteOrganization by name.
+func (s *apiOrgService) DeleteOrganizationByName(ctx context.Context, req *connect.Request[v1.DeleteOrganizationByNameRequest]) (*connect.Response[v1.DeleteOrganizationByNameResponse], error) {
+	c, err := apiCallerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
-		return nil, groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
+	name := req.Msg.GetName()
+	if name == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "name required")
 	}
-	return apiEmpty[v1.DeleteOrganizationResponse](s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID))
+	if err := groupgate.CheckLookupName("name", name); err != nil {
+		return nil, err
+	}
+	o, err := s.api.st.GetOrganizationByName(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load organization %q: %w", name, err)
+	}
+	return apiEmpty[v1.DeleteOrganizationByNameResponse](s.deleteOrg(ctx, c, o))
+}
+
+// deleteOrg deletes o for an OWNER of it.
+func (s *apiOrgService) deleteOrg(ctx context.Context, c *apiCaller, o groupgate.Organization) error {
+	role, err := s.api.callerOrgRole(ctx, c, o.ID)
+	if err != nil {
+		return err
+	}
+	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
+		return groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
+	}
+	return s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID)
 }
 
 // memberChange checks that a caller who administers the organization

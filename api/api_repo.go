@@ -133,6 +133,82 @@ func (s *apiRepoService) GetRepositoryByFullName(ctx context.Context, req *conne
 }
 
 // ListRepositoriesByOwner takes the organization's ID or name.
+// GetRepositoriesByFullName answers every named repository or an error:
+// the first name that is invalid or unknown fails the call (the BSR's
+// "errors if any of the repositories don't exist").
+func (s *apiRepoService) GetRepositoriesByFullName(ctx context.Context, req *connect.Request[v1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1.GetRepositoriesByFullNameResponse], error) {
+	names := req.Msg.GetFullNames()
+	if len(names) > maxAPIPageSize {
+		return nil, groupgate.Errorf(groupgate.Invalid, "at most %d full_names", maxAPIPageSize)
+	}
+	resp := &v1.GetRepositoriesByFullNameResponse{}
+	for _, full := range names {
+		orgName, name, err := apiSplitFullName(full)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.api.st.GetRepositoryByFullName(ctx, orgName, name)
+		if err != nil {
+			return nil, fmt.Errorf("load repository %s/%s: %w", orgName, name, err)
+		}
+		resp.Repositories = append(resp.Repositories, apiRepository(r))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// ListOrganizationRepositories lists an organization's repositories, by
+// organization ID.
+func (s *apiRepoService) ListOrganizationRepositories(ctx context.Context, req *connect.Request[v1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1.ListOrganizationRepositoriesResponse], error) {
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	repos, next, err := s.listRepos(ctx, o, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.ListOrganizationRepositoriesResponse{Repositories: repos, NextPageToken: next}), nil
+}
+
+// listRepos is one page of o's repositories.
+func (s *apiRepoService) listRepos(ctx context.Context, o groupgate.Organization, size uint32, token string) ([]*v1.Repository, string, error) {
+	page, err := apiPage(size, token)
+	if err != nil {
+		return nil, "", err
+	}
+	repos, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.Repository, error) {
+		return s.api.st.ListRepositories(ctx, o.ID, opts)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list repositories of %s: %w", o.ID, err)
+	}
+	out := make([]*v1.Repository, 0, len(repos))
+	for _, r := range repos {
+		out = append(out, apiRepository(r))
+	}
+	return out, next, nil
+}
+
+// DeleteRepositoryByFullName is DeleteRepository by full name.
+func (s *apiRepoService) DeleteRepositoryByFullName(ctx context.Context, req *connect.Request[v1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1.DeleteRepositoryByFullNameResponse], error) {
+	orgName, name, err := apiSplitFullName(req.Msg.GetFullName())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.api.st.GetRepositoryByFullName(ctx, orgName, name)
+	if err != nil {
+		return nil, fmt.Errorf("load repository %s/%s: %w", orgName, name, err)
+	}
+	c, r, err := s.adminRepo(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return apiEmpty[v1.DeleteRepositoryByFullNameResponse](s.api.syncer.DeleteRepository(ctx, c.actor(), r.ID))
+}
+
 func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *connect.Request[gg.ListRepositoriesByOwnerRequest]) (*connect.Response[gg.ListRepositoriesByOwnerResponse], error) {
 	owner := req.Msg.GetOwner()
 	if owner == "" {
@@ -148,21 +224,11 @@ func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *conne
 	if err != nil {
 		return nil, fmt.Errorf("load organization %q: %w", owner, err)
 	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	repos, next, err := s.listRepos(ctx, o, req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	repos, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.Repository, error) {
-		return s.api.st.ListRepositories(ctx, o.ID, opts)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list repositories of %s: %w", o.ID, err)
-	}
-	resp := &gg.ListRepositoriesByOwnerResponse{NextPageToken: next}
-	for _, r := range repos {
-		resp.Repositories = append(resp.Repositories, apiRepository(r))
-	}
-	return connect.NewResponse(resp), nil
+	return connect.NewResponse(&gg.ListRepositoriesByOwnerResponse{Repositories: repos, NextPageToken: next}), nil
 }
 
 // DeleteRepository needs repository ADMIN.

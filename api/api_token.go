@@ -204,6 +204,30 @@ func (a *API) liveTokens(ctx context.Context, size uint32, token string) ([]grou
 	return ts, next, nil
 }
 
+// GetToken answers one of the caller's live tokens; another user's token
+// is NotFound, as in DeleteToken.
+func (s *apiTokenService) GetToken(ctx context.Context, req *connect.Request[v1.GetTokenRequest]) (*connect.Response[v1.GetTokenResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := req.Msg.GetTokenId()
+	if id == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "token_id required")
+	}
+	ts, err := s.api.st.ListTokens(ctx, groupgate.TokenAPI, c.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
+	}
+	now := s.api.now()
+	for _, t := range ts {
+		if t.ID == id && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
+			return connect.NewResponse(&v1.GetTokenResponse{Token: apiToken(t)}), nil
+		}
+	}
+	return nil, groupgate.Errorf(groupgate.NotFound, "no token %q", id)
+}
+
 // DeleteToken deletes one of the caller's tokens; another user's token is
 // NotFound, so that token IDs cannot be probed.
 func (s *apiTokenService) DeleteToken(ctx context.Context, req *connect.Request[v1.DeleteTokenRequest]) (*connect.Response[v1.DeleteTokenResponse], error) {

@@ -152,3 +152,89 @@ func TestBSRBinaryClientReadsRepositoriesAndContributors(t *testing.T) {
 		t.Errorf("alice not among contributors %v", list.Msg.GetUsers())
 	}
 }
+
+// RPCs real BSR tooling calls: by-name deletes, batch and per-organization
+// repository reads, and reading one token (issue 11 point 8, part).
+func TestBSRByNameAndBatchRPCs(t *testing.T) {
+	e := newAPIEnv(t)
+	alice, bob := e.user("alice"), e.user("bob")
+	aliceTok, bobTok := e.token(alice, time.Time{}), e.token(bob, time.Time{})
+	acme := e.org("acme", groupgate.User{})
+	if _, err := e.syncer.SetOrgMember(e.ctx, "test", acme.ID, alice.ID, groupgate.OrgRoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	apiRepo, web := e.repo(acme, "api"), e.repo(acme, "web")
+	ctx := context.Background()
+	as := func(tok string, r interface{ Header() http.Header }) { r.Header().Set("Authorization", "Bearer "+tok) }
+	repos := registryv1alpha1connect.NewRepositoryServiceClient(e.srv.Client(), e.srv.URL)
+	orgs := registryv1alpha1connect.NewOrganizationServiceClient(e.srv.Client(), e.srv.URL)
+	tokens := registryv1alpha1connect.NewTokenServiceClient(e.srv.Client(), e.srv.URL)
+
+	t.Run("GetRepositoriesByFullName is all or nothing", func(t *testing.T) {
+		req := connect.NewRequest(&v1.GetRepositoriesByFullNameRequest{FullNames: []string{"acme/api", "acme/web"}})
+		as(bobTok, req)
+		resp, err := repos.GetRepositoriesByFullName(ctx, req)
+		if err != nil || len(resp.Msg.GetRepositories()) != 2 {
+			t.Fatalf("got %v, %v; want two repositories", resp, err)
+		}
+		req = connect.NewRequest(&v1.GetRepositoriesByFullNameRequest{FullNames: []string{"acme/api", "acme/nope"}})
+		as(bobTok, req)
+		if _, err := repos.GetRepositoriesByFullName(ctx, req); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("one unknown name: %v, want not_found", err)
+		}
+	})
+	t.Run("ListOrganizationRepositories", func(t *testing.T) {
+		req := connect.NewRequest(&v1.ListOrganizationRepositoriesRequest{OrganizationId: acme.ID})
+		as(bobTok, req)
+		resp, err := repos.ListOrganizationRepositories(ctx, req)
+		if err != nil || len(resp.Msg.GetRepositories()) != 2 {
+			t.Fatalf("got %v, %v; want two repositories", resp, err)
+		}
+	})
+	t.Run("GetToken answers only the caller's token", func(t *testing.T) {
+		ts, err := e.st.ListTokens(e.ctx, groupgate.TokenAPI, alice.ID)
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("alice's tokens %v, %v", ts, err)
+		}
+		req := connect.NewRequest(&v1.GetTokenRequest{TokenId: ts[0].ID})
+		as(aliceTok, req)
+		if resp, err := tokens.GetToken(ctx, req); err != nil || resp.Msg.GetToken().GetId() != ts[0].ID {
+			t.Errorf("own token: %v, %v", resp, err)
+		}
+		req = connect.NewRequest(&v1.GetTokenRequest{TokenId: ts[0].ID})
+		as(bobTok, req)
+		if _, err := tokens.GetToken(ctx, req); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("another user's token: %v, want not_found", err)
+		}
+	})
+	t.Run("DeleteRepositoryByFullName needs repository ADMIN", func(t *testing.T) {
+		req := connect.NewRequest(&v1.DeleteRepositoryByFullNameRequest{FullName: "acme/web"})
+		as(bobTok, req)
+		if _, err := repos.DeleteRepositoryByFullName(ctx, req); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("bob: %v, want permission_denied", err)
+		}
+		req = connect.NewRequest(&v1.DeleteRepositoryByFullNameRequest{FullName: "acme/web"})
+		as(aliceTok, req)
+		if _, err := repos.DeleteRepositoryByFullName(ctx, req); err != nil {
+			t.Fatalf("alice: %v", err)
+		}
+		if _, err := e.st.GetRepository(e.ctx, web.ID); !groupgate.IsCode(err, groupgate.NotFound) {
+			t.Errorf("repository still there: %v", err)
+		}
+	})
+	t.Run("DeleteOrganizationByName needs OWNER", func(t *testing.T) {
+		req := connect.NewRequest(&v1.DeleteOrganizationByNameRequest{Name: "acme"})
+		as(bobTok, req)
+		if _, err := orgs.DeleteOrganizationByName(ctx, req); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("bob: %v, want permission_denied", err)
+		}
+		req = connect.NewRequest(&v1.DeleteOrganizationByNameRequest{Name: "acme"})
+		as(aliceTok, req)
+		if _, err := orgs.DeleteOrganizationByName(ctx, req); err != nil {
+			t.Fatalf("alice: %v", err)
+		}
+		if _, err := e.st.GetRepository(e.ctx, apiRepo.ID); !groupgate.IsCode(err, groupgate.NotFound) {
+			t.Errorf("repository of the deleted organization still there: %v", err)
+		}
+	})
+}

@@ -571,6 +571,86 @@ func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{10}
 }
 
+type DeleteOrganizationByNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationByNameRequest) Reset() {
+	*x = DeleteOrganizationByNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationByNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationByNameRequest) ProtoMessage() {}
+
+func (x *DeleteOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationByNameRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationByNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteOrganizationByNameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteOrganizationByNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationByNameResponse) Reset() {
+	*x = DeleteOrganizationByNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationByNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationByNameResponse) ProtoMessage() {}
+
+func (x *DeleteOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationByNameResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationByNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
+}
+
 type AddOrganizationMemberRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId   string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
@@ -582,7 +662,7 @@ type AddOrganizationMemberRequest struct {
 
 func (x *AddOrganizationMemberRequest) Reset() {
 	*x = AddOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +674,7 @@ func (x *AddOrganizationMemberRequest) String() string {
 func (*AddOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +687,7 @@ func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddOrganizationMemberRequest) GetOrganizationId() string {
@@ -639,7 +719,7 @@ type AddOrganizationMemberResponse struct {
 
 func (x *AddOrganizationMemberResponse) Reset() {
 	*x = AddOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +731,7 @@ func (x *AddOrganizationMemberResponse) String() string {
 func (*AddOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +744,7 @@ func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
 }
 
 type UpdateOrganizationMemberRequest struct {
@@ -678,7 +758,7 @@ type UpdateOrganizationMemberRequest struct {
 
 func (x *UpdateOrganizationMemberRequest) Reset() {
 	*x = UpdateOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +770,7 @@ func (x *UpdateOrganizationMemberRequest) String() string {
 func (*UpdateOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +783,7 @@ func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateOrganizationMemberRequest) GetOrganizationId() string {
@@ -735,7 +815,7 @@ type UpdateOrganizationMemberResponse struct {
 
 func (x *UpdateOrganizationMemberResponse) Reset() {
 	*x = UpdateOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +827,7 @@ func (x *UpdateOrganizationMemberResponse) String() string {
 func (*UpdateOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +840,7 @@ func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
 }
 
 type RemoveOrganizationMemberRequest struct {
@@ -773,7 +853,7 @@ type RemoveOrganizationMemberRequest struct {
 
 func (x *RemoveOrganizationMemberRequest) Reset() {
 	*x = RemoveOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +865,7 @@ func (x *RemoveOrganizationMemberRequest) String() string {
 func (*RemoveOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +878,7 @@ func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveOrganizationMemberRequest) GetOrganizationId() string {
@@ -823,7 +903,7 @@ type RemoveOrganizationMemberResponse struct {
 
 func (x *RemoveOrganizationMemberResponse) Reset() {
 	*x = RemoveOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +915,7 @@ func (x *RemoveOrganizationMemberResponse) String() string {
 func (*RemoveOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +928,7 @@ func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
 }
 
 // AddOrganizationGroupRequest maps an IdP group; members get MEMBER unless
@@ -864,7 +944,7 @@ type AddOrganizationGroupRequest struct {
 
 func (x *AddOrganizationGroupRequest) Reset() {
 	*x = AddOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +956,7 @@ func (x *AddOrganizationGroupRequest) String() string {
 func (*AddOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +969,7 @@ func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AddOrganizationGroupRequest) GetOrganizationId() string {
@@ -921,7 +1001,7 @@ type AddOrganizationGroupResponse struct {
 
 func (x *AddOrganizationGroupResponse) Reset() {
 	*x = AddOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1013,7 @@ func (x *AddOrganizationGroupResponse) String() string {
 func (*AddOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1026,7 @@ func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
 }
 
 type UpdateOrganizationGroupRequest struct {
@@ -961,7 +1041,7 @@ type UpdateOrganizationGroupRequest struct {
 
 func (x *UpdateOrganizationGroupRequest) Reset() {
 	*x = UpdateOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1053,7 @@ func (x *UpdateOrganizationGroupRequest) String() string {
 func (*UpdateOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1066,7 @@ func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateOrganizationGroupRequest) GetOrganizationId() string {
@@ -1018,7 +1098,7 @@ type UpdateOrganizationGroupResponse struct {
 
 func (x *UpdateOrganizationGroupResponse) Reset() {
 	*x = UpdateOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1110,7 @@ func (x *UpdateOrganizationGroupResponse) String() string {
 func (*UpdateOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1123,7 @@ func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
 }
 
 type RemoveOrganizationGroupRequest struct {
@@ -1056,7 +1136,7 @@ type RemoveOrganizationGroupRequest struct {
 
 func (x *RemoveOrganizationGroupRequest) Reset() {
 	*x = RemoveOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1148,7 @@ func (x *RemoveOrganizationGroupRequest) String() string {
 func (*RemoveOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1161,7 @@ func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveOrganizationGroupRequest) GetOrganizationId() string {
@@ -1106,7 +1186,7 @@ type RemoveOrganizationGroupResponse struct {
 
 func (x *RemoveOrganizationGroupResponse) Reset() {
 	*x = RemoveOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1198,7 @@ func (x *RemoveOrganizationGroupResponse) String() string {
 func (*RemoveOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1211,7 @@ func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
 }
 
 var File_buf_alpha_registry_v1alpha1_organization_proto protoreflect.FileDescriptor
@@ -1171,7 +1251,10 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\"+\n" +
 	"\x19DeleteOrganizationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1c\n" +
-	"\x1aDeleteOrganizationResponse\"\xbc\x01\n" +
+	"\x1aDeleteOrganizationResponse\"5\n" +
+	"\x1fDeleteOrganizationByNameRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\"\n" +
+	" DeleteOrganizationByNameResponse\"\xbc\x01\n" +
 	"\x1cAddOrganizationMemberRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12Z\n" +
@@ -1203,13 +1286,14 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\"!\n" +
-	"\x1fRemoveOrganizationGroupResponse2\xed\f\n" +
+	"\x1fRemoveOrganizationGroupResponse2\x8c\x0e\n" +
 	"\x13OrganizationService\x12\x81\x01\n" +
 	"\x0fGetOrganization\x123.buf.alpha.registry.v1alpha1.GetOrganizationRequest\x1a4.buf.alpha.registry.v1alpha1.GetOrganizationResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
 	"\x15GetOrganizationByName\x129.buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest\x1a:.buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse\"\x03\x90\x02\x01\x12\x87\x01\n" +
 	"\x11ListOrganizations\x125.buf.alpha.registry.v1alpha1.ListOrganizationsRequest\x1a6.buf.alpha.registry.v1alpha1.ListOrganizationsResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
 	"\x12CreateOrganization\x126.buf.alpha.registry.v1alpha1.CreateOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.CreateOrganizationResponse\"\x03\x90\x02\x02\x12\x8a\x01\n" +
-	"\x12DeleteOrganization\x126.buf.alpha.registry.v1alpha1.DeleteOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.DeleteOrganizationResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
+	"\x12DeleteOrganization\x126.buf.alpha.registry.v1alpha1.DeleteOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.DeleteOrganizationResponse\"\x03\x90\x02\x02\x12\x9c\x01\n" +
+	"\x18DeleteOrganizationByName\x12<.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest\x1a=.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
 	"\x15AddOrganizationMember\x129.buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest\x1a:.buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
 	"\x18UpdateOrganizationMember\x12<.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse\x12\x9c\x01\n" +
 	"\x18RemoveOrganizationMember\x12<.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x90\x01\n" +
@@ -1229,7 +1313,7 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
 	(*Organization)(nil),                     // 0: buf.alpha.registry.v1alpha1.Organization
 	(*GetOrganizationRequest)(nil),           // 1: buf.alpha.registry.v1alpha1.GetOrganizationRequest
@@ -1242,58 +1326,62 @@ var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
 	(*CreateOrganizationResponse)(nil),       // 8: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
 	(*DeleteOrganizationRequest)(nil),        // 9: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
 	(*DeleteOrganizationResponse)(nil),       // 10: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	(*AddOrganizationMemberRequest)(nil),     // 11: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	(*AddOrganizationMemberResponse)(nil),    // 12: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	(*UpdateOrganizationMemberRequest)(nil),  // 13: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	(*UpdateOrganizationMemberResponse)(nil), // 14: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	(*RemoveOrganizationMemberRequest)(nil),  // 15: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	(*RemoveOrganizationMemberResponse)(nil), // 16: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	(*AddOrganizationGroupRequest)(nil),      // 17: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	(*AddOrganizationGroupResponse)(nil),     // 18: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	(*UpdateOrganizationGroupRequest)(nil),   // 19: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	(*UpdateOrganizationGroupResponse)(nil),  // 20: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	(*RemoveOrganizationGroupRequest)(nil),   // 21: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	(*RemoveOrganizationGroupResponse)(nil),  // 22: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	(*timestamppb.Timestamp)(nil),            // 23: google.protobuf.Timestamp
-	(VerificationStatus)(0),                  // 24: buf.alpha.registry.v1alpha1.VerificationStatus
-	(OrganizationRole)(0),                    // 25: buf.alpha.registry.v1alpha1.OrganizationRole
+	(*DeleteOrganizationByNameRequest)(nil),  // 11: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	(*DeleteOrganizationByNameResponse)(nil), // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	(*AddOrganizationMemberRequest)(nil),     // 13: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	(*AddOrganizationMemberResponse)(nil),    // 14: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	(*UpdateOrganizationMemberRequest)(nil),  // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	(*UpdateOrganizationMemberResponse)(nil), // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	(*RemoveOrganizationMemberRequest)(nil),  // 17: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	(*RemoveOrganizationMemberResponse)(nil), // 18: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	(*AddOrganizationGroupRequest)(nil),      // 19: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	(*AddOrganizationGroupResponse)(nil),     // 20: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	(*UpdateOrganizationGroupRequest)(nil),   // 21: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	(*UpdateOrganizationGroupResponse)(nil),  // 22: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	(*RemoveOrganizationGroupRequest)(nil),   // 23: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	(*RemoveOrganizationGroupResponse)(nil),  // 24: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	(*timestamppb.Timestamp)(nil),            // 25: google.protobuf.Timestamp
+	(VerificationStatus)(0),                  // 26: buf.alpha.registry.v1alpha1.VerificationStatus
+	(OrganizationRole)(0),                    // 27: buf.alpha.registry.v1alpha1.OrganizationRole
 }
 var file_buf_alpha_registry_v1alpha1_organization_proto_depIdxs = []int32{
-	23, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	23, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	24, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
+	25, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	25, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	26, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
 	0,  // 3: buf.alpha.registry.v1alpha1.GetOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 5: buf.alpha.registry.v1alpha1.ListOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 6: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	25, // 7: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	25, // 8: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	25, // 9: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	25, // 10: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	27, // 7: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	27, // 8: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	27, // 9: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	27, // 10: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
 	1,  // 11: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
 	3,  // 12: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
 	5,  // 13: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
 	7,  // 14: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
 	9,  // 15: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	11, // 16: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	13, // 17: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	15, // 18: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	17, // 19: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	19, // 20: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	21, // 21: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	2,  // 22: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	4,  // 23: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	6,  // 24: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	8,  // 25: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	10, // 26: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	12, // 27: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	14, // 28: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	16, // 29: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	18, // 30: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	20, // 31: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	22, // 32: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	22, // [22:33] is the sub-list for method output_type
-	11, // [11:22] is the sub-list for method input_type
+	11, // 16: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	13, // 17: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	15, // 18: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	17, // 19: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	19, // 20: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	21, // 21: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	23, // 22: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	2,  // 23: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	4,  // 24: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	6,  // 25: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	8,  // 26: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	10, // 27: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	12, // 28: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	14, // 29: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	16, // 30: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	18, // 31: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	20, // 32: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	22, // 33: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	24, // 34: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	23, // [23:35] is the sub-list for method output_type
+	11, // [11:23] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1306,14 +1394,14 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_init() {
 	}
 	file_buf_alpha_registry_v1alpha1_role_proto_init()
 	file_buf_alpha_registry_v1alpha1_verification_status_proto_init()
-	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19].OneofWrappers = []any{}
+	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -557,6 +557,296 @@ func (x *GetRepositoryByFullNameResponse) GetCounts() *RepositoryCounts {
 	return nil
 }
 
+type ListOrganizationRepositoriesRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	PageSize       uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken      string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationRepositoriesRequest) Reset() {
+	*x = ListOrganizationRepositoriesRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationRepositoriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationRepositoriesRequest) ProtoMessage() {}
+
+func (x *ListOrganizationRepositoriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationRepositoriesRequest.ProtoReflect.Descriptor instead.
+func (*ListOrganizationRepositoriesRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+type ListOrganizationRepositoriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repositories  []*Repository          `protobuf:"bytes,1,rep,name=repositories,proto3" json:"repositories,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationRepositoriesResponse) Reset() {
+	*x = ListOrganizationRepositoriesResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationRepositoriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationRepositoriesResponse) ProtoMessage() {}
+
+func (x *ListOrganizationRepositoriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationRepositoriesResponse.ProtoReflect.Descriptor instead.
+func (*ListOrganizationRepositoriesResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListOrganizationRepositoriesResponse) GetRepositories() []*Repository {
+	if x != nil {
+		return x.Repositories
+	}
+	return nil
+}
+
+func (x *ListOrganizationRepositoriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetRepositoriesByFullNameRequest: all or nothing, in no given order.
+type GetRepositoriesByFullNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullNames     []string               `protobuf:"bytes,1,rep,name=full_names,json=fullNames,proto3" json:"full_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoriesByFullNameRequest) Reset() {
+	*x = GetRepositoriesByFullNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoriesByFullNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoriesByFullNameRequest) ProtoMessage() {}
+
+func (x *GetRepositoriesByFullNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoriesByFullNameRequest.ProtoReflect.Descriptor instead.
+func (*GetRepositoriesByFullNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetRepositoriesByFullNameRequest) GetFullNames() []string {
+	if x != nil {
+		return x.FullNames
+	}
+	return nil
+}
+
+type GetRepositoriesByFullNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repositories  []*Repository          `protobuf:"bytes,1,rep,name=repositories,proto3" json:"repositories,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoriesByFullNameResponse) Reset() {
+	*x = GetRepositoriesByFullNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoriesByFullNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoriesByFullNameResponse) ProtoMessage() {}
+
+func (x *GetRepositoriesByFullNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoriesByFullNameResponse.ProtoReflect.Descriptor instead.
+func (*GetRepositoriesByFullNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetRepositoriesByFullNameResponse) GetRepositories() []*Repository {
+	if x != nil {
+		return x.Repositories
+	}
+	return nil
+}
+
+type DeleteRepositoryByFullNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRepositoryByFullNameRequest) Reset() {
+	*x = DeleteRepositoryByFullNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRepositoryByFullNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRepositoryByFullNameRequest) ProtoMessage() {}
+
+func (x *DeleteRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteRepositoryByFullNameRequest) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+type DeleteRepositoryByFullNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRepositoryByFullNameResponse) Reset() {
+	*x = DeleteRepositoryByFullNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRepositoryByFullNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRepositoryByFullNameResponse) ProtoMessage() {}
+
+func (x *DeleteRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
+func (*DeleteRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{12}
+}
+
 type CreateRepositoryByFullNameRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
@@ -567,7 +857,7 @@ type CreateRepositoryByFullNameRequest struct {
 
 func (x *CreateRepositoryByFullNameRequest) Reset() {
 	*x = CreateRepositoryByFullNameRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +869,7 @@ func (x *CreateRepositoryByFullNameRequest) String() string {
 func (*CreateRepositoryByFullNameRequest) ProtoMessage() {}
 
 func (x *CreateRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +882,7 @@ func (x *CreateRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CreateRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
 func (*CreateRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{7}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateRepositoryByFullNameRequest) GetFullName() string {
@@ -618,7 +908,7 @@ type CreateRepositoryByFullNameResponse struct {
 
 func (x *CreateRepositoryByFullNameResponse) Reset() {
 	*x = CreateRepositoryByFullNameResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +920,7 @@ func (x *CreateRepositoryByFullNameResponse) String() string {
 func (*CreateRepositoryByFullNameResponse) ProtoMessage() {}
 
 func (x *CreateRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +933,7 @@ func (x *CreateRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use CreateRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
 func (*CreateRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{8}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateRepositoryByFullNameResponse) GetRepository() *Repository {
@@ -662,7 +952,7 @@ type DeleteRepositoryRequest struct {
 
 func (x *DeleteRepositoryRequest) Reset() {
 	*x = DeleteRepositoryRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +964,7 @@ func (x *DeleteRepositoryRequest) String() string {
 func (*DeleteRepositoryRequest) ProtoMessage() {}
 
 func (x *DeleteRepositoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +977,7 @@ func (x *DeleteRepositoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRepositoryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRepositoryRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{9}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRepositoryRequest) GetId() string {
@@ -705,7 +995,7 @@ type DeleteRepositoryResponse struct {
 
 func (x *DeleteRepositoryResponse) Reset() {
 	*x = DeleteRepositoryResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +1007,7 @@ func (x *DeleteRepositoryResponse) String() string {
 func (*DeleteRepositoryResponse) ProtoMessage() {}
 
 func (x *DeleteRepositoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1020,7 @@ func (x *DeleteRepositoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRepositoryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRepositoryResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{10}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{16}
 }
 
 type SetRepositoryContributorRequest struct {
@@ -744,7 +1034,7 @@ type SetRepositoryContributorRequest struct {
 
 func (x *SetRepositoryContributorRequest) Reset() {
 	*x = SetRepositoryContributorRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +1046,7 @@ func (x *SetRepositoryContributorRequest) String() string {
 func (*SetRepositoryContributorRequest) ProtoMessage() {}
 
 func (x *SetRepositoryContributorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +1059,7 @@ func (x *SetRepositoryContributorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRepositoryContributorRequest.ProtoReflect.Descriptor instead.
 func (*SetRepositoryContributorRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{11}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetRepositoryContributorRequest) GetRepositoryId() string {
@@ -801,7 +1091,7 @@ type SetRepositoryContributorResponse struct {
 
 func (x *SetRepositoryContributorResponse) Reset() {
 	*x = SetRepositoryContributorResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +1103,7 @@ func (x *SetRepositoryContributorResponse) String() string {
 func (*SetRepositoryContributorResponse) ProtoMessage() {}
 
 func (x *SetRepositoryContributorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +1116,7 @@ func (x *SetRepositoryContributorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRepositoryContributorResponse.ProtoReflect.Descriptor instead.
 func (*SetRepositoryContributorResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{12}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{18}
 }
 
 type ListRepositoryContributorsRequest struct {
@@ -842,7 +1132,7 @@ type ListRepositoryContributorsRequest struct {
 
 func (x *ListRepositoryContributorsRequest) Reset() {
 	*x = ListRepositoryContributorsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1144,7 @@ func (x *ListRepositoryContributorsRequest) String() string {
 func (*ListRepositoryContributorsRequest) ProtoMessage() {}
 
 func (x *ListRepositoryContributorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1157,7 @@ func (x *ListRepositoryContributorsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListRepositoryContributorsRequest.ProtoReflect.Descriptor instead.
 func (*ListRepositoryContributorsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{13}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRepositoryContributorsRequest) GetRepositoryId() string {
@@ -908,7 +1198,7 @@ type ListRepositoryContributorsResponse struct {
 
 func (x *ListRepositoryContributorsResponse) Reset() {
 	*x = ListRepositoryContributorsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1210,7 @@ func (x *ListRepositoryContributorsResponse) String() string {
 func (*ListRepositoryContributorsResponse) ProtoMessage() {}
 
 func (x *ListRepositoryContributorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1223,7 @@ func (x *ListRepositoryContributorsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListRepositoryContributorsResponse.ProtoReflect.Descriptor instead.
 func (*ListRepositoryContributorsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{14}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRepositoryContributorsResponse) GetUsers() []*RepositoryContributor {
@@ -963,7 +1253,7 @@ type AddRepositoryGroupRequest struct {
 
 func (x *AddRepositoryGroupRequest) Reset() {
 	*x = AddRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1265,7 @@ func (x *AddRepositoryGroupRequest) String() string {
 func (*AddRepositoryGroupRequest) ProtoMessage() {}
 
 func (x *AddRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1278,7 @@ func (x *AddRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRepositoryGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{15}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddRepositoryGroupRequest) GetRepositoryId() string {
@@ -1020,7 +1310,7 @@ type AddRepositoryGroupResponse struct {
 
 func (x *AddRepositoryGroupResponse) Reset() {
 	*x = AddRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1322,7 @@ func (x *AddRepositoryGroupResponse) String() string {
 func (*AddRepositoryGroupResponse) ProtoMessage() {}
 
 func (x *AddRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1335,7 @@ func (x *AddRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRepositoryGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddRepositoryGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{16}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{22}
 }
 
 type UpdateRepositoryGroupRequest struct {
@@ -1060,7 +1350,7 @@ type UpdateRepositoryGroupRequest struct {
 
 func (x *UpdateRepositoryGroupRequest) Reset() {
 	*x = UpdateRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1362,7 @@ func (x *UpdateRepositoryGroupRequest) String() string {
 func (*UpdateRepositoryGroupRequest) ProtoMessage() {}
 
 func (x *UpdateRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1375,7 @@ func (x *UpdateRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRepositoryGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{17}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateRepositoryGroupRequest) GetRepositoryId() string {
@@ -1117,7 +1407,7 @@ type UpdateRepositoryGroupResponse struct {
 
 func (x *UpdateRepositoryGroupResponse) Reset() {
 	*x = UpdateRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1419,7 @@ func (x *UpdateRepositoryGroupResponse) String() string {
 func (*UpdateRepositoryGroupResponse) ProtoMessage() {}
 
 func (x *UpdateRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1432,7 @@ func (x *UpdateRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRepositoryGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRepositoryGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{18}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{24}
 }
 
 type RemoveRepositoryGroupRequest struct {
@@ -1155,7 +1445,7 @@ type RemoveRepositoryGroupRequest struct {
 
 func (x *RemoveRepositoryGroupRequest) Reset() {
 	*x = RemoveRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1457,7 @@ func (x *RemoveRepositoryGroupRequest) String() string {
 func (*RemoveRepositoryGroupRequest) ProtoMessage() {}
 
 func (x *RemoveRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1470,7 @@ func (x *RemoveRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRepositoryGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{19}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveRepositoryGroupRequest) GetRepositoryId() string {
@@ -1205,7 +1495,7 @@ type RemoveRepositoryGroupResponse struct {
 
 func (x *RemoveRepositoryGroupResponse) Reset() {
 	*x = RemoveRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1507,7 @@ func (x *RemoveRepositoryGroupResponse) String() string {
 func (*RemoveRepositoryGroupResponse) ProtoMessage() {}
 
 func (x *RemoveRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1520,7 @@ func (x *RemoveRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRepositoryGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveRepositoryGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{20}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{26}
 }
 
 var File_buf_alpha_registry_v1alpha1_repository_proto protoreflect.FileDescriptor
@@ -1284,7 +1574,24 @@ const file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc = "" +
 	"\n" +
 	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
 	"repository\x12E\n" +
-	"\x06counts\x18\x02 \x01(\v2-.buf.alpha.registry.v1alpha1.RepositoryCountsR\x06counts\"\x89\x01\n" +
+	"\x06counts\x18\x02 \x01(\v2-.buf.alpha.registry.v1alpha1.RepositoryCountsR\x06counts\"\xa4\x01\n" +
+	"#ListOrganizationRepositoriesRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\"\x9b\x01\n" +
+	"$ListOrganizationRepositoriesResponse\x12K\n" +
+	"\frepositories\x18\x01 \x03(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\frepositories\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n" +
+	" GetRepositoriesByFullNameRequest\x12\x1d\n" +
+	"\n" +
+	"full_names\x18\x01 \x03(\tR\tfullNames\"p\n" +
+	"!GetRepositoriesByFullNameResponse\x12K\n" +
+	"\frepositories\x18\x01 \x03(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\frepositories\"@\n" +
+	"!DeleteRepositoryByFullNameRequest\x12\x1b\n" +
+	"\tfull_name\x18\x01 \x01(\tR\bfullName\"$\n" +
+	"\"DeleteRepositoryByFullNameResponse\"\x89\x01\n" +
 	"!CreateRepositoryByFullNameRequest\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12G\n" +
 	"\n" +
@@ -1333,11 +1640,13 @@ const file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc = "" +
 	"Visibility\x12\x1a\n" +
 	"\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VISIBILITY_PUBLIC\x10\x01\x12\x16\n" +
-	"\x12VISIBILITY_PRIVATE\x10\x022\xd0\n" +
-	"\n" +
+	"\x12VISIBILITY_PRIVATE\x10\x022\xc2\x0e\n" +
 	"\x11RepositoryService\x12{\n" +
 	"\rGetRepository\x121.buf.alpha.registry.v1alpha1.GetRepositoryRequest\x1a2.buf.alpha.registry.v1alpha1.GetRepositoryResponse\"\x03\x90\x02\x01\x12\x99\x01\n" +
-	"\x17GetRepositoryByFullName\x12;.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest\x1a<.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse\"\x03\x90\x02\x01\x12\xa2\x01\n" +
+	"\x17GetRepositoryByFullName\x12;.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest\x1a<.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse\"\x03\x90\x02\x01\x12\xa8\x01\n" +
+	"\x1cListOrganizationRepositories\x12@.buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest\x1aA.buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse\"\x03\x90\x02\x01\x12\x9f\x01\n" +
+	"\x19GetRepositoriesByFullName\x12=.buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest\x1a>.buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse\"\x03\x90\x02\x01\x12\xa2\x01\n" +
+	"\x1aDeleteRepositoryByFullName\x12>.buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest\x1a?.buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse\"\x03\x90\x02\x02\x12\xa2\x01\n" +
 	"\x1aCreateRepositoryByFullName\x12>.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest\x1a?.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse\"\x03\x90\x02\x02\x12\x84\x01\n" +
 	"\x10DeleteRepository\x124.buf.alpha.registry.v1alpha1.DeleteRepositoryRequest\x1a5.buf.alpha.registry.v1alpha1.DeleteRepositoryResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
 	"\x18SetRepositoryContributor\x12<.buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest\x1a=.buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse\x12\xa2\x01\n" +
@@ -1359,74 +1668,88 @@ func file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP() []byte {
 }
 
 var file_buf_alpha_registry_v1alpha1_repository_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_buf_alpha_registry_v1alpha1_repository_proto_goTypes = []any{
-	(Visibility)(0),                            // 0: buf.alpha.registry.v1alpha1.Visibility
-	(*Repository)(nil),                         // 1: buf.alpha.registry.v1alpha1.Repository
-	(*RepositoryCounts)(nil),                   // 2: buf.alpha.registry.v1alpha1.RepositoryCounts
-	(*RepositoryContributor)(nil),              // 3: buf.alpha.registry.v1alpha1.RepositoryContributor
-	(*GetRepositoryRequest)(nil),               // 4: buf.alpha.registry.v1alpha1.GetRepositoryRequest
-	(*GetRepositoryResponse)(nil),              // 5: buf.alpha.registry.v1alpha1.GetRepositoryResponse
-	(*GetRepositoryByFullNameRequest)(nil),     // 6: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
-	(*GetRepositoryByFullNameResponse)(nil),    // 7: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
-	(*CreateRepositoryByFullNameRequest)(nil),  // 8: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
-	(*CreateRepositoryByFullNameResponse)(nil), // 9: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
-	(*DeleteRepositoryRequest)(nil),            // 10: buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
-	(*DeleteRepositoryResponse)(nil),           // 11: buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
-	(*SetRepositoryContributorRequest)(nil),    // 12: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
-	(*SetRepositoryContributorResponse)(nil),   // 13: buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
-	(*ListRepositoryContributorsRequest)(nil),  // 14: buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
-	(*ListRepositoryContributorsResponse)(nil), // 15: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
-	(*AddRepositoryGroupRequest)(nil),          // 16: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
-	(*AddRepositoryGroupResponse)(nil),         // 17: buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
-	(*UpdateRepositoryGroupRequest)(nil),       // 18: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
-	(*UpdateRepositoryGroupResponse)(nil),      // 19: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
-	(*RemoveRepositoryGroupRequest)(nil),       // 20: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
-	(*RemoveRepositoryGroupResponse)(nil),      // 21: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
-	(*timestamppb.Timestamp)(nil),              // 22: google.protobuf.Timestamp
-	(*User)(nil),                               // 23: buf.alpha.registry.v1alpha1.User
-	(RepositoryRole)(0),                        // 24: buf.alpha.registry.v1alpha1.RepositoryRole
+	(Visibility)(0),                              // 0: buf.alpha.registry.v1alpha1.Visibility
+	(*Repository)(nil),                           // 1: buf.alpha.registry.v1alpha1.Repository
+	(*RepositoryCounts)(nil),                     // 2: buf.alpha.registry.v1alpha1.RepositoryCounts
+	(*RepositoryContributor)(nil),                // 3: buf.alpha.registry.v1alpha1.RepositoryContributor
+	(*GetRepositoryRequest)(nil),                 // 4: buf.alpha.registry.v1alpha1.GetRepositoryRequest
+	(*GetRepositoryResponse)(nil),                // 5: buf.alpha.registry.v1alpha1.GetRepositoryResponse
+	(*GetRepositoryByFullNameRequest)(nil),       // 6: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
+	(*GetRepositoryByFullNameResponse)(nil),      // 7: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
+	(*ListOrganizationRepositoriesRequest)(nil),  // 8: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest
+	(*ListOrganizationRepositoriesResponse)(nil), // 9: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse
+	(*GetRepositoriesByFullNameRequest)(nil),     // 10: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest
+	(*GetRepositoriesByFullNameResponse)(nil),    // 11: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse
+	(*DeleteRepositoryByFullNameRequest)(nil),    // 12: buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest
+	(*DeleteRepositoryByFullNameResponse)(nil),   // 13: buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse
+	(*CreateRepositoryByFullNameRequest)(nil),    // 14: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
+	(*CreateRepositoryByFullNameResponse)(nil),   // 15: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
+	(*DeleteRepositoryRequest)(nil),              // 16: buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
+	(*DeleteRepositoryResponse)(nil),             // 17: buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
+	(*SetRepositoryContributorRequest)(nil),      // 18: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
+	(*SetRepositoryContributorResponse)(nil),     // 19: buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
+	(*ListRepositoryContributorsRequest)(nil),    // 20: buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
+	(*ListRepositoryContributorsResponse)(nil),   // 21: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
+	(*AddRepositoryGroupRequest)(nil),            // 22: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
+	(*AddRepositoryGroupResponse)(nil),           // 23: buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
+	(*UpdateRepositoryGroupRequest)(nil),         // 24: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
+	(*UpdateRepositoryGroupResponse)(nil),        // 25: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
+	(*RemoveRepositoryGroupRequest)(nil),         // 26: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
+	(*RemoveRepositoryGroupResponse)(nil),        // 27: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
+	(*timestamppb.Timestamp)(nil),                // 28: google.protobuf.Timestamp
+	(*User)(nil),                                 // 29: buf.alpha.registry.v1alpha1.User
+	(RepositoryRole)(0),                          // 30: buf.alpha.registry.v1alpha1.RepositoryRole
 }
 var file_buf_alpha_registry_v1alpha1_repository_proto_depIdxs = []int32{
-	22, // 0: buf.alpha.registry.v1alpha1.Repository.create_time:type_name -> google.protobuf.Timestamp
-	22, // 1: buf.alpha.registry.v1alpha1.Repository.update_time:type_name -> google.protobuf.Timestamp
+	28, // 0: buf.alpha.registry.v1alpha1.Repository.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: buf.alpha.registry.v1alpha1.Repository.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: buf.alpha.registry.v1alpha1.Repository.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
-	23, // 3: buf.alpha.registry.v1alpha1.RepositoryContributor.user:type_name -> buf.alpha.registry.v1alpha1.User
-	24, // 4: buf.alpha.registry.v1alpha1.RepositoryContributor.explicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	24, // 5: buf.alpha.registry.v1alpha1.RepositoryContributor.implicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	29, // 3: buf.alpha.registry.v1alpha1.RepositoryContributor.user:type_name -> buf.alpha.registry.v1alpha1.User
+	30, // 4: buf.alpha.registry.v1alpha1.RepositoryContributor.explicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 5: buf.alpha.registry.v1alpha1.RepositoryContributor.implicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
 	1,  // 6: buf.alpha.registry.v1alpha1.GetRepositoryResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
 	2,  // 7: buf.alpha.registry.v1alpha1.GetRepositoryResponse.counts:type_name -> buf.alpha.registry.v1alpha1.RepositoryCounts
 	1,  // 8: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
 	2,  // 9: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse.counts:type_name -> buf.alpha.registry.v1alpha1.RepositoryCounts
-	0,  // 10: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
-	1,  // 11: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
-	24, // 12: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest.repository_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	3,  // 13: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse.users:type_name -> buf.alpha.registry.v1alpha1.RepositoryContributor
-	24, // 14: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	24, // 15: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	4,  // 16: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryRequest
-	6,  // 17: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
-	8,  // 18: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
-	10, // 19: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
-	12, // 20: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:input_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
-	14, // 21: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:input_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
-	16, // 22: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
-	18, // 23: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
-	20, // 24: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
-	5,  // 25: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryResponse
-	7,  // 26: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
-	9,  // 27: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
-	11, // 28: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
-	13, // 29: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:output_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
-	15, // 30: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:output_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
-	17, // 31: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
-	19, // 32: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
-	21, // 33: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	1,  // 10: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse.repositories:type_name -> buf.alpha.registry.v1alpha1.Repository
+	1,  // 11: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse.repositories:type_name -> buf.alpha.registry.v1alpha1.Repository
+	0,  // 12: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
+	1,  // 13: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
+	30, // 14: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest.repository_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	3,  // 15: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse.users:type_name -> buf.alpha.registry.v1alpha1.RepositoryContributor
+	30, // 16: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 17: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	4,  // 18: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryRequest
+	6,  // 19: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
+	8,  // 20: buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest
+	10, // 21: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest
+	12, // 22: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest
+	14, // 23: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
+	16, // 24: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
+	18, // 25: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:input_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
+	20, // 26: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:input_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
+	22, // 27: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
+	24, // 28: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
+	26, // 29: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
+	5,  // 30: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryResponse
+	7,  // 31: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
+	9,  // 32: buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse
+	11, // 33: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse
+	13, // 34: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse
+	15, // 35: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
+	17, // 36: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
+	19, // 37: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:output_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
+	21, // 38: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:output_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
+	23, // 39: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
+	25, // 40: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
+	27, // 41: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_repository_proto_init() }
@@ -1440,14 +1763,14 @@ func file_buf_alpha_registry_v1alpha1_repository_proto_init() {
 		(*Repository_UserId)(nil),
 		(*Repository_OrganizationId)(nil),
 	}
-	file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17].OneofWrappers = []any{}
+	file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

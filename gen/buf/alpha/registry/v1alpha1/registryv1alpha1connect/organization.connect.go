@@ -48,6 +48,9 @@ const (
 	// OrganizationServiceDeleteOrganizationProcedure is the fully-qualified name of the
 	// OrganizationService's DeleteOrganization RPC.
 	OrganizationServiceDeleteOrganizationProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/DeleteOrganization"
+	// OrganizationServiceDeleteOrganizationByNameProcedure is the fully-qualified name of the
+	// OrganizationService's DeleteOrganizationByName RPC.
+	OrganizationServiceDeleteOrganizationByNameProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/DeleteOrganizationByName"
 	// OrganizationServiceAddOrganizationMemberProcedure is the fully-qualified name of the
 	// OrganizationService's AddOrganizationMember RPC.
 	OrganizationServiceAddOrganizationMemberProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/AddOrganizationMember"
@@ -76,6 +79,7 @@ type OrganizationServiceClient interface {
 	ListOrganizations(context.Context, *connect.Request[v1alpha1.ListOrganizationsRequest]) (*connect.Response[v1alpha1.ListOrganizationsResponse], error)
 	CreateOrganization(context.Context, *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error)
 	DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error)
+	DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error)
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
@@ -131,6 +135,13 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		deleteOrganizationByName: connect.NewClient[v1alpha1.DeleteOrganizationByNameRequest, v1alpha1.DeleteOrganizationByNameResponse](
+			httpClient,
+			baseURL+OrganizationServiceDeleteOrganizationByNameProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("DeleteOrganizationByName")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 		addOrganizationMember: connect.NewClient[v1alpha1.AddOrganizationMemberRequest, v1alpha1.AddOrganizationMemberResponse](
 			httpClient,
 			baseURL+OrganizationServiceAddOrganizationMemberProcedure,
@@ -182,6 +193,7 @@ type organizationServiceClient struct {
 	listOrganizations        *connect.Client[v1alpha1.ListOrganizationsRequest, v1alpha1.ListOrganizationsResponse]
 	createOrganization       *connect.Client[v1alpha1.CreateOrganizationRequest, v1alpha1.CreateOrganizationResponse]
 	deleteOrganization       *connect.Client[v1alpha1.DeleteOrganizationRequest, v1alpha1.DeleteOrganizationResponse]
+	deleteOrganizationByName *connect.Client[v1alpha1.DeleteOrganizationByNameRequest, v1alpha1.DeleteOrganizationByNameResponse]
 	addOrganizationMember    *connect.Client[v1alpha1.AddOrganizationMemberRequest, v1alpha1.AddOrganizationMemberResponse]
 	updateOrganizationMember *connect.Client[v1alpha1.UpdateOrganizationMemberRequest, v1alpha1.UpdateOrganizationMemberResponse]
 	removeOrganizationMember *connect.Client[v1alpha1.RemoveOrganizationMemberRequest, v1alpha1.RemoveOrganizationMemberResponse]
@@ -214,6 +226,12 @@ func (c *organizationServiceClient) CreateOrganization(ctx context.Context, req 
 // DeleteOrganization calls buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization.
 func (c *organizationServiceClient) DeleteOrganization(ctx context.Context, req *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error) {
 	return c.deleteOrganization.CallUnary(ctx, req)
+}
+
+// DeleteOrganizationByName calls
+// buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName.
+func (c *organizationServiceClient) DeleteOrganizationByName(ctx context.Context, req *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error) {
+	return c.deleteOrganizationByName.CallUnary(ctx, req)
 }
 
 // AddOrganizationMember calls
@@ -259,6 +277,7 @@ type OrganizationServiceHandler interface {
 	ListOrganizations(context.Context, *connect.Request[v1alpha1.ListOrganizationsRequest]) (*connect.Response[v1alpha1.ListOrganizationsResponse], error)
 	CreateOrganization(context.Context, *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error)
 	DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error)
+	DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error)
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
@@ -306,6 +325,13 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceDeleteOrganizationProcedure,
 		svc.DeleteOrganization,
 		connect.WithSchema(organizationServiceMethods.ByName("DeleteOrganization")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	organizationServiceDeleteOrganizationByNameHandler := connect.NewUnaryHandler(
+		OrganizationServiceDeleteOrganizationByNameProcedure,
+		svc.DeleteOrganizationByName,
+		connect.WithSchema(organizationServiceMethods.ByName("DeleteOrganizationByName")),
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
@@ -362,6 +388,8 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 			organizationServiceCreateOrganizationHandler.ServeHTTP(w, r)
 		case OrganizationServiceDeleteOrganizationProcedure:
 			organizationServiceDeleteOrganizationHandler.ServeHTTP(w, r)
+		case OrganizationServiceDeleteOrganizationByNameProcedure:
+			organizationServiceDeleteOrganizationByNameHandler.ServeHTTP(w, r)
 		case OrganizationServiceAddOrganizationMemberProcedure:
 			organizationServiceAddOrganizationMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceUpdateOrganizationMemberProcedure:
@@ -401,6 +429,10 @@ func (UnimplementedOrganizationServiceHandler) CreateOrganization(context.Contex
 
 func (UnimplementedOrganizationServiceHandler) DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName is not implemented"))
 }
 
 func (UnimplementedOrganizationServiceHandler) AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error) {

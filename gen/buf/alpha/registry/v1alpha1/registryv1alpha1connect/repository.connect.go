@@ -39,6 +39,15 @@ const (
 	// RepositoryServiceGetRepositoryByFullNameProcedure is the fully-qualified name of the
 	// RepositoryService's GetRepositoryByFullName RPC.
 	RepositoryServiceGetRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/GetRepositoryByFullName"
+	// RepositoryServiceListOrganizationRepositoriesProcedure is the fully-qualified name of the
+	// RepositoryService's ListOrganizationRepositories RPC.
+	RepositoryServiceListOrganizationRepositoriesProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListOrganizationRepositories"
+	// RepositoryServiceGetRepositoriesByFullNameProcedure is the fully-qualified name of the
+	// RepositoryService's GetRepositoriesByFullName RPC.
+	RepositoryServiceGetRepositoriesByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/GetRepositoriesByFullName"
+	// RepositoryServiceDeleteRepositoryByFullNameProcedure is the fully-qualified name of the
+	// RepositoryService's DeleteRepositoryByFullName RPC.
+	RepositoryServiceDeleteRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/DeleteRepositoryByFullName"
 	// RepositoryServiceCreateRepositoryByFullNameProcedure is the fully-qualified name of the
 	// RepositoryService's CreateRepositoryByFullName RPC.
 	RepositoryServiceCreateRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/CreateRepositoryByFullName"
@@ -67,6 +76,9 @@ const (
 type RepositoryServiceClient interface {
 	GetRepository(context.Context, *connect.Request[v1alpha1.GetRepositoryRequest]) (*connect.Response[v1alpha1.GetRepositoryResponse], error)
 	GetRepositoryByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error)
+	ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error)
+	GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error)
+	DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error)
 	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	DeleteRepository(context.Context, *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error)
 	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
@@ -100,6 +112,27 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			baseURL+RepositoryServiceGetRepositoryByFullNameProcedure,
 			connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoryByFullName")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listOrganizationRepositories: connect.NewClient[v1alpha1.ListOrganizationRepositoriesRequest, v1alpha1.ListOrganizationRepositoriesResponse](
+			httpClient,
+			baseURL+RepositoryServiceListOrganizationRepositoriesProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("ListOrganizationRepositories")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getRepositoriesByFullName: connect.NewClient[v1alpha1.GetRepositoriesByFullNameRequest, v1alpha1.GetRepositoriesByFullNameResponse](
+			httpClient,
+			baseURL+RepositoryServiceGetRepositoriesByFullNameProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoriesByFullName")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteRepositoryByFullName: connect.NewClient[v1alpha1.DeleteRepositoryByFullNameRequest, v1alpha1.DeleteRepositoryByFullNameResponse](
+			httpClient,
+			baseURL+RepositoryServiceDeleteRepositoryByFullNameProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepositoryByFullName")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		createRepositoryByFullName: connect.NewClient[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse](
@@ -155,15 +188,18 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 
 // repositoryServiceClient implements RepositoryServiceClient.
 type repositoryServiceClient struct {
-	getRepository              *connect.Client[v1alpha1.GetRepositoryRequest, v1alpha1.GetRepositoryResponse]
-	getRepositoryByFullName    *connect.Client[v1alpha1.GetRepositoryByFullNameRequest, v1alpha1.GetRepositoryByFullNameResponse]
-	createRepositoryByFullName *connect.Client[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse]
-	deleteRepository           *connect.Client[v1alpha1.DeleteRepositoryRequest, v1alpha1.DeleteRepositoryResponse]
-	setRepositoryContributor   *connect.Client[v1alpha1.SetRepositoryContributorRequest, v1alpha1.SetRepositoryContributorResponse]
-	listRepositoryContributors *connect.Client[v1alpha1.ListRepositoryContributorsRequest, v1alpha1.ListRepositoryContributorsResponse]
-	addRepositoryGroup         *connect.Client[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse]
-	updateRepositoryGroup      *connect.Client[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse]
-	removeRepositoryGroup      *connect.Client[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse]
+	getRepository                *connect.Client[v1alpha1.GetRepositoryRequest, v1alpha1.GetRepositoryResponse]
+	getRepositoryByFullName      *connect.Client[v1alpha1.GetRepositoryByFullNameRequest, v1alpha1.GetRepositoryByFullNameResponse]
+	listOrganizationRepositories *connect.Client[v1alpha1.ListOrganizationRepositoriesRequest, v1alpha1.ListOrganizationRepositoriesResponse]
+	getRepositoriesByFullName    *connect.Client[v1alpha1.GetRepositoriesByFullNameRequest, v1alpha1.GetRepositoriesByFullNameResponse]
+	deleteRepositoryByFullName   *connect.Client[v1alpha1.DeleteRepositoryByFullNameRequest, v1alpha1.DeleteRepositoryByFullNameResponse]
+	createRepositoryByFullName   *connect.Client[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse]
+	deleteRepository             *connect.Client[v1alpha1.DeleteRepositoryRequest, v1alpha1.DeleteRepositoryResponse]
+	setRepositoryContributor     *connect.Client[v1alpha1.SetRepositoryContributorRequest, v1alpha1.SetRepositoryContributorResponse]
+	listRepositoryContributors   *connect.Client[v1alpha1.ListRepositoryContributorsRequest, v1alpha1.ListRepositoryContributorsResponse]
+	addRepositoryGroup           *connect.Client[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse]
+	updateRepositoryGroup        *connect.Client[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse]
+	removeRepositoryGroup        *connect.Client[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse]
 }
 
 // GetRepository calls buf.alpha.registry.v1alpha1.RepositoryService.GetRepository.
@@ -175,6 +211,24 @@ func (c *repositoryServiceClient) GetRepository(ctx context.Context, req *connec
 // buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName.
 func (c *repositoryServiceClient) GetRepositoryByFullName(ctx context.Context, req *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error) {
 	return c.getRepositoryByFullName.CallUnary(ctx, req)
+}
+
+// ListOrganizationRepositories calls
+// buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories.
+func (c *repositoryServiceClient) ListOrganizationRepositories(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error) {
+	return c.listOrganizationRepositories.CallUnary(ctx, req)
+}
+
+// GetRepositoriesByFullName calls
+// buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName.
+func (c *repositoryServiceClient) GetRepositoriesByFullName(ctx context.Context, req *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error) {
+	return c.getRepositoriesByFullName.CallUnary(ctx, req)
+}
+
+// DeleteRepositoryByFullName calls
+// buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName.
+func (c *repositoryServiceClient) DeleteRepositoryByFullName(ctx context.Context, req *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error) {
+	return c.deleteRepositoryByFullName.CallUnary(ctx, req)
 }
 
 // CreateRepositoryByFullName calls
@@ -220,6 +274,9 @@ func (c *repositoryServiceClient) RemoveRepositoryGroup(ctx context.Context, req
 type RepositoryServiceHandler interface {
 	GetRepository(context.Context, *connect.Request[v1alpha1.GetRepositoryRequest]) (*connect.Response[v1alpha1.GetRepositoryResponse], error)
 	GetRepositoryByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error)
+	ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error)
+	GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error)
+	DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error)
 	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	DeleteRepository(context.Context, *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error)
 	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
@@ -248,6 +305,27 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 		svc.GetRepositoryByFullName,
 		connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoryByFullName")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceListOrganizationRepositoriesHandler := connect.NewUnaryHandler(
+		RepositoryServiceListOrganizationRepositoriesProcedure,
+		svc.ListOrganizationRepositories,
+		connect.WithSchema(repositoryServiceMethods.ByName("ListOrganizationRepositories")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceGetRepositoriesByFullNameHandler := connect.NewUnaryHandler(
+		RepositoryServiceGetRepositoriesByFullNameProcedure,
+		svc.GetRepositoriesByFullName,
+		connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoriesByFullName")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceDeleteRepositoryByFullNameHandler := connect.NewUnaryHandler(
+		RepositoryServiceDeleteRepositoryByFullNameProcedure,
+		svc.DeleteRepositoryByFullName,
+		connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepositoryByFullName")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	repositoryServiceCreateRepositoryByFullNameHandler := connect.NewUnaryHandler(
@@ -304,6 +382,12 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 			repositoryServiceGetRepositoryHandler.ServeHTTP(w, r)
 		case RepositoryServiceGetRepositoryByFullNameProcedure:
 			repositoryServiceGetRepositoryByFullNameHandler.ServeHTTP(w, r)
+		case RepositoryServiceListOrganizationRepositoriesProcedure:
+			repositoryServiceListOrganizationRepositoriesHandler.ServeHTTP(w, r)
+		case RepositoryServiceGetRepositoriesByFullNameProcedure:
+			repositoryServiceGetRepositoriesByFullNameHandler.ServeHTTP(w, r)
+		case RepositoryServiceDeleteRepositoryByFullNameProcedure:
+			repositoryServiceDeleteRepositoryByFullNameHandler.ServeHTTP(w, r)
 		case RepositoryServiceCreateRepositoryByFullNameProcedure:
 			repositoryServiceCreateRepositoryByFullNameHandler.ServeHTTP(w, r)
 		case RepositoryServiceDeleteRepositoryProcedure:
@@ -333,6 +417,18 @@ func (UnimplementedRepositoryServiceHandler) GetRepository(context.Context, *con
 
 func (UnimplementedRepositoryServiceHandler) GetRepositoryByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName is not implemented"))
 }
 
 func (UnimplementedRepositoryServiceHandler) CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error) {
