@@ -165,6 +165,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mount(registryv1alpha1connect.NewRepositoryServiceHandler(&apiRepoService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewAuthnServiceHandler(&apiAuthnService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewTokenServiceHandler(&apiTokenService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewSCIMTokenServiceHandler(&apiSCIMTokenService{api: a}, opts...))
 	// groupgate's own services (package groupgate.v1).
 	mount(ggconnect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
 	mount(ggconnect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))

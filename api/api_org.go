@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -280,6 +281,42 @@ func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connec
 		})
 	})
 	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// GetOrganizationSettings is the BSR's way to read an organization's group
+// mappings (idp_groups), for anyone with a role on it, with the number of
+// users holding a role there. groupgate has no base repository role:
+// UNSPECIFIED.
+func (s *apiOrgService) GetOrganizationSettings(ctx context.Context, req *connect.Request[v1.GetOrganizationSettingsRequest]) (*connect.Response[v1.GetOrganizationSettingsResponse], error) {
+	g := s.api.orgGrants()
+	_, orgID, err := g.read(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	mappings, err := s.api.st.ListOrgMappings(ctx, orgID, store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of organization %s: %w", orgID, err)
+	}
+	resp := &v1.GetOrganizationSettingsResponse{}
+	for _, m := range mappings {
+		resp.IdpGroups = append(resp.IdpGroups, &v1.GetOrganizationSettingsResponse_IdPGroup{
+			Name: m.Group, RoleOverride: apiOrgRoleEnum(m.RoleOverride),
+		})
+	}
+	members, err := s.api.st.ListOrgMembers(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of organization %s: %w", orgID, err)
+	}
+	var ids []string
+	for _, m := range members {
+		ids = append(ids, m.UserID)
+	}
+	if _, err := g.holders(ctx, orgID, ids, store.ListOptions{Limit: math.MaxInt32}, func(groupgate.User, sync.Explanation) {
+		resp.MembersCount++
+	}); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(resp), nil

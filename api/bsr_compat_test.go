@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	"github.com/groupgate/groupgate/scim"
 )
 
 // The BSR's role_override of Update…GroupRequest is proto3 optional:
@@ -237,4 +240,112 @@ func TestBSRByNameAndBatchRPCs(t *testing.T) {
 			t.Errorf("repository of the deleted organization still there: %v", err)
 		}
 	})
+}
+
+// GetOrganizationSettings is the BSR's only way to read an organization's
+// group mappings (idp_groups); anyone with a role on it may.
+func TestGetOrganizationSettingsAnswersTheGroupMappings(t *testing.T) {
+	e := newAPIEnv(t)
+	root := e.user("root")
+	rootTok := e.token(root, time.Time{})
+	e.user("carol", "eng")
+	member := e.user("dave", "eng")
+	outsiderTok := e.token(e.user("outsider"), time.Time{})
+	o := e.org("acme", groupgate.User{})
+	e.as(rootTok, "OrganizationService/AddOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"eng"}`)
+	e.as(rootTok, "OrganizationService/AddOrganizationGroup", `{"organization_id":"`+o.ID+`","group_name":"platform-admins","role_override":"ORGANIZATION_ROLE_ADMIN"}`)
+
+	c := registryv1alpha1connect.NewOrganizationServiceClient(e.srv.Client(), e.srv.URL)
+	req := connect.NewRequest(&v1.GetOrganizationSettingsRequest{OrganizationId: o.ID})
+	req.Header().Set("Authorization", "Bearer "+e.token(member, time.Time{}))
+	resp, err := c.GetOrganizationSettings(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]v1.OrganizationRole{}
+	for _, g := range resp.Msg.GetIdpGroups() {
+		got[g.GetName()] = g.GetRoleOverride()
+	}
+	want := map[string]v1.OrganizationRole{
+		"eng":             v1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED,
+		"platform-admins": v1.OrganizationRole_ORGANIZATION_ROLE_ADMIN,
+	}
+	if len(got) != len(want) || got["eng"] != want["eng"] || got["platform-admins"] != want["platform-admins"] {
+		t.Errorf("idp_groups %v, want %v", got, want)
+	}
+	if n := resp.Msg.GetMembersCount(); n != 2 {
+		t.Errorf("members_count %d, want 2 (carol, dave)", n)
+	}
+	req = connect.NewRequest(&v1.GetOrganizationSettingsRequest{OrganizationId: o.ID})
+	req.Header().Set("Authorization", "Bearer "+outsiderTok)
+	if _, err := c.GetOrganizationSettings(context.Background(), req); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("outsider: %v, want permission_denied", err)
+	}
+}
+
+// SCIMTokenService is how a BSR admin makes the token an IdP pushes with:
+// instance admins only; the token works at /scim/v2 until deleted.
+func TestSCIMTokenServiceMakesWorkingSCIMTokens(t *testing.T) {
+	e := newAPIEnv(t)
+	rootTok := e.token(e.user("root"), time.Time{})
+	aliceTok := e.token(e.user("alice"), time.Time{})
+	sc := httptest.NewServer(scim.NewServer(e.st.(scim.Store), e.syncer))
+	t.Cleanup(sc.Close)
+	scimStatus := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, sc.URL+"/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := sc.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	c := registryv1alpha1connect.NewSCIMTokenServiceClient(e.srv.Client(), e.srv.URL)
+	ctx := context.Background()
+	as := func(tok string, r interface{ Header() http.Header }) { r.Header().Set("Authorization", "Bearer "+tok) }
+
+	creq := connect.NewRequest(&v1.CreateSCIMTokenRequest{})
+	as(aliceTok, creq)
+	if _, err := c.CreateSCIMToken(ctx, creq); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("non-admin create: %v, want permission_denied", err)
+	}
+	lreq := connect.NewRequest(&v1.ListSCIMTokensRequest{})
+	as(aliceTok, lreq)
+	if _, err := c.ListSCIMTokens(ctx, lreq); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("non-admin list: %v, want permission_denied", err)
+	}
+
+	creq = connect.NewRequest(&v1.CreateSCIMTokenRequest{})
+	as(rootTok, creq)
+	created, err := c.CreateSCIMToken(ctx, creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := created.Msg.GetToken()
+	if !strings.HasPrefix(secret, "ggscim_") || scimStatus(secret) != http.StatusOK {
+		t.Fatalf("new SCIM token %q does not work at /scim/v2", secret)
+	}
+	if r := e.post("AuthnService/GetCurrentUser", `{}`, "Authorization: Bearer "+secret); r.Code() != "unauthenticated" {
+		t.Errorf("a SCIM token on the API: %s, want unauthenticated", r.Raw)
+	}
+	lreq = connect.NewRequest(&v1.ListSCIMTokensRequest{})
+	as(rootTok, lreq)
+	list, err := c.ListSCIMTokens(ctx, lreq)
+	if err != nil || len(list.Msg.GetTokens()) != 1 {
+		t.Fatalf("list: %v, %v; want one token", list, err)
+	}
+	dreq := connect.NewRequest(&v1.DeleteSCIMTokenRequest{TokenId: list.Msg.GetTokens()[0].GetId()})
+	as(aliceTok, dreq)
+	if _, err := c.DeleteSCIMToken(ctx, dreq); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("non-admin delete: %v, want permission_denied", err)
+	}
+	dreq = connect.NewRequest(&v1.DeleteSCIMTokenRequest{TokenId: list.Msg.GetTokens()[0].GetId()})
+	as(rootTok, dreq)
+	if _, err := c.DeleteSCIMToken(ctx, dreq); err != nil {
+		t.Fatal(err)
+	}
+	if got := scimStatus(secret); got != http.StatusUnauthorized {
+		t.Errorf("deleted SCIM token: %d, want 401", got)
+	}
 }

@@ -931,6 +931,112 @@ func (*RemoveOrganizationMemberResponse) Descriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
 }
 
+type GetOrganizationSettingsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetOrganizationSettingsRequest) Reset() {
+	*x = GetOrganizationSettingsRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrganizationSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrganizationSettingsRequest) ProtoMessage() {}
+
+func (x *GetOrganizationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrganizationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetOrganizationSettingsRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+// GetOrganizationSettingsResponse: the organization's group mappings are
+// idp_groups. groupgate has no base repository role (UNSPECIFIED).
+type GetOrganizationSettingsResponse struct {
+	state              protoimpl.MessageState                      `protogen:"open.v1"`
+	RepositoryBaseRole RepositoryRole                              `protobuf:"varint,1,opt,name=repository_base_role,json=repositoryBaseRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"repository_base_role,omitempty"`
+	MembersCount       uint32                                      `protobuf:"varint,4,opt,name=members_count,json=membersCount,proto3" json:"members_count,omitempty"`
+	IdpGroups          []*GetOrganizationSettingsResponse_IdPGroup `protobuf:"bytes,5,rep,name=idp_groups,json=idpGroups,proto3" json:"idp_groups,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GetOrganizationSettingsResponse) Reset() {
+	*x = GetOrganizationSettingsResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrganizationSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrganizationSettingsResponse) ProtoMessage() {}
+
+func (x *GetOrganizationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrganizationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetOrganizationSettingsResponse) GetRepositoryBaseRole() RepositoryRole {
+	if x != nil {
+		return x.RepositoryBaseRole
+	}
+	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+func (x *GetOrganizationSettingsResponse) GetMembersCount() uint32 {
+	if x != nil {
+		return x.MembersCount
+	}
+	return 0
+}
+
+func (x *GetOrganizationSettingsResponse) GetIdpGroups() []*GetOrganizationSettingsResponse_IdPGroup {
+	if x != nil {
+		return x.IdpGroups
+	}
+	return nil
+}
+
 // AddOrganizationGroupRequest maps an IdP group; members get MEMBER unless
 // role_override names another role.
 type AddOrganizationGroupRequest struct {
@@ -944,7 +1050,7 @@ type AddOrganizationGroupRequest struct {
 
 func (x *AddOrganizationGroupRequest) Reset() {
 	*x = AddOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1062,7 @@ func (x *AddOrganizationGroupRequest) String() string {
 func (*AddOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1075,7 @@ func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddOrganizationGroupRequest) GetOrganizationId() string {
@@ -1001,7 +1107,7 @@ type AddOrganizationGroupResponse struct {
 
 func (x *AddOrganizationGroupResponse) Reset() {
 	*x = AddOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1119,7 @@ func (x *AddOrganizationGroupResponse) String() string {
 func (*AddOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1132,7 @@ func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
 }
 
 type UpdateOrganizationGroupRequest struct {
@@ -1041,7 +1147,7 @@ type UpdateOrganizationGroupRequest struct {
 
 func (x *UpdateOrganizationGroupRequest) Reset() {
 	*x = UpdateOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1159,7 @@ func (x *UpdateOrganizationGroupRequest) String() string {
 func (*UpdateOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1172,7 @@ func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateOrganizationGroupRequest) GetOrganizationId() string {
@@ -1098,7 +1204,7 @@ type UpdateOrganizationGroupResponse struct {
 
 func (x *UpdateOrganizationGroupResponse) Reset() {
 	*x = UpdateOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1216,7 @@ func (x *UpdateOrganizationGroupResponse) String() string {
 func (*UpdateOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1229,7 @@ func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
 }
 
 type RemoveOrganizationGroupRequest struct {
@@ -1136,7 +1242,7 @@ type RemoveOrganizationGroupRequest struct {
 
 func (x *RemoveOrganizationGroupRequest) Reset() {
 	*x = RemoveOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1254,7 @@ func (x *RemoveOrganizationGroupRequest) String() string {
 func (*RemoveOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1267,7 @@ func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveOrganizationGroupRequest) GetOrganizationId() string {
@@ -1186,7 +1292,7 @@ type RemoveOrganizationGroupResponse struct {
 
 func (x *RemoveOrganizationGroupResponse) Reset() {
 	*x = RemoveOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1304,7 @@ func (x *RemoveOrganizationGroupResponse) String() string {
 func (*RemoveOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1317,59 @@ func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{26}
+}
+
+type GetOrganizationSettingsResponse_IdPGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RoleOverride  OrganizationRole       `protobuf:"varint,2,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) Reset() {
+	*x = GetOrganizationSettingsResponse_IdPGroup{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrganizationSettingsResponse_IdPGroup) ProtoMessage() {}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrganizationSettingsResponse_IdPGroup.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsResponse_IdPGroup) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20, 0}
+}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) GetRoleOverride() OrganizationRole {
+	if x != nil {
+		return x.RoleOverride
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
 }
 
 var File_buf_alpha_registry_v1alpha1_organization_proto protoreflect.FileDescriptor
@@ -1268,7 +1426,17 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x1fRemoveOrganizationMemberRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"\"\n" +
-	" RemoveOrganizationMemberResponse\"\xb9\x01\n" +
+	" RemoveOrganizationMemberResponse\"I\n" +
+	"\x1eGetOrganizationSettingsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"\xb1\x03\n" +
+	"\x1fGetOrganizationSettingsResponse\x12]\n" +
+	"\x14repository_base_role\x18\x01 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\x12repositoryBaseRole\x12#\n" +
+	"\rmembers_count\x18\x04 \x01(\rR\fmembersCount\x12d\n" +
+	"\n" +
+	"idp_groups\x18\x05 \x03(\v2E.buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroupR\tidpGroups\x1ar\n" +
+	"\bIdPGroup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12R\n" +
+	"\rrole_override\x18\x02 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\froleOverrideJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\x10plugin_base_roleR\x12template_base_role\"\xb9\x01\n" +
 	"\x1bAddOrganizationGroupRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
@@ -1286,7 +1454,7 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\"!\n" +
-	"\x1fRemoveOrganizationGroupResponse2\x8c\x0e\n" +
+	"\x1fRemoveOrganizationGroupResponse2\xa8\x0f\n" +
 	"\x13OrganizationService\x12\x81\x01\n" +
 	"\x0fGetOrganization\x123.buf.alpha.registry.v1alpha1.GetOrganizationRequest\x1a4.buf.alpha.registry.v1alpha1.GetOrganizationResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
 	"\x15GetOrganizationByName\x129.buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest\x1a:.buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse\"\x03\x90\x02\x01\x12\x87\x01\n" +
@@ -1296,7 +1464,8 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x18DeleteOrganizationByName\x12<.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest\x1a=.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
 	"\x15AddOrganizationMember\x129.buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest\x1a:.buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
 	"\x18UpdateOrganizationMember\x12<.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse\x12\x9c\x01\n" +
-	"\x18RemoveOrganizationMember\x12<.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x90\x01\n" +
+	"\x18RemoveOrganizationMember\x12<.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
+	"\x17GetOrganizationSettings\x12;.buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest\x1a<.buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse\"\x03\x90\x02\x01\x12\x90\x01\n" +
 	"\x14AddOrganizationGroup\x128.buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest\x1a9.buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
 	"\x17UpdateOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
 	"\x17RemoveOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse\"\x03\x90\x02\x02BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
@@ -1313,78 +1482,87 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
-	(*Organization)(nil),                     // 0: buf.alpha.registry.v1alpha1.Organization
-	(*GetOrganizationRequest)(nil),           // 1: buf.alpha.registry.v1alpha1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),          // 2: buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	(*GetOrganizationByNameRequest)(nil),     // 3: buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
-	(*GetOrganizationByNameResponse)(nil),    // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	(*ListOrganizationsRequest)(nil),         // 5: buf.alpha.registry.v1alpha1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),        // 6: buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	(*CreateOrganizationRequest)(nil),        // 7: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil),       // 8: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),        // 9: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil),       // 10: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	(*DeleteOrganizationByNameRequest)(nil),  // 11: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
-	(*DeleteOrganizationByNameResponse)(nil), // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
-	(*AddOrganizationMemberRequest)(nil),     // 13: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	(*AddOrganizationMemberResponse)(nil),    // 14: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	(*UpdateOrganizationMemberRequest)(nil),  // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	(*UpdateOrganizationMemberResponse)(nil), // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	(*RemoveOrganizationMemberRequest)(nil),  // 17: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	(*RemoveOrganizationMemberResponse)(nil), // 18: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	(*AddOrganizationGroupRequest)(nil),      // 19: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	(*AddOrganizationGroupResponse)(nil),     // 20: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	(*UpdateOrganizationGroupRequest)(nil),   // 21: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	(*UpdateOrganizationGroupResponse)(nil),  // 22: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	(*RemoveOrganizationGroupRequest)(nil),   // 23: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	(*RemoveOrganizationGroupResponse)(nil),  // 24: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	(*timestamppb.Timestamp)(nil),            // 25: google.protobuf.Timestamp
-	(VerificationStatus)(0),                  // 26: buf.alpha.registry.v1alpha1.VerificationStatus
-	(OrganizationRole)(0),                    // 27: buf.alpha.registry.v1alpha1.OrganizationRole
+	(*Organization)(nil),                             // 0: buf.alpha.registry.v1alpha1.Organization
+	(*GetOrganizationRequest)(nil),                   // 1: buf.alpha.registry.v1alpha1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),                  // 2: buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	(*GetOrganizationByNameRequest)(nil),             // 3: buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
+	(*GetOrganizationByNameResponse)(nil),            // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	(*ListOrganizationsRequest)(nil),                 // 5: buf.alpha.registry.v1alpha1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),                // 6: buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	(*CreateOrganizationRequest)(nil),                // 7: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),               // 8: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),                // 9: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),               // 10: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	(*DeleteOrganizationByNameRequest)(nil),          // 11: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	(*DeleteOrganizationByNameResponse)(nil),         // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	(*AddOrganizationMemberRequest)(nil),             // 13: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	(*AddOrganizationMemberResponse)(nil),            // 14: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	(*UpdateOrganizationMemberRequest)(nil),          // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	(*UpdateOrganizationMemberResponse)(nil),         // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	(*RemoveOrganizationMemberRequest)(nil),          // 17: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	(*RemoveOrganizationMemberResponse)(nil),         // 18: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	(*GetOrganizationSettingsRequest)(nil),           // 19: buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	(*GetOrganizationSettingsResponse)(nil),          // 20: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	(*AddOrganizationGroupRequest)(nil),              // 21: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	(*AddOrganizationGroupResponse)(nil),             // 22: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	(*UpdateOrganizationGroupRequest)(nil),           // 23: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	(*UpdateOrganizationGroupResponse)(nil),          // 24: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	(*RemoveOrganizationGroupRequest)(nil),           // 25: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	(*RemoveOrganizationGroupResponse)(nil),          // 26: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	(*GetOrganizationSettingsResponse_IdPGroup)(nil), // 27: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	(*timestamppb.Timestamp)(nil),                    // 28: google.protobuf.Timestamp
+	(VerificationStatus)(0),                          // 29: buf.alpha.registry.v1alpha1.VerificationStatus
+	(OrganizationRole)(0),                            // 30: buf.alpha.registry.v1alpha1.OrganizationRole
+	(RepositoryRole)(0),                              // 31: buf.alpha.registry.v1alpha1.RepositoryRole
 }
 var file_buf_alpha_registry_v1alpha1_organization_proto_depIdxs = []int32{
-	25, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	25, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	26, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
+	28, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	29, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
 	0,  // 3: buf.alpha.registry.v1alpha1.GetOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 5: buf.alpha.registry.v1alpha1.ListOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 6: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	27, // 7: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	27, // 8: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	27, // 9: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	27, // 10: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	1,  // 11: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
-	3,  // 12: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
-	5,  // 13: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
-	7,  // 14: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	9,  // 15: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	11, // 16: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
-	13, // 17: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	15, // 18: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	17, // 19: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	19, // 20: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	21, // 21: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	23, // 22: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	2,  // 23: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	4,  // 24: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	6,  // 25: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	8,  // 26: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	10, // 27: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	12, // 28: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
-	14, // 29: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	16, // 30: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	18, // 31: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	20, // 32: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	22, // 33: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	24, // 34: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	23, // [23:35] is the sub-list for method output_type
-	11, // [11:23] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	30, // 7: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	30, // 8: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	31, // 9: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.repository_base_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	27, // 10: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.idp_groups:type_name -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	30, // 11: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	30, // 12: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	30, // 13: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	1,  // 14: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
+	3,  // 15: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
+	5,  // 16: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
+	7,  // 17: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	9,  // 18: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	11, // 19: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	13, // 20: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	15, // 21: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	17, // 22: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	19, // 23: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	21, // 24: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	23, // 25: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	25, // 26: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	2,  // 27: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	4,  // 28: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	6,  // 29: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	8,  // 30: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	10, // 31: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	12, // 32: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	14, // 33: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	16, // 34: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	18, // 35: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	20, // 36: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	22, // 37: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	24, // 38: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	26, // 39: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	27, // [27:40] is the sub-list for method output_type
+	14, // [14:27] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_organization_proto_init() }
@@ -1394,14 +1572,14 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_init() {
 	}
 	file_buf_alpha_registry_v1alpha1_role_proto_init()
 	file_buf_alpha_registry_v1alpha1_verification_status_proto_init()
-	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21].OneofWrappers = []any{}
+	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
