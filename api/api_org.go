@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -92,6 +93,46 @@ func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Requ
 // CreateOrganization is for instance admins; the creator becomes OWNER (a
 // manual role) in the same transaction as the organization and its audit
 // event.
+// ListUserOrganizations lists the organizations the user holds a role on,
+// with the effective role (from any source), in organization-name order.
+// A user may list their own; instance admins anyone's.
+func (s *apiOrgService) ListUserOrganizations(ctx context.Context, req *connect.Request[v1.ListUserOrganizationsRequest]) (*connect.Response[v1.ListUserOrganizationsResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	userID := cmp.Or(req.Msg.GetUserId(), c.User.ID)
+	if userID != c.User.ID && !c.Admin {
+		return nil, groupgate.Errorf(groupgate.Forbidden, "only instance admins may list another user's organizations")
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	acc, err := s.api.syncer.Resolve(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("resolve access of %s: %w", userID, err)
+	}
+	orgs, next := apiSlicePage(acc.Orgs, page)
+	resp := &v1.ListUserOrganizationsResponse{NextPageToken: next}
+	for _, oa := range orgs {
+		o, err := s.api.st.GetOrganization(ctx, oa.OrganizationID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load organization %s: %w", oa.OrganizationID, err)
+		}
+		resp.Organizations = append(resp.Organizations, &v1.OrganizationMembership{
+			Organization: apiOrganization(o), OrganizationRole: apiOrgRoleEnum(oa.Role),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}
+
 func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Request[v1.CreateOrganizationRequest]) (*connect.Response[v1.CreateOrganizationResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {

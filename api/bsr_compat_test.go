@@ -349,3 +349,45 @@ func TestSCIMTokenServiceMakesWorkingSCIMTokens(t *testing.T) {
 		t.Errorf("deleted SCIM token: %d, want 401", got)
 	}
 }
+
+// ListUserOrganizations: the organizations a user holds a role on, from any
+// source, for the user or an instance admin.
+func TestListUserOrganizationsListsEveryRoleSource(t *testing.T) {
+	e := newAPIEnv(t)
+	rootTok := e.token(e.user("root"), time.Time{})
+	alice := e.user("alice", "eng")
+	aliceTok, bobTok := e.token(alice, time.Time{}), e.token(e.user("bob"), time.Time{})
+	acme, beta := e.org("acme", groupgate.User{}), e.org("beta", groupgate.User{})
+	e.org("gamma", groupgate.User{})
+	if _, err := e.syncer.SetOrgMember(e.ctx, "test", acme.ID, alice.ID, groupgate.OrgRoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	e.as(rootTok, "OrganizationService/AddOrganizationGroup", `{"organization_id":"`+beta.ID+`","group_name":"eng"}`)
+
+	c := registryv1alpha1connect.NewOrganizationServiceClient(e.srv.Client(), e.srv.URL)
+	list := func(tok, userID string) (map[string]v1.OrganizationRole, error) {
+		req := connect.NewRequest(&v1.ListUserOrganizationsRequest{UserId: userID})
+		req.Header().Set("Authorization", "Bearer "+tok)
+		resp, err := c.ListUserOrganizations(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]v1.OrganizationRole{}
+		for _, m := range resp.Msg.GetOrganizations() {
+			out[m.GetOrganization().GetName()] = m.GetOrganizationRole()
+		}
+		return out, nil
+	}
+	for who, tok := range map[string]string{"alice herself": aliceTok, "an instance admin": rootTok} {
+		got, err := list(tok, alice.ID)
+		if err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		if len(got) != 2 || got["acme"] != v1.OrganizationRole_ORGANIZATION_ROLE_OWNER || got["beta"] != v1.OrganizationRole_ORGANIZATION_ROLE_MEMBER {
+			t.Errorf("%s: %v, want acme OWNER, beta MEMBER", who, got)
+		}
+	}
+	if _, err := list(bobTok, alice.ID); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("bob listing alice's: %v, want permission_denied", err)
+	}
+}

@@ -403,6 +403,182 @@ func (x *ListOrganizationsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// OrganizationMembership is an organization and the user's role on it.
+type OrganizationMembership struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Organization     *Organization          `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	OrganizationRole OrganizationRole       `protobuf:"varint,2,opt,name=organization_role,json=organizationRole,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"organization_role,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OrganizationMembership) Reset() {
+	*x = OrganizationMembership{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationMembership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationMembership) ProtoMessage() {}
+
+func (x *OrganizationMembership) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationMembership.ProtoReflect.Descriptor instead.
+func (*OrganizationMembership) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OrganizationMembership) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *OrganizationMembership) GetOrganizationRole() OrganizationRole {
+	if x != nil {
+		return x.OrganizationRole
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
+}
+
+// ListUserOrganizationsRequest: groupgate answers for the caller, or for
+// anyone to an instance admin.
+type ListUserOrganizationsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	UserId    string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	PageSize  uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserOrganizationsRequest) Reset() {
+	*x = ListUserOrganizationsRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserOrganizationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserOrganizationsRequest) ProtoMessage() {}
+
+func (x *ListUserOrganizationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserOrganizationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUserOrganizationsRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListUserOrganizationsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListUserOrganizationsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUserOrganizationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListUserOrganizationsRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+type ListUserOrganizationsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Organizations []*OrganizationMembership `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	NextPageToken string                    `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserOrganizationsResponse) Reset() {
+	*x = ListUserOrganizationsResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserOrganizationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserOrganizationsResponse) ProtoMessage() {}
+
+func (x *ListUserOrganizationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserOrganizationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUserOrganizationsResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListUserOrganizationsResponse) GetOrganizations() []*OrganizationMembership {
+	if x != nil {
+		return x.Organizations
+	}
+	return nil
+}
+
+func (x *ListUserOrganizationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type CreateOrganizationRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -412,7 +588,7 @@ type CreateOrganizationRequest struct {
 
 func (x *CreateOrganizationRequest) Reset() {
 	*x = CreateOrganizationRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +600,7 @@ func (x *CreateOrganizationRequest) String() string {
 func (*CreateOrganizationRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +613,7 @@ func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{7}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateOrganizationRequest) GetName() string {
@@ -456,7 +632,7 @@ type CreateOrganizationResponse struct {
 
 func (x *CreateOrganizationResponse) Reset() {
 	*x = CreateOrganizationResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +644,7 @@ func (x *CreateOrganizationResponse) String() string {
 func (*CreateOrganizationResponse) ProtoMessage() {}
 
 func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +657,7 @@ func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{8}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateOrganizationResponse) GetOrganization() *Organization {
@@ -500,7 +676,7 @@ type DeleteOrganizationRequest struct {
 
 func (x *DeleteOrganizationRequest) Reset() {
 	*x = DeleteOrganizationRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +688,7 @@ func (x *DeleteOrganizationRequest) String() string {
 func (*DeleteOrganizationRequest) ProtoMessage() {}
 
 func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +701,7 @@ func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{9}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteOrganizationRequest) GetId() string {
@@ -543,7 +719,7 @@ type DeleteOrganizationResponse struct {
 
 func (x *DeleteOrganizationResponse) Reset() {
 	*x = DeleteOrganizationResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +731,7 @@ func (x *DeleteOrganizationResponse) String() string {
 func (*DeleteOrganizationResponse) ProtoMessage() {}
 
 func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +744,7 @@ func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{10}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
 }
 
 type DeleteOrganizationByNameRequest struct {
@@ -580,7 +756,7 @@ type DeleteOrganizationByNameRequest struct {
 
 func (x *DeleteOrganizationByNameRequest) Reset() {
 	*x = DeleteOrganizationByNameRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +768,7 @@ func (x *DeleteOrganizationByNameRequest) String() string {
 func (*DeleteOrganizationByNameRequest) ProtoMessage() {}
 
 func (x *DeleteOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +781,7 @@ func (x *DeleteOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationByNameRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationByNameRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteOrganizationByNameRequest) GetName() string {
@@ -623,7 +799,7 @@ type DeleteOrganizationByNameResponse struct {
 
 func (x *DeleteOrganizationByNameResponse) Reset() {
 	*x = DeleteOrganizationByNameResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +811,7 @@ func (x *DeleteOrganizationByNameResponse) String() string {
 func (*DeleteOrganizationByNameResponse) ProtoMessage() {}
 
 func (x *DeleteOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +824,7 @@ func (x *DeleteOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationByNameResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationByNameResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
 }
 
 type AddOrganizationMemberRequest struct {
@@ -662,7 +838,7 @@ type AddOrganizationMemberRequest struct {
 
 func (x *AddOrganizationMemberRequest) Reset() {
 	*x = AddOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +850,7 @@ func (x *AddOrganizationMemberRequest) String() string {
 func (*AddOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +863,7 @@ func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddOrganizationMemberRequest) GetOrganizationId() string {
@@ -719,7 +895,7 @@ type AddOrganizationMemberResponse struct {
 
 func (x *AddOrganizationMemberResponse) Reset() {
 	*x = AddOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +907,7 @@ func (x *AddOrganizationMemberResponse) String() string {
 func (*AddOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +920,7 @@ func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
 }
 
 type UpdateOrganizationMemberRequest struct {
@@ -758,7 +934,7 @@ type UpdateOrganizationMemberRequest struct {
 
 func (x *UpdateOrganizationMemberRequest) Reset() {
 	*x = UpdateOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +946,7 @@ func (x *UpdateOrganizationMemberRequest) String() string {
 func (*UpdateOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +959,7 @@ func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateOrganizationMemberRequest) GetOrganizationId() string {
@@ -815,7 +991,7 @@ type UpdateOrganizationMemberResponse struct {
 
 func (x *UpdateOrganizationMemberResponse) Reset() {
 	*x = UpdateOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1003,7 @@ func (x *UpdateOrganizationMemberResponse) String() string {
 func (*UpdateOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1016,7 @@ func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
 }
 
 type RemoveOrganizationMemberRequest struct {
@@ -853,7 +1029,7 @@ type RemoveOrganizationMemberRequest struct {
 
 func (x *RemoveOrganizationMemberRequest) Reset() {
 	*x = RemoveOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1041,7 @@ func (x *RemoveOrganizationMemberRequest) String() string {
 func (*RemoveOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1054,7 @@ func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveOrganizationMemberRequest) GetOrganizationId() string {
@@ -903,7 +1079,7 @@ type RemoveOrganizationMemberResponse struct {
 
 func (x *RemoveOrganizationMemberResponse) Reset() {
 	*x = RemoveOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1091,7 @@ func (x *RemoveOrganizationMemberResponse) String() string {
 func (*RemoveOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1104,7 @@ func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
 }
 
 type GetOrganizationSettingsRequest struct {
@@ -940,7 +1116,7 @@ type GetOrganizationSettingsRequest struct {
 
 func (x *GetOrganizationSettingsRequest) Reset() {
 	*x = GetOrganizationSettingsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1128,7 @@ func (x *GetOrganizationSettingsRequest) String() string {
 func (*GetOrganizationSettingsRequest) ProtoMessage() {}
 
 func (x *GetOrganizationSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1141,7 @@ func (x *GetOrganizationSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetOrganizationSettingsRequest) GetOrganizationId() string {
@@ -988,7 +1164,7 @@ type GetOrganizationSettingsResponse struct {
 
 func (x *GetOrganizationSettingsResponse) Reset() {
 	*x = GetOrganizationSettingsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1176,7 @@ func (x *GetOrganizationSettingsResponse) String() string {
 func (*GetOrganizationSettingsResponse) ProtoMessage() {}
 
 func (x *GetOrganizationSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1189,7 @@ func (x *GetOrganizationSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetOrganizationSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetOrganizationSettingsResponse) GetRepositoryBaseRole() RepositoryRole {
@@ -1050,7 +1226,7 @@ type AddOrganizationGroupRequest struct {
 
 func (x *AddOrganizationGroupRequest) Reset() {
 	*x = AddOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1238,7 @@ func (x *AddOrganizationGroupRequest) String() string {
 func (*AddOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1251,7 @@ func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AddOrganizationGroupRequest) GetOrganizationId() string {
@@ -1107,7 +1283,7 @@ type AddOrganizationGroupResponse struct {
 
 func (x *AddOrganizationGroupResponse) Reset() {
 	*x = AddOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1295,7 @@ func (x *AddOrganizationGroupResponse) String() string {
 func (*AddOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1308,7 @@ func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{25}
 }
 
 type UpdateOrganizationGroupRequest struct {
@@ -1147,7 +1323,7 @@ type UpdateOrganizationGroupRequest struct {
 
 func (x *UpdateOrganizationGroupRequest) Reset() {
 	*x = UpdateOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1335,7 @@ func (x *UpdateOrganizationGroupRequest) String() string {
 func (*UpdateOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1348,7 @@ func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateOrganizationGroupRequest) GetOrganizationId() string {
@@ -1204,7 +1380,7 @@ type UpdateOrganizationGroupResponse struct {
 
 func (x *UpdateOrganizationGroupResponse) Reset() {
 	*x = UpdateOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1392,7 @@ func (x *UpdateOrganizationGroupResponse) String() string {
 func (*UpdateOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1405,7 @@ func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{27}
 }
 
 type RemoveOrganizationGroupRequest struct {
@@ -1242,7 +1418,7 @@ type RemoveOrganizationGroupRequest struct {
 
 func (x *RemoveOrganizationGroupRequest) Reset() {
 	*x = RemoveOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1430,7 @@ func (x *RemoveOrganizationGroupRequest) String() string {
 func (*RemoveOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1443,7 @@ func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{25}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveOrganizationGroupRequest) GetOrganizationId() string {
@@ -1292,7 +1468,7 @@ type RemoveOrganizationGroupResponse struct {
 
 func (x *RemoveOrganizationGroupResponse) Reset() {
 	*x = RemoveOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1480,7 @@ func (x *RemoveOrganizationGroupResponse) String() string {
 func (*RemoveOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1493,7 @@ func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{26}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{29}
 }
 
 type GetOrganizationSettingsResponse_IdPGroup struct {
@@ -1330,7 +1506,7 @@ type GetOrganizationSettingsResponse_IdPGroup struct {
 
 func (x *GetOrganizationSettingsResponse_IdPGroup) Reset() {
 	*x = GetOrganizationSettingsResponse_IdPGroup{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1518,7 @@ func (x *GetOrganizationSettingsResponse_IdPGroup) String() string {
 func (*GetOrganizationSettingsResponse_IdPGroup) ProtoMessage() {}
 
 func (x *GetOrganizationSettingsResponse_IdPGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1531,7 @@ func (x *GetOrganizationSettingsResponse_IdPGroup) ProtoReflect() protoreflect.M
 
 // Deprecated: Use GetOrganizationSettingsResponse_IdPGroup.ProtoReflect.Descriptor instead.
 func (*GetOrganizationSettingsResponse_IdPGroup) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20, 0}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23, 0}
 }
 
 func (x *GetOrganizationSettingsResponse_IdPGroup) GetName() string {
@@ -1402,6 +1578,18 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\areverse\x18\x03 \x01(\bR\areverse\"\x94\x01\n" +
 	"\x19ListOrganizationsResponse\x12O\n" +
 	"\rorganizations\x18\x01 \x03(\v2).buf.alpha.registry.v1alpha1.OrganizationR\rorganizations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc3\x01\n" +
+	"\x16OrganizationMembership\x12M\n" +
+	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\x12Z\n" +
+	"\x11organization_role\x18\x02 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\x10organizationRole\"\x8d\x01\n" +
+	"\x1cListUserOrganizationsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\"\xa2\x01\n" +
+	"\x1dListUserOrganizationsResponse\x12Y\n" +
+	"\rorganizations\x18\x01 \x03(\v23.buf.alpha.registry.v1alpha1.OrganizationMembershipR\rorganizations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x19CreateOrganizationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
@@ -1454,11 +1642,12 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\"!\n" +
-	"\x1fRemoveOrganizationGroupResponse2\xa8\x0f\n" +
+	"\x1fRemoveOrganizationGroupResponse2\xbe\x10\n" +
 	"\x13OrganizationService\x12\x81\x01\n" +
 	"\x0fGetOrganization\x123.buf.alpha.registry.v1alpha1.GetOrganizationRequest\x1a4.buf.alpha.registry.v1alpha1.GetOrganizationResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
 	"\x15GetOrganizationByName\x129.buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest\x1a:.buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse\"\x03\x90\x02\x01\x12\x87\x01\n" +
-	"\x11ListOrganizations\x125.buf.alpha.registry.v1alpha1.ListOrganizationsRequest\x1a6.buf.alpha.registry.v1alpha1.ListOrganizationsResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
+	"\x11ListOrganizations\x125.buf.alpha.registry.v1alpha1.ListOrganizationsRequest\x1a6.buf.alpha.registry.v1alpha1.ListOrganizationsResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
+	"\x15ListUserOrganizations\x129.buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest\x1a:.buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
 	"\x12CreateOrganization\x126.buf.alpha.registry.v1alpha1.CreateOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.CreateOrganizationResponse\"\x03\x90\x02\x02\x12\x8a\x01\n" +
 	"\x12DeleteOrganization\x126.buf.alpha.registry.v1alpha1.DeleteOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.DeleteOrganizationResponse\"\x03\x90\x02\x02\x12\x9c\x01\n" +
 	"\x18DeleteOrganizationByName\x12<.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest\x1a=.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
@@ -1482,7 +1671,7 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
 	(*Organization)(nil),                             // 0: buf.alpha.registry.v1alpha1.Organization
 	(*GetOrganizationRequest)(nil),                   // 1: buf.alpha.registry.v1alpha1.GetOrganizationRequest
@@ -1491,78 +1680,86 @@ var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
 	(*GetOrganizationByNameResponse)(nil),            // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
 	(*ListOrganizationsRequest)(nil),                 // 5: buf.alpha.registry.v1alpha1.ListOrganizationsRequest
 	(*ListOrganizationsResponse)(nil),                // 6: buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	(*CreateOrganizationRequest)(nil),                // 7: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil),               // 8: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),                // 9: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil),               // 10: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	(*DeleteOrganizationByNameRequest)(nil),          // 11: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
-	(*DeleteOrganizationByNameResponse)(nil),         // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
-	(*AddOrganizationMemberRequest)(nil),             // 13: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	(*AddOrganizationMemberResponse)(nil),            // 14: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	(*UpdateOrganizationMemberRequest)(nil),          // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	(*UpdateOrganizationMemberResponse)(nil),         // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	(*RemoveOrganizationMemberRequest)(nil),          // 17: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	(*RemoveOrganizationMemberResponse)(nil),         // 18: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	(*GetOrganizationSettingsRequest)(nil),           // 19: buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
-	(*GetOrganizationSettingsResponse)(nil),          // 20: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
-	(*AddOrganizationGroupRequest)(nil),              // 21: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	(*AddOrganizationGroupResponse)(nil),             // 22: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	(*UpdateOrganizationGroupRequest)(nil),           // 23: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	(*UpdateOrganizationGroupResponse)(nil),          // 24: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	(*RemoveOrganizationGroupRequest)(nil),           // 25: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	(*RemoveOrganizationGroupResponse)(nil),          // 26: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	(*GetOrganizationSettingsResponse_IdPGroup)(nil), // 27: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
-	(*timestamppb.Timestamp)(nil),                    // 28: google.protobuf.Timestamp
-	(VerificationStatus)(0),                          // 29: buf.alpha.registry.v1alpha1.VerificationStatus
-	(OrganizationRole)(0),                            // 30: buf.alpha.registry.v1alpha1.OrganizationRole
-	(RepositoryRole)(0),                              // 31: buf.alpha.registry.v1alpha1.RepositoryRole
+	(*OrganizationMembership)(nil),                   // 7: buf.alpha.registry.v1alpha1.OrganizationMembership
+	(*ListUserOrganizationsRequest)(nil),             // 8: buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest
+	(*ListUserOrganizationsResponse)(nil),            // 9: buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse
+	(*CreateOrganizationRequest)(nil),                // 10: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),               // 11: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),                // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),               // 13: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	(*DeleteOrganizationByNameRequest)(nil),          // 14: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	(*DeleteOrganizationByNameResponse)(nil),         // 15: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	(*AddOrganizationMemberRequest)(nil),             // 16: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	(*AddOrganizationMemberResponse)(nil),            // 17: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	(*UpdateOrganizationMemberRequest)(nil),          // 18: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	(*UpdateOrganizationMemberResponse)(nil),         // 19: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	(*RemoveOrganizationMemberRequest)(nil),          // 20: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	(*RemoveOrganizationMemberResponse)(nil),         // 21: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	(*GetOrganizationSettingsRequest)(nil),           // 22: buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	(*GetOrganizationSettingsResponse)(nil),          // 23: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	(*AddOrganizationGroupRequest)(nil),              // 24: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	(*AddOrganizationGroupResponse)(nil),             // 25: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	(*UpdateOrganizationGroupRequest)(nil),           // 26: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	(*UpdateOrganizationGroupResponse)(nil),          // 27: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	(*RemoveOrganizationGroupRequest)(nil),           // 28: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	(*RemoveOrganizationGroupResponse)(nil),          // 29: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	(*GetOrganizationSettingsResponse_IdPGroup)(nil), // 30: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	(*timestamppb.Timestamp)(nil),                    // 31: google.protobuf.Timestamp
+	(VerificationStatus)(0),                          // 32: buf.alpha.registry.v1alpha1.VerificationStatus
+	(OrganizationRole)(0),                            // 33: buf.alpha.registry.v1alpha1.OrganizationRole
+	(RepositoryRole)(0),                              // 34: buf.alpha.registry.v1alpha1.RepositoryRole
 }
 var file_buf_alpha_registry_v1alpha1_organization_proto_depIdxs = []int32{
-	28, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	28, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	29, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
+	31, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	31, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	32, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
 	0,  // 3: buf.alpha.registry.v1alpha1.GetOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
 	0,  // 5: buf.alpha.registry.v1alpha1.ListOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.Organization
-	0,  // 6: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	30, // 7: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 8: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	31, // 9: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.repository_base_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	27, // 10: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.idp_groups:type_name -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
-	30, // 11: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 12: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 13: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	1,  // 14: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
-	3,  // 15: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
-	5,  // 16: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
-	7,  // 17: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	9,  // 18: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	11, // 19: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
-	13, // 20: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	15, // 21: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	17, // 22: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	19, // 23: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
-	21, // 24: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	23, // 25: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	25, // 26: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	2,  // 27: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	4,  // 28: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	6,  // 29: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	8,  // 30: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	10, // 31: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	12, // 32: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
-	14, // 33: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	16, // 34: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	18, // 35: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	20, // 36: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
-	22, // 37: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	24, // 38: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	26, // 39: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	27, // [27:40] is the sub-list for method output_type
-	14, // [14:27] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	0,  // 6: buf.alpha.registry.v1alpha1.OrganizationMembership.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	33, // 7: buf.alpha.registry.v1alpha1.OrganizationMembership.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	7,  // 8: buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.OrganizationMembership
+	0,  // 9: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	33, // 10: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 11: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	34, // 12: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.repository_base_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 13: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.idp_groups:type_name -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	33, // 14: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 16: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	1,  // 17: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
+	3,  // 18: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
+	5,  // 19: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
+	8,  // 20: buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest
+	10, // 21: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	12, // 22: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	14, // 23: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	16, // 24: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	18, // 25: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	20, // 26: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	22, // 27: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	24, // 28: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	26, // 29: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	28, // 30: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	2,  // 31: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	4,  // 32: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	6,  // 33: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	9,  // 34: buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse
+	11, // 35: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	13, // 36: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	15, // 37: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	17, // 38: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	19, // 39: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	21, // 40: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	23, // 41: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	25, // 42: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	27, // 43: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	29, // 44: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	31, // [31:45] is the sub-list for method output_type
+	17, // [17:31] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_organization_proto_init() }
@@ -1572,14 +1769,14 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_init() {
 	}
 	file_buf_alpha_registry_v1alpha1_role_proto_init()
 	file_buf_alpha_registry_v1alpha1_verification_status_proto_init()
-	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23].OneofWrappers = []any{}
+	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
