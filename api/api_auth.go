@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -357,6 +358,26 @@ func (s *apiAuthnService) GetCurrentUser(ctx context.Context, _ *connect.Request
 		return nil, err
 	}
 	return connect.NewResponse(&v1.GetCurrentUserResponse{User: apiUser(c.User)}), nil
+}
+
+// GetCurrentUserSubject answers the subject the caller's identity provider
+// knows them by: that of their first linked login (the account's origin;
+// later links were joined to it). A user no login has reached yet (made by
+// SCIM or the CLI) has none: failed_precondition.
+func (s *apiAuthnService) GetCurrentUserSubject(ctx context.Context, _ *connect.Request[v1.GetCurrentUserSubjectRequest]) (*connect.Response[v1.GetCurrentUserSubjectResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.api.st.ListIdentities(ctx, c.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list identities of %s: %w", c.User.ID, err)
+	}
+	if len(ids) == 0 {
+		return nil, groupgate.Errorf(groupgate.FailedPrecondition, "user %s has not logged in through an identity provider", c.User.ID)
+	}
+	first := slices.MinFunc(ids, func(a, b groupgate.UserIdentity) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return connect.NewResponse(&v1.GetCurrentUserSubjectResponse{Subject: first.Subject}), nil
 }
 
 // apiUser is u as the BSR shows a user; groupgate's accounts are personal

@@ -391,3 +391,25 @@ func TestListUserOrganizationsListsEveryRoleSource(t *testing.T) {
 		t.Errorf("bob listing alice's: %v, want permission_denied", err)
 	}
 }
+
+// GetCurrentUserSubject: the subject of the caller's first IdP login;
+// none for a user no login has reached.
+func TestGetCurrentUserSubjectAnswersTheLoginSubject(t *testing.T) {
+	e := newAPIEnv(t)
+	u, _, err := e.syncer.Login(e.ctx, groupgate.Identity{Provider: "test", Subject: "sub-123", Username: "alice", Email: "alice@example.com", EmailVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := registryv1alpha1connect.NewAuthnServiceClient(e.srv.Client(), e.srv.URL)
+	req := connect.NewRequest(&v1.GetCurrentUserSubjectRequest{})
+	req.Header().Set("Authorization", "Bearer "+e.token(u, time.Time{}))
+	resp, err := c.GetCurrentUserSubject(context.Background(), req)
+	if err != nil || resp.Msg.GetSubject() != "sub-123" {
+		t.Errorf("subject %v, %v; want sub-123", resp, err)
+	}
+	req = connect.NewRequest(&v1.GetCurrentUserSubjectRequest{})
+	req.Header().Set("Authorization", "Bearer "+e.token(e.user("scim-only"), time.Time{}))
+	if _, err := c.GetCurrentUserSubject(context.Background(), req); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("user without a login: %v, want failed_precondition", err)
+	}
+}
