@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/devidp"
@@ -144,12 +145,12 @@ func buildReplica(t *testing.T, i int, hs *httptest.Server, issuer string, cfg r
 		t.Fatal(err)
 	}
 	health := web.NewHealth([]web.Check{{Name: "store", Func: st.Ping}, {Name: "redis", Func: backend.Ping}})
-	api := web.NewAPI(st, syncer, web.WithAPIAdmins([]string{"root@example.com"}),
-		web.WithAPISessions(backend), web.WithAPICookieAuth(web.SessionCookieAuth(cookies)))
+	connectAPI := api.New(st, syncer, api.WithAdmins([]string{"root@example.com"}),
+		api.WithSessions(backend), api.WithCookieAuth(api.SessionCookieAuth(cookies)))
 	sc := scim.NewServer(st.(scim.Store), syncer, scim.WithBaseURL(pubStr+"/scim/v2"))
 	srv, err := web.NewServer(web.Config{PublicURL: pub, Providers: []string{provider}, SessionTTL: time.Hour},
 		web.Deps{Login: login, Sessions: cookies, Accounts: syncer, Redirects: policy, Health: health, SessionBackend: backend, Users: st},
-		web.WithMount(api), web.WithMount(web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", sc) })))
+		web.WithMount(connectAPI), web.WithMount(web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", sc) })))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,7 @@ func changesReachAnotherReplica(t *testing.T, client redis.UniversalClient, pref
 			"OrganizationService/RemoveOrganizationGroup", `{"organization_id":"` + acme.ID + `","group_name":"eng"}`,
 			func(x auth) bool { return roleIn(x.orgRoles, "acme") == "MEMBER" }},
 		{"updating an organization mapping on B changes the role on A",
-			"OrganizationService/UpdateOrganizationGroup", `{"organization_id":"` + acme.ID + `","group_name":"platform-admins","role_override":"ORGANIZATION_ROLE_WRITER"}`,
+			"OrganizationService/UpdateOrganizationGroup", `{"organization_id":"` + acme.ID + `","group_name":"platform-admins","role_override":5}`,
 			func(x auth) bool { return roleIn(x.orgRoles, "acme") == "WRITER" }},
 		{"removing a repository mapping on B drops the role on A and keeps the other group's",
 			"RepositoryService/RemoveRepositoryGroup", `{"repository_id":"` + api.ID + `","group_name":"eng"}`,

@@ -131,7 +131,7 @@ func TestRacingPushesFromTwoReplicasLeaveTheNewestSnapshot(t *testing.T) {
 				t.Fatal("A's write never reached the hold")
 			}
 			call(t, b, tok, "OrganizationService/AddOrganizationMember",
-				`{"organization_id":"`+beta.ID+`","user_id":"`+aliceUser.ID+`","organization_role":"ORGANIZATION_ROLE_WRITER"}`)
+				`{"organization_id":"`+beta.ID+`","user_id":"`+aliceUser.ID+`","organization_role":5}`)
 			eventually(t, alice, a, time.Second, "B's snapshot on A", func(x auth) bool { return roleIn(x.orgRoles, "beta") == "WRITER" })
 			close(held.release)
 			if err := <-done; err != nil {

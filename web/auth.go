@@ -133,7 +133,7 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Sessions = make([]whoamiSession, 0, len(recs))
 		for _, o := range recs {
-			out.Sessions = append(out.Sessions, whoamiSession{IDHint: apiSessionHint(o.ID), Provider: o.Provider,
+			out.Sessions = append(out.Sessions, whoamiSession{IDHint: session.IDHint(o.ID), Provider: o.Provider,
 				CreatedAt: o.CreatedAt.UTC(), ExpiresAt: o.ExpiresAt.UTC(), Current: o.ID == rec.ID})
 		}
 	}

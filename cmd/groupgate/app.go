@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
@@ -480,20 +481,20 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 
 // buildAPI is the Connect API: bearer tokens, and the browser session
 // cookie (CSRF-checked) for the admin UI.
-func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) *web.API {
-	return web.NewAPI(st, syncer,
-		web.WithAPIAdmins(cfg.Admins),
-		web.WithAPISessions(backend),
-		web.WithAPICookieAuth(web.SessionCookieAuth(cookies)),
-		web.WithAPIBodyLimit(int64(cfg.API.BodyLimit)),
-		web.WithAPITokenPolicy(web.TokenPolicy{
+func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) *api.API {
+	return api.New(st, syncer,
+		api.WithAdmins(cfg.Admins),
+		api.WithSessions(backend),
+		api.WithCookieAuth(api.SessionCookieAuth(cookies)),
+		api.WithBodyLimit(int64(cfg.API.BodyLimit)),
+		api.WithTokenPolicy(api.TokenPolicy{
 			SessionMaxLifetime: cfg.API.Tokens.SessionMaxLifetime.D(),
 			DefaultLifetime:    cfg.API.Tokens.DefaultLifetime.D(),
 			MaxLifetime:        cfg.API.Tokens.MaxLifetime.D(),
 			MaxPerUser:         cfg.API.Tokens.MaxPerUser,
 		}),
-		web.WithAPINow(now),
-		web.WithAPILogger(logger.With("component", "api")))
+		api.WithNow(now),
+		api.WithLogger(logger.With("component", "api")))
 }
 
 // buildSCIM is the SCIM 2.0 endpoint at /scim/v2/, writing through the

@@ -46,9 +46,18 @@ func listen(addr string) (net.Listener, error) {
 // for groupgate's own routes; web's reverse proxy replaces them per
 // request with http.ResponseController (http.proxy_read_timeout,
 // proxy_write_timeout), so that proxying keeps streaming.
+//
+// HTTP/2 over cleartext (h2c, prior knowledge only: no Upgrade) is on
+// beside HTTP/1.1, so that gRPC clients reach the Connect API directly;
+// HTTP/2 over TLS stays available to a TLS listener.
 func buildHTTPServer(h http.Handler, logger *slog.Logger, hc HTTPConfig) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Handler:           h,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: hc.ReadHeaderTimeout.D(),
 		ReadTimeout:       hc.ReadTimeout.D(),
 		WriteTimeout:      hc.WriteTimeout.D(),

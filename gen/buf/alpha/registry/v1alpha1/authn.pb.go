@@ -101,6 +101,88 @@ func (x *GetCurrentUserResponse) GetUser() *User {
 	return nil
 }
 
+type GetCurrentUserSubjectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCurrentUserSubjectRequest) Reset() {
+	*x = GetCurrentUserSubjectRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCurrentUserSubjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCurrentUserSubjectRequest) ProtoMessage() {}
+
+func (x *GetCurrentUserSubjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCurrentUserSubjectRequest.ProtoReflect.Descriptor instead.
+func (*GetCurrentUserSubjectRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_authn_proto_rawDescGZIP(), []int{2}
+}
+
+// GetCurrentUserSubjectResponse: the subject of the caller's first linked
+// identity-provider login.
+type GetCurrentUserSubjectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCurrentUserSubjectResponse) Reset() {
+	*x = GetCurrentUserSubjectResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCurrentUserSubjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCurrentUserSubjectResponse) ProtoMessage() {}
+
+func (x *GetCurrentUserSubjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCurrentUserSubjectResponse.ProtoReflect.Descriptor instead.
+func (*GetCurrentUserSubjectResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_authn_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetCurrentUserSubjectResponse) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
 var File_buf_alpha_registry_v1alpha1_authn_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_authn_proto_rawDesc = "" +
@@ -108,9 +190,13 @@ const file_buf_alpha_registry_v1alpha1_authn_proto_rawDesc = "" +
 	"'buf/alpha/registry/v1alpha1/authn.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a&buf/alpha/registry/v1alpha1/user.proto\"\x17\n" +
 	"\x15GetCurrentUserRequest\"O\n" +
 	"\x16GetCurrentUserResponse\x125\n" +
-	"\x04user\x18\x01 \x01(\v2!.buf.alpha.registry.v1alpha1.UserR\x04user2\x8e\x01\n" +
+	"\x04user\x18\x01 \x01(\v2!.buf.alpha.registry.v1alpha1.UserR\x04user\"\x1e\n" +
+	"\x1cGetCurrentUserSubjectRequest\"9\n" +
+	"\x1dGetCurrentUserSubjectResponse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject2\xa4\x02\n" +
 	"\fAuthnService\x12~\n" +
-	"\x0eGetCurrentUser\x122.buf.alpha.registry.v1alpha1.GetCurrentUserRequest\x1a3.buf.alpha.registry.v1alpha1.GetCurrentUserResponse\"\x03\x90\x02\x01BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
+	"\x0eGetCurrentUser\x122.buf.alpha.registry.v1alpha1.GetCurrentUserRequest\x1a3.buf.alpha.registry.v1alpha1.GetCurrentUserResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
+	"\x15GetCurrentUserSubject\x129.buf.alpha.registry.v1alpha1.GetCurrentUserSubjectRequest\x1a:.buf.alpha.registry.v1alpha1.GetCurrentUserSubjectResponse\"\x03\x90\x02\x01BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
 
 var (
 	file_buf_alpha_registry_v1alpha1_authn_proto_rawDescOnce sync.Once
@@ -124,18 +210,22 @@ func file_buf_alpha_registry_v1alpha1_authn_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_authn_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_buf_alpha_registry_v1alpha1_authn_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_buf_alpha_registry_v1alpha1_authn_proto_goTypes = []any{
-	(*GetCurrentUserRequest)(nil),  // 0: buf.alpha.registry.v1alpha1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil), // 1: buf.alpha.registry.v1alpha1.GetCurrentUserResponse
-	(*User)(nil),                   // 2: buf.alpha.registry.v1alpha1.User
+	(*GetCurrentUserRequest)(nil),         // 0: buf.alpha.registry.v1alpha1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),        // 1: buf.alpha.registry.v1alpha1.GetCurrentUserResponse
+	(*GetCurrentUserSubjectRequest)(nil),  // 2: buf.alpha.registry.v1alpha1.GetCurrentUserSubjectRequest
+	(*GetCurrentUserSubjectResponse)(nil), // 3: buf.alpha.registry.v1alpha1.GetCurrentUserSubjectResponse
+	(*User)(nil),                          // 4: buf.alpha.registry.v1alpha1.User
 }
 var file_buf_alpha_registry_v1alpha1_authn_proto_depIdxs = []int32{
-	2, // 0: buf.alpha.registry.v1alpha1.GetCurrentUserResponse.user:type_name -> buf.alpha.registry.v1alpha1.User
+	4, // 0: buf.alpha.registry.v1alpha1.GetCurrentUserResponse.user:type_name -> buf.alpha.registry.v1alpha1.User
 	0, // 1: buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUser:input_type -> buf.alpha.registry.v1alpha1.GetCurrentUserRequest
-	1, // 2: buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUser:output_type -> buf.alpha.registry.v1alpha1.GetCurrentUserResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	2, // 2: buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUserSubject:input_type -> buf.alpha.registry.v1alpha1.GetCurrentUserSubjectRequest
+	1, // 3: buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUser:output_type -> buf.alpha.registry.v1alpha1.GetCurrentUserResponse
+	3, // 4: buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUserSubject:output_type -> buf.alpha.registry.v1alpha1.GetCurrentUserSubjectResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -153,7 +243,7 @@ func file_buf_alpha_registry_v1alpha1_authn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_authn_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_authn_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

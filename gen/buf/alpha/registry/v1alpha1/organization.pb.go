@@ -23,13 +23,16 @@ const (
 )
 
 type Organization struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CreateTime         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Name               string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Description        string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Url                string                 `protobuf:"bytes,6,opt,name=url,proto3" json:"url,omitempty"`
+	VerificationStatus VerificationStatus     `protobuf:"varint,7,opt,name=verification_status,json=verificationStatus,proto3,enum=buf.alpha.registry.v1alpha1.VerificationStatus" json:"verification_status,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Organization) Reset() {
@@ -90,177 +93,25 @@ func (x *Organization) GetName() string {
 	return ""
 }
 
-// OrganizationGroup maps an IdP group to a role on an organization.
-type OrganizationGroup struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	OrganizationId string                 `protobuf:"bytes,2,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	GroupName      string                 `protobuf:"bytes,3,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED: the default role, MEMBER.
-	RoleOverride OrganizationRole `protobuf:"varint,4,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
-	// The role members of the group get.
-	EffectiveRole OrganizationRole       `protobuf:"varint,5,opt,name=effective_role,json=effectiveRole,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"effective_role,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *OrganizationGroup) Reset() {
-	*x = OrganizationGroup{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *OrganizationGroup) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*OrganizationGroup) ProtoMessage() {}
-
-func (x *OrganizationGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[1]
+func (x *Organization) GetDescription() string {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use OrganizationGroup.ProtoReflect.Descriptor instead.
-func (*OrganizationGroup) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *OrganizationGroup) GetId() string {
-	if x != nil {
-		return x.Id
+		return x.Description
 	}
 	return ""
 }
 
-func (x *OrganizationGroup) GetOrganizationId() string {
+func (x *Organization) GetUrl() string {
 	if x != nil {
-		return x.OrganizationId
+		return x.Url
 	}
 	return ""
 }
 
-func (x *OrganizationGroup) GetGroupName() string {
+func (x *Organization) GetVerificationStatus() VerificationStatus {
 	if x != nil {
-		return x.GroupName
+		return x.VerificationStatus
 	}
-	return ""
-}
-
-func (x *OrganizationGroup) GetRoleOverride() OrganizationRole {
-	if x != nil {
-		return x.RoleOverride
-	}
-	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
-}
-
-func (x *OrganizationGroup) GetEffectiveRole() OrganizationRole {
-	if x != nil {
-		return x.EffectiveRole
-	}
-	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
-}
-
-func (x *OrganizationGroup) GetCreateTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.CreateTime
-	}
-	return nil
-}
-
-func (x *OrganizationGroup) GetUpdateTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.UpdateTime
-	}
-	return nil
-}
-
-// OrganizationMember is a user's effective role on an organization and
-// every source of it.
-type OrganizationMember struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	UserId           string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Username         string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	Email            string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	OrganizationRole OrganizationRole       `protobuf:"varint,4,opt,name=organization_role,json=organizationRole,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"organization_role,omitempty"`
-	Sources          []*RoleSource          `protobuf:"bytes,5,rep,name=sources,proto3" json:"sources,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
-func (x *OrganizationMember) Reset() {
-	*x = OrganizationMember{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *OrganizationMember) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*OrganizationMember) ProtoMessage() {}
-
-func (x *OrganizationMember) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use OrganizationMember.ProtoReflect.Descriptor instead.
-func (*OrganizationMember) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *OrganizationMember) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-func (x *OrganizationMember) GetUsername() string {
-	if x != nil {
-		return x.Username
-	}
-	return ""
-}
-
-func (x *OrganizationMember) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-func (x *OrganizationMember) GetOrganizationRole() OrganizationRole {
-	if x != nil {
-		return x.OrganizationRole
-	}
-	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
-}
-
-func (x *OrganizationMember) GetSources() []*RoleSource {
-	if x != nil {
-		return x.Sources
-	}
-	return nil
+	return VerificationStatus_VERIFICATION_STATUS_UNSPECIFIED
 }
 
 type GetOrganizationRequest struct {
@@ -272,7 +123,7 @@ type GetOrganizationRequest struct {
 
 func (x *GetOrganizationRequest) Reset() {
 	*x = GetOrganizationRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +135,7 @@ func (x *GetOrganizationRequest) String() string {
 func (*GetOrganizationRequest) ProtoMessage() {}
 
 func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +148,7 @@ func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{3}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *GetOrganizationRequest) GetId() string {
@@ -316,7 +167,7 @@ type GetOrganizationResponse struct {
 
 func (x *GetOrganizationResponse) Reset() {
 	*x = GetOrganizationResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +179,7 @@ func (x *GetOrganizationResponse) String() string {
 func (*GetOrganizationResponse) ProtoMessage() {}
 
 func (x *GetOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +192,7 @@ func (x *GetOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*GetOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{4}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetOrganizationResponse) GetOrganization() *Organization {
@@ -360,7 +211,7 @@ type GetOrganizationByNameRequest struct {
 
 func (x *GetOrganizationByNameRequest) Reset() {
 	*x = GetOrganizationByNameRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[5]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +223,7 @@ func (x *GetOrganizationByNameRequest) String() string {
 func (*GetOrganizationByNameRequest) ProtoMessage() {}
 
 func (x *GetOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[5]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +236,7 @@ func (x *GetOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationByNameRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationByNameRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{5}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetOrganizationByNameRequest) GetName() string {
@@ -404,7 +255,7 @@ type GetOrganizationByNameResponse struct {
 
 func (x *GetOrganizationByNameResponse) Reset() {
 	*x = GetOrganizationByNameResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[6]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +267,7 @@ func (x *GetOrganizationByNameResponse) String() string {
 func (*GetOrganizationByNameResponse) ProtoMessage() {}
 
 func (x *GetOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[6]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +280,7 @@ func (x *GetOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationByNameResponse.ProtoReflect.Descriptor instead.
 func (*GetOrganizationByNameResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{6}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetOrganizationByNameResponse) GetOrganization() *Organization {
@@ -440,17 +291,18 @@ func (x *GetOrganizationByNameResponse) GetOrganization() *Organization {
 }
 
 type ListOrganizationsRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	PageSize uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// The first page when empty.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PageSize  uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,3,opt,name=reverse,proto3" json:"reverse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationsRequest) Reset() {
 	*x = ListOrganizationsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +314,7 @@ func (x *ListOrganizationsRequest) String() string {
 func (*ListOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +327,7 @@ func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{7}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListOrganizationsRequest) GetPageSize() uint32 {
@@ -492,18 +344,24 @@ func (x *ListOrganizationsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListOrganizationsRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
 type ListOrganizationsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Organizations []*Organization        `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
-	// No more pages when empty.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrganizationsResponse) Reset() {
 	*x = ListOrganizationsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +373,7 @@ func (x *ListOrganizationsResponse) String() string {
 func (*ListOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +386,7 @@ func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{8}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
@@ -545,6 +403,182 @@ func (x *ListOrganizationsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// OrganizationMembership is an organization and the user's role on it.
+type OrganizationMembership struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Organization     *Organization          `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	OrganizationRole OrganizationRole       `protobuf:"varint,2,opt,name=organization_role,json=organizationRole,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"organization_role,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OrganizationMembership) Reset() {
+	*x = OrganizationMembership{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationMembership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationMembership) ProtoMessage() {}
+
+func (x *OrganizationMembership) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationMembership.ProtoReflect.Descriptor instead.
+func (*OrganizationMembership) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OrganizationMembership) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *OrganizationMembership) GetOrganizationRole() OrganizationRole {
+	if x != nil {
+		return x.OrganizationRole
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
+}
+
+// ListUserOrganizationsRequest: groupgate answers for the caller, or for
+// anyone to an instance admin.
+type ListUserOrganizationsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	UserId    string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	PageSize  uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserOrganizationsRequest) Reset() {
+	*x = ListUserOrganizationsRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserOrganizationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserOrganizationsRequest) ProtoMessage() {}
+
+func (x *ListUserOrganizationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserOrganizationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUserOrganizationsRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListUserOrganizationsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListUserOrganizationsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUserOrganizationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListUserOrganizationsRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+type ListUserOrganizationsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Organizations []*OrganizationMembership `protobuf:"bytes,1,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	NextPageToken string                    `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserOrganizationsResponse) Reset() {
+	*x = ListUserOrganizationsResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserOrganizationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserOrganizationsResponse) ProtoMessage() {}
+
+func (x *ListUserOrganizationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserOrganizationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUserOrganizationsResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListUserOrganizationsResponse) GetOrganizations() []*OrganizationMembership {
+	if x != nil {
+		return x.Organizations
+	}
+	return nil
+}
+
+func (x *ListUserOrganizationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type CreateOrganizationRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -554,7 +588,7 @@ type CreateOrganizationRequest struct {
 
 func (x *CreateOrganizationRequest) Reset() {
 	*x = CreateOrganizationRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +600,7 @@ func (x *CreateOrganizationRequest) String() string {
 func (*CreateOrganizationRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[9]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +613,7 @@ func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{9}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateOrganizationRequest) GetName() string {
@@ -598,7 +632,7 @@ type CreateOrganizationResponse struct {
 
 func (x *CreateOrganizationResponse) Reset() {
 	*x = CreateOrganizationResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +644,7 @@ func (x *CreateOrganizationResponse) String() string {
 func (*CreateOrganizationResponse) ProtoMessage() {}
 
 func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[10]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +657,7 @@ func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{10}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateOrganizationResponse) GetOrganization() *Organization {
@@ -642,7 +676,7 @@ type DeleteOrganizationRequest struct {
 
 func (x *DeleteOrganizationRequest) Reset() {
 	*x = DeleteOrganizationRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +688,7 @@ func (x *DeleteOrganizationRequest) String() string {
 func (*DeleteOrganizationRequest) ProtoMessage() {}
 
 func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +701,7 @@ func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{11}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteOrganizationRequest) GetId() string {
@@ -685,7 +719,7 @@ type DeleteOrganizationResponse struct {
 
 func (x *DeleteOrganizationResponse) Reset() {
 	*x = DeleteOrganizationResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +731,7 @@ func (x *DeleteOrganizationResponse) String() string {
 func (*DeleteOrganizationResponse) ProtoMessage() {}
 
 func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +744,87 @@ func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{12}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
+}
+
+type DeleteOrganizationByNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationByNameRequest) Reset() {
+	*x = DeleteOrganizationByNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationByNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationByNameRequest) ProtoMessage() {}
+
+func (x *DeleteOrganizationByNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationByNameRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationByNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeleteOrganizationByNameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteOrganizationByNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrganizationByNameResponse) Reset() {
+	*x = DeleteOrganizationByNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrganizationByNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrganizationByNameResponse) ProtoMessage() {}
+
+func (x *DeleteOrganizationByNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrganizationByNameResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOrganizationByNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
 }
 
 type AddOrganizationMemberRequest struct {
@@ -724,7 +838,7 @@ type AddOrganizationMemberRequest struct {
 
 func (x *AddOrganizationMemberRequest) Reset() {
 	*x = AddOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +850,7 @@ func (x *AddOrganizationMemberRequest) String() string {
 func (*AddOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[13]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +863,7 @@ func (x *AddOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{13}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddOrganizationMemberRequest) GetOrganizationId() string {
@@ -781,7 +895,7 @@ type AddOrganizationMemberResponse struct {
 
 func (x *AddOrganizationMemberResponse) Reset() {
 	*x = AddOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +907,7 @@ func (x *AddOrganizationMemberResponse) String() string {
 func (*AddOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[14]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +920,7 @@ func (x *AddOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{14}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
 }
 
 type UpdateOrganizationMemberRequest struct {
@@ -820,7 +934,7 @@ type UpdateOrganizationMemberRequest struct {
 
 func (x *UpdateOrganizationMemberRequest) Reset() {
 	*x = UpdateOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +946,7 @@ func (x *UpdateOrganizationMemberRequest) String() string {
 func (*UpdateOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[15]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +959,7 @@ func (x *UpdateOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{15}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateOrganizationMemberRequest) GetOrganizationId() string {
@@ -877,7 +991,7 @@ type UpdateOrganizationMemberResponse struct {
 
 func (x *UpdateOrganizationMemberResponse) Reset() {
 	*x = UpdateOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1003,7 @@ func (x *UpdateOrganizationMemberResponse) String() string {
 func (*UpdateOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[16]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1016,7 @@ func (x *UpdateOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{16}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
 }
 
 type RemoveOrganizationMemberRequest struct {
@@ -915,7 +1029,7 @@ type RemoveOrganizationMemberRequest struct {
 
 func (x *RemoveOrganizationMemberRequest) Reset() {
 	*x = RemoveOrganizationMemberRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1041,7 @@ func (x *RemoveOrganizationMemberRequest) String() string {
 func (*RemoveOrganizationMemberRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[17]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1054,7 @@ func (x *RemoveOrganizationMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{17}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveOrganizationMemberRequest) GetOrganizationId() string {
@@ -965,7 +1079,7 @@ type RemoveOrganizationMemberResponse struct {
 
 func (x *RemoveOrganizationMemberResponse) Reset() {
 	*x = RemoveOrganizationMemberResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1091,7 @@ func (x *RemoveOrganizationMemberResponse) String() string {
 func (*RemoveOrganizationMemberResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[18]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,33 +1104,31 @@ func (x *RemoveOrganizationMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationMemberResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{18}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
 }
 
-type ListOrganizationMembersRequest struct {
+type GetOrganizationSettingsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	PageSize       uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken      string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
-func (x *ListOrganizationMembersRequest) Reset() {
-	*x = ListOrganizationMembersRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+func (x *GetOrganizationSettingsRequest) Reset() {
+	*x = GetOrganizationSettingsRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListOrganizationMembersRequest) String() string {
+func (x *GetOrganizationSettingsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListOrganizationMembersRequest) ProtoMessage() {}
+func (*GetOrganizationSettingsRequest) ProtoMessage() {}
 
-func (x *ListOrganizationMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[19]
+func (x *GetOrganizationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,55 +1139,44 @@ func (x *ListOrganizationMembersRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListOrganizationMembersRequest.ProtoReflect.Descriptor instead.
-func (*ListOrganizationMembersRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{19}
+// Deprecated: Use GetOrganizationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *ListOrganizationMembersRequest) GetOrganizationId() string {
+func (x *GetOrganizationSettingsRequest) GetOrganizationId() string {
 	if x != nil {
 		return x.OrganizationId
 	}
 	return ""
 }
 
-func (x *ListOrganizationMembersRequest) GetPageSize() uint32 {
-	if x != nil {
-		return x.PageSize
-	}
-	return 0
+// GetOrganizationSettingsResponse: the organization's group mappings are
+// idp_groups. groupgate has no base repository role (UNSPECIFIED).
+type GetOrganizationSettingsResponse struct {
+	state              protoimpl.MessageState                      `protogen:"open.v1"`
+	RepositoryBaseRole RepositoryRole                              `protobuf:"varint,1,opt,name=repository_base_role,json=repositoryBaseRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"repository_base_role,omitempty"`
+	MembersCount       uint32                                      `protobuf:"varint,4,opt,name=members_count,json=membersCount,proto3" json:"members_count,omitempty"`
+	IdpGroups          []*GetOrganizationSettingsResponse_IdPGroup `protobuf:"bytes,5,rep,name=idp_groups,json=idpGroups,proto3" json:"idp_groups,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
-func (x *ListOrganizationMembersRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-type ListOrganizationMembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Members       []*OrganizationMember  `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListOrganizationMembersResponse) Reset() {
-	*x = ListOrganizationMembersResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+func (x *GetOrganizationSettingsResponse) Reset() {
+	*x = GetOrganizationSettingsResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListOrganizationMembersResponse) String() string {
+func (x *GetOrganizationSettingsResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListOrganizationMembersResponse) ProtoMessage() {}
+func (*GetOrganizationSettingsResponse) ProtoMessage() {}
 
-func (x *ListOrganizationMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[20]
+func (x *GetOrganizationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,38 +1187,46 @@ func (x *ListOrganizationMembersResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListOrganizationMembersResponse.ProtoReflect.Descriptor instead.
-func (*ListOrganizationMembersResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{20}
+// Deprecated: Use GetOrganizationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *ListOrganizationMembersResponse) GetMembers() []*OrganizationMember {
+func (x *GetOrganizationSettingsResponse) GetRepositoryBaseRole() RepositoryRole {
 	if x != nil {
-		return x.Members
+		return x.RepositoryBaseRole
+	}
+	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+func (x *GetOrganizationSettingsResponse) GetMembersCount() uint32 {
+	if x != nil {
+		return x.MembersCount
+	}
+	return 0
+}
+
+func (x *GetOrganizationSettingsResponse) GetIdpGroups() []*GetOrganizationSettingsResponse_IdPGroup {
+	if x != nil {
+		return x.IdpGroups
 	}
 	return nil
 }
 
-func (x *ListOrganizationMembersResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
-	}
-	return ""
-}
-
+// AddOrganizationGroupRequest maps an IdP group; members get MEMBER unless
+// role_override names another role.
 type AddOrganizationGroupRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	GroupName      string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED: the default role, MEMBER.
-	RoleOverride  OrganizationRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RoleOverride   OrganizationRole       `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AddOrganizationGroupRequest) Reset() {
 	*x = AddOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1238,7 @@ func (x *AddOrganizationGroupRequest) String() string {
 func (*AddOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1251,7 @@ func (x *AddOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{21}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AddOrganizationGroupRequest) GetOrganizationId() string {
@@ -1174,7 +1283,7 @@ type AddOrganizationGroupResponse struct {
 
 func (x *AddOrganizationGroupResponse) Reset() {
 	*x = AddOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1295,7 @@ func (x *AddOrganizationGroupResponse) String() string {
 func (*AddOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,22 +1308,22 @@ func (x *AddOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*AddOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{22}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{25}
 }
 
 type UpdateOrganizationGroupRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
 	GroupName      string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED clears the override back to the default, MEMBER.
-	RoleOverride  OrganizationRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
+	// Absent: the override is left as it is. UNSPECIFIED: cleared.
+	RoleOverride  *OrganizationRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole,oneof" json:"role_override,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateOrganizationGroupRequest) Reset() {
 	*x = UpdateOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1335,7 @@ func (x *UpdateOrganizationGroupRequest) String() string {
 func (*UpdateOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1348,7 @@ func (x *UpdateOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateOrganizationGroupRequest) GetOrganizationId() string {
@@ -1257,8 +1366,8 @@ func (x *UpdateOrganizationGroupRequest) GetGroupName() string {
 }
 
 func (x *UpdateOrganizationGroupRequest) GetRoleOverride() OrganizationRole {
-	if x != nil {
-		return x.RoleOverride
+	if x != nil && x.RoleOverride != nil {
+		return *x.RoleOverride
 	}
 	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
 }
@@ -1271,7 +1380,7 @@ type UpdateOrganizationGroupResponse struct {
 
 func (x *UpdateOrganizationGroupResponse) Reset() {
 	*x = UpdateOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1392,7 @@ func (x *UpdateOrganizationGroupResponse) String() string {
 func (*UpdateOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1405,7 @@ func (x *UpdateOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{24}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{27}
 }
 
 type RemoveOrganizationGroupRequest struct {
@@ -1309,7 +1418,7 @@ type RemoveOrganizationGroupRequest struct {
 
 func (x *RemoveOrganizationGroupRequest) Reset() {
 	*x = RemoveOrganizationGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1430,7 @@ func (x *RemoveOrganizationGroupRequest) String() string {
 func (*RemoveOrganizationGroupRequest) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[25]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1443,7 @@ func (x *RemoveOrganizationGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupRequest.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{25}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveOrganizationGroupRequest) GetOrganizationId() string {
@@ -1359,7 +1468,7 @@ type RemoveOrganizationGroupResponse struct {
 
 func (x *RemoveOrganizationGroupResponse) Reset() {
 	*x = RemoveOrganizationGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1480,7 @@ func (x *RemoveOrganizationGroupResponse) String() string {
 func (*RemoveOrganizationGroupResponse) ProtoMessage() {}
 
 func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26]
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,92 +1493,32 @@ func (x *RemoveOrganizationGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveOrganizationGroupResponse.ProtoReflect.Descriptor instead.
 func (*RemoveOrganizationGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{26}
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{29}
 }
 
-type ListOrganizationGroupsRequest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	PageSize       uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken      string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *ListOrganizationGroupsRequest) Reset() {
-	*x = ListOrganizationGroupsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListOrganizationGroupsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListOrganizationGroupsRequest) ProtoMessage() {}
-
-func (x *ListOrganizationGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[27]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListOrganizationGroupsRequest.ProtoReflect.Descriptor instead.
-func (*ListOrganizationGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{27}
-}
-
-func (x *ListOrganizationGroupsRequest) GetOrganizationId() string {
-	if x != nil {
-		return x.OrganizationId
-	}
-	return ""
-}
-
-func (x *ListOrganizationGroupsRequest) GetPageSize() uint32 {
-	if x != nil {
-		return x.PageSize
-	}
-	return 0
-}
-
-func (x *ListOrganizationGroupsRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-type ListOrganizationGroupsResponse struct {
+type GetOrganizationSettingsResponse_IdPGroup struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Groups        []*OrganizationGroup   `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RoleOverride  OrganizationRole       `protobuf:"varint,2,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.OrganizationRole" json:"role_override,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListOrganizationGroupsResponse) Reset() {
-	*x = ListOrganizationGroupsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
+func (x *GetOrganizationSettingsResponse_IdPGroup) Reset() {
+	*x = GetOrganizationSettingsResponse_IdPGroup{}
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListOrganizationGroupsResponse) String() string {
+func (x *GetOrganizationSettingsResponse_IdPGroup) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListOrganizationGroupsResponse) ProtoMessage() {}
+func (*GetOrganizationSettingsResponse_IdPGroup) ProtoMessage() {}
 
-func (x *ListOrganizationGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[28]
+func (x *GetOrganizationSettingsResponse_IdPGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,54 +1529,40 @@ func (x *ListOrganizationGroupsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListOrganizationGroupsResponse.ProtoReflect.Descriptor instead.
-func (*ListOrganizationGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{28}
+// Deprecated: Use GetOrganizationSettingsResponse_IdPGroup.ProtoReflect.Descriptor instead.
+func (*GetOrganizationSettingsResponse_IdPGroup) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP(), []int{23, 0}
 }
 
-func (x *ListOrganizationGroupsResponse) GetGroups() []*OrganizationGroup {
+func (x *GetOrganizationSettingsResponse_IdPGroup) GetName() string {
 	if x != nil {
-		return x.Groups
-	}
-	return nil
-}
-
-func (x *ListOrganizationGroupsResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
+		return x.Name
 	}
 	return ""
+}
+
+func (x *GetOrganizationSettingsResponse_IdPGroup) GetRoleOverride() OrganizationRole {
+	if x != nil {
+		return x.RoleOverride
+	}
+	return OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED
 }
 
 var File_buf_alpha_registry_v1alpha1_organization_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\n" +
-	".buf/alpha/registry/v1alpha1/organization.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n" +
+	".buf/alpha/registry/v1alpha1/organization.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a5buf/alpha/registry/v1alpha1/verification_status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
 	"\fOrganization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\x8f\x03\n" +
-	"\x11OrganizationGroup\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
-	"\x0forganization_id\x18\x02 \x01(\tR\x0eorganizationId\x12\x1d\n" +
-	"\n" +
-	"group_name\x18\x03 \x01(\tR\tgroupName\x12R\n" +
-	"\rrole_override\x18\x04 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\froleOverride\x12T\n" +
-	"\x0eeffective_role\x18\x05 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\reffectiveRole\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xfe\x01\n" +
-	"\x12OrganizationMember\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\x12Z\n" +
-	"\x11organization_role\x18\x04 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\x10organizationRole\x12A\n" +
-	"\asources\x18\x05 \x03(\v2'.buf.alpha.registry.v1alpha1.RoleSourceR\asources\"(\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x10\n" +
+	"\x03url\x18\x06 \x01(\tR\x03url\x12`\n" +
+	"\x13verification_status\x18\a \x01(\x0e2/.buf.alpha.registry.v1alpha1.VerificationStatusR\x12verificationStatus\"(\n" +
 	"\x16GetOrganizationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"h\n" +
 	"\x17GetOrganizationResponse\x12M\n" +
@@ -1535,13 +1570,26 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x1cGetOrganizationByNameRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"n\n" +
 	"\x1dGetOrganizationByNameResponse\x12M\n" +
-	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\"V\n" +
+	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\"p\n" +
 	"\x18ListOrganizationsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x94\x01\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x03 \x01(\bR\areverse\"\x94\x01\n" +
 	"\x19ListOrganizationsResponse\x12O\n" +
 	"\rorganizations\x18\x01 \x03(\v2).buf.alpha.registry.v1alpha1.OrganizationR\rorganizations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc3\x01\n" +
+	"\x16OrganizationMembership\x12M\n" +
+	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\x12Z\n" +
+	"\x11organization_role\x18\x02 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\x10organizationRole\"\x8d\x01\n" +
+	"\x1cListUserOrganizationsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\"\xa2\x01\n" +
+	"\x1dListUserOrganizationsResponse\x12Y\n" +
+	"\rorganizations\x18\x01 \x03(\v23.buf.alpha.registry.v1alpha1.OrganizationMembershipR\rorganizations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x19CreateOrganizationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
@@ -1549,7 +1597,10 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\forganization\x18\x01 \x01(\v2).buf.alpha.registry.v1alpha1.OrganizationR\forganization\"+\n" +
 	"\x19DeleteOrganizationRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1c\n" +
-	"\x1aDeleteOrganizationResponse\"\xbc\x01\n" +
+	"\x1aDeleteOrganizationResponse\"5\n" +
+	"\x1fDeleteOrganizationByNameRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\"\n" +
+	" DeleteOrganizationByNameResponse\"\xbc\x01\n" +
 	"\x1cAddOrganizationMemberRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12Z\n" +
@@ -1563,54 +1614,50 @@ const file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc = "" +
 	"\x1fRemoveOrganizationMemberRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"\"\n" +
-	" RemoveOrganizationMemberResponse\"\x85\x01\n" +
-	"\x1eListOrganizationMembersRequest\x12'\n" +
-	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	" RemoveOrganizationMemberResponse\"I\n" +
+	"\x1eGetOrganizationSettingsRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\"\xb1\x03\n" +
+	"\x1fGetOrganizationSettingsResponse\x12]\n" +
+	"\x14repository_base_role\x18\x01 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\x12repositoryBaseRole\x12#\n" +
+	"\rmembers_count\x18\x04 \x01(\rR\fmembersCount\x12d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x94\x01\n" +
-	"\x1fListOrganizationMembersResponse\x12I\n" +
-	"\amembers\x18\x01 \x03(\v2/.buf.alpha.registry.v1alpha1.OrganizationMemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x01\n" +
+	"idp_groups\x18\x05 \x03(\v2E.buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroupR\tidpGroups\x1ar\n" +
+	"\bIdPGroup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12R\n" +
+	"\rrole_override\x18\x02 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\froleOverrideJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\x10plugin_base_roleR\x12template_base_role\"\xb9\x01\n" +
 	"\x1bAddOrganizationGroupRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\x12R\n" +
 	"\rrole_override\x18\x03 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\froleOverride\"\x1e\n" +
-	"\x1cAddOrganizationGroupResponse\"\xbc\x01\n" +
+	"\x1cAddOrganizationGroupResponse\"\xd3\x01\n" +
 	"\x1eUpdateOrganizationGroupRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
-	"group_name\x18\x02 \x01(\tR\tgroupName\x12R\n" +
-	"\rrole_override\x18\x03 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleR\froleOverride\"!\n" +
+	"group_name\x18\x02 \x01(\tR\tgroupName\x12W\n" +
+	"\rrole_override\x18\x03 \x01(\x0e2-.buf.alpha.registry.v1alpha1.OrganizationRoleH\x00R\froleOverride\x88\x01\x01B\x10\n" +
+	"\x0e_role_override\"!\n" +
 	"\x1fUpdateOrganizationGroupResponse\"h\n" +
 	"\x1eRemoveOrganizationGroupRequest\x12'\n" +
 	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\"!\n" +
-	"\x1fRemoveOrganizationGroupResponse\"\x84\x01\n" +
-	"\x1dListOrganizationGroupsRequest\x12'\n" +
-	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x90\x01\n" +
-	"\x1eListOrganizationGroupsResponse\x12F\n" +
-	"\x06groups\x18\x01 \x03(\v2..buf.alpha.registry.v1alpha1.OrganizationGroupR\x06groups\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x84\x0f\n" +
+	"\x1fRemoveOrganizationGroupResponse2\xbe\x10\n" +
 	"\x13OrganizationService\x12\x81\x01\n" +
 	"\x0fGetOrganization\x123.buf.alpha.registry.v1alpha1.GetOrganizationRequest\x1a4.buf.alpha.registry.v1alpha1.GetOrganizationResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
 	"\x15GetOrganizationByName\x129.buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest\x1a:.buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse\"\x03\x90\x02\x01\x12\x87\x01\n" +
-	"\x11ListOrganizations\x125.buf.alpha.registry.v1alpha1.ListOrganizationsRequest\x1a6.buf.alpha.registry.v1alpha1.ListOrganizationsResponse\"\x03\x90\x02\x01\x12\x85\x01\n" +
-	"\x12CreateOrganization\x126.buf.alpha.registry.v1alpha1.CreateOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.CreateOrganizationResponse\x12\x8a\x01\n" +
-	"\x12DeleteOrganization\x126.buf.alpha.registry.v1alpha1.DeleteOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.DeleteOrganizationResponse\"\x03\x90\x02\x02\x12\x8e\x01\n" +
-	"\x15AddOrganizationMember\x129.buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest\x1a:.buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse\x12\x97\x01\n" +
-	"\x18UpdateOrganizationMember\x12<.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse\x12\x97\x01\n" +
-	"\x18RemoveOrganizationMember\x12<.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse\x12\x99\x01\n" +
-	"\x17ListOrganizationMembers\x12;.buf.alpha.registry.v1alpha1.ListOrganizationMembersRequest\x1a<.buf.alpha.registry.v1alpha1.ListOrganizationMembersResponse\"\x03\x90\x02\x01\x12\x8b\x01\n" +
-	"\x14AddOrganizationGroup\x128.buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest\x1a9.buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse\x12\x94\x01\n" +
-	"\x17UpdateOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse\x12\x94\x01\n" +
-	"\x17RemoveOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse\x12\x96\x01\n" +
-	"\x16ListOrganizationGroups\x12:.buf.alpha.registry.v1alpha1.ListOrganizationGroupsRequest\x1a;.buf.alpha.registry.v1alpha1.ListOrganizationGroupsResponse\"\x03\x90\x02\x01BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
+	"\x11ListOrganizations\x125.buf.alpha.registry.v1alpha1.ListOrganizationsRequest\x1a6.buf.alpha.registry.v1alpha1.ListOrganizationsResponse\"\x03\x90\x02\x01\x12\x93\x01\n" +
+	"\x15ListUserOrganizations\x129.buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest\x1a:.buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
+	"\x12CreateOrganization\x126.buf.alpha.registry.v1alpha1.CreateOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.CreateOrganizationResponse\"\x03\x90\x02\x02\x12\x8a\x01\n" +
+	"\x12DeleteOrganization\x126.buf.alpha.registry.v1alpha1.DeleteOrganizationRequest\x1a7.buf.alpha.registry.v1alpha1.DeleteOrganizationResponse\"\x03\x90\x02\x02\x12\x9c\x01\n" +
+	"\x18DeleteOrganizationByName\x12<.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest\x1a=.buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
+	"\x15AddOrganizationMember\x129.buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest\x1a:.buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
+	"\x18UpdateOrganizationMember\x12<.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse\x12\x9c\x01\n" +
+	"\x18RemoveOrganizationMember\x12<.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest\x1a=.buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
+	"\x17GetOrganizationSettings\x12;.buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest\x1a<.buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse\"\x03\x90\x02\x01\x12\x90\x01\n" +
+	"\x14AddOrganizationGroup\x128.buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest\x1a9.buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
+	"\x17UpdateOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse\"\x03\x90\x02\x02\x12\x99\x01\n" +
+	"\x17RemoveOrganizationGroup\x12;.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest\x1a<.buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse\"\x03\x90\x02\x02BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
 
 var (
 	file_buf_alpha_registry_v1alpha1_organization_proto_rawDescOnce sync.Once
@@ -1624,91 +1671,95 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_organization_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_buf_alpha_registry_v1alpha1_organization_proto_goTypes = []any{
-	(*Organization)(nil),                     // 0: buf.alpha.registry.v1alpha1.Organization
-	(*OrganizationGroup)(nil),                // 1: buf.alpha.registry.v1alpha1.OrganizationGroup
-	(*OrganizationMember)(nil),               // 2: buf.alpha.registry.v1alpha1.OrganizationMember
-	(*GetOrganizationRequest)(nil),           // 3: buf.alpha.registry.v1alpha1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),          // 4: buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	(*GetOrganizationByNameRequest)(nil),     // 5: buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
-	(*GetOrganizationByNameResponse)(nil),    // 6: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	(*ListOrganizationsRequest)(nil),         // 7: buf.alpha.registry.v1alpha1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),        // 8: buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	(*CreateOrganizationRequest)(nil),        // 9: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil),       // 10: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),        // 11: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil),       // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	(*AddOrganizationMemberRequest)(nil),     // 13: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	(*AddOrganizationMemberResponse)(nil),    // 14: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	(*UpdateOrganizationMemberRequest)(nil),  // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	(*UpdateOrganizationMemberResponse)(nil), // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	(*RemoveOrganizationMemberRequest)(nil),  // 17: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	(*RemoveOrganizationMemberResponse)(nil), // 18: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	(*ListOrganizationMembersRequest)(nil),   // 19: buf.alpha.registry.v1alpha1.ListOrganizationMembersRequest
-	(*ListOrganizationMembersResponse)(nil),  // 20: buf.alpha.registry.v1alpha1.ListOrganizationMembersResponse
-	(*AddOrganizationGroupRequest)(nil),      // 21: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	(*AddOrganizationGroupResponse)(nil),     // 22: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	(*UpdateOrganizationGroupRequest)(nil),   // 23: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	(*UpdateOrganizationGroupResponse)(nil),  // 24: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	(*RemoveOrganizationGroupRequest)(nil),   // 25: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	(*RemoveOrganizationGroupResponse)(nil),  // 26: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	(*ListOrganizationGroupsRequest)(nil),    // 27: buf.alpha.registry.v1alpha1.ListOrganizationGroupsRequest
-	(*ListOrganizationGroupsResponse)(nil),   // 28: buf.alpha.registry.v1alpha1.ListOrganizationGroupsResponse
-	(*timestamppb.Timestamp)(nil),            // 29: google.protobuf.Timestamp
-	(OrganizationRole)(0),                    // 30: buf.alpha.registry.v1alpha1.OrganizationRole
-	(*RoleSource)(nil),                       // 31: buf.alpha.registry.v1alpha1.RoleSource
+	(*Organization)(nil),                             // 0: buf.alpha.registry.v1alpha1.Organization
+	(*GetOrganizationRequest)(nil),                   // 1: buf.alpha.registry.v1alpha1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),                  // 2: buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	(*GetOrganizationByNameRequest)(nil),             // 3: buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
+	(*GetOrganizationByNameResponse)(nil),            // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	(*ListOrganizationsRequest)(nil),                 // 5: buf.alpha.registry.v1alpha1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),                // 6: buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	(*OrganizationMembership)(nil),                   // 7: buf.alpha.registry.v1alpha1.OrganizationMembership
+	(*ListUserOrganizationsRequest)(nil),             // 8: buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest
+	(*ListUserOrganizationsResponse)(nil),            // 9: buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse
+	(*CreateOrganizationRequest)(nil),                // 10: buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),               // 11: buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),                // 12: buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),               // 13: buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	(*DeleteOrganizationByNameRequest)(nil),          // 14: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	(*DeleteOrganizationByNameResponse)(nil),         // 15: buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	(*AddOrganizationMemberRequest)(nil),             // 16: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	(*AddOrganizationMemberResponse)(nil),            // 17: buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	(*UpdateOrganizationMemberRequest)(nil),          // 18: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	(*UpdateOrganizationMemberResponse)(nil),         // 19: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	(*RemoveOrganizationMemberRequest)(nil),          // 20: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	(*RemoveOrganizationMemberResponse)(nil),         // 21: buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	(*GetOrganizationSettingsRequest)(nil),           // 22: buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	(*GetOrganizationSettingsResponse)(nil),          // 23: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	(*AddOrganizationGroupRequest)(nil),              // 24: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	(*AddOrganizationGroupResponse)(nil),             // 25: buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	(*UpdateOrganizationGroupRequest)(nil),           // 26: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	(*UpdateOrganizationGroupResponse)(nil),          // 27: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	(*RemoveOrganizationGroupRequest)(nil),           // 28: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	(*RemoveOrganizationGroupResponse)(nil),          // 29: buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	(*GetOrganizationSettingsResponse_IdPGroup)(nil), // 30: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	(*timestamppb.Timestamp)(nil),                    // 31: google.protobuf.Timestamp
+	(VerificationStatus)(0),                          // 32: buf.alpha.registry.v1alpha1.VerificationStatus
+	(OrganizationRole)(0),                            // 33: buf.alpha.registry.v1alpha1.OrganizationRole
+	(RepositoryRole)(0),                              // 34: buf.alpha.registry.v1alpha1.RepositoryRole
 }
 var file_buf_alpha_registry_v1alpha1_organization_proto_depIdxs = []int32{
-	29, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	29, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	30, // 2: buf.alpha.registry.v1alpha1.OrganizationGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 3: buf.alpha.registry.v1alpha1.OrganizationGroup.effective_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	29, // 4: buf.alpha.registry.v1alpha1.OrganizationGroup.create_time:type_name -> google.protobuf.Timestamp
-	29, // 5: buf.alpha.registry.v1alpha1.OrganizationGroup.update_time:type_name -> google.protobuf.Timestamp
-	30, // 6: buf.alpha.registry.v1alpha1.OrganizationMember.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	31, // 7: buf.alpha.registry.v1alpha1.OrganizationMember.sources:type_name -> buf.alpha.registry.v1alpha1.RoleSource
-	0,  // 8: buf.alpha.registry.v1alpha1.GetOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	0,  // 9: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	0,  // 10: buf.alpha.registry.v1alpha1.ListOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.Organization
-	0,  // 11: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
-	30, // 12: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 13: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	2,  // 14: buf.alpha.registry.v1alpha1.ListOrganizationMembersResponse.members:type_name -> buf.alpha.registry.v1alpha1.OrganizationMember
-	30, // 15: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	30, // 16: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
-	1,  // 17: buf.alpha.registry.v1alpha1.ListOrganizationGroupsResponse.groups:type_name -> buf.alpha.registry.v1alpha1.OrganizationGroup
-	3,  // 18: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
-	5,  // 19: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
-	7,  // 20: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
-	9,  // 21: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
-	11, // 22: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
-	13, // 23: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
-	15, // 24: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
-	17, // 25: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
-	19, // 26: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationMembersRequest
-	21, // 27: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
-	23, // 28: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
-	25, // 29: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
-	27, // 30: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationGroupsRequest
-	4,  // 31: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
-	6,  // 32: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
-	8,  // 33: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
-	10, // 34: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
-	12, // 35: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
-	14, // 36: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
-	16, // 37: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
-	18, // 38: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
-	20, // 39: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationMembersResponse
-	22, // 40: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
-	24, // 41: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
-	26, // 42: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
-	28, // 43: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationGroupsResponse
-	31, // [31:44] is the sub-list for method output_type
-	18, // [18:31] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	31, // 0: buf.alpha.registry.v1alpha1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	31, // 1: buf.alpha.registry.v1alpha1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	32, // 2: buf.alpha.registry.v1alpha1.Organization.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
+	0,  // 3: buf.alpha.registry.v1alpha1.GetOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	0,  // 4: buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	0,  // 5: buf.alpha.registry.v1alpha1.ListOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.Organization
+	0,  // 6: buf.alpha.registry.v1alpha1.OrganizationMembership.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	33, // 7: buf.alpha.registry.v1alpha1.OrganizationMembership.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	7,  // 8: buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse.organizations:type_name -> buf.alpha.registry.v1alpha1.OrganizationMembership
+	0,  // 9: buf.alpha.registry.v1alpha1.CreateOrganizationResponse.organization:type_name -> buf.alpha.registry.v1alpha1.Organization
+	33, // 10: buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 11: buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest.organization_role:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	34, // 12: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.repository_base_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 13: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.idp_groups:type_name -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup
+	33, // 14: buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 15: buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	33, // 16: buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse.IdPGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.OrganizationRole
+	1,  // 17: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationRequest
+	3,  // 18: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameRequest
+	5,  // 19: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationsRequest
+	8,  // 20: buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations:input_type -> buf.alpha.registry.v1alpha1.ListUserOrganizationsRequest
+	10, // 21: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:input_type -> buf.alpha.registry.v1alpha1.CreateOrganizationRequest
+	12, // 22: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationRequest
+	14, // 23: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:input_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameRequest
+	16, // 24: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberRequest
+	18, // 25: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberRequest
+	20, // 26: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberRequest
+	22, // 27: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:input_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsRequest
+	24, // 28: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupRequest
+	26, // 29: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupRequest
+	28, // 30: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupRequest
+	2,  // 31: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationResponse
+	4,  // 32: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationByNameResponse
+	6,  // 33: buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationsResponse
+	9,  // 34: buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations:output_type -> buf.alpha.registry.v1alpha1.ListUserOrganizationsResponse
+	11, // 35: buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization:output_type -> buf.alpha.registry.v1alpha1.CreateOrganizationResponse
+	13, // 36: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationResponse
+	15, // 37: buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName:output_type -> buf.alpha.registry.v1alpha1.DeleteOrganizationByNameResponse
+	17, // 38: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationMemberResponse
+	19, // 39: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationMemberResponse
+	21, // 40: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationMemberResponse
+	23, // 41: buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings:output_type -> buf.alpha.registry.v1alpha1.GetOrganizationSettingsResponse
+	25, // 42: buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.AddOrganizationGroupResponse
+	27, // 43: buf.alpha.registry.v1alpha1.OrganizationService.UpdateOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateOrganizationGroupResponse
+	29, // 44: buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveOrganizationGroupResponse
+	31, // [31:45] is the sub-list for method output_type
+	17, // [17:31] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_organization_proto_init() }
@@ -1717,13 +1768,15 @@ func file_buf_alpha_registry_v1alpha1_organization_proto_init() {
 		return
 	}
 	file_buf_alpha_registry_v1alpha1_role_proto_init()
+	file_buf_alpha_registry_v1alpha1_verification_status_proto_init()
+	file_buf_alpha_registry_v1alpha1_organization_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_organization_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

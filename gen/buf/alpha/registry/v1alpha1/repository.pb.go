@@ -71,19 +71,27 @@ func (Visibility) EnumDescriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{0}
 }
 
+// Repository: groupgate's repositories always belong to an organization.
 type Repository struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Name       string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	// Repositories are always owned by an organization here.
-	OrganizationId string     `protobuf:"bytes,5,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
-	Visibility     Visibility `protobuf:"varint,6,opt,name=visibility,proto3,enum=buf.alpha.registry.v1alpha1.Visibility" json:"visibility,omitempty"`
-	OwnerName      string     `protobuf:"bytes,7,opt,name=owner_name,json=ownerName,proto3" json:"owner_name,omitempty"`
-	FullName       string     `protobuf:"bytes,8,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Types that are valid to be assigned to Owner:
+	//
+	//	*Repository_UserId
+	//	*Repository_OrganizationId
+	Owner              isRepository_Owner `protobuf_oneof:"owner"`
+	Visibility         Visibility         `protobuf:"varint,7,opt,name=visibility,proto3,enum=buf.alpha.registry.v1alpha1.Visibility" json:"visibility,omitempty"`
+	Deprecated         bool               `protobuf:"varint,8,opt,name=deprecated,proto3" json:"deprecated,omitempty"`
+	DeprecationMessage string             `protobuf:"bytes,9,opt,name=deprecation_message,json=deprecationMessage,proto3" json:"deprecation_message,omitempty"`
+	OwnerName          string             `protobuf:"bytes,10,opt,name=owner_name,json=ownerName,proto3" json:"owner_name,omitempty"`
+	Description        string             `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	Url                string             `protobuf:"bytes,12,opt,name=url,proto3" json:"url,omitempty"`
+	DefaultBranch      string             `protobuf:"bytes,13,opt,name=default_branch,json=defaultBranch,proto3" json:"default_branch,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Repository) Reset() {
@@ -144,9 +152,27 @@ func (x *Repository) GetName() string {
 	return ""
 }
 
+func (x *Repository) GetOwner() isRepository_Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Repository) GetUserId() string {
+	if x != nil {
+		if x, ok := x.Owner.(*Repository_UserId); ok {
+			return x.UserId
+		}
+	}
+	return ""
+}
+
 func (x *Repository) GetOrganizationId() string {
 	if x != nil {
-		return x.OrganizationId
+		if x, ok := x.Owner.(*Repository_OrganizationId); ok {
+			return x.OrganizationId
+		}
 	}
 	return ""
 }
@@ -158,6 +184,20 @@ func (x *Repository) GetVisibility() Visibility {
 	return Visibility_VISIBILITY_UNSPECIFIED
 }
 
+func (x *Repository) GetDeprecated() bool {
+	if x != nil {
+		return x.Deprecated
+	}
+	return false
+}
+
+func (x *Repository) GetDeprecationMessage() string {
+	if x != nil {
+		return x.DeprecationMessage
+	}
+	return ""
+}
+
 func (x *Repository) GetOwnerName() string {
 	if x != nil {
 		return x.OwnerName
@@ -165,42 +205,66 @@ func (x *Repository) GetOwnerName() string {
 	return ""
 }
 
-func (x *Repository) GetFullName() string {
+func (x *Repository) GetDescription() string {
 	if x != nil {
-		return x.FullName
+		return x.Description
 	}
 	return ""
 }
 
-// RepositoryGroup maps an IdP group to a role on a repository.
-type RepositoryGroup struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RepositoryId string                 `protobuf:"bytes,2,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	GroupName    string                 `protobuf:"bytes,3,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED: the default role, READ.
-	RoleOverride  RepositoryRole         `protobuf:"varint,4,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"role_override,omitempty"`
-	EffectiveRole RepositoryRole         `protobuf:"varint,5,opt,name=effective_role,json=effectiveRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"effective_role,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+func (x *Repository) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Repository) GetDefaultBranch() string {
+	if x != nil {
+		return x.DefaultBranch
+	}
+	return ""
+}
+
+type isRepository_Owner interface {
+	isRepository_Owner()
+}
+
+type Repository_UserId struct {
+	UserId string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3,oneof"`
+}
+
+type Repository_OrganizationId struct {
+	OrganizationId string `protobuf:"bytes,6,opt,name=organization_id,json=organizationId,proto3,oneof"`
+}
+
+func (*Repository_UserId) isRepository_Owner() {}
+
+func (*Repository_OrganizationId) isRepository_Owner() {}
+
+// RepositoryCounts is always empty from groupgate: it holds no content.
+type RepositoryCounts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TagsCount     uint32                 `protobuf:"varint,1,opt,name=tags_count,json=tagsCount,proto3" json:"tags_count,omitempty"`
+	DraftsCount   uint32                 `protobuf:"varint,3,opt,name=drafts_count,json=draftsCount,proto3" json:"drafts_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *RepositoryGroup) Reset() {
-	*x = RepositoryGroup{}
+func (x *RepositoryCounts) Reset() {
+	*x = RepositoryCounts{}
 	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *RepositoryGroup) String() string {
+func (x *RepositoryCounts) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*RepositoryGroup) ProtoMessage() {}
+func (*RepositoryCounts) ProtoMessage() {}
 
-func (x *RepositoryGroup) ProtoReflect() protoreflect.Message {
+func (x *RepositoryCounts) ProtoReflect() protoreflect.Message {
 	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -212,71 +276,33 @@ func (x *RepositoryGroup) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use RepositoryGroup.ProtoReflect.Descriptor instead.
-func (*RepositoryGroup) Descriptor() ([]byte, []int) {
+// Deprecated: Use RepositoryCounts.ProtoReflect.Descriptor instead.
+func (*RepositoryCounts) Descriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *RepositoryGroup) GetId() string {
+func (x *RepositoryCounts) GetTagsCount() uint32 {
 	if x != nil {
-		return x.Id
+		return x.TagsCount
 	}
-	return ""
+	return 0
 }
 
-func (x *RepositoryGroup) GetRepositoryId() string {
+func (x *RepositoryCounts) GetDraftsCount() uint32 {
 	if x != nil {
-		return x.RepositoryId
+		return x.DraftsCount
 	}
-	return ""
+	return 0
 }
 
-func (x *RepositoryGroup) GetGroupName() string {
-	if x != nil {
-		return x.GroupName
-	}
-	return ""
-}
-
-func (x *RepositoryGroup) GetRoleOverride() RepositoryRole {
-	if x != nil {
-		return x.RoleOverride
-	}
-	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
-}
-
-func (x *RepositoryGroup) GetEffectiveRole() RepositoryRole {
-	if x != nil {
-		return x.EffectiveRole
-	}
-	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
-}
-
-func (x *RepositoryGroup) GetCreateTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.CreateTime
-	}
-	return nil
-}
-
-func (x *RepositoryGroup) GetUpdateTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.UpdateTime
-	}
-	return nil
-}
-
-// RepositoryContributor is a user's effective role on a repository and every
-// source of it.
+// RepositoryContributor is a user with a role on a repository: explicit is
+// the manual grant, implicit the role groups and the organization give.
 type RepositoryContributor struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	UserId         string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Username       string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	Email          string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	RepositoryRole RepositoryRole         `protobuf:"varint,4,opt,name=repository_role,json=repositoryRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"repository_role,omitempty"`
-	// The role given by hand, UNSPECIFIED when none.
-	ExplicitRole  RepositoryRole `protobuf:"varint,5,opt,name=explicit_role,json=explicitRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"explicit_role,omitempty"`
-	Sources       []*RoleSource  `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	RepositoryId  string                 `protobuf:"bytes,2,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	ExplicitRole  RepositoryRole         `protobuf:"varint,3,opt,name=explicit_role,json=explicitRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"explicit_role,omitempty"`
+	ImplicitRole  RepositoryRole         `protobuf:"varint,4,opt,name=implicit_role,json=implicitRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"implicit_role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -311,32 +337,18 @@ func (*RepositoryContributor) Descriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *RepositoryContributor) GetUserId() string {
+func (x *RepositoryContributor) GetUser() *User {
 	if x != nil {
-		return x.UserId
+		return x.User
 	}
-	return ""
+	return nil
 }
 
-func (x *RepositoryContributor) GetUsername() string {
+func (x *RepositoryContributor) GetRepositoryId() string {
 	if x != nil {
-		return x.Username
+		return x.RepositoryId
 	}
 	return ""
-}
-
-func (x *RepositoryContributor) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-func (x *RepositoryContributor) GetRepositoryRole() RepositoryRole {
-	if x != nil {
-		return x.RepositoryRole
-	}
-	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
 }
 
 func (x *RepositoryContributor) GetExplicitRole() RepositoryRole {
@@ -346,26 +358,506 @@ func (x *RepositoryContributor) GetExplicitRole() RepositoryRole {
 	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
 }
 
-func (x *RepositoryContributor) GetSources() []*RoleSource {
+func (x *RepositoryContributor) GetImplicitRole() RepositoryRole {
 	if x != nil {
-		return x.Sources
+		return x.ImplicitRole
+	}
+	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+type GetRepositoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoryRequest) Reset() {
+	*x = GetRepositoryRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoryRequest) ProtoMessage() {}
+
+func (x *GetRepositoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoryRequest.ProtoReflect.Descriptor instead.
+func (*GetRepositoryRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetRepositoryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetRepositoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repository    *Repository            `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
+	Counts        *RepositoryCounts      `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoryResponse) Reset() {
+	*x = GetRepositoryResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoryResponse) ProtoMessage() {}
+
+func (x *GetRepositoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoryResponse.ProtoReflect.Descriptor instead.
+func (*GetRepositoryResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetRepositoryResponse) GetRepository() *Repository {
+	if x != nil {
+		return x.Repository
 	}
 	return nil
 }
 
+func (x *GetRepositoryResponse) GetCounts() *RepositoryCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+type GetRepositoryByFullNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoryByFullNameRequest) Reset() {
+	*x = GetRepositoryByFullNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoryByFullNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoryByFullNameRequest) ProtoMessage() {}
+
+func (x *GetRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
+func (*GetRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetRepositoryByFullNameRequest) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+type GetRepositoryByFullNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repository    *Repository            `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
+	Counts        *RepositoryCounts      `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoryByFullNameResponse) Reset() {
+	*x = GetRepositoryByFullNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoryByFullNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoryByFullNameResponse) ProtoMessage() {}
+
+func (x *GetRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
+func (*GetRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetRepositoryByFullNameResponse) GetRepository() *Repository {
+	if x != nil {
+		return x.Repository
+	}
+	return nil
+}
+
+func (x *GetRepositoryByFullNameResponse) GetCounts() *RepositoryCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+type ListOrganizationRepositoriesRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrganizationId string                 `protobuf:"bytes,1,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	PageSize       uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken      string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationRepositoriesRequest) Reset() {
+	*x = ListOrganizationRepositoriesRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationRepositoriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationRepositoriesRequest) ProtoMessage() {}
+
+func (x *ListOrganizationRepositoriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationRepositoriesRequest.ProtoReflect.Descriptor instead.
+func (*ListOrganizationRepositoriesRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListOrganizationRepositoriesRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+type ListOrganizationRepositoriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repositories  []*Repository          `protobuf:"bytes,1,rep,name=repositories,proto3" json:"repositories,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrganizationRepositoriesResponse) Reset() {
+	*x = ListOrganizationRepositoriesResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrganizationRepositoriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrganizationRepositoriesResponse) ProtoMessage() {}
+
+func (x *ListOrganizationRepositoriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrganizationRepositoriesResponse.ProtoReflect.Descriptor instead.
+func (*ListOrganizationRepositoriesResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListOrganizationRepositoriesResponse) GetRepositories() []*Repository {
+	if x != nil {
+		return x.Repositories
+	}
+	return nil
+}
+
+func (x *ListOrganizationRepositoriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetRepositoriesByFullNameRequest: all or nothing, in no given order.
+type GetRepositoriesByFullNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullNames     []string               `protobuf:"bytes,1,rep,name=full_names,json=fullNames,proto3" json:"full_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoriesByFullNameRequest) Reset() {
+	*x = GetRepositoriesByFullNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoriesByFullNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoriesByFullNameRequest) ProtoMessage() {}
+
+func (x *GetRepositoriesByFullNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoriesByFullNameRequest.ProtoReflect.Descriptor instead.
+func (*GetRepositoriesByFullNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetRepositoriesByFullNameRequest) GetFullNames() []string {
+	if x != nil {
+		return x.FullNames
+	}
+	return nil
+}
+
+type GetRepositoriesByFullNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repositories  []*Repository          `protobuf:"bytes,1,rep,name=repositories,proto3" json:"repositories,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRepositoriesByFullNameResponse) Reset() {
+	*x = GetRepositoriesByFullNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRepositoriesByFullNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRepositoriesByFullNameResponse) ProtoMessage() {}
+
+func (x *GetRepositoriesByFullNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRepositoriesByFullNameResponse.ProtoReflect.Descriptor instead.
+func (*GetRepositoriesByFullNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetRepositoriesByFullNameResponse) GetRepositories() []*Repository {
+	if x != nil {
+		return x.Repositories
+	}
+	return nil
+}
+
+type DeleteRepositoryByFullNameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRepositoryByFullNameRequest) Reset() {
+	*x = DeleteRepositoryByFullNameRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRepositoryByFullNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRepositoryByFullNameRequest) ProtoMessage() {}
+
+func (x *DeleteRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
+func (*DeleteRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteRepositoryByFullNameRequest) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+type DeleteRepositoryByFullNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteRepositoryByFullNameResponse) Reset() {
+	*x = DeleteRepositoryByFullNameResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteRepositoryByFullNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteRepositoryByFullNameResponse) ProtoMessage() {}
+
+func (x *DeleteRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
+func (*DeleteRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{12}
+}
+
 type CreateRepositoryByFullNameRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// "org/repo"; the organization must exist.
-	FullName string `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
-	// VISIBILITY_PRIVATE when unspecified.
-	Visibility    Visibility `protobuf:"varint,2,opt,name=visibility,proto3,enum=buf.alpha.registry.v1alpha1.Visibility" json:"visibility,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	Visibility    Visibility             `protobuf:"varint,2,opt,name=visibility,proto3,enum=buf.alpha.registry.v1alpha1.Visibility" json:"visibility,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRepositoryByFullNameRequest) Reset() {
 	*x = CreateRepositoryByFullNameRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +869,7 @@ func (x *CreateRepositoryByFullNameRequest) String() string {
 func (*CreateRepositoryByFullNameRequest) ProtoMessage() {}
 
 func (x *CreateRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +882,7 @@ func (x *CreateRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CreateRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
 func (*CreateRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{3}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateRepositoryByFullNameRequest) GetFullName() string {
@@ -416,7 +908,7 @@ type CreateRepositoryByFullNameResponse struct {
 
 func (x *CreateRepositoryByFullNameResponse) Reset() {
 	*x = CreateRepositoryByFullNameResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +920,7 @@ func (x *CreateRepositoryByFullNameResponse) String() string {
 func (*CreateRepositoryByFullNameResponse) ProtoMessage() {}
 
 func (x *CreateRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +933,7 @@ func (x *CreateRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use CreateRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
 func (*CreateRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{4}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateRepositoryByFullNameResponse) GetRepository() *Repository {
@@ -449,295 +941,6 @@ func (x *CreateRepositoryByFullNameResponse) GetRepository() *Repository {
 		return x.Repository
 	}
 	return nil
-}
-
-type GetRepositoryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetRepositoryRequest) Reset() {
-	*x = GetRepositoryRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetRepositoryRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetRepositoryRequest) ProtoMessage() {}
-
-func (x *GetRepositoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetRepositoryRequest.ProtoReflect.Descriptor instead.
-func (*GetRepositoryRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *GetRepositoryRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-type GetRepositoryResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Repository    *Repository            `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetRepositoryResponse) Reset() {
-	*x = GetRepositoryResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetRepositoryResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetRepositoryResponse) ProtoMessage() {}
-
-func (x *GetRepositoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetRepositoryResponse.ProtoReflect.Descriptor instead.
-func (*GetRepositoryResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *GetRepositoryResponse) GetRepository() *Repository {
-	if x != nil {
-		return x.Repository
-	}
-	return nil
-}
-
-type GetRepositoryByFullNameRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FullName      string                 `protobuf:"bytes,1,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetRepositoryByFullNameRequest) Reset() {
-	*x = GetRepositoryByFullNameRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetRepositoryByFullNameRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetRepositoryByFullNameRequest) ProtoMessage() {}
-
-func (x *GetRepositoryByFullNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetRepositoryByFullNameRequest.ProtoReflect.Descriptor instead.
-func (*GetRepositoryByFullNameRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *GetRepositoryByFullNameRequest) GetFullName() string {
-	if x != nil {
-		return x.FullName
-	}
-	return ""
-}
-
-type GetRepositoryByFullNameResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Repository    *Repository            `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetRepositoryByFullNameResponse) Reset() {
-	*x = GetRepositoryByFullNameResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetRepositoryByFullNameResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetRepositoryByFullNameResponse) ProtoMessage() {}
-
-func (x *GetRepositoryByFullNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetRepositoryByFullNameResponse.ProtoReflect.Descriptor instead.
-func (*GetRepositoryByFullNameResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *GetRepositoryByFullNameResponse) GetRepository() *Repository {
-	if x != nil {
-		return x.Repository
-	}
-	return nil
-}
-
-type ListRepositoriesByOwnerRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The organization's ID or name.
-	Owner         string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	PageSize      uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListRepositoriesByOwnerRequest) Reset() {
-	*x = ListRepositoriesByOwnerRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListRepositoriesByOwnerRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListRepositoriesByOwnerRequest) ProtoMessage() {}
-
-func (x *ListRepositoriesByOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListRepositoriesByOwnerRequest.ProtoReflect.Descriptor instead.
-func (*ListRepositoriesByOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *ListRepositoriesByOwnerRequest) GetOwner() string {
-	if x != nil {
-		return x.Owner
-	}
-	return ""
-}
-
-func (x *ListRepositoriesByOwnerRequest) GetPageSize() uint32 {
-	if x != nil {
-		return x.PageSize
-	}
-	return 0
-}
-
-func (x *ListRepositoriesByOwnerRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-type ListRepositoriesByOwnerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Repositories  []*Repository          `protobuf:"bytes,1,rep,name=repositories,proto3" json:"repositories,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListRepositoriesByOwnerResponse) Reset() {
-	*x = ListRepositoriesByOwnerResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListRepositoriesByOwnerResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListRepositoriesByOwnerResponse) ProtoMessage() {}
-
-func (x *ListRepositoriesByOwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListRepositoriesByOwnerResponse.ProtoReflect.Descriptor instead.
-func (*ListRepositoriesByOwnerResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *ListRepositoriesByOwnerResponse) GetRepositories() []*Repository {
-	if x != nil {
-		return x.Repositories
-	}
-	return nil
-}
-
-func (x *ListRepositoriesByOwnerResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
-	}
-	return ""
 }
 
 type DeleteRepositoryRequest struct {
@@ -749,7 +952,7 @@ type DeleteRepositoryRequest struct {
 
 func (x *DeleteRepositoryRequest) Reset() {
 	*x = DeleteRepositoryRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +964,7 @@ func (x *DeleteRepositoryRequest) String() string {
 func (*DeleteRepositoryRequest) ProtoMessage() {}
 
 func (x *DeleteRepositoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[11]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +977,7 @@ func (x *DeleteRepositoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRepositoryRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRepositoryRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{11}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRepositoryRequest) GetId() string {
@@ -792,7 +995,7 @@ type DeleteRepositoryResponse struct {
 
 func (x *DeleteRepositoryResponse) Reset() {
 	*x = DeleteRepositoryResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1007,7 @@ func (x *DeleteRepositoryResponse) String() string {
 func (*DeleteRepositoryResponse) ProtoMessage() {}
 
 func (x *DeleteRepositoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[12]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,416 +1020,21 @@ func (x *DeleteRepositoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRepositoryResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRepositoryResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{12}
-}
-
-type AddRepositoryGroupRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	GroupName    string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED: the default role, READ. OWNER is refused.
-	RoleOverride  RepositoryRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"role_override,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AddRepositoryGroupRequest) Reset() {
-	*x = AddRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AddRepositoryGroupRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AddRepositoryGroupRequest) ProtoMessage() {}
-
-func (x *AddRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AddRepositoryGroupRequest.ProtoReflect.Descriptor instead.
-func (*AddRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *AddRepositoryGroupRequest) GetRepositoryId() string {
-	if x != nil {
-		return x.RepositoryId
-	}
-	return ""
-}
-
-func (x *AddRepositoryGroupRequest) GetGroupName() string {
-	if x != nil {
-		return x.GroupName
-	}
-	return ""
-}
-
-func (x *AddRepositoryGroupRequest) GetRoleOverride() RepositoryRole {
-	if x != nil {
-		return x.RoleOverride
-	}
-	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
-}
-
-type AddRepositoryGroupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AddRepositoryGroupResponse) Reset() {
-	*x = AddRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AddRepositoryGroupResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AddRepositoryGroupResponse) ProtoMessage() {}
-
-func (x *AddRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AddRepositoryGroupResponse.ProtoReflect.Descriptor instead.
-func (*AddRepositoryGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{14}
-}
-
-type UpdateRepositoryGroupRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	GroupName    string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// UNSPECIFIED clears the override back to the default, READ.
-	RoleOverride  RepositoryRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"role_override,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UpdateRepositoryGroupRequest) Reset() {
-	*x = UpdateRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdateRepositoryGroupRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdateRepositoryGroupRequest) ProtoMessage() {}
-
-func (x *UpdateRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdateRepositoryGroupRequest.ProtoReflect.Descriptor instead.
-func (*UpdateRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *UpdateRepositoryGroupRequest) GetRepositoryId() string {
-	if x != nil {
-		return x.RepositoryId
-	}
-	return ""
-}
-
-func (x *UpdateRepositoryGroupRequest) GetGroupName() string {
-	if x != nil {
-		return x.GroupName
-	}
-	return ""
-}
-
-func (x *UpdateRepositoryGroupRequest) GetRoleOverride() RepositoryRole {
-	if x != nil {
-		return x.RoleOverride
-	}
-	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
-}
-
-type UpdateRepositoryGroupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UpdateRepositoryGroupResponse) Reset() {
-	*x = UpdateRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdateRepositoryGroupResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdateRepositoryGroupResponse) ProtoMessage() {}
-
-func (x *UpdateRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdateRepositoryGroupResponse.ProtoReflect.Descriptor instead.
-func (*UpdateRepositoryGroupResponse) Descriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{16}
 }
 
-type RemoveRepositoryGroupRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId  string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	GroupName     string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RemoveRepositoryGroupRequest) Reset() {
-	*x = RemoveRepositoryGroupRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RemoveRepositoryGroupRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RemoveRepositoryGroupRequest) ProtoMessage() {}
-
-func (x *RemoveRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RemoveRepositoryGroupRequest.ProtoReflect.Descriptor instead.
-func (*RemoveRepositoryGroupRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *RemoveRepositoryGroupRequest) GetRepositoryId() string {
-	if x != nil {
-		return x.RepositoryId
-	}
-	return ""
-}
-
-func (x *RemoveRepositoryGroupRequest) GetGroupName() string {
-	if x != nil {
-		return x.GroupName
-	}
-	return ""
-}
-
-type RemoveRepositoryGroupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RemoveRepositoryGroupResponse) Reset() {
-	*x = RemoveRepositoryGroupResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RemoveRepositoryGroupResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RemoveRepositoryGroupResponse) ProtoMessage() {}
-
-func (x *RemoveRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RemoveRepositoryGroupResponse.ProtoReflect.Descriptor instead.
-func (*RemoveRepositoryGroupResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{18}
-}
-
-type ListRepositoryGroupsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId  string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	PageSize      uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListRepositoryGroupsRequest) Reset() {
-	*x = ListRepositoryGroupsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListRepositoryGroupsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListRepositoryGroupsRequest) ProtoMessage() {}
-
-func (x *ListRepositoryGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListRepositoryGroupsRequest.ProtoReflect.Descriptor instead.
-func (*ListRepositoryGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{19}
-}
-
-func (x *ListRepositoryGroupsRequest) GetRepositoryId() string {
-	if x != nil {
-		return x.RepositoryId
-	}
-	return ""
-}
-
-func (x *ListRepositoryGroupsRequest) GetPageSize() uint32 {
-	if x != nil {
-		return x.PageSize
-	}
-	return 0
-}
-
-func (x *ListRepositoryGroupsRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-type ListRepositoryGroupsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Groups        []*RepositoryGroup     `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListRepositoryGroupsResponse) Reset() {
-	*x = ListRepositoryGroupsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListRepositoryGroupsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListRepositoryGroupsResponse) ProtoMessage() {}
-
-func (x *ListRepositoryGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListRepositoryGroupsResponse.ProtoReflect.Descriptor instead.
-func (*ListRepositoryGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{20}
-}
-
-func (x *ListRepositoryGroupsResponse) GetGroups() []*RepositoryGroup {
-	if x != nil {
-		return x.Groups
-	}
-	return nil
-}
-
-func (x *ListRepositoryGroupsResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
-	}
-	return ""
-}
-
 type SetRepositoryContributorRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	UserId       string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// UNSPECIFIED removes the manual role.
-	RepositoryRole RepositoryRole `protobuf:"varint,3,opt,name=repository_role,json=repositoryRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"repository_role,omitempty"`
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RepositoryId   string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	UserId         string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	RepositoryRole RepositoryRole         `protobuf:"varint,3,opt,name=repository_role,json=repositoryRole,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"repository_role,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SetRepositoryContributorRequest) Reset() {
 	*x = SetRepositoryContributorRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1046,7 @@ func (x *SetRepositoryContributorRequest) String() string {
 func (*SetRepositoryContributorRequest) ProtoMessage() {}
 
 func (x *SetRepositoryContributorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1059,7 @@ func (x *SetRepositoryContributorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRepositoryContributorRequest.ProtoReflect.Descriptor instead.
 func (*SetRepositoryContributorRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{21}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetRepositoryContributorRequest) GetRepositoryId() string {
@@ -1283,7 +1091,7 @@ type SetRepositoryContributorResponse struct {
 
 func (x *SetRepositoryContributorResponse) Reset() {
 	*x = SetRepositoryContributorResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1103,7 @@ func (x *SetRepositoryContributorResponse) String() string {
 func (*SetRepositoryContributorResponse) ProtoMessage() {}
 
 func (x *SetRepositoryContributorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,21 +1116,23 @@ func (x *SetRepositoryContributorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRepositoryContributorResponse.ProtoReflect.Descriptor instead.
 func (*SetRepositoryContributorResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{22}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{18}
 }
 
 type ListRepositoryContributorsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RepositoryId  string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
-	PageSize      uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RepositoryId string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	PageSize     uint32                 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken    string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse       bool `protobuf:"varint,4,opt,name=reverse,proto3" json:"reverse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRepositoryContributorsRequest) Reset() {
 	*x = ListRepositoryContributorsRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1144,7 @@ func (x *ListRepositoryContributorsRequest) String() string {
 func (*ListRepositoryContributorsRequest) ProtoMessage() {}
 
 func (x *ListRepositoryContributorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1157,7 @@ func (x *ListRepositoryContributorsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListRepositoryContributorsRequest.ProtoReflect.Descriptor instead.
 func (*ListRepositoryContributorsRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{23}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRepositoryContributorsRequest) GetRepositoryId() string {
@@ -1371,6 +1181,13 @@ func (x *ListRepositoryContributorsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListRepositoryContributorsRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
 type ListRepositoryContributorsResponse struct {
 	state         protoimpl.MessageState   `protogen:"open.v1"`
 	Users         []*RepositoryContributor `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
@@ -1381,7 +1198,7 @@ type ListRepositoryContributorsResponse struct {
 
 func (x *ListRepositoryContributorsResponse) Reset() {
 	*x = ListRepositoryContributorsResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1210,7 @@ func (x *ListRepositoryContributorsResponse) String() string {
 func (*ListRepositoryContributorsResponse) ProtoMessage() {}
 
 func (x *ListRepositoryContributorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1223,7 @@ func (x *ListRepositoryContributorsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListRepositoryContributorsResponse.ProtoReflect.Descriptor instead.
 func (*ListRepositoryContributorsResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{24}
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRepositoryContributorsResponse) GetUsers() []*RepositoryContributor {
@@ -1423,11 +1240,294 @@ func (x *ListRepositoryContributorsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// AddRepositoryGroupRequest maps an IdP group; members get READ unless
+// role_override names another role.
+type AddRepositoryGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RepositoryId  string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	GroupName     string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
+	RoleOverride  RepositoryRole         `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole" json:"role_override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddRepositoryGroupRequest) Reset() {
+	*x = AddRepositoryGroupRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddRepositoryGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddRepositoryGroupRequest) ProtoMessage() {}
+
+func (x *AddRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddRepositoryGroupRequest.ProtoReflect.Descriptor instead.
+func (*AddRepositoryGroupRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AddRepositoryGroupRequest) GetRepositoryId() string {
+	if x != nil {
+		return x.RepositoryId
+	}
+	return ""
+}
+
+func (x *AddRepositoryGroupRequest) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+func (x *AddRepositoryGroupRequest) GetRoleOverride() RepositoryRole {
+	if x != nil {
+		return x.RoleOverride
+	}
+	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+type AddRepositoryGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddRepositoryGroupResponse) Reset() {
+	*x = AddRepositoryGroupResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddRepositoryGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddRepositoryGroupResponse) ProtoMessage() {}
+
+func (x *AddRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddRepositoryGroupResponse.ProtoReflect.Descriptor instead.
+func (*AddRepositoryGroupResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{22}
+}
+
+type UpdateRepositoryGroupRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RepositoryId string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	GroupName    string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
+	// Absent: the override is left as it is. UNSPECIFIED: cleared.
+	RoleOverride  *RepositoryRole `protobuf:"varint,3,opt,name=role_override,json=roleOverride,proto3,enum=buf.alpha.registry.v1alpha1.RepositoryRole,oneof" json:"role_override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRepositoryGroupRequest) Reset() {
+	*x = UpdateRepositoryGroupRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRepositoryGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRepositoryGroupRequest) ProtoMessage() {}
+
+func (x *UpdateRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRepositoryGroupRequest.ProtoReflect.Descriptor instead.
+func (*UpdateRepositoryGroupRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UpdateRepositoryGroupRequest) GetRepositoryId() string {
+	if x != nil {
+		return x.RepositoryId
+	}
+	return ""
+}
+
+func (x *UpdateRepositoryGroupRequest) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+func (x *UpdateRepositoryGroupRequest) GetRoleOverride() RepositoryRole {
+	if x != nil && x.RoleOverride != nil {
+		return *x.RoleOverride
+	}
+	return RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
+}
+
+type UpdateRepositoryGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRepositoryGroupResponse) Reset() {
+	*x = UpdateRepositoryGroupResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRepositoryGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRepositoryGroupResponse) ProtoMessage() {}
+
+func (x *UpdateRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRepositoryGroupResponse.ProtoReflect.Descriptor instead.
+func (*UpdateRepositoryGroupResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{24}
+}
+
+type RemoveRepositoryGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RepositoryId  string                 `protobuf:"bytes,1,opt,name=repository_id,json=repositoryId,proto3" json:"repository_id,omitempty"`
+	GroupName     string                 `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRepositoryGroupRequest) Reset() {
+	*x = RemoveRepositoryGroupRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRepositoryGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRepositoryGroupRequest) ProtoMessage() {}
+
+func (x *RemoveRepositoryGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRepositoryGroupRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRepositoryGroupRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveRepositoryGroupRequest) GetRepositoryId() string {
+	if x != nil {
+		return x.RepositoryId
+	}
+	return ""
+}
+
+func (x *RemoveRepositoryGroupRequest) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+type RemoveRepositoryGroupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRepositoryGroupResponse) Reset() {
+	*x = RemoveRepositoryGroupResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRepositoryGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRepositoryGroupResponse) ProtoMessage() {}
+
+func (x *RemoveRepositoryGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRepositoryGroupResponse.ProtoReflect.Descriptor instead.
+func (*RemoveRepositoryGroupResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP(), []int{26}
+}
+
 var File_buf_alpha_registry_v1alpha1_repository_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc = "" +
 	"\n" +
-	",buf/alpha/registry/v1alpha1/repository.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x02\n" +
+	",buf/alpha/registry/v1alpha1/repository.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a&buf/alpha/registry/v1alpha1/user.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x04\n" +
 	"\n" +
 	"Repository\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
@@ -1435,32 +1535,63 @@ const file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\x12'\n" +
-	"\x0forganization_id\x18\x05 \x01(\tR\x0eorganizationId\x12G\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x19\n" +
+	"\auser_id\x18\x05 \x01(\tH\x00R\x06userId\x12)\n" +
+	"\x0forganization_id\x18\x06 \x01(\tH\x00R\x0eorganizationId\x12G\n" +
 	"\n" +
-	"visibility\x18\x06 \x01(\x0e2'.buf.alpha.registry.v1alpha1.VisibilityR\n" +
-	"visibility\x12\x1d\n" +
+	"visibility\x18\a \x01(\x0e2'.buf.alpha.registry.v1alpha1.VisibilityR\n" +
+	"visibility\x12\x1e\n" +
 	"\n" +
-	"owner_name\x18\a \x01(\tR\townerName\x12\x1b\n" +
-	"\tfull_name\x18\b \x01(\tR\bfullName\"\x85\x03\n" +
-	"\x0fRepositoryGroup\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
-	"\rrepository_id\x18\x02 \x01(\tR\frepositoryId\x12\x1d\n" +
+	"deprecated\x18\b \x01(\bR\n" +
+	"deprecated\x12/\n" +
+	"\x13deprecation_message\x18\t \x01(\tR\x12deprecationMessage\x12\x1d\n" +
 	"\n" +
-	"group_name\x18\x03 \x01(\tR\tgroupName\x12P\n" +
-	"\rrole_override\x18\x04 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\froleOverride\x12R\n" +
-	"\x0eeffective_role\x18\x05 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\reffectiveRole\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xcd\x02\n" +
-	"\x15RepositoryContributor\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\x12T\n" +
-	"\x0frepository_role\x18\x04 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\x0erepositoryRole\x12P\n" +
-	"\rexplicit_role\x18\x05 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\fexplicitRole\x12A\n" +
-	"\asources\x18\x06 \x03(\v2'.buf.alpha.registry.v1alpha1.RoleSourceR\asources\"\x89\x01\n" +
+	"owner_name\x18\n" +
+	" \x01(\tR\townerName\x12 \n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\x12\x10\n" +
+	"\x03url\x18\f \x01(\tR\x03url\x12%\n" +
+	"\x0edefault_branch\x18\r \x01(\tR\rdefaultBranchB\a\n" +
+	"\x05owner\"h\n" +
+	"\x10RepositoryCounts\x12\x1d\n" +
+	"\n" +
+	"tags_count\x18\x01 \x01(\rR\ttagsCount\x12!\n" +
+	"\fdrafts_count\x18\x03 \x01(\rR\vdraftsCountJ\x04\b\x02\x10\x03R\ftracks_count\"\x97\x02\n" +
+	"\x15RepositoryContributor\x125\n" +
+	"\x04user\x18\x01 \x01(\v2!.buf.alpha.registry.v1alpha1.UserR\x04user\x12#\n" +
+	"\rrepository_id\x18\x02 \x01(\tR\frepositoryId\x12P\n" +
+	"\rexplicit_role\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\fexplicitRole\x12P\n" +
+	"\rimplicit_role\x18\x04 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\fimplicitRole\"&\n" +
+	"\x14GetRepositoryRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa7\x01\n" +
+	"\x15GetRepositoryResponse\x12G\n" +
+	"\n" +
+	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
+	"repository\x12E\n" +
+	"\x06counts\x18\x02 \x01(\v2-.buf.alpha.registry.v1alpha1.RepositoryCountsR\x06counts\"=\n" +
+	"\x1eGetRepositoryByFullNameRequest\x12\x1b\n" +
+	"\tfull_name\x18\x01 \x01(\tR\bfullName\"\xb1\x01\n" +
+	"\x1fGetRepositoryByFullNameResponse\x12G\n" +
+	"\n" +
+	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
+	"repository\x12E\n" +
+	"\x06counts\x18\x02 \x01(\v2-.buf.alpha.registry.v1alpha1.RepositoryCountsR\x06counts\"\xa4\x01\n" +
+	"#ListOrganizationRepositoriesRequest\x12'\n" +
+	"\x0forganization_id\x18\x01 \x01(\tR\x0eorganizationId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\"\x9b\x01\n" +
+	"$ListOrganizationRepositoriesResponse\x12K\n" +
+	"\frepositories\x18\x01 \x03(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\frepositories\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"A\n" +
+	" GetRepositoriesByFullNameRequest\x12\x1d\n" +
+	"\n" +
+	"full_names\x18\x01 \x03(\tR\tfullNames\"p\n" +
+	"!GetRepositoriesByFullNameResponse\x12K\n" +
+	"\frepositories\x18\x01 \x03(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\frepositories\"@\n" +
+	"!DeleteRepositoryByFullNameRequest\x12\x1b\n" +
+	"\tfull_name\x18\x01 \x01(\tR\bfullName\"$\n" +
+	"\"DeleteRepositoryByFullNameResponse\"\x89\x01\n" +
 	"!CreateRepositoryByFullNameRequest\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12G\n" +
 	"\n" +
@@ -1469,85 +1600,60 @@ const file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc = "" +
 	"\"CreateRepositoryByFullNameResponse\x12G\n" +
 	"\n" +
 	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
-	"repository\"&\n" +
-	"\x14GetRepositoryRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"`\n" +
-	"\x15GetRepositoryResponse\x12G\n" +
-	"\n" +
-	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
-	"repository\"=\n" +
-	"\x1eGetRepositoryByFullNameRequest\x12\x1b\n" +
-	"\tfull_name\x18\x01 \x01(\tR\bfullName\"j\n" +
-	"\x1fGetRepositoryByFullNameResponse\x12G\n" +
-	"\n" +
-	"repository\x18\x01 \x01(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\n" +
-	"repository\"r\n" +
-	"\x1eListRepositoriesByOwnerRequest\x12\x14\n" +
-	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x96\x01\n" +
-	"\x1fListRepositoriesByOwnerResponse\x12K\n" +
-	"\frepositories\x18\x01 \x03(\v2'.buf.alpha.registry.v1alpha1.RepositoryR\frepositories\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
+	"repository\")\n" +
 	"\x17DeleteRepositoryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
-	"\x18DeleteRepositoryResponse\"\xb1\x01\n" +
+	"\x18DeleteRepositoryResponse\"\xb5\x01\n" +
+	"\x1fSetRepositoryContributorRequest\x12#\n" +
+	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12T\n" +
+	"\x0frepository_role\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\x0erepositoryRole\"\"\n" +
+	" SetRepositoryContributorResponse\"\x9e\x01\n" +
+	"!ListRepositoryContributorsRequest\x12#\n" +
+	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x04 \x01(\bR\areverse\"\x96\x01\n" +
+	"\"ListRepositoryContributorsResponse\x12H\n" +
+	"\x05users\x18\x01 \x03(\v22.buf.alpha.registry.v1alpha1.RepositoryContributorR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x01\n" +
 	"\x19AddRepositoryGroupRequest\x12#\n" +
 	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\x12P\n" +
 	"\rrole_override\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\froleOverride\"\x1c\n" +
-	"\x1aAddRepositoryGroupResponse\"\xb4\x01\n" +
+	"\x1aAddRepositoryGroupResponse\"\xcb\x01\n" +
 	"\x1cUpdateRepositoryGroupRequest\x12#\n" +
 	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1d\n" +
 	"\n" +
-	"group_name\x18\x02 \x01(\tR\tgroupName\x12P\n" +
-	"\rrole_override\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\froleOverride\"\x1f\n" +
+	"group_name\x18\x02 \x01(\tR\tgroupName\x12U\n" +
+	"\rrole_override\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleH\x00R\froleOverride\x88\x01\x01B\x10\n" +
+	"\x0e_role_override\"\x1f\n" +
 	"\x1dUpdateRepositoryGroupResponse\"b\n" +
 	"\x1cRemoveRepositoryGroupRequest\x12#\n" +
 	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1d\n" +
 	"\n" +
 	"group_name\x18\x02 \x01(\tR\tgroupName\"\x1f\n" +
-	"\x1dRemoveRepositoryGroupResponse\"~\n" +
-	"\x1bListRepositoryGroupsRequest\x12#\n" +
-	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8c\x01\n" +
-	"\x1cListRepositoryGroupsResponse\x12D\n" +
-	"\x06groups\x18\x01 \x03(\v2,.buf.alpha.registry.v1alpha1.RepositoryGroupR\x06groups\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb5\x01\n" +
-	"\x1fSetRepositoryContributorRequest\x12#\n" +
-	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x17\n" +
-	"\auser_id\x18\x02 \x01(\tR\x06userId\x12T\n" +
-	"\x0frepository_role\x18\x03 \x01(\x0e2+.buf.alpha.registry.v1alpha1.RepositoryRoleR\x0erepositoryRole\"\"\n" +
-	" SetRepositoryContributorResponse\"\x84\x01\n" +
-	"!ListRepositoryContributorsRequest\x12#\n" +
-	"\rrepository_id\x18\x01 \x01(\tR\frepositoryId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x96\x01\n" +
-	"\"ListRepositoryContributorsResponse\x12H\n" +
-	"\x05users\x18\x01 \x03(\v22.buf.alpha.registry.v1alpha1.RepositoryContributorR\x05users\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*W\n" +
+	"\x1dRemoveRepositoryGroupResponse*W\n" +
 	"\n" +
 	"Visibility\x12\x1a\n" +
 	"\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VISIBILITY_PUBLIC\x10\x01\x12\x16\n" +
-	"\x12VISIBILITY_PRIVATE\x10\x022\xeb\f\n" +
-	"\x11RepositoryService\x12\x9d\x01\n" +
-	"\x1aCreateRepositoryByFullName\x12>.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest\x1a?.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse\x12{\n" +
+	"\x12VISIBILITY_PRIVATE\x10\x022\xc2\x0e\n" +
+	"\x11RepositoryService\x12{\n" +
 	"\rGetRepository\x121.buf.alpha.registry.v1alpha1.GetRepositoryRequest\x1a2.buf.alpha.registry.v1alpha1.GetRepositoryResponse\"\x03\x90\x02\x01\x12\x99\x01\n" +
-	"\x17GetRepositoryByFullName\x12;.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest\x1a<.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse\"\x03\x90\x02\x01\x12\x99\x01\n" +
-	"\x17ListRepositoriesByOwner\x12;.buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerRequest\x1a<.buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerResponse\"\x03\x90\x02\x01\x12\x84\x01\n" +
-	"\x10DeleteRepository\x124.buf.alpha.registry.v1alpha1.DeleteRepositoryRequest\x1a5.buf.alpha.registry.v1alpha1.DeleteRepositoryResponse\"\x03\x90\x02\x02\x12\x85\x01\n" +
-	"\x12AddRepositoryGroup\x126.buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest\x1a7.buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse\x12\x8e\x01\n" +
-	"\x15UpdateRepositoryGroup\x129.buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest\x1a:.buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse\x12\x8e\x01\n" +
-	"\x15RemoveRepositoryGroup\x129.buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest\x1a:.buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse\x12\x90\x01\n" +
-	"\x14ListRepositoryGroups\x128.buf.alpha.registry.v1alpha1.ListRepositoryGroupsRequest\x1a9.buf.alpha.registry.v1alpha1.ListRepositoryGroupsResponse\"\x03\x90\x02\x01\x12\x97\x01\n" +
+	"\x17GetRepositoryByFullName\x12;.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest\x1a<.buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse\"\x03\x90\x02\x01\x12\xa8\x01\n" +
+	"\x1cListOrganizationRepositories\x12@.buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest\x1aA.buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse\"\x03\x90\x02\x01\x12\x9f\x01\n" +
+	"\x19GetRepositoriesByFullName\x12=.buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest\x1a>.buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse\"\x03\x90\x02\x01\x12\xa2\x01\n" +
+	"\x1aDeleteRepositoryByFullName\x12>.buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest\x1a?.buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse\"\x03\x90\x02\x02\x12\xa2\x01\n" +
+	"\x1aCreateRepositoryByFullName\x12>.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest\x1a?.buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse\"\x03\x90\x02\x02\x12\x84\x01\n" +
+	"\x10DeleteRepository\x124.buf.alpha.registry.v1alpha1.DeleteRepositoryRequest\x1a5.buf.alpha.registry.v1alpha1.DeleteRepositoryResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
 	"\x18SetRepositoryContributor\x12<.buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest\x1a=.buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse\x12\xa2\x01\n" +
-	"\x1aListRepositoryContributors\x12>.buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest\x1a?.buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse\"\x03\x90\x02\x01BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
+	"\x1aListRepositoryContributors\x12>.buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest\x1a?.buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
+	"\x12AddRepositoryGroup\x126.buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest\x1a7.buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
+	"\x15UpdateRepositoryGroup\x129.buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest\x1a:.buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse\"\x03\x90\x02\x02\x12\x93\x01\n" +
+	"\x15RemoveRepositoryGroup\x129.buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest\x1a:.buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse\"\x03\x90\x02\x02BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
 
 var (
 	file_buf_alpha_registry_v1alpha1_repository_proto_rawDescOnce sync.Once
@@ -1562,86 +1668,88 @@ func file_buf_alpha_registry_v1alpha1_repository_proto_rawDescGZIP() []byte {
 }
 
 var file_buf_alpha_registry_v1alpha1_repository_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_buf_alpha_registry_v1alpha1_repository_proto_goTypes = []any{
-	(Visibility)(0),                            // 0: buf.alpha.registry.v1alpha1.Visibility
-	(*Repository)(nil),                         // 1: buf.alpha.registry.v1alpha1.Repository
-	(*RepositoryGroup)(nil),                    // 2: buf.alpha.registry.v1alpha1.RepositoryGroup
-	(*RepositoryContributor)(nil),              // 3: buf.alpha.registry.v1alpha1.RepositoryContributor
-	(*CreateRepositoryByFullNameRequest)(nil),  // 4: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
-	(*CreateRepositoryByFullNameResponse)(nil), // 5: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
-	(*GetRepositoryRequest)(nil),               // 6: buf.alpha.registry.v1alpha1.GetRepositoryRequest
-	(*GetRepositoryResponse)(nil),              // 7: buf.alpha.registry.v1alpha1.GetRepositoryResponse
-	(*GetRepositoryByFullNameRequest)(nil),     // 8: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
-	(*GetRepositoryByFullNameResponse)(nil),    // 9: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
-	(*ListRepositoriesByOwnerRequest)(nil),     // 10: buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerRequest
-	(*ListRepositoriesByOwnerResponse)(nil),    // 11: buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerResponse
-	(*DeleteRepositoryRequest)(nil),            // 12: buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
-	(*DeleteRepositoryResponse)(nil),           // 13: buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
-	(*AddRepositoryGroupRequest)(nil),          // 14: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
-	(*AddRepositoryGroupResponse)(nil),         // 15: buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
-	(*UpdateRepositoryGroupRequest)(nil),       // 16: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
-	(*UpdateRepositoryGroupResponse)(nil),      // 17: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
-	(*RemoveRepositoryGroupRequest)(nil),       // 18: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
-	(*RemoveRepositoryGroupResponse)(nil),      // 19: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
-	(*ListRepositoryGroupsRequest)(nil),        // 20: buf.alpha.registry.v1alpha1.ListRepositoryGroupsRequest
-	(*ListRepositoryGroupsResponse)(nil),       // 21: buf.alpha.registry.v1alpha1.ListRepositoryGroupsResponse
-	(*SetRepositoryContributorRequest)(nil),    // 22: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
-	(*SetRepositoryContributorResponse)(nil),   // 23: buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
-	(*ListRepositoryContributorsRequest)(nil),  // 24: buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
-	(*ListRepositoryContributorsResponse)(nil), // 25: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
-	(*timestamppb.Timestamp)(nil),              // 26: google.protobuf.Timestamp
-	(RepositoryRole)(0),                        // 27: buf.alpha.registry.v1alpha1.RepositoryRole
-	(*RoleSource)(nil),                         // 28: buf.alpha.registry.v1alpha1.RoleSource
+	(Visibility)(0),                              // 0: buf.alpha.registry.v1alpha1.Visibility
+	(*Repository)(nil),                           // 1: buf.alpha.registry.v1alpha1.Repository
+	(*RepositoryCounts)(nil),                     // 2: buf.alpha.registry.v1alpha1.RepositoryCounts
+	(*RepositoryContributor)(nil),                // 3: buf.alpha.registry.v1alpha1.RepositoryContributor
+	(*GetRepositoryRequest)(nil),                 // 4: buf.alpha.registry.v1alpha1.GetRepositoryRequest
+	(*GetRepositoryResponse)(nil),                // 5: buf.alpha.registry.v1alpha1.GetRepositoryResponse
+	(*GetRepositoryByFullNameRequest)(nil),       // 6: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
+	(*GetRepositoryByFullNameResponse)(nil),      // 7: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
+	(*ListOrganizationRepositoriesRequest)(nil),  // 8: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest
+	(*ListOrganizationRepositoriesResponse)(nil), // 9: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse
+	(*GetRepositoriesByFullNameRequest)(nil),     // 10: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest
+	(*GetRepositoriesByFullNameResponse)(nil),    // 11: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse
+	(*DeleteRepositoryByFullNameRequest)(nil),    // 12: buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest
+	(*DeleteRepositoryByFullNameResponse)(nil),   // 13: buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse
+	(*CreateRepositoryByFullNameRequest)(nil),    // 14: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
+	(*CreateRepositoryByFullNameResponse)(nil),   // 15: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
+	(*DeleteRepositoryRequest)(nil),              // 16: buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
+	(*DeleteRepositoryResponse)(nil),             // 17: buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
+	(*SetRepositoryContributorRequest)(nil),      // 18: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
+	(*SetRepositoryContributorResponse)(nil),     // 19: buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
+	(*ListRepositoryContributorsRequest)(nil),    // 20: buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
+	(*ListRepositoryContributorsResponse)(nil),   // 21: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
+	(*AddRepositoryGroupRequest)(nil),            // 22: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
+	(*AddRepositoryGroupResponse)(nil),           // 23: buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
+	(*UpdateRepositoryGroupRequest)(nil),         // 24: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
+	(*UpdateRepositoryGroupResponse)(nil),        // 25: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
+	(*RemoveRepositoryGroupRequest)(nil),         // 26: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
+	(*RemoveRepositoryGroupResponse)(nil),        // 27: buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
+	(*timestamppb.Timestamp)(nil),                // 28: google.protobuf.Timestamp
+	(*User)(nil),                                 // 29: buf.alpha.registry.v1alpha1.User
+	(RepositoryRole)(0),                          // 30: buf.alpha.registry.v1alpha1.RepositoryRole
 }
 var file_buf_alpha_registry_v1alpha1_repository_proto_depIdxs = []int32{
-	26, // 0: buf.alpha.registry.v1alpha1.Repository.create_time:type_name -> google.protobuf.Timestamp
-	26, // 1: buf.alpha.registry.v1alpha1.Repository.update_time:type_name -> google.protobuf.Timestamp
+	28, // 0: buf.alpha.registry.v1alpha1.Repository.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: buf.alpha.registry.v1alpha1.Repository.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: buf.alpha.registry.v1alpha1.Repository.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
-	27, // 3: buf.alpha.registry.v1alpha1.RepositoryGroup.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	27, // 4: buf.alpha.registry.v1alpha1.RepositoryGroup.effective_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	26, // 5: buf.alpha.registry.v1alpha1.RepositoryGroup.create_time:type_name -> google.protobuf.Timestamp
-	26, // 6: buf.alpha.registry.v1alpha1.RepositoryGroup.update_time:type_name -> google.protobuf.Timestamp
-	27, // 7: buf.alpha.registry.v1alpha1.RepositoryContributor.repository_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	27, // 8: buf.alpha.registry.v1alpha1.RepositoryContributor.explicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	28, // 9: buf.alpha.registry.v1alpha1.RepositoryContributor.sources:type_name -> buf.alpha.registry.v1alpha1.RoleSource
-	0,  // 10: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
-	1,  // 11: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
-	1,  // 12: buf.alpha.registry.v1alpha1.GetRepositoryResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
-	1,  // 13: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
-	1,  // 14: buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerResponse.repositories:type_name -> buf.alpha.registry.v1alpha1.Repository
-	27, // 15: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	27, // 16: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	2,  // 17: buf.alpha.registry.v1alpha1.ListRepositoryGroupsResponse.groups:type_name -> buf.alpha.registry.v1alpha1.RepositoryGroup
-	27, // 18: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest.repository_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
-	3,  // 19: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse.users:type_name -> buf.alpha.registry.v1alpha1.RepositoryContributor
-	4,  // 20: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
-	6,  // 21: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryRequest
-	8,  // 22: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
-	10, // 23: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoriesByOwner:input_type -> buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerRequest
-	12, // 24: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
-	14, // 25: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
-	16, // 26: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
-	18, // 27: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
-	20, // 28: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryGroups:input_type -> buf.alpha.registry.v1alpha1.ListRepositoryGroupsRequest
-	22, // 29: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:input_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
-	24, // 30: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:input_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
-	5,  // 31: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
-	7,  // 32: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryResponse
-	9,  // 33: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
-	11, // 34: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoriesByOwner:output_type -> buf.alpha.registry.v1alpha1.ListRepositoriesByOwnerResponse
-	13, // 35: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
-	15, // 36: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
-	17, // 37: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
-	19, // 38: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
-	21, // 39: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryGroups:output_type -> buf.alpha.registry.v1alpha1.ListRepositoryGroupsResponse
-	23, // 40: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:output_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
-	25, // 41: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:output_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
-	31, // [31:42] is the sub-list for method output_type
-	20, // [20:31] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	29, // 3: buf.alpha.registry.v1alpha1.RepositoryContributor.user:type_name -> buf.alpha.registry.v1alpha1.User
+	30, // 4: buf.alpha.registry.v1alpha1.RepositoryContributor.explicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 5: buf.alpha.registry.v1alpha1.RepositoryContributor.implicit_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	1,  // 6: buf.alpha.registry.v1alpha1.GetRepositoryResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
+	2,  // 7: buf.alpha.registry.v1alpha1.GetRepositoryResponse.counts:type_name -> buf.alpha.registry.v1alpha1.RepositoryCounts
+	1,  // 8: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
+	2,  // 9: buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse.counts:type_name -> buf.alpha.registry.v1alpha1.RepositoryCounts
+	1,  // 10: buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse.repositories:type_name -> buf.alpha.registry.v1alpha1.Repository
+	1,  // 11: buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse.repositories:type_name -> buf.alpha.registry.v1alpha1.Repository
+	0,  // 12: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest.visibility:type_name -> buf.alpha.registry.v1alpha1.Visibility
+	1,  // 13: buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse.repository:type_name -> buf.alpha.registry.v1alpha1.Repository
+	30, // 14: buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest.repository_role:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	3,  // 15: buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse.users:type_name -> buf.alpha.registry.v1alpha1.RepositoryContributor
+	30, // 16: buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	30, // 17: buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest.role_override:type_name -> buf.alpha.registry.v1alpha1.RepositoryRole
+	4,  // 18: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryRequest
+	6,  // 19: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameRequest
+	8,  // 20: buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories:input_type -> buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesRequest
+	10, // 21: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName:input_type -> buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameRequest
+	12, // 22: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameRequest
+	14, // 23: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:input_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameRequest
+	16, // 24: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:input_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryRequest
+	18, // 25: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:input_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorRequest
+	20, // 26: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:input_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsRequest
+	22, // 27: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupRequest
+	24, // 28: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupRequest
+	26, // 29: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:input_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupRequest
+	5,  // 30: buf.alpha.registry.v1alpha1.RepositoryService.GetRepository:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryResponse
+	7,  // 31: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoryByFullNameResponse
+	9,  // 32: buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories:output_type -> buf.alpha.registry.v1alpha1.ListOrganizationRepositoriesResponse
+	11, // 33: buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName:output_type -> buf.alpha.registry.v1alpha1.GetRepositoriesByFullNameResponse
+	13, // 34: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryByFullNameResponse
+	15, // 35: buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName:output_type -> buf.alpha.registry.v1alpha1.CreateRepositoryByFullNameResponse
+	17, // 36: buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository:output_type -> buf.alpha.registry.v1alpha1.DeleteRepositoryResponse
+	19, // 37: buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor:output_type -> buf.alpha.registry.v1alpha1.SetRepositoryContributorResponse
+	21, // 38: buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors:output_type -> buf.alpha.registry.v1alpha1.ListRepositoryContributorsResponse
+	23, // 39: buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.AddRepositoryGroupResponse
+	25, // 40: buf.alpha.registry.v1alpha1.RepositoryService.UpdateRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.UpdateRepositoryGroupResponse
+	27, // 41: buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup:output_type -> buf.alpha.registry.v1alpha1.RemoveRepositoryGroupResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_repository_proto_init() }
@@ -1650,13 +1758,19 @@ func file_buf_alpha_registry_v1alpha1_repository_proto_init() {
 		return
 	}
 	file_buf_alpha_registry_v1alpha1_role_proto_init()
+	file_buf_alpha_registry_v1alpha1_user_proto_init()
+	file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[0].OneofWrappers = []any{
+		(*Repository_UserId)(nil),
+		(*Repository_OrganizationId)(nil),
+	}
+	file_buf_alpha_registry_v1alpha1_repository_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_repository_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,8 +21,9 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// OrganizationRole is a role on an organization. MACHINE grants the same
-// access as WRITER.
+// OrganizationRole is a role on an organization. groupgate also grants a
+// WRITER role between MEMBER and ADMIN; the BSR enum has no name for it, so
+// requests carry it as the number 5 (see api/doc.go).
 type OrganizationRole int32
 
 const (
@@ -31,7 +32,6 @@ const (
 	OrganizationRole_ORGANIZATION_ROLE_ADMIN       OrganizationRole = 2
 	OrganizationRole_ORGANIZATION_ROLE_MEMBER      OrganizationRole = 3
 	OrganizationRole_ORGANIZATION_ROLE_MACHINE     OrganizationRole = 4
-	OrganizationRole_ORGANIZATION_ROLE_WRITER      OrganizationRole = 5
 )
 
 // Enum value maps for OrganizationRole.
@@ -42,7 +42,6 @@ var (
 		2: "ORGANIZATION_ROLE_ADMIN",
 		3: "ORGANIZATION_ROLE_MEMBER",
 		4: "ORGANIZATION_ROLE_MACHINE",
-		5: "ORGANIZATION_ROLE_WRITER",
 	}
 	OrganizationRole_value = map[string]int32{
 		"ORGANIZATION_ROLE_UNSPECIFIED": 0,
@@ -50,7 +49,6 @@ var (
 		"ORGANIZATION_ROLE_ADMIN":       2,
 		"ORGANIZATION_ROLE_MEMBER":      3,
 		"ORGANIZATION_ROLE_MACHINE":     4,
-		"ORGANIZATION_ROLE_WRITER":      5,
 	}
 )
 
@@ -141,166 +139,17 @@ func (RepositoryRole) EnumDescriptor() ([]byte, []int) {
 	return file_buf_alpha_registry_v1alpha1_role_proto_rawDescGZIP(), []int{1}
 }
 
-type RoleSource_Kind int32
-
-const (
-	RoleSource_KIND_UNSPECIFIED RoleSource_Kind = 0
-	// A role given to the user by hand.
-	RoleSource_KIND_MANUAL RoleSource_Kind = 1
-	// A role granted through a group mapping.
-	RoleSource_KIND_GROUP RoleSource_Kind = 2
-)
-
-// Enum value maps for RoleSource_Kind.
-var (
-	RoleSource_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "KIND_MANUAL",
-		2: "KIND_GROUP",
-	}
-	RoleSource_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED": 0,
-		"KIND_MANUAL":      1,
-		"KIND_GROUP":       2,
-	}
-)
-
-func (x RoleSource_Kind) Enum() *RoleSource_Kind {
-	p := new(RoleSource_Kind)
-	*p = x
-	return p
-}
-
-func (x RoleSource_Kind) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (RoleSource_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_buf_alpha_registry_v1alpha1_role_proto_enumTypes[2].Descriptor()
-}
-
-func (RoleSource_Kind) Type() protoreflect.EnumType {
-	return &file_buf_alpha_registry_v1alpha1_role_proto_enumTypes[2]
-}
-
-func (x RoleSource_Kind) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use RoleSource_Kind.Descriptor instead.
-func (RoleSource_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_role_proto_rawDescGZIP(), []int{0, 0}
-}
-
-// RoleSource is one reason a user holds a role.
-type RoleSource struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  RoleSource_Kind        `protobuf:"varint,1,opt,name=kind,proto3,enum=buf.alpha.registry.v1alpha1.RoleSource_Kind" json:"kind,omitempty"`
-	// The group, for KIND_GROUP.
-	GroupName string `protobuf:"bytes,2,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`
-	// The mapping that grants the role, for KIND_GROUP.
-	MappingId string `protobuf:"bytes,3,opt,name=mapping_id,json=mappingId,proto3" json:"mapping_id,omitempty"`
-	// The role this source grants, e.g. "ADMIN".
-	Role string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
-	// For KIND_MANUAL: the user is in no group mapped to this resource, so
-	// nothing in the identity provider backs the grant (it survives the user
-	// leaving every group). Administrators should review such grants.
-	NoMappedGroup bool `protobuf:"varint,5,opt,name=no_mapped_group,json=noMappedGroup,proto3" json:"no_mapped_group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RoleSource) Reset() {
-	*x = RoleSource{}
-	mi := &file_buf_alpha_registry_v1alpha1_role_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RoleSource) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RoleSource) ProtoMessage() {}
-
-func (x *RoleSource) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_role_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RoleSource.ProtoReflect.Descriptor instead.
-func (*RoleSource) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_role_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *RoleSource) GetKind() RoleSource_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return RoleSource_KIND_UNSPECIFIED
-}
-
-func (x *RoleSource) GetGroupName() string {
-	if x != nil {
-		return x.GroupName
-	}
-	return ""
-}
-
-func (x *RoleSource) GetMappingId() string {
-	if x != nil {
-		return x.MappingId
-	}
-	return ""
-}
-
-func (x *RoleSource) GetRole() string {
-	if x != nil {
-		return x.Role
-	}
-	return ""
-}
-
-func (x *RoleSource) GetNoMappedGroup() bool {
-	if x != nil {
-		return x.NoMappedGroup
-	}
-	return false
-}
-
 var File_buf_alpha_registry_v1alpha1_role_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_role_proto_rawDesc = "" +
 	"\n" +
-	"&buf/alpha/registry/v1alpha1/role.proto\x12\x1bbuf.alpha.registry.v1alpha1\"\x87\x02\n" +
-	"\n" +
-	"RoleSource\x12@\n" +
-	"\x04kind\x18\x01 \x01(\x0e2,.buf.alpha.registry.v1alpha1.RoleSource.KindR\x04kind\x12\x1d\n" +
-	"\n" +
-	"group_name\x18\x02 \x01(\tR\tgroupName\x12\x1d\n" +
-	"\n" +
-	"mapping_id\x18\x03 \x01(\tR\tmappingId\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\x12&\n" +
-	"\x0fno_mapped_group\x18\x05 \x01(\bR\rnoMappedGroup\"=\n" +
-	"\x04Kind\x12\x14\n" +
-	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
-	"\vKIND_MANUAL\x10\x01\x12\x0e\n" +
-	"\n" +
-	"KIND_GROUP\x10\x02*\xca\x01\n" +
+	"&buf/alpha/registry/v1alpha1/role.proto\x12\x1bbuf.alpha.registry.v1alpha1*\xac\x01\n" +
 	"\x10OrganizationRole\x12!\n" +
 	"\x1dORGANIZATION_ROLE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ORGANIZATION_ROLE_OWNER\x10\x01\x12\x1b\n" +
 	"\x17ORGANIZATION_ROLE_ADMIN\x10\x02\x12\x1c\n" +
 	"\x18ORGANIZATION_ROLE_MEMBER\x10\x03\x12\x1d\n" +
-	"\x19ORGANIZATION_ROLE_MACHINE\x10\x04\x12\x1c\n" +
-	"\x18ORGANIZATION_ROLE_WRITER\x10\x05*\xbf\x01\n" +
+	"\x19ORGANIZATION_ROLE_MACHINE\x10\x04*\xbf\x01\n" +
 	"\x0eRepositoryRole\x12\x1f\n" +
 	"\x1bREPOSITORY_ROLE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REPOSITORY_ROLE_OWNER\x10\x01\x12\x19\n" +
@@ -321,21 +170,17 @@ func file_buf_alpha_registry_v1alpha1_role_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_role_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_role_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_buf_alpha_registry_v1alpha1_role_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_buf_alpha_registry_v1alpha1_role_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_buf_alpha_registry_v1alpha1_role_proto_goTypes = []any{
 	(OrganizationRole)(0), // 0: buf.alpha.registry.v1alpha1.OrganizationRole
 	(RepositoryRole)(0),   // 1: buf.alpha.registry.v1alpha1.RepositoryRole
-	(RoleSource_Kind)(0),  // 2: buf.alpha.registry.v1alpha1.RoleSource.Kind
-	(*RoleSource)(nil),    // 3: buf.alpha.registry.v1alpha1.RoleSource
 }
 var file_buf_alpha_registry_v1alpha1_role_proto_depIdxs = []int32{
-	2, // 0: buf.alpha.registry.v1alpha1.RoleSource.kind:type_name -> buf.alpha.registry.v1alpha1.RoleSource.Kind
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0, // [0:0] is the sub-list for method output_type
+	0, // [0:0] is the sub-list for method input_type
+	0, // [0:0] is the sub-list for extension type_name
+	0, // [0:0] is the sub-list for extension extendee
+	0, // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_role_proto_init() }
@@ -348,15 +193,14 @@ func file_buf_alpha_registry_v1alpha1_role_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_role_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_role_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   1,
+			NumEnums:      2,
+			NumMessages:   0,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_buf_alpha_registry_v1alpha1_role_proto_goTypes,
 		DependencyIndexes: file_buf_alpha_registry_v1alpha1_role_proto_depIdxs,
 		EnumInfos:         file_buf_alpha_registry_v1alpha1_role_proto_enumTypes,
-		MessageInfos:      file_buf_alpha_registry_v1alpha1_role_proto_msgTypes,
 	}.Build()
 	File_buf_alpha_registry_v1alpha1_role_proto = out.File
 	file_buf_alpha_registry_v1alpha1_role_proto_goTypes = nil

@@ -22,14 +22,13 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Token describes an API token; its secret is shown only once, at creation.
+// Token describes an API token; its secret is shown once, at creation.
 type Token struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
-	LastUsedTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_time,json=lastUsedTime,proto3" json:"last_used_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -92,19 +91,12 @@ func (x *Token) GetNote() string {
 	return ""
 }
 
-func (x *Token) GetLastUsedTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.LastUsedTime
-	}
-	return nil
-}
-
 type CreateTokenRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Note  string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
-	// When unset, the server's default lifetime applies (groupgate
-	// api.tokens); a time past the server's maximum is refused.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Note       string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Empty or the caller's own ID; groupgate refuses any other user.
+	UserId        string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,11 +145,16 @@ func (x *CreateTokenRequest) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CreateTokenRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
 type CreateTokenResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The secret; it cannot be read again.
-	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	Details       *Token `protobuf:"bytes,2,opt,name=details,proto3" json:"details,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,24 +196,110 @@ func (x *CreateTokenResponse) GetToken() string {
 	return ""
 }
 
-func (x *CreateTokenResponse) GetDetails() *Token {
+// GetTokenRequest names one of the caller's tokens.
+type GetTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenId       string                 `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTokenRequest) Reset() {
+	*x = GetTokenRequest{}
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTokenRequest) ProtoMessage() {}
+
+func (x *GetTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[3]
 	if x != nil {
-		return x.Details
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTokenRequest.ProtoReflect.Descriptor instead.
+func (*GetTokenRequest) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetTokenRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+type GetTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTokenResponse) Reset() {
+	*x = GetTokenResponse{}
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTokenResponse) ProtoMessage() {}
+
+func (x *GetTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTokenResponse.ProtoReflect.Descriptor instead.
+func (*GetTokenResponse) Descriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
 	}
 	return nil
 }
 
 type ListTokensRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PageSize  uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// groupgate refuses true.
+	Reverse bool `protobuf:"varint,3,opt,name=reverse,proto3" json:"reverse,omitempty"`
+	// Empty or the caller's own ID; groupgate refuses any other user.
+	UserId        string `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +311,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[3]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +324,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{3}
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListTokensRequest) GetPageSize() uint32 {
@@ -258,6 +341,20 @@ func (x *ListTokensRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListTokensRequest) GetReverse() bool {
+	if x != nil {
+		return x.Reverse
+	}
+	return false
+}
+
+func (x *ListTokensRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
 type ListTokensResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
@@ -268,7 +365,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +377,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[4]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +390,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{4}
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -319,7 +416,7 @@ type DeleteTokenRequest struct {
 
 func (x *DeleteTokenRequest) Reset() {
 	*x = DeleteTokenRequest{}
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[5]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +428,7 @@ func (x *DeleteTokenRequest) String() string {
 func (*DeleteTokenRequest) ProtoMessage() {}
 
 func (x *DeleteTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[5]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +441,7 @@ func (x *DeleteTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTokenRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTokenRequest) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{5}
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteTokenRequest) GetTokenId() string {
@@ -362,7 +459,7 @@ type DeleteTokenResponse struct {
 
 func (x *DeleteTokenResponse) Reset() {
 	*x = DeleteTokenResponse{}
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[6]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +471,7 @@ func (x *DeleteTokenResponse) String() string {
 func (*DeleteTokenResponse) ProtoMessage() {}
 
 func (x *DeleteTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[6]
+	mi := &file_buf_alpha_registry_v1alpha1_token_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,41 +484,47 @@ func (x *DeleteTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTokenResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTokenResponse) Descriptor() ([]byte, []int) {
-	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{6}
+	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP(), []int{8}
 }
 
 var File_buf_alpha_registry_v1alpha1_token_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_token_proto_rawDesc = "" +
 	"\n" +
-	"'buf/alpha/registry/v1alpha1/token.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n" +
+	"'buf/alpha/registry/v1alpha1/token.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x01\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12@\n" +
-	"\x0elast_used_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\flastUsedTime\"e\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"~\n" +
 	"\x12CreateTokenRequest\x12\x12\n" +
 	"\x04note\x18\x01 \x01(\tR\x04note\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"i\n" +
+	"expireTime\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"+\n" +
 	"\x13CreateTokenResponse\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\x12<\n" +
-	"\adetails\x18\x02 \x01(\v2\".buf.alpha.registry.v1alpha1.TokenR\adetails\"O\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\",\n" +
+	"\x0fGetTokenRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\"L\n" +
+	"\x10GetTokenResponse\x128\n" +
+	"\x05token\x18\x01 \x01(\v2\".buf.alpha.registry.v1alpha1.TokenR\x05token\"\x82\x01\n" +
 	"\x11ListTokensRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"x\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x18\n" +
+	"\areverse\x18\x03 \x01(\bR\areverse\x12\x17\n" +
+	"\auser_id\x18\x04 \x01(\tR\x06userId\"x\n" +
 	"\x12ListTokensResponse\x12:\n" +
 	"\x06tokens\x18\x01 \x03(\v2\".buf.alpha.registry.v1alpha1.TokenR\x06tokens\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x12DeleteTokenRequest\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\"\x15\n" +
-	"\x13DeleteTokenResponse2\xeb\x02\n" +
+	"\x13DeleteTokenResponse2\xd9\x03\n" +
 	"\fTokenService\x12p\n" +
-	"\vCreateToken\x12/.buf.alpha.registry.v1alpha1.CreateTokenRequest\x1a0.buf.alpha.registry.v1alpha1.CreateTokenResponse\x12r\n" +
+	"\vCreateToken\x12/.buf.alpha.registry.v1alpha1.CreateTokenRequest\x1a0.buf.alpha.registry.v1alpha1.CreateTokenResponse\x12l\n" +
+	"\bGetToken\x12,.buf.alpha.registry.v1alpha1.GetTokenRequest\x1a-.buf.alpha.registry.v1alpha1.GetTokenResponse\"\x03\x90\x02\x01\x12r\n" +
 	"\n" +
 	"ListTokens\x12..buf.alpha.registry.v1alpha1.ListTokensRequest\x1a/.buf.alpha.registry.v1alpha1.ListTokensResponse\"\x03\x90\x02\x01\x12u\n" +
 	"\vDeleteToken\x12/.buf.alpha.registry.v1alpha1.DeleteTokenRequest\x1a0.buf.alpha.registry.v1alpha1.DeleteTokenResponse\"\x03\x90\x02\x02BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
@@ -438,35 +541,38 @@ func file_buf_alpha_registry_v1alpha1_token_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_token_proto_rawDescData
 }
 
-var file_buf_alpha_registry_v1alpha1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_buf_alpha_registry_v1alpha1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_buf_alpha_registry_v1alpha1_token_proto_goTypes = []any{
 	(*Token)(nil),                 // 0: buf.alpha.registry.v1alpha1.Token
 	(*CreateTokenRequest)(nil),    // 1: buf.alpha.registry.v1alpha1.CreateTokenRequest
 	(*CreateTokenResponse)(nil),   // 2: buf.alpha.registry.v1alpha1.CreateTokenResponse
-	(*ListTokensRequest)(nil),     // 3: buf.alpha.registry.v1alpha1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 4: buf.alpha.registry.v1alpha1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),    // 5: buf.alpha.registry.v1alpha1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),   // 6: buf.alpha.registry.v1alpha1.DeleteTokenResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*GetTokenRequest)(nil),       // 3: buf.alpha.registry.v1alpha1.GetTokenRequest
+	(*GetTokenResponse)(nil),      // 4: buf.alpha.registry.v1alpha1.GetTokenResponse
+	(*ListTokensRequest)(nil),     // 5: buf.alpha.registry.v1alpha1.ListTokensRequest
+	(*ListTokensResponse)(nil),    // 6: buf.alpha.registry.v1alpha1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),    // 7: buf.alpha.registry.v1alpha1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),   // 8: buf.alpha.registry.v1alpha1.DeleteTokenResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_buf_alpha_registry_v1alpha1_token_proto_depIdxs = []int32{
-	7, // 0: buf.alpha.registry.v1alpha1.Token.create_time:type_name -> google.protobuf.Timestamp
-	7, // 1: buf.alpha.registry.v1alpha1.Token.expire_time:type_name -> google.protobuf.Timestamp
-	7, // 2: buf.alpha.registry.v1alpha1.Token.last_used_time:type_name -> google.protobuf.Timestamp
-	7, // 3: buf.alpha.registry.v1alpha1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
-	0, // 4: buf.alpha.registry.v1alpha1.CreateTokenResponse.details:type_name -> buf.alpha.registry.v1alpha1.Token
-	0, // 5: buf.alpha.registry.v1alpha1.ListTokensResponse.tokens:type_name -> buf.alpha.registry.v1alpha1.Token
-	1, // 6: buf.alpha.registry.v1alpha1.TokenService.CreateToken:input_type -> buf.alpha.registry.v1alpha1.CreateTokenRequest
-	3, // 7: buf.alpha.registry.v1alpha1.TokenService.ListTokens:input_type -> buf.alpha.registry.v1alpha1.ListTokensRequest
-	5, // 8: buf.alpha.registry.v1alpha1.TokenService.DeleteToken:input_type -> buf.alpha.registry.v1alpha1.DeleteTokenRequest
+	9, // 0: buf.alpha.registry.v1alpha1.Token.create_time:type_name -> google.protobuf.Timestamp
+	9, // 1: buf.alpha.registry.v1alpha1.Token.expire_time:type_name -> google.protobuf.Timestamp
+	9, // 2: buf.alpha.registry.v1alpha1.CreateTokenRequest.expire_time:type_name -> google.protobuf.Timestamp
+	0, // 3: buf.alpha.registry.v1alpha1.GetTokenResponse.token:type_name -> buf.alpha.registry.v1alpha1.Token
+	0, // 4: buf.alpha.registry.v1alpha1.ListTokensResponse.tokens:type_name -> buf.alpha.registry.v1alpha1.Token
+	1, // 5: buf.alpha.registry.v1alpha1.TokenService.CreateToken:input_type -> buf.alpha.registry.v1alpha1.CreateTokenRequest
+	3, // 6: buf.alpha.registry.v1alpha1.TokenService.GetToken:input_type -> buf.alpha.registry.v1alpha1.GetTokenRequest
+	5, // 7: buf.alpha.registry.v1alpha1.TokenService.ListTokens:input_type -> buf.alpha.registry.v1alpha1.ListTokensRequest
+	7, // 8: buf.alpha.registry.v1alpha1.TokenService.DeleteToken:input_type -> buf.alpha.registry.v1alpha1.DeleteTokenRequest
 	2, // 9: buf.alpha.registry.v1alpha1.TokenService.CreateToken:output_type -> buf.alpha.registry.v1alpha1.CreateTokenResponse
-	4, // 10: buf.alpha.registry.v1alpha1.TokenService.ListTokens:output_type -> buf.alpha.registry.v1alpha1.ListTokensResponse
-	6, // 11: buf.alpha.registry.v1alpha1.TokenService.DeleteToken:output_type -> buf.alpha.registry.v1alpha1.DeleteTokenResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	4, // 10: buf.alpha.registry.v1alpha1.TokenService.GetToken:output_type -> buf.alpha.registry.v1alpha1.GetTokenResponse
+	6, // 11: buf.alpha.registry.v1alpha1.TokenService.ListTokens:output_type -> buf.alpha.registry.v1alpha1.ListTokensResponse
+	8, // 12: buf.alpha.registry.v1alpha1.TokenService.DeleteToken:output_type -> buf.alpha.registry.v1alpha1.DeleteTokenResponse
+	9, // [9:13] is the sub-list for method output_type
+	5, // [5:9] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_token_proto_init() }
@@ -480,7 +586,7 @@ func file_buf_alpha_registry_v1alpha1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_token_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,17 +22,73 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UserType int32
+
+const (
+	UserType_USER_TYPE_UNSPECIFIED UserType = 0
+	UserType_USER_TYPE_PERSONAL    UserType = 1
+	UserType_USER_TYPE_MACHINE     UserType = 2
+	UserType_USER_TYPE_SYSTEM      UserType = 3
+)
+
+// Enum value maps for UserType.
+var (
+	UserType_name = map[int32]string{
+		0: "USER_TYPE_UNSPECIFIED",
+		1: "USER_TYPE_PERSONAL",
+		2: "USER_TYPE_MACHINE",
+		3: "USER_TYPE_SYSTEM",
+	}
+	UserType_value = map[string]int32{
+		"USER_TYPE_UNSPECIFIED": 0,
+		"USER_TYPE_PERSONAL":    1,
+		"USER_TYPE_MACHINE":     2,
+		"USER_TYPE_SYSTEM":      3,
+	}
+)
+
+func (x UserType) Enum() *UserType {
+	p := new(UserType)
+	*p = x
+	return p
+}
+
+func (x UserType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UserType) Descriptor() protoreflect.EnumDescriptor {
+	return file_buf_alpha_registry_v1alpha1_user_proto_enumTypes[0].Descriptor()
+}
+
+func (UserType) Type() protoreflect.EnumType {
+	return &file_buf_alpha_registry_v1alpha1_user_proto_enumTypes[0]
+}
+
+func (x UserType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UserType.Descriptor instead.
+func (UserType) EnumDescriptor() ([]byte, []int) {
+	return file_buf_alpha_registry_v1alpha1_user_proto_rawDescGZIP(), []int{0}
+}
+
+// User is a groupgate account as the BSR shows it. Its email and display
+// name are in groupgate.v1.User.
 type User struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Username      string                 `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
-	Email         string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,6,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Deactivated   bool                   `protobuf:"varint,7,opt,name=deactivated,proto3" json:"deactivated,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CreateTime         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Username           string                 `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	Deactivated        bool                   `protobuf:"varint,5,opt,name=deactivated,proto3" json:"deactivated,omitempty"`
+	Description        string                 `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	Url                string                 `protobuf:"bytes,7,opt,name=url,proto3" json:"url,omitempty"`
+	VerificationStatus VerificationStatus     `protobuf:"varint,8,opt,name=verification_status,json=verificationStatus,proto3,enum=buf.alpha.registry.v1alpha1.VerificationStatus" json:"verification_status,omitempty"`
+	UserType           UserType               `protobuf:"varint,9,opt,name=user_type,json=userType,proto3,enum=buf.alpha.registry.v1alpha1.UserType" json:"user_type,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -93,20 +149,6 @@ func (x *User) GetUsername() string {
 	return ""
 }
 
-func (x *User) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-func (x *User) GetDisplayName() string {
-	if x != nil {
-		return x.DisplayName
-	}
-	return ""
-}
-
 func (x *User) GetDeactivated() bool {
 	if x != nil {
 		return x.Deactivated
@@ -114,21 +156,56 @@ func (x *User) GetDeactivated() bool {
 	return false
 }
 
+func (x *User) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *User) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *User) GetVerificationStatus() VerificationStatus {
+	if x != nil {
+		return x.VerificationStatus
+	}
+	return VerificationStatus_VERIFICATION_STATUS_UNSPECIFIED
+}
+
+func (x *User) GetUserType() UserType {
+	if x != nil {
+		return x.UserType
+	}
+	return UserType_USER_TYPE_UNSPECIFIED
+}
+
 var File_buf_alpha_registry_v1alpha1_user_proto protoreflect.FileDescriptor
 
 const file_buf_alpha_registry_v1alpha1_user_proto_rawDesc = "" +
 	"\n" +
-	"&buf/alpha/registry/v1alpha1/user.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n" +
+	"&buf/alpha/registry/v1alpha1/user.proto\x12\x1bbuf.alpha.registry.v1alpha1\x1a5buf/alpha/registry/v1alpha1/verification_status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x03\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1a\n" +
-	"\busername\x18\x04 \x01(\tR\busername\x12\x14\n" +
-	"\x05email\x18\x05 \x01(\tR\x05email\x12!\n" +
-	"\fdisplay_name\x18\x06 \x01(\tR\vdisplayName\x12 \n" +
-	"\vdeactivated\x18\a \x01(\bR\vdeactivatedBQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
+	"\busername\x18\x04 \x01(\tR\busername\x12 \n" +
+	"\vdeactivated\x18\x05 \x01(\bR\vdeactivated\x12 \n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x12\x10\n" +
+	"\x03url\x18\a \x01(\tR\x03url\x12`\n" +
+	"\x13verification_status\x18\b \x01(\x0e2/.buf.alpha.registry.v1alpha1.VerificationStatusR\x12verificationStatus\x12B\n" +
+	"\tuser_type\x18\t \x01(\x0e2%.buf.alpha.registry.v1alpha1.UserTypeR\buserType*j\n" +
+	"\bUserType\x12\x19\n" +
+	"\x15USER_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12USER_TYPE_PERSONAL\x10\x01\x12\x15\n" +
+	"\x11USER_TYPE_MACHINE\x10\x02\x12\x14\n" +
+	"\x10USER_TYPE_SYSTEM\x10\x03BQZOgithub.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1;registryv1alpha1b\x06proto3"
 
 var (
 	file_buf_alpha_registry_v1alpha1_user_proto_rawDescOnce sync.Once
@@ -142,19 +219,24 @@ func file_buf_alpha_registry_v1alpha1_user_proto_rawDescGZIP() []byte {
 	return file_buf_alpha_registry_v1alpha1_user_proto_rawDescData
 }
 
+var file_buf_alpha_registry_v1alpha1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_buf_alpha_registry_v1alpha1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_buf_alpha_registry_v1alpha1_user_proto_goTypes = []any{
-	(*User)(nil),                  // 0: buf.alpha.registry.v1alpha1.User
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(UserType)(0),                 // 0: buf.alpha.registry.v1alpha1.UserType
+	(*User)(nil),                  // 1: buf.alpha.registry.v1alpha1.User
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(VerificationStatus)(0),       // 3: buf.alpha.registry.v1alpha1.VerificationStatus
 }
 var file_buf_alpha_registry_v1alpha1_user_proto_depIdxs = []int32{
-	1, // 0: buf.alpha.registry.v1alpha1.User.create_time:type_name -> google.protobuf.Timestamp
-	1, // 1: buf.alpha.registry.v1alpha1.User.update_time:type_name -> google.protobuf.Timestamp
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: buf.alpha.registry.v1alpha1.User.create_time:type_name -> google.protobuf.Timestamp
+	2, // 1: buf.alpha.registry.v1alpha1.User.update_time:type_name -> google.protobuf.Timestamp
+	3, // 2: buf.alpha.registry.v1alpha1.User.verification_status:type_name -> buf.alpha.registry.v1alpha1.VerificationStatus
+	0, // 3: buf.alpha.registry.v1alpha1.User.user_type:type_name -> buf.alpha.registry.v1alpha1.UserType
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_buf_alpha_registry_v1alpha1_user_proto_init() }
@@ -162,18 +244,20 @@ func file_buf_alpha_registry_v1alpha1_user_proto_init() {
 	if File_buf_alpha_registry_v1alpha1_user_proto != nil {
 		return
 	}
+	file_buf_alpha_registry_v1alpha1_verification_status_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_buf_alpha_registry_v1alpha1_user_proto_rawDesc), len(file_buf_alpha_registry_v1alpha1_user_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_buf_alpha_registry_v1alpha1_user_proto_goTypes,
 		DependencyIndexes: file_buf_alpha_registry_v1alpha1_user_proto_depIdxs,
+		EnumInfos:         file_buf_alpha_registry_v1alpha1_user_proto_enumTypes,
 		MessageInfos:      file_buf_alpha_registry_v1alpha1_user_proto_msgTypes,
 	}.Build()
 	File_buf_alpha_registry_v1alpha1_user_proto = out.File

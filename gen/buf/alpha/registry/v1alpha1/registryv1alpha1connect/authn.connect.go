@@ -36,12 +36,16 @@ const (
 	// AuthnServiceGetCurrentUserProcedure is the fully-qualified name of the AuthnService's
 	// GetCurrentUser RPC.
 	AuthnServiceGetCurrentUserProcedure = "/buf.alpha.registry.v1alpha1.AuthnService/GetCurrentUser"
+	// AuthnServiceGetCurrentUserSubjectProcedure is the fully-qualified name of the AuthnService's
+	// GetCurrentUserSubject RPC.
+	AuthnServiceGetCurrentUserSubjectProcedure = "/buf.alpha.registry.v1alpha1.AuthnService/GetCurrentUserSubject"
 )
 
 // AuthnServiceClient is a client for the buf.alpha.registry.v1alpha1.AuthnService service.
 type AuthnServiceClient interface {
 	// GetCurrentUser returns the caller.
 	GetCurrentUser(context.Context, *connect.Request[v1alpha1.GetCurrentUserRequest]) (*connect.Response[v1alpha1.GetCurrentUserResponse], error)
+	GetCurrentUserSubject(context.Context, *connect.Request[v1alpha1.GetCurrentUserSubjectRequest]) (*connect.Response[v1alpha1.GetCurrentUserSubjectResponse], error)
 }
 
 // NewAuthnServiceClient constructs a client for the buf.alpha.registry.v1alpha1.AuthnService
@@ -62,12 +66,20 @@ func NewAuthnServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getCurrentUserSubject: connect.NewClient[v1alpha1.GetCurrentUserSubjectRequest, v1alpha1.GetCurrentUserSubjectResponse](
+			httpClient,
+			baseURL+AuthnServiceGetCurrentUserSubjectProcedure,
+			connect.WithSchema(authnServiceMethods.ByName("GetCurrentUserSubject")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authnServiceClient implements AuthnServiceClient.
 type authnServiceClient struct {
-	getCurrentUser *connect.Client[v1alpha1.GetCurrentUserRequest, v1alpha1.GetCurrentUserResponse]
+	getCurrentUser        *connect.Client[v1alpha1.GetCurrentUserRequest, v1alpha1.GetCurrentUserResponse]
+	getCurrentUserSubject *connect.Client[v1alpha1.GetCurrentUserSubjectRequest, v1alpha1.GetCurrentUserSubjectResponse]
 }
 
 // GetCurrentUser calls buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUser.
@@ -75,10 +87,16 @@ func (c *authnServiceClient) GetCurrentUser(ctx context.Context, req *connect.Re
 	return c.getCurrentUser.CallUnary(ctx, req)
 }
 
+// GetCurrentUserSubject calls buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUserSubject.
+func (c *authnServiceClient) GetCurrentUserSubject(ctx context.Context, req *connect.Request[v1alpha1.GetCurrentUserSubjectRequest]) (*connect.Response[v1alpha1.GetCurrentUserSubjectResponse], error) {
+	return c.getCurrentUserSubject.CallUnary(ctx, req)
+}
+
 // AuthnServiceHandler is an implementation of the buf.alpha.registry.v1alpha1.AuthnService service.
 type AuthnServiceHandler interface {
 	// GetCurrentUser returns the caller.
 	GetCurrentUser(context.Context, *connect.Request[v1alpha1.GetCurrentUserRequest]) (*connect.Response[v1alpha1.GetCurrentUserResponse], error)
+	GetCurrentUserSubject(context.Context, *connect.Request[v1alpha1.GetCurrentUserSubjectRequest]) (*connect.Response[v1alpha1.GetCurrentUserSubjectResponse], error)
 }
 
 // NewAuthnServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -95,10 +113,19 @@ func NewAuthnServiceHandler(svc AuthnServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authnServiceGetCurrentUserSubjectHandler := connect.NewUnaryHandler(
+		AuthnServiceGetCurrentUserSubjectProcedure,
+		svc.GetCurrentUserSubject,
+		connect.WithSchema(authnServiceMethods.ByName("GetCurrentUserSubject")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/buf.alpha.registry.v1alpha1.AuthnService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthnServiceGetCurrentUserProcedure:
 			authnServiceGetCurrentUserHandler.ServeHTTP(w, r)
+		case AuthnServiceGetCurrentUserSubjectProcedure:
+			authnServiceGetCurrentUserSubjectHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -110,4 +137,8 @@ type UnimplementedAuthnServiceHandler struct{}
 
 func (UnimplementedAuthnServiceHandler) GetCurrentUser(context.Context, *connect.Request[v1alpha1.GetCurrentUserRequest]) (*connect.Response[v1alpha1.GetCurrentUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUser is not implemented"))
+}
+
+func (UnimplementedAuthnServiceHandler) GetCurrentUserSubject(context.Context, *connect.Request[v1alpha1.GetCurrentUserSubjectRequest]) (*connect.Response[v1alpha1.GetCurrentUserSubjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.AuthnService.GetCurrentUserSubject is not implemented"))
 }

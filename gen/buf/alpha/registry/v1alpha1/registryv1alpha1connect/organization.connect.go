@@ -42,12 +42,18 @@ const (
 	// OrganizationServiceListOrganizationsProcedure is the fully-qualified name of the
 	// OrganizationService's ListOrganizations RPC.
 	OrganizationServiceListOrganizationsProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListOrganizations"
+	// OrganizationServiceListUserOrganizationsProcedure is the fully-qualified name of the
+	// OrganizationService's ListUserOrganizations RPC.
+	OrganizationServiceListUserOrganizationsProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListUserOrganizations"
 	// OrganizationServiceCreateOrganizationProcedure is the fully-qualified name of the
 	// OrganizationService's CreateOrganization RPC.
 	OrganizationServiceCreateOrganizationProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/CreateOrganization"
 	// OrganizationServiceDeleteOrganizationProcedure is the fully-qualified name of the
 	// OrganizationService's DeleteOrganization RPC.
 	OrganizationServiceDeleteOrganizationProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/DeleteOrganization"
+	// OrganizationServiceDeleteOrganizationByNameProcedure is the fully-qualified name of the
+	// OrganizationService's DeleteOrganizationByName RPC.
+	OrganizationServiceDeleteOrganizationByNameProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/DeleteOrganizationByName"
 	// OrganizationServiceAddOrganizationMemberProcedure is the fully-qualified name of the
 	// OrganizationService's AddOrganizationMember RPC.
 	OrganizationServiceAddOrganizationMemberProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/AddOrganizationMember"
@@ -57,9 +63,9 @@ const (
 	// OrganizationServiceRemoveOrganizationMemberProcedure is the fully-qualified name of the
 	// OrganizationService's RemoveOrganizationMember RPC.
 	OrganizationServiceRemoveOrganizationMemberProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/RemoveOrganizationMember"
-	// OrganizationServiceListOrganizationMembersProcedure is the fully-qualified name of the
-	// OrganizationService's ListOrganizationMembers RPC.
-	OrganizationServiceListOrganizationMembersProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListOrganizationMembers"
+	// OrganizationServiceGetOrganizationSettingsProcedure is the fully-qualified name of the
+	// OrganizationService's GetOrganizationSettings RPC.
+	OrganizationServiceGetOrganizationSettingsProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/GetOrganizationSettings"
 	// OrganizationServiceAddOrganizationGroupProcedure is the fully-qualified name of the
 	// OrganizationService's AddOrganizationGroup RPC.
 	OrganizationServiceAddOrganizationGroupProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/AddOrganizationGroup"
@@ -69,9 +75,6 @@ const (
 	// OrganizationServiceRemoveOrganizationGroupProcedure is the fully-qualified name of the
 	// OrganizationService's RemoveOrganizationGroup RPC.
 	OrganizationServiceRemoveOrganizationGroupProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/RemoveOrganizationGroup"
-	// OrganizationServiceListOrganizationGroupsProcedure is the fully-qualified name of the
-	// OrganizationService's ListOrganizationGroups RPC.
-	OrganizationServiceListOrganizationGroupsProcedure = "/buf.alpha.registry.v1alpha1.OrganizationService/ListOrganizationGroups"
 )
 
 // OrganizationServiceClient is a client for the buf.alpha.registry.v1alpha1.OrganizationService
@@ -80,16 +83,17 @@ type OrganizationServiceClient interface {
 	GetOrganization(context.Context, *connect.Request[v1alpha1.GetOrganizationRequest]) (*connect.Response[v1alpha1.GetOrganizationResponse], error)
 	GetOrganizationByName(context.Context, *connect.Request[v1alpha1.GetOrganizationByNameRequest]) (*connect.Response[v1alpha1.GetOrganizationByNameResponse], error)
 	ListOrganizations(context.Context, *connect.Request[v1alpha1.ListOrganizationsRequest]) (*connect.Response[v1alpha1.ListOrganizationsResponse], error)
+	ListUserOrganizations(context.Context, *connect.Request[v1alpha1.ListUserOrganizationsRequest]) (*connect.Response[v1alpha1.ListUserOrganizationsResponse], error)
 	CreateOrganization(context.Context, *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error)
 	DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error)
+	DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error)
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
-	ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error)
+	GetOrganizationSettings(context.Context, *connect.Request[v1alpha1.GetOrganizationSettingsRequest]) (*connect.Response[v1alpha1.GetOrganizationSettingsResponse], error)
 	AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error)
 	UpdateOrganizationGroup(context.Context, *connect.Request[v1alpha1.UpdateOrganizationGroupRequest]) (*connect.Response[v1alpha1.UpdateOrganizationGroupResponse], error)
 	RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error)
-	ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error)
 }
 
 // NewOrganizationServiceClient constructs a client for the
@@ -125,10 +129,18 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listUserOrganizations: connect.NewClient[v1alpha1.ListUserOrganizationsRequest, v1alpha1.ListUserOrganizationsResponse](
+			httpClient,
+			baseURL+OrganizationServiceListUserOrganizationsProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("ListUserOrganizations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		createOrganization: connect.NewClient[v1alpha1.CreateOrganizationRequest, v1alpha1.CreateOrganizationResponse](
 			httpClient,
 			baseURL+OrganizationServiceCreateOrganizationProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("CreateOrganization")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		deleteOrganization: connect.NewClient[v1alpha1.DeleteOrganizationRequest, v1alpha1.DeleteOrganizationResponse](
@@ -138,10 +150,18 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		deleteOrganizationByName: connect.NewClient[v1alpha1.DeleteOrganizationByNameRequest, v1alpha1.DeleteOrganizationByNameResponse](
+			httpClient,
+			baseURL+OrganizationServiceDeleteOrganizationByNameProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("DeleteOrganizationByName")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 		addOrganizationMember: connect.NewClient[v1alpha1.AddOrganizationMemberRequest, v1alpha1.AddOrganizationMemberResponse](
 			httpClient,
 			baseURL+OrganizationServiceAddOrganizationMemberProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationMember")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		updateOrganizationMember: connect.NewClient[v1alpha1.UpdateOrganizationMemberRequest, v1alpha1.UpdateOrganizationMemberResponse](
@@ -154,12 +174,13 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			httpClient,
 			baseURL+OrganizationServiceRemoveOrganizationMemberProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationMember")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
-		listOrganizationMembers: connect.NewClient[v1alpha1.ListOrganizationMembersRequest, v1alpha1.ListOrganizationMembersResponse](
+		getOrganizationSettings: connect.NewClient[v1alpha1.GetOrganizationSettingsRequest, v1alpha1.GetOrganizationSettingsResponse](
 			httpClient,
-			baseURL+OrganizationServiceListOrganizationMembersProcedure,
-			connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationMembers")),
+			baseURL+OrganizationServiceGetOrganizationSettingsProcedure,
+			connect.WithSchema(organizationServiceMethods.ByName("GetOrganizationSettings")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
@@ -167,25 +188,21 @@ func NewOrganizationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			httpClient,
 			baseURL+OrganizationServiceAddOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		updateOrganizationGroup: connect.NewClient[v1alpha1.UpdateOrganizationGroupRequest, v1alpha1.UpdateOrganizationGroupResponse](
 			httpClient,
 			baseURL+OrganizationServiceUpdateOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("UpdateOrganizationGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		removeOrganizationGroup: connect.NewClient[v1alpha1.RemoveOrganizationGroupRequest, v1alpha1.RemoveOrganizationGroupResponse](
 			httpClient,
 			baseURL+OrganizationServiceRemoveOrganizationGroupProcedure,
 			connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationGroup")),
-			connect.WithClientOptions(opts...),
-		),
-		listOrganizationGroups: connect.NewClient[v1alpha1.ListOrganizationGroupsRequest, v1alpha1.ListOrganizationGroupsResponse](
-			httpClient,
-			baseURL+OrganizationServiceListOrganizationGroupsProcedure,
-			connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationGroups")),
-			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -196,16 +213,17 @@ type organizationServiceClient struct {
 	getOrganization          *connect.Client[v1alpha1.GetOrganizationRequest, v1alpha1.GetOrganizationResponse]
 	getOrganizationByName    *connect.Client[v1alpha1.GetOrganizationByNameRequest, v1alpha1.GetOrganizationByNameResponse]
 	listOrganizations        *connect.Client[v1alpha1.ListOrganizationsRequest, v1alpha1.ListOrganizationsResponse]
+	listUserOrganizations    *connect.Client[v1alpha1.ListUserOrganizationsRequest, v1alpha1.ListUserOrganizationsResponse]
 	createOrganization       *connect.Client[v1alpha1.CreateOrganizationRequest, v1alpha1.CreateOrganizationResponse]
 	deleteOrganization       *connect.Client[v1alpha1.DeleteOrganizationRequest, v1alpha1.DeleteOrganizationResponse]
+	deleteOrganizationByName *connect.Client[v1alpha1.DeleteOrganizationByNameRequest, v1alpha1.DeleteOrganizationByNameResponse]
 	addOrganizationMember    *connect.Client[v1alpha1.AddOrganizationMemberRequest, v1alpha1.AddOrganizationMemberResponse]
 	updateOrganizationMember *connect.Client[v1alpha1.UpdateOrganizationMemberRequest, v1alpha1.UpdateOrganizationMemberResponse]
 	removeOrganizationMember *connect.Client[v1alpha1.RemoveOrganizationMemberRequest, v1alpha1.RemoveOrganizationMemberResponse]
-	listOrganizationMembers  *connect.Client[v1alpha1.ListOrganizationMembersRequest, v1alpha1.ListOrganizationMembersResponse]
+	getOrganizationSettings  *connect.Client[v1alpha1.GetOrganizationSettingsRequest, v1alpha1.GetOrganizationSettingsResponse]
 	addOrganizationGroup     *connect.Client[v1alpha1.AddOrganizationGroupRequest, v1alpha1.AddOrganizationGroupResponse]
 	updateOrganizationGroup  *connect.Client[v1alpha1.UpdateOrganizationGroupRequest, v1alpha1.UpdateOrganizationGroupResponse]
 	removeOrganizationGroup  *connect.Client[v1alpha1.RemoveOrganizationGroupRequest, v1alpha1.RemoveOrganizationGroupResponse]
-	listOrganizationGroups   *connect.Client[v1alpha1.ListOrganizationGroupsRequest, v1alpha1.ListOrganizationGroupsResponse]
 }
 
 // GetOrganization calls buf.alpha.registry.v1alpha1.OrganizationService.GetOrganization.
@@ -224,6 +242,12 @@ func (c *organizationServiceClient) ListOrganizations(ctx context.Context, req *
 	return c.listOrganizations.CallUnary(ctx, req)
 }
 
+// ListUserOrganizations calls
+// buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations.
+func (c *organizationServiceClient) ListUserOrganizations(ctx context.Context, req *connect.Request[v1alpha1.ListUserOrganizationsRequest]) (*connect.Response[v1alpha1.ListUserOrganizationsResponse], error) {
+	return c.listUserOrganizations.CallUnary(ctx, req)
+}
+
 // CreateOrganization calls buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization.
 func (c *organizationServiceClient) CreateOrganization(ctx context.Context, req *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error) {
 	return c.createOrganization.CallUnary(ctx, req)
@@ -232,6 +256,12 @@ func (c *organizationServiceClient) CreateOrganization(ctx context.Context, req 
 // DeleteOrganization calls buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization.
 func (c *organizationServiceClient) DeleteOrganization(ctx context.Context, req *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error) {
 	return c.deleteOrganization.CallUnary(ctx, req)
+}
+
+// DeleteOrganizationByName calls
+// buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName.
+func (c *organizationServiceClient) DeleteOrganizationByName(ctx context.Context, req *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error) {
+	return c.deleteOrganizationByName.CallUnary(ctx, req)
 }
 
 // AddOrganizationMember calls
@@ -252,10 +282,10 @@ func (c *organizationServiceClient) RemoveOrganizationMember(ctx context.Context
 	return c.removeOrganizationMember.CallUnary(ctx, req)
 }
 
-// ListOrganizationMembers calls
-// buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers.
-func (c *organizationServiceClient) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error) {
-	return c.listOrganizationMembers.CallUnary(ctx, req)
+// GetOrganizationSettings calls
+// buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings.
+func (c *organizationServiceClient) GetOrganizationSettings(ctx context.Context, req *connect.Request[v1alpha1.GetOrganizationSettingsRequest]) (*connect.Response[v1alpha1.GetOrganizationSettingsResponse], error) {
+	return c.getOrganizationSettings.CallUnary(ctx, req)
 }
 
 // AddOrganizationGroup calls buf.alpha.registry.v1alpha1.OrganizationService.AddOrganizationGroup.
@@ -275,28 +305,23 @@ func (c *organizationServiceClient) RemoveOrganizationGroup(ctx context.Context,
 	return c.removeOrganizationGroup.CallUnary(ctx, req)
 }
 
-// ListOrganizationGroups calls
-// buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups.
-func (c *organizationServiceClient) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error) {
-	return c.listOrganizationGroups.CallUnary(ctx, req)
-}
-
 // OrganizationServiceHandler is an implementation of the
 // buf.alpha.registry.v1alpha1.OrganizationService service.
 type OrganizationServiceHandler interface {
 	GetOrganization(context.Context, *connect.Request[v1alpha1.GetOrganizationRequest]) (*connect.Response[v1alpha1.GetOrganizationResponse], error)
 	GetOrganizationByName(context.Context, *connect.Request[v1alpha1.GetOrganizationByNameRequest]) (*connect.Response[v1alpha1.GetOrganizationByNameResponse], error)
 	ListOrganizations(context.Context, *connect.Request[v1alpha1.ListOrganizationsRequest]) (*connect.Response[v1alpha1.ListOrganizationsResponse], error)
+	ListUserOrganizations(context.Context, *connect.Request[v1alpha1.ListUserOrganizationsRequest]) (*connect.Response[v1alpha1.ListUserOrganizationsResponse], error)
 	CreateOrganization(context.Context, *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error)
 	DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error)
+	DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error)
 	AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error)
 	UpdateOrganizationMember(context.Context, *connect.Request[v1alpha1.UpdateOrganizationMemberRequest]) (*connect.Response[v1alpha1.UpdateOrganizationMemberResponse], error)
 	RemoveOrganizationMember(context.Context, *connect.Request[v1alpha1.RemoveOrganizationMemberRequest]) (*connect.Response[v1alpha1.RemoveOrganizationMemberResponse], error)
-	ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error)
+	GetOrganizationSettings(context.Context, *connect.Request[v1alpha1.GetOrganizationSettingsRequest]) (*connect.Response[v1alpha1.GetOrganizationSettingsResponse], error)
 	AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error)
 	UpdateOrganizationGroup(context.Context, *connect.Request[v1alpha1.UpdateOrganizationGroupRequest]) (*connect.Response[v1alpha1.UpdateOrganizationGroupResponse], error)
 	RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error)
-	ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error)
 }
 
 // NewOrganizationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -327,10 +352,18 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	organizationServiceListUserOrganizationsHandler := connect.NewUnaryHandler(
+		OrganizationServiceListUserOrganizationsProcedure,
+		svc.ListUserOrganizations,
+		connect.WithSchema(organizationServiceMethods.ByName("ListUserOrganizations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	organizationServiceCreateOrganizationHandler := connect.NewUnaryHandler(
 		OrganizationServiceCreateOrganizationProcedure,
 		svc.CreateOrganization,
 		connect.WithSchema(organizationServiceMethods.ByName("CreateOrganization")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceDeleteOrganizationHandler := connect.NewUnaryHandler(
@@ -340,10 +373,18 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	organizationServiceDeleteOrganizationByNameHandler := connect.NewUnaryHandler(
+		OrganizationServiceDeleteOrganizationByNameProcedure,
+		svc.DeleteOrganizationByName,
+		connect.WithSchema(organizationServiceMethods.ByName("DeleteOrganizationByName")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	organizationServiceAddOrganizationMemberHandler := connect.NewUnaryHandler(
 		OrganizationServiceAddOrganizationMemberProcedure,
 		svc.AddOrganizationMember,
 		connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationMember")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceUpdateOrganizationMemberHandler := connect.NewUnaryHandler(
@@ -356,12 +397,13 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceRemoveOrganizationMemberProcedure,
 		svc.RemoveOrganizationMember,
 		connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationMember")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
-	organizationServiceListOrganizationMembersHandler := connect.NewUnaryHandler(
-		OrganizationServiceListOrganizationMembersProcedure,
-		svc.ListOrganizationMembers,
-		connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationMembers")),
+	organizationServiceGetOrganizationSettingsHandler := connect.NewUnaryHandler(
+		OrganizationServiceGetOrganizationSettingsProcedure,
+		svc.GetOrganizationSettings,
+		connect.WithSchema(organizationServiceMethods.ByName("GetOrganizationSettings")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
@@ -369,25 +411,21 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 		OrganizationServiceAddOrganizationGroupProcedure,
 		svc.AddOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("AddOrganizationGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceUpdateOrganizationGroupHandler := connect.NewUnaryHandler(
 		OrganizationServiceUpdateOrganizationGroupProcedure,
 		svc.UpdateOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("UpdateOrganizationGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	organizationServiceRemoveOrganizationGroupHandler := connect.NewUnaryHandler(
 		OrganizationServiceRemoveOrganizationGroupProcedure,
 		svc.RemoveOrganizationGroup,
 		connect.WithSchema(organizationServiceMethods.ByName("RemoveOrganizationGroup")),
-		connect.WithHandlerOptions(opts...),
-	)
-	organizationServiceListOrganizationGroupsHandler := connect.NewUnaryHandler(
-		OrganizationServiceListOrganizationGroupsProcedure,
-		svc.ListOrganizationGroups,
-		connect.WithSchema(organizationServiceMethods.ByName("ListOrganizationGroups")),
-		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/buf.alpha.registry.v1alpha1.OrganizationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -398,26 +436,28 @@ func NewOrganizationServiceHandler(svc OrganizationServiceHandler, opts ...conne
 			organizationServiceGetOrganizationByNameHandler.ServeHTTP(w, r)
 		case OrganizationServiceListOrganizationsProcedure:
 			organizationServiceListOrganizationsHandler.ServeHTTP(w, r)
+		case OrganizationServiceListUserOrganizationsProcedure:
+			organizationServiceListUserOrganizationsHandler.ServeHTTP(w, r)
 		case OrganizationServiceCreateOrganizationProcedure:
 			organizationServiceCreateOrganizationHandler.ServeHTTP(w, r)
 		case OrganizationServiceDeleteOrganizationProcedure:
 			organizationServiceDeleteOrganizationHandler.ServeHTTP(w, r)
+		case OrganizationServiceDeleteOrganizationByNameProcedure:
+			organizationServiceDeleteOrganizationByNameHandler.ServeHTTP(w, r)
 		case OrganizationServiceAddOrganizationMemberProcedure:
 			organizationServiceAddOrganizationMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceUpdateOrganizationMemberProcedure:
 			organizationServiceUpdateOrganizationMemberHandler.ServeHTTP(w, r)
 		case OrganizationServiceRemoveOrganizationMemberProcedure:
 			organizationServiceRemoveOrganizationMemberHandler.ServeHTTP(w, r)
-		case OrganizationServiceListOrganizationMembersProcedure:
-			organizationServiceListOrganizationMembersHandler.ServeHTTP(w, r)
+		case OrganizationServiceGetOrganizationSettingsProcedure:
+			organizationServiceGetOrganizationSettingsHandler.ServeHTTP(w, r)
 		case OrganizationServiceAddOrganizationGroupProcedure:
 			organizationServiceAddOrganizationGroupHandler.ServeHTTP(w, r)
 		case OrganizationServiceUpdateOrganizationGroupProcedure:
 			organizationServiceUpdateOrganizationGroupHandler.ServeHTTP(w, r)
 		case OrganizationServiceRemoveOrganizationGroupProcedure:
 			organizationServiceRemoveOrganizationGroupHandler.ServeHTTP(w, r)
-		case OrganizationServiceListOrganizationGroupsProcedure:
-			organizationServiceListOrganizationGroupsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -439,12 +479,20 @@ func (UnimplementedOrganizationServiceHandler) ListOrganizations(context.Context
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizations is not implemented"))
 }
 
+func (UnimplementedOrganizationServiceHandler) ListUserOrganizations(context.Context, *connect.Request[v1alpha1.ListUserOrganizationsRequest]) (*connect.Response[v1alpha1.ListUserOrganizationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListUserOrganizations is not implemented"))
+}
+
 func (UnimplementedOrganizationServiceHandler) CreateOrganization(context.Context, *connect.Request[v1alpha1.CreateOrganizationRequest]) (*connect.Response[v1alpha1.CreateOrganizationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.CreateOrganization is not implemented"))
 }
 
 func (UnimplementedOrganizationServiceHandler) DeleteOrganization(context.Context, *connect.Request[v1alpha1.DeleteOrganizationRequest]) (*connect.Response[v1alpha1.DeleteOrganizationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganization is not implemented"))
+}
+
+func (UnimplementedOrganizationServiceHandler) DeleteOrganizationByName(context.Context, *connect.Request[v1alpha1.DeleteOrganizationByNameRequest]) (*connect.Response[v1alpha1.DeleteOrganizationByNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.DeleteOrganizationByName is not implemented"))
 }
 
 func (UnimplementedOrganizationServiceHandler) AddOrganizationMember(context.Context, *connect.Request[v1alpha1.AddOrganizationMemberRequest]) (*connect.Response[v1alpha1.AddOrganizationMemberResponse], error) {
@@ -459,8 +507,8 @@ func (UnimplementedOrganizationServiceHandler) RemoveOrganizationMember(context.
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationMember is not implemented"))
 }
 
-func (UnimplementedOrganizationServiceHandler) ListOrganizationMembers(context.Context, *connect.Request[v1alpha1.ListOrganizationMembersRequest]) (*connect.Response[v1alpha1.ListOrganizationMembersResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationMembers is not implemented"))
+func (UnimplementedOrganizationServiceHandler) GetOrganizationSettings(context.Context, *connect.Request[v1alpha1.GetOrganizationSettingsRequest]) (*connect.Response[v1alpha1.GetOrganizationSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.GetOrganizationSettings is not implemented"))
 }
 
 func (UnimplementedOrganizationServiceHandler) AddOrganizationGroup(context.Context, *connect.Request[v1alpha1.AddOrganizationGroupRequest]) (*connect.Response[v1alpha1.AddOrganizationGroupResponse], error) {
@@ -473,8 +521,4 @@ func (UnimplementedOrganizationServiceHandler) UpdateOrganizationGroup(context.C
 
 func (UnimplementedOrganizationServiceHandler) RemoveOrganizationGroup(context.Context, *connect.Request[v1alpha1.RemoveOrganizationGroupRequest]) (*connect.Response[v1alpha1.RemoveOrganizationGroupResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.RemoveOrganizationGroup is not implemented"))
-}
-
-func (UnimplementedOrganizationServiceHandler) ListOrganizationGroups(context.Context, *connect.Request[v1alpha1.ListOrganizationGroupsRequest]) (*connect.Response[v1alpha1.ListOrganizationGroupsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.OrganizationService.ListOrganizationGroups is not implemented"))
 }

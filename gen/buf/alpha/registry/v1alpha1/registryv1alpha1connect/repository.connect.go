@@ -33,21 +33,33 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
-	// RepositoryServiceCreateRepositoryByFullNameProcedure is the fully-qualified name of the
-	// RepositoryService's CreateRepositoryByFullName RPC.
-	RepositoryServiceCreateRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/CreateRepositoryByFullName"
 	// RepositoryServiceGetRepositoryProcedure is the fully-qualified name of the RepositoryService's
 	// GetRepository RPC.
 	RepositoryServiceGetRepositoryProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/GetRepository"
 	// RepositoryServiceGetRepositoryByFullNameProcedure is the fully-qualified name of the
 	// RepositoryService's GetRepositoryByFullName RPC.
 	RepositoryServiceGetRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/GetRepositoryByFullName"
-	// RepositoryServiceListRepositoriesByOwnerProcedure is the fully-qualified name of the
-	// RepositoryService's ListRepositoriesByOwner RPC.
-	RepositoryServiceListRepositoriesByOwnerProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListRepositoriesByOwner"
+	// RepositoryServiceListOrganizationRepositoriesProcedure is the fully-qualified name of the
+	// RepositoryService's ListOrganizationRepositories RPC.
+	RepositoryServiceListOrganizationRepositoriesProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListOrganizationRepositories"
+	// RepositoryServiceGetRepositoriesByFullNameProcedure is the fully-qualified name of the
+	// RepositoryService's GetRepositoriesByFullName RPC.
+	RepositoryServiceGetRepositoriesByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/GetRepositoriesByFullName"
+	// RepositoryServiceDeleteRepositoryByFullNameProcedure is the fully-qualified name of the
+	// RepositoryService's DeleteRepositoryByFullName RPC.
+	RepositoryServiceDeleteRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/DeleteRepositoryByFullName"
+	// RepositoryServiceCreateRepositoryByFullNameProcedure is the fully-qualified name of the
+	// RepositoryService's CreateRepositoryByFullName RPC.
+	RepositoryServiceCreateRepositoryByFullNameProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/CreateRepositoryByFullName"
 	// RepositoryServiceDeleteRepositoryProcedure is the fully-qualified name of the RepositoryService's
 	// DeleteRepository RPC.
 	RepositoryServiceDeleteRepositoryProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/DeleteRepository"
+	// RepositoryServiceSetRepositoryContributorProcedure is the fully-qualified name of the
+	// RepositoryService's SetRepositoryContributor RPC.
+	RepositoryServiceSetRepositoryContributorProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/SetRepositoryContributor"
+	// RepositoryServiceListRepositoryContributorsProcedure is the fully-qualified name of the
+	// RepositoryService's ListRepositoryContributors RPC.
+	RepositoryServiceListRepositoryContributorsProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListRepositoryContributors"
 	// RepositoryServiceAddRepositoryGroupProcedure is the fully-qualified name of the
 	// RepositoryService's AddRepositoryGroup RPC.
 	RepositoryServiceAddRepositoryGroupProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/AddRepositoryGroup"
@@ -57,31 +69,23 @@ const (
 	// RepositoryServiceRemoveRepositoryGroupProcedure is the fully-qualified name of the
 	// RepositoryService's RemoveRepositoryGroup RPC.
 	RepositoryServiceRemoveRepositoryGroupProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/RemoveRepositoryGroup"
-	// RepositoryServiceListRepositoryGroupsProcedure is the fully-qualified name of the
-	// RepositoryService's ListRepositoryGroups RPC.
-	RepositoryServiceListRepositoryGroupsProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListRepositoryGroups"
-	// RepositoryServiceSetRepositoryContributorProcedure is the fully-qualified name of the
-	// RepositoryService's SetRepositoryContributor RPC.
-	RepositoryServiceSetRepositoryContributorProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/SetRepositoryContributor"
-	// RepositoryServiceListRepositoryContributorsProcedure is the fully-qualified name of the
-	// RepositoryService's ListRepositoryContributors RPC.
-	RepositoryServiceListRepositoryContributorsProcedure = "/buf.alpha.registry.v1alpha1.RepositoryService/ListRepositoryContributors"
 )
 
 // RepositoryServiceClient is a client for the buf.alpha.registry.v1alpha1.RepositoryService
 // service.
 type RepositoryServiceClient interface {
-	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	GetRepository(context.Context, *connect.Request[v1alpha1.GetRepositoryRequest]) (*connect.Response[v1alpha1.GetRepositoryResponse], error)
 	GetRepositoryByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error)
-	ListRepositoriesByOwner(context.Context, *connect.Request[v1alpha1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1alpha1.ListRepositoriesByOwnerResponse], error)
+	ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error)
+	GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error)
+	DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error)
+	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	DeleteRepository(context.Context, *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error)
+	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
+	ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error)
 	AddRepositoryGroup(context.Context, *connect.Request[v1alpha1.AddRepositoryGroupRequest]) (*connect.Response[v1alpha1.AddRepositoryGroupResponse], error)
 	UpdateRepositoryGroup(context.Context, *connect.Request[v1alpha1.UpdateRepositoryGroupRequest]) (*connect.Response[v1alpha1.UpdateRepositoryGroupResponse], error)
 	RemoveRepositoryGroup(context.Context, *connect.Request[v1alpha1.RemoveRepositoryGroupRequest]) (*connect.Response[v1alpha1.RemoveRepositoryGroupResponse], error)
-	ListRepositoryGroups(context.Context, *connect.Request[v1alpha1.ListRepositoryGroupsRequest]) (*connect.Response[v1alpha1.ListRepositoryGroupsResponse], error)
-	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
-	ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error)
 }
 
 // NewRepositoryServiceClient constructs a client for the
@@ -96,12 +100,6 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 	baseURL = strings.TrimRight(baseURL, "/")
 	repositoryServiceMethods := v1alpha1.File_buf_alpha_registry_v1alpha1_repository_proto.Services().ByName("RepositoryService").Methods()
 	return &repositoryServiceClient{
-		createRepositoryByFullName: connect.NewClient[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse](
-			httpClient,
-			baseURL+RepositoryServiceCreateRepositoryByFullNameProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("CreateRepositoryByFullName")),
-			connect.WithClientOptions(opts...),
-		),
 		getRepository: connect.NewClient[v1alpha1.GetRepositoryRequest, v1alpha1.GetRepositoryResponse](
 			httpClient,
 			baseURL+RepositoryServiceGetRepositoryProcedure,
@@ -116,11 +114,32 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
-		listRepositoriesByOwner: connect.NewClient[v1alpha1.ListRepositoriesByOwnerRequest, v1alpha1.ListRepositoriesByOwnerResponse](
+		listOrganizationRepositories: connect.NewClient[v1alpha1.ListOrganizationRepositoriesRequest, v1alpha1.ListOrganizationRepositoriesResponse](
 			httpClient,
-			baseURL+RepositoryServiceListRepositoriesByOwnerProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("ListRepositoriesByOwner")),
+			baseURL+RepositoryServiceListOrganizationRepositoriesProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("ListOrganizationRepositories")),
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getRepositoriesByFullName: connect.NewClient[v1alpha1.GetRepositoriesByFullNameRequest, v1alpha1.GetRepositoriesByFullNameResponse](
+			httpClient,
+			baseURL+RepositoryServiceGetRepositoriesByFullNameProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoriesByFullName")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteRepositoryByFullName: connect.NewClient[v1alpha1.DeleteRepositoryByFullNameRequest, v1alpha1.DeleteRepositoryByFullNameResponse](
+			httpClient,
+			baseURL+RepositoryServiceDeleteRepositoryByFullNameProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepositoryByFullName")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		createRepositoryByFullName: connect.NewClient[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse](
+			httpClient,
+			baseURL+RepositoryServiceCreateRepositoryByFullNameProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("CreateRepositoryByFullName")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
 		deleteRepository: connect.NewClient[v1alpha1.DeleteRepositoryRequest, v1alpha1.DeleteRepositoryResponse](
@@ -128,31 +147,6 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			baseURL+RepositoryServiceDeleteRepositoryProcedure,
 			connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepository")),
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
-			connect.WithClientOptions(opts...),
-		),
-		addRepositoryGroup: connect.NewClient[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse](
-			httpClient,
-			baseURL+RepositoryServiceAddRepositoryGroupProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("AddRepositoryGroup")),
-			connect.WithClientOptions(opts...),
-		),
-		updateRepositoryGroup: connect.NewClient[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse](
-			httpClient,
-			baseURL+RepositoryServiceUpdateRepositoryGroupProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("UpdateRepositoryGroup")),
-			connect.WithClientOptions(opts...),
-		),
-		removeRepositoryGroup: connect.NewClient[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse](
-			httpClient,
-			baseURL+RepositoryServiceRemoveRepositoryGroupProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("RemoveRepositoryGroup")),
-			connect.WithClientOptions(opts...),
-		),
-		listRepositoryGroups: connect.NewClient[v1alpha1.ListRepositoryGroupsRequest, v1alpha1.ListRepositoryGroupsResponse](
-			httpClient,
-			baseURL+RepositoryServiceListRepositoryGroupsProcedure,
-			connect.WithSchema(repositoryServiceMethods.ByName("ListRepositoryGroups")),
-			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		setRepositoryContributor: connect.NewClient[v1alpha1.SetRepositoryContributorRequest, v1alpha1.SetRepositoryContributorResponse](
@@ -168,28 +162,44 @@ func NewRepositoryServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		addRepositoryGroup: connect.NewClient[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse](
+			httpClient,
+			baseURL+RepositoryServiceAddRepositoryGroupProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("AddRepositoryGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		updateRepositoryGroup: connect.NewClient[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse](
+			httpClient,
+			baseURL+RepositoryServiceUpdateRepositoryGroupProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("UpdateRepositoryGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		removeRepositoryGroup: connect.NewClient[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse](
+			httpClient,
+			baseURL+RepositoryServiceRemoveRepositoryGroupProcedure,
+			connect.WithSchema(repositoryServiceMethods.ByName("RemoveRepositoryGroup")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // repositoryServiceClient implements RepositoryServiceClient.
 type repositoryServiceClient struct {
-	createRepositoryByFullName *connect.Client[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse]
-	getRepository              *connect.Client[v1alpha1.GetRepositoryRequest, v1alpha1.GetRepositoryResponse]
-	getRepositoryByFullName    *connect.Client[v1alpha1.GetRepositoryByFullNameRequest, v1alpha1.GetRepositoryByFullNameResponse]
-	listRepositoriesByOwner    *connect.Client[v1alpha1.ListRepositoriesByOwnerRequest, v1alpha1.ListRepositoriesByOwnerResponse]
-	deleteRepository           *connect.Client[v1alpha1.DeleteRepositoryRequest, v1alpha1.DeleteRepositoryResponse]
-	addRepositoryGroup         *connect.Client[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse]
-	updateRepositoryGroup      *connect.Client[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse]
-	removeRepositoryGroup      *connect.Client[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse]
-	listRepositoryGroups       *connect.Client[v1alpha1.ListRepositoryGroupsRequest, v1alpha1.ListRepositoryGroupsResponse]
-	setRepositoryContributor   *connect.Client[v1alpha1.SetRepositoryContributorRequest, v1alpha1.SetRepositoryContributorResponse]
-	listRepositoryContributors *connect.Client[v1alpha1.ListRepositoryContributorsRequest, v1alpha1.ListRepositoryContributorsResponse]
-}
-
-// CreateRepositoryByFullName calls
-// buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName.
-func (c *repositoryServiceClient) CreateRepositoryByFullName(ctx context.Context, req *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error) {
-	return c.createRepositoryByFullName.CallUnary(ctx, req)
+	getRepository                *connect.Client[v1alpha1.GetRepositoryRequest, v1alpha1.GetRepositoryResponse]
+	getRepositoryByFullName      *connect.Client[v1alpha1.GetRepositoryByFullNameRequest, v1alpha1.GetRepositoryByFullNameResponse]
+	listOrganizationRepositories *connect.Client[v1alpha1.ListOrganizationRepositoriesRequest, v1alpha1.ListOrganizationRepositoriesResponse]
+	getRepositoriesByFullName    *connect.Client[v1alpha1.GetRepositoriesByFullNameRequest, v1alpha1.GetRepositoriesByFullNameResponse]
+	deleteRepositoryByFullName   *connect.Client[v1alpha1.DeleteRepositoryByFullNameRequest, v1alpha1.DeleteRepositoryByFullNameResponse]
+	createRepositoryByFullName   *connect.Client[v1alpha1.CreateRepositoryByFullNameRequest, v1alpha1.CreateRepositoryByFullNameResponse]
+	deleteRepository             *connect.Client[v1alpha1.DeleteRepositoryRequest, v1alpha1.DeleteRepositoryResponse]
+	setRepositoryContributor     *connect.Client[v1alpha1.SetRepositoryContributorRequest, v1alpha1.SetRepositoryContributorResponse]
+	listRepositoryContributors   *connect.Client[v1alpha1.ListRepositoryContributorsRequest, v1alpha1.ListRepositoryContributorsResponse]
+	addRepositoryGroup           *connect.Client[v1alpha1.AddRepositoryGroupRequest, v1alpha1.AddRepositoryGroupResponse]
+	updateRepositoryGroup        *connect.Client[v1alpha1.UpdateRepositoryGroupRequest, v1alpha1.UpdateRepositoryGroupResponse]
+	removeRepositoryGroup        *connect.Client[v1alpha1.RemoveRepositoryGroupRequest, v1alpha1.RemoveRepositoryGroupResponse]
 }
 
 // GetRepository calls buf.alpha.registry.v1alpha1.RepositoryService.GetRepository.
@@ -203,15 +213,45 @@ func (c *repositoryServiceClient) GetRepositoryByFullName(ctx context.Context, r
 	return c.getRepositoryByFullName.CallUnary(ctx, req)
 }
 
-// ListRepositoriesByOwner calls
-// buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoriesByOwner.
-func (c *repositoryServiceClient) ListRepositoriesByOwner(ctx context.Context, req *connect.Request[v1alpha1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1alpha1.ListRepositoriesByOwnerResponse], error) {
-	return c.listRepositoriesByOwner.CallUnary(ctx, req)
+// ListOrganizationRepositories calls
+// buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories.
+func (c *repositoryServiceClient) ListOrganizationRepositories(ctx context.Context, req *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error) {
+	return c.listOrganizationRepositories.CallUnary(ctx, req)
+}
+
+// GetRepositoriesByFullName calls
+// buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName.
+func (c *repositoryServiceClient) GetRepositoriesByFullName(ctx context.Context, req *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error) {
+	return c.getRepositoriesByFullName.CallUnary(ctx, req)
+}
+
+// DeleteRepositoryByFullName calls
+// buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName.
+func (c *repositoryServiceClient) DeleteRepositoryByFullName(ctx context.Context, req *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error) {
+	return c.deleteRepositoryByFullName.CallUnary(ctx, req)
+}
+
+// CreateRepositoryByFullName calls
+// buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName.
+func (c *repositoryServiceClient) CreateRepositoryByFullName(ctx context.Context, req *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error) {
+	return c.createRepositoryByFullName.CallUnary(ctx, req)
 }
 
 // DeleteRepository calls buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository.
 func (c *repositoryServiceClient) DeleteRepository(ctx context.Context, req *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error) {
 	return c.deleteRepository.CallUnary(ctx, req)
+}
+
+// SetRepositoryContributor calls
+// buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor.
+func (c *repositoryServiceClient) SetRepositoryContributor(ctx context.Context, req *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error) {
+	return c.setRepositoryContributor.CallUnary(ctx, req)
+}
+
+// ListRepositoryContributors calls
+// buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors.
+func (c *repositoryServiceClient) ListRepositoryContributors(ctx context.Context, req *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error) {
+	return c.listRepositoryContributors.CallUnary(ctx, req)
 }
 
 // AddRepositoryGroup calls buf.alpha.registry.v1alpha1.RepositoryService.AddRepositoryGroup.
@@ -229,37 +269,21 @@ func (c *repositoryServiceClient) RemoveRepositoryGroup(ctx context.Context, req
 	return c.removeRepositoryGroup.CallUnary(ctx, req)
 }
 
-// ListRepositoryGroups calls buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryGroups.
-func (c *repositoryServiceClient) ListRepositoryGroups(ctx context.Context, req *connect.Request[v1alpha1.ListRepositoryGroupsRequest]) (*connect.Response[v1alpha1.ListRepositoryGroupsResponse], error) {
-	return c.listRepositoryGroups.CallUnary(ctx, req)
-}
-
-// SetRepositoryContributor calls
-// buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor.
-func (c *repositoryServiceClient) SetRepositoryContributor(ctx context.Context, req *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error) {
-	return c.setRepositoryContributor.CallUnary(ctx, req)
-}
-
-// ListRepositoryContributors calls
-// buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors.
-func (c *repositoryServiceClient) ListRepositoryContributors(ctx context.Context, req *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error) {
-	return c.listRepositoryContributors.CallUnary(ctx, req)
-}
-
 // RepositoryServiceHandler is an implementation of the
 // buf.alpha.registry.v1alpha1.RepositoryService service.
 type RepositoryServiceHandler interface {
-	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	GetRepository(context.Context, *connect.Request[v1alpha1.GetRepositoryRequest]) (*connect.Response[v1alpha1.GetRepositoryResponse], error)
 	GetRepositoryByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoryByFullNameResponse], error)
-	ListRepositoriesByOwner(context.Context, *connect.Request[v1alpha1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1alpha1.ListRepositoriesByOwnerResponse], error)
+	ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error)
+	GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error)
+	DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error)
+	CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error)
 	DeleteRepository(context.Context, *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error)
+	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
+	ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error)
 	AddRepositoryGroup(context.Context, *connect.Request[v1alpha1.AddRepositoryGroupRequest]) (*connect.Response[v1alpha1.AddRepositoryGroupResponse], error)
 	UpdateRepositoryGroup(context.Context, *connect.Request[v1alpha1.UpdateRepositoryGroupRequest]) (*connect.Response[v1alpha1.UpdateRepositoryGroupResponse], error)
 	RemoveRepositoryGroup(context.Context, *connect.Request[v1alpha1.RemoveRepositoryGroupRequest]) (*connect.Response[v1alpha1.RemoveRepositoryGroupResponse], error)
-	ListRepositoryGroups(context.Context, *connect.Request[v1alpha1.ListRepositoryGroupsRequest]) (*connect.Response[v1alpha1.ListRepositoryGroupsResponse], error)
-	SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error)
-	ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error)
 }
 
 // NewRepositoryServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -269,12 +293,6 @@ type RepositoryServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	repositoryServiceMethods := v1alpha1.File_buf_alpha_registry_v1alpha1_repository_proto.Services().ByName("RepositoryService").Methods()
-	repositoryServiceCreateRepositoryByFullNameHandler := connect.NewUnaryHandler(
-		RepositoryServiceCreateRepositoryByFullNameProcedure,
-		svc.CreateRepositoryByFullName,
-		connect.WithSchema(repositoryServiceMethods.ByName("CreateRepositoryByFullName")),
-		connect.WithHandlerOptions(opts...),
-	)
 	repositoryServiceGetRepositoryHandler := connect.NewUnaryHandler(
 		RepositoryServiceGetRepositoryProcedure,
 		svc.GetRepository,
@@ -289,11 +307,32 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
-	repositoryServiceListRepositoriesByOwnerHandler := connect.NewUnaryHandler(
-		RepositoryServiceListRepositoriesByOwnerProcedure,
-		svc.ListRepositoriesByOwner,
-		connect.WithSchema(repositoryServiceMethods.ByName("ListRepositoriesByOwner")),
+	repositoryServiceListOrganizationRepositoriesHandler := connect.NewUnaryHandler(
+		RepositoryServiceListOrganizationRepositoriesProcedure,
+		svc.ListOrganizationRepositories,
+		connect.WithSchema(repositoryServiceMethods.ByName("ListOrganizationRepositories")),
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceGetRepositoriesByFullNameHandler := connect.NewUnaryHandler(
+		RepositoryServiceGetRepositoriesByFullNameProcedure,
+		svc.GetRepositoriesByFullName,
+		connect.WithSchema(repositoryServiceMethods.ByName("GetRepositoriesByFullName")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceDeleteRepositoryByFullNameHandler := connect.NewUnaryHandler(
+		RepositoryServiceDeleteRepositoryByFullNameProcedure,
+		svc.DeleteRepositoryByFullName,
+		connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepositoryByFullName")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceCreateRepositoryByFullNameHandler := connect.NewUnaryHandler(
+		RepositoryServiceCreateRepositoryByFullNameProcedure,
+		svc.CreateRepositoryByFullName,
+		connect.WithSchema(repositoryServiceMethods.ByName("CreateRepositoryByFullName")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
 	repositoryServiceDeleteRepositoryHandler := connect.NewUnaryHandler(
@@ -301,31 +340,6 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 		svc.DeleteRepository,
 		connect.WithSchema(repositoryServiceMethods.ByName("DeleteRepository")),
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
-		connect.WithHandlerOptions(opts...),
-	)
-	repositoryServiceAddRepositoryGroupHandler := connect.NewUnaryHandler(
-		RepositoryServiceAddRepositoryGroupProcedure,
-		svc.AddRepositoryGroup,
-		connect.WithSchema(repositoryServiceMethods.ByName("AddRepositoryGroup")),
-		connect.WithHandlerOptions(opts...),
-	)
-	repositoryServiceUpdateRepositoryGroupHandler := connect.NewUnaryHandler(
-		RepositoryServiceUpdateRepositoryGroupProcedure,
-		svc.UpdateRepositoryGroup,
-		connect.WithSchema(repositoryServiceMethods.ByName("UpdateRepositoryGroup")),
-		connect.WithHandlerOptions(opts...),
-	)
-	repositoryServiceRemoveRepositoryGroupHandler := connect.NewUnaryHandler(
-		RepositoryServiceRemoveRepositoryGroupProcedure,
-		svc.RemoveRepositoryGroup,
-		connect.WithSchema(repositoryServiceMethods.ByName("RemoveRepositoryGroup")),
-		connect.WithHandlerOptions(opts...),
-	)
-	repositoryServiceListRepositoryGroupsHandler := connect.NewUnaryHandler(
-		RepositoryServiceListRepositoryGroupsProcedure,
-		svc.ListRepositoryGroups,
-		connect.WithSchema(repositoryServiceMethods.ByName("ListRepositoryGroups")),
-		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	repositoryServiceSetRepositoryContributorHandler := connect.NewUnaryHandler(
@@ -341,30 +355,53 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	repositoryServiceAddRepositoryGroupHandler := connect.NewUnaryHandler(
+		RepositoryServiceAddRepositoryGroupProcedure,
+		svc.AddRepositoryGroup,
+		connect.WithSchema(repositoryServiceMethods.ByName("AddRepositoryGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceUpdateRepositoryGroupHandler := connect.NewUnaryHandler(
+		RepositoryServiceUpdateRepositoryGroupProcedure,
+		svc.UpdateRepositoryGroup,
+		connect.WithSchema(repositoryServiceMethods.ByName("UpdateRepositoryGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	repositoryServiceRemoveRepositoryGroupHandler := connect.NewUnaryHandler(
+		RepositoryServiceRemoveRepositoryGroupProcedure,
+		svc.RemoveRepositoryGroup,
+		connect.WithSchema(repositoryServiceMethods.ByName("RemoveRepositoryGroup")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/buf.alpha.registry.v1alpha1.RepositoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case RepositoryServiceCreateRepositoryByFullNameProcedure:
-			repositoryServiceCreateRepositoryByFullNameHandler.ServeHTTP(w, r)
 		case RepositoryServiceGetRepositoryProcedure:
 			repositoryServiceGetRepositoryHandler.ServeHTTP(w, r)
 		case RepositoryServiceGetRepositoryByFullNameProcedure:
 			repositoryServiceGetRepositoryByFullNameHandler.ServeHTTP(w, r)
-		case RepositoryServiceListRepositoriesByOwnerProcedure:
-			repositoryServiceListRepositoriesByOwnerHandler.ServeHTTP(w, r)
+		case RepositoryServiceListOrganizationRepositoriesProcedure:
+			repositoryServiceListOrganizationRepositoriesHandler.ServeHTTP(w, r)
+		case RepositoryServiceGetRepositoriesByFullNameProcedure:
+			repositoryServiceGetRepositoriesByFullNameHandler.ServeHTTP(w, r)
+		case RepositoryServiceDeleteRepositoryByFullNameProcedure:
+			repositoryServiceDeleteRepositoryByFullNameHandler.ServeHTTP(w, r)
+		case RepositoryServiceCreateRepositoryByFullNameProcedure:
+			repositoryServiceCreateRepositoryByFullNameHandler.ServeHTTP(w, r)
 		case RepositoryServiceDeleteRepositoryProcedure:
 			repositoryServiceDeleteRepositoryHandler.ServeHTTP(w, r)
+		case RepositoryServiceSetRepositoryContributorProcedure:
+			repositoryServiceSetRepositoryContributorHandler.ServeHTTP(w, r)
+		case RepositoryServiceListRepositoryContributorsProcedure:
+			repositoryServiceListRepositoryContributorsHandler.ServeHTTP(w, r)
 		case RepositoryServiceAddRepositoryGroupProcedure:
 			repositoryServiceAddRepositoryGroupHandler.ServeHTTP(w, r)
 		case RepositoryServiceUpdateRepositoryGroupProcedure:
 			repositoryServiceUpdateRepositoryGroupHandler.ServeHTTP(w, r)
 		case RepositoryServiceRemoveRepositoryGroupProcedure:
 			repositoryServiceRemoveRepositoryGroupHandler.ServeHTTP(w, r)
-		case RepositoryServiceListRepositoryGroupsProcedure:
-			repositoryServiceListRepositoryGroupsHandler.ServeHTTP(w, r)
-		case RepositoryServiceSetRepositoryContributorProcedure:
-			repositoryServiceSetRepositoryContributorHandler.ServeHTTP(w, r)
-		case RepositoryServiceListRepositoryContributorsProcedure:
-			repositoryServiceListRepositoryContributorsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -374,10 +411,6 @@ func NewRepositoryServiceHandler(svc RepositoryServiceHandler, opts ...connect.H
 // UnimplementedRepositoryServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedRepositoryServiceHandler struct{}
 
-func (UnimplementedRepositoryServiceHandler) CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName is not implemented"))
-}
-
 func (UnimplementedRepositoryServiceHandler) GetRepository(context.Context, *connect.Request[v1alpha1.GetRepositoryRequest]) (*connect.Response[v1alpha1.GetRepositoryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.GetRepository is not implemented"))
 }
@@ -386,12 +419,32 @@ func (UnimplementedRepositoryServiceHandler) GetRepositoryByFullName(context.Con
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoryByFullName is not implemented"))
 }
 
-func (UnimplementedRepositoryServiceHandler) ListRepositoriesByOwner(context.Context, *connect.Request[v1alpha1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1alpha1.ListRepositoriesByOwnerResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoriesByOwner is not implemented"))
+func (UnimplementedRepositoryServiceHandler) ListOrganizationRepositories(context.Context, *connect.Request[v1alpha1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1alpha1.ListOrganizationRepositoriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListOrganizationRepositories is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) GetRepositoriesByFullName(context.Context, *connect.Request[v1alpha1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1alpha1.GetRepositoriesByFullNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.GetRepositoriesByFullName is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) DeleteRepositoryByFullName(context.Context, *connect.Request[v1alpha1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.DeleteRepositoryByFullNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepositoryByFullName is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) CreateRepositoryByFullName(context.Context, *connect.Request[v1alpha1.CreateRepositoryByFullNameRequest]) (*connect.Response[v1alpha1.CreateRepositoryByFullNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.CreateRepositoryByFullName is not implemented"))
 }
 
 func (UnimplementedRepositoryServiceHandler) DeleteRepository(context.Context, *connect.Request[v1alpha1.DeleteRepositoryRequest]) (*connect.Response[v1alpha1.DeleteRepositoryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.DeleteRepository is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor is not implemented"))
+}
+
+func (UnimplementedRepositoryServiceHandler) ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors is not implemented"))
 }
 
 func (UnimplementedRepositoryServiceHandler) AddRepositoryGroup(context.Context, *connect.Request[v1alpha1.AddRepositoryGroupRequest]) (*connect.Response[v1alpha1.AddRepositoryGroupResponse], error) {
@@ -404,16 +457,4 @@ func (UnimplementedRepositoryServiceHandler) UpdateRepositoryGroup(context.Conte
 
 func (UnimplementedRepositoryServiceHandler) RemoveRepositoryGroup(context.Context, *connect.Request[v1alpha1.RemoveRepositoryGroupRequest]) (*connect.Response[v1alpha1.RemoveRepositoryGroupResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.RemoveRepositoryGroup is not implemented"))
-}
-
-func (UnimplementedRepositoryServiceHandler) ListRepositoryGroups(context.Context, *connect.Request[v1alpha1.ListRepositoryGroupsRequest]) (*connect.Response[v1alpha1.ListRepositoryGroupsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryGroups is not implemented"))
-}
-
-func (UnimplementedRepositoryServiceHandler) SetRepositoryContributor(context.Context, *connect.Request[v1alpha1.SetRepositoryContributorRequest]) (*connect.Response[v1alpha1.SetRepositoryContributorResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.SetRepositoryContributor is not implemented"))
-}
-
-func (UnimplementedRepositoryServiceHandler) ListRepositoryContributors(context.Context, *connect.Request[v1alpha1.ListRepositoryContributorsRequest]) (*connect.Response[v1alpha1.ListRepositoryContributorsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.RepositoryService.ListRepositoryContributors is not implemented"))
 }

@@ -36,6 +36,8 @@ const (
 	// TokenServiceCreateTokenProcedure is the fully-qualified name of the TokenService's CreateToken
 	// RPC.
 	TokenServiceCreateTokenProcedure = "/buf.alpha.registry.v1alpha1.TokenService/CreateToken"
+	// TokenServiceGetTokenProcedure is the fully-qualified name of the TokenService's GetToken RPC.
+	TokenServiceGetTokenProcedure = "/buf.alpha.registry.v1alpha1.TokenService/GetToken"
 	// TokenServiceListTokensProcedure is the fully-qualified name of the TokenService's ListTokens RPC.
 	TokenServiceListTokensProcedure = "/buf.alpha.registry.v1alpha1.TokenService/ListTokens"
 	// TokenServiceDeleteTokenProcedure is the fully-qualified name of the TokenService's DeleteToken
@@ -45,11 +47,9 @@ const (
 
 // TokenServiceClient is a client for the buf.alpha.registry.v1alpha1.TokenService service.
 type TokenServiceClient interface {
-	// CreateToken creates an API token for the caller and returns its secret.
 	CreateToken(context.Context, *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error)
-	// ListTokens lists the caller's tokens.
+	GetToken(context.Context, *connect.Request[v1alpha1.GetTokenRequest]) (*connect.Response[v1alpha1.GetTokenResponse], error)
 	ListTokens(context.Context, *connect.Request[v1alpha1.ListTokensRequest]) (*connect.Response[v1alpha1.ListTokensResponse], error)
-	// DeleteToken deletes one of the caller's tokens.
 	DeleteToken(context.Context, *connect.Request[v1alpha1.DeleteTokenRequest]) (*connect.Response[v1alpha1.DeleteTokenResponse], error)
 }
 
@@ -68,6 +68,13 @@ func NewTokenServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			httpClient,
 			baseURL+TokenServiceCreateTokenProcedure,
 			connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
+			connect.WithClientOptions(opts...),
+		),
+		getToken: connect.NewClient[v1alpha1.GetTokenRequest, v1alpha1.GetTokenResponse](
+			httpClient,
+			baseURL+TokenServiceGetTokenProcedure,
+			connect.WithSchema(tokenServiceMethods.ByName("GetToken")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		listTokens: connect.NewClient[v1alpha1.ListTokensRequest, v1alpha1.ListTokensResponse](
@@ -90,6 +97,7 @@ func NewTokenServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 // tokenServiceClient implements TokenServiceClient.
 type tokenServiceClient struct {
 	createToken *connect.Client[v1alpha1.CreateTokenRequest, v1alpha1.CreateTokenResponse]
+	getToken    *connect.Client[v1alpha1.GetTokenRequest, v1alpha1.GetTokenResponse]
 	listTokens  *connect.Client[v1alpha1.ListTokensRequest, v1alpha1.ListTokensResponse]
 	deleteToken *connect.Client[v1alpha1.DeleteTokenRequest, v1alpha1.DeleteTokenResponse]
 }
@@ -97,6 +105,11 @@ type tokenServiceClient struct {
 // CreateToken calls buf.alpha.registry.v1alpha1.TokenService.CreateToken.
 func (c *tokenServiceClient) CreateToken(ctx context.Context, req *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error) {
 	return c.createToken.CallUnary(ctx, req)
+}
+
+// GetToken calls buf.alpha.registry.v1alpha1.TokenService.GetToken.
+func (c *tokenServiceClient) GetToken(ctx context.Context, req *connect.Request[v1alpha1.GetTokenRequest]) (*connect.Response[v1alpha1.GetTokenResponse], error) {
+	return c.getToken.CallUnary(ctx, req)
 }
 
 // ListTokens calls buf.alpha.registry.v1alpha1.TokenService.ListTokens.
@@ -111,11 +124,9 @@ func (c *tokenServiceClient) DeleteToken(ctx context.Context, req *connect.Reque
 
 // TokenServiceHandler is an implementation of the buf.alpha.registry.v1alpha1.TokenService service.
 type TokenServiceHandler interface {
-	// CreateToken creates an API token for the caller and returns its secret.
 	CreateToken(context.Context, *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error)
-	// ListTokens lists the caller's tokens.
+	GetToken(context.Context, *connect.Request[v1alpha1.GetTokenRequest]) (*connect.Response[v1alpha1.GetTokenResponse], error)
 	ListTokens(context.Context, *connect.Request[v1alpha1.ListTokensRequest]) (*connect.Response[v1alpha1.ListTokensResponse], error)
-	// DeleteToken deletes one of the caller's tokens.
 	DeleteToken(context.Context, *connect.Request[v1alpha1.DeleteTokenRequest]) (*connect.Response[v1alpha1.DeleteTokenResponse], error)
 }
 
@@ -130,6 +141,13 @@ func NewTokenServiceHandler(svc TokenServiceHandler, opts ...connect.HandlerOpti
 		TokenServiceCreateTokenProcedure,
 		svc.CreateToken,
 		connect.WithSchema(tokenServiceMethods.ByName("CreateToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tokenServiceGetTokenHandler := connect.NewUnaryHandler(
+		TokenServiceGetTokenProcedure,
+		svc.GetToken,
+		connect.WithSchema(tokenServiceMethods.ByName("GetToken")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	tokenServiceListTokensHandler := connect.NewUnaryHandler(
@@ -150,6 +168,8 @@ func NewTokenServiceHandler(svc TokenServiceHandler, opts ...connect.HandlerOpti
 		switch r.URL.Path {
 		case TokenServiceCreateTokenProcedure:
 			tokenServiceCreateTokenHandler.ServeHTTP(w, r)
+		case TokenServiceGetTokenProcedure:
+			tokenServiceGetTokenHandler.ServeHTTP(w, r)
 		case TokenServiceListTokensProcedure:
 			tokenServiceListTokensHandler.ServeHTTP(w, r)
 		case TokenServiceDeleteTokenProcedure:
@@ -165,6 +185,10 @@ type UnimplementedTokenServiceHandler struct{}
 
 func (UnimplementedTokenServiceHandler) CreateToken(context.Context, *connect.Request[v1alpha1.CreateTokenRequest]) (*connect.Response[v1alpha1.CreateTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.TokenService.CreateToken is not implemented"))
+}
+
+func (UnimplementedTokenServiceHandler) GetToken(context.Context, *connect.Request[v1alpha1.GetTokenRequest]) (*connect.Response[v1alpha1.GetTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("buf.alpha.registry.v1alpha1.TokenService.GetToken is not implemented"))
 }
 
 func (UnimplementedTokenServiceHandler) ListTokens(context.Context, *connect.Request[v1alpha1.ListTokensRequest]) (*connect.Response[v1alpha1.ListTokensResponse], error) {

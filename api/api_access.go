@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/groupgate/groupgate"
-	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
-	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
+	ggconnect "github.com/groupgate/groupgate/gen/groupgate/v1/groupgatev1connect"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -17,7 +17,7 @@ import (
 // the resource's mappings.
 type apiAccessService struct {
 	api *API
-	registryv1alpha1connect.UnimplementedAccessServiceHandler
+	ggconnect.UnimplementedAccessServiceHandler
 }
 
 // resource reads the one organization or repository a request names and
@@ -55,7 +55,7 @@ func (a *API) resource(ctx context.Context, c *apiCaller, orgID, repoID string, 
 // authorizes actions (raised to ADMIN for organization admins); its sources
 // are the repository's own, followed by the organization's when those
 // raise it (their role then reads "ORGANIZATION_ROLE_<role>").
-func (s *apiAccessService) ExplainAccess(ctx context.Context, req *connect.Request[v1.ExplainAccessRequest]) (*connect.Response[v1.ExplainAccessResponse], error) {
+func (s *apiAccessService) ExplainAccess(ctx context.Context, req *connect.Request[gg.ExplainAccessRequest]) (*connect.Response[gg.ExplainAccessResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (s *apiAccessService) ExplainAccess(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	resp := &v1.ExplainAccessResponse{}
+	resp := &gg.ExplainAccessResponse{}
 	if kind == sync.ResourceOrg {
 		resp.OrganizationRole = apiOrgRoleEnum(e.OrgRole)
 		resp.Sources = apiOrgSources(e.OrgSources)
@@ -89,13 +89,13 @@ func (s *apiAccessService) ExplainAccess(ctx context.Context, req *connect.Reque
 	return connect.NewResponse(resp), nil
 }
 
-var apiMappingOps = map[v1.MappingChange]sync.MappingOp{
-	v1.MappingChange_MAPPING_CHANGE_ADD:    sync.OpAdd,
-	v1.MappingChange_MAPPING_CHANGE_UPDATE: sync.OpUpdate,
-	v1.MappingChange_MAPPING_CHANGE_REMOVE: sync.OpRemove,
+var apiMappingOps = map[gg.MappingChange]sync.MappingOp{
+	gg.MappingChange_MAPPING_CHANGE_ADD:    sync.OpAdd,
+	gg.MappingChange_MAPPING_CHANGE_UPDATE: sync.OpUpdate,
+	gg.MappingChange_MAPPING_CHANGE_REMOVE: sync.OpRemove,
 }
 
-func (s *apiAccessService) PreviewMappingChange(ctx context.Context, req *connect.Request[v1.PreviewMappingChangeRequest]) (*connect.Response[v1.PreviewMappingChangeResponse], error) {
+func (s *apiAccessService) PreviewMappingChange(ctx context.Context, req *connect.Request[gg.PreviewMappingChangeRequest]) (*connect.Response[gg.PreviewMappingChangeResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -126,9 +126,9 @@ func (s *apiAccessService) PreviewMappingChange(ctx context.Context, req *connec
 	if err != nil {
 		return nil, err
 	}
-	resp := &v1.PreviewMappingChangeResponse{}
+	resp := &gg.PreviewMappingChangeResponse{}
 	for _, ch := range p.Changes {
-		rc := &v1.RoleChange{UserId: ch.UserID, Before: ch.Before, After: ch.After}
+		rc := &gg.RoleChange{UserId: ch.UserID, Before: ch.Before, After: ch.After}
 		u, err := s.api.st.GetUser(ctx, ch.UserID)
 		switch {
 		case err == nil:

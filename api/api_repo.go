@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
@@ -32,8 +33,8 @@ func apiRepository(r groupgate.Repository) *v1.Repository {
 		vis = v1.Visibility_VISIBILITY_PUBLIC
 	}
 	return &v1.Repository{
-		Id: r.ID, Name: r.Name, OrganizationId: r.OrganizationID, OwnerName: r.OrganizationName,
-		FullName: r.FullName(), Visibility: vis,
+		Id: r.ID, Name: r.Name, Owner: &v1.Repository_OrganizationId{OrganizationId: r.OrganizationID},
+		OwnerName: r.OrganizationName, Visibility: vis,
 		CreateTime: apiTime(r.CreatedAt), UpdateTime: apiTime(r.CreatedAt),
 	}
 }
@@ -132,7 +133,83 @@ func (s *apiRepoService) GetRepositoryByFullName(ctx context.Context, req *conne
 }
 
 // ListRepositoriesByOwner takes the organization's ID or name.
-func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *connect.Request[v1.ListRepositoriesByOwnerRequest]) (*connect.Response[v1.ListRepositoriesByOwnerResponse], error) {
+// GetRepositoriesByFullName answers every named repository or an error:
+// the first name that is invalid or unknown fails the call (the BSR's
+// "errors if any of the repositories don't exist").
+func (s *apiRepoService) GetRepositoriesByFullName(ctx context.Context, req *connect.Request[v1.GetRepositoriesByFullNameRequest]) (*connect.Response[v1.GetRepositoriesByFullNameResponse], error) {
+	names := req.Msg.GetFullNames()
+	if len(names) > maxAPIPageSize {
+		return nil, groupgate.Errorf(groupgate.Invalid, "at most %d full_names", maxAPIPageSize)
+	}
+	resp := &v1.GetRepositoriesByFullNameResponse{}
+	for _, full := range names {
+		orgName, name, err := apiSplitFullName(full)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.api.st.GetRepositoryByFullName(ctx, orgName, name)
+		if err != nil {
+			return nil, fmt.Errorf("load repository %s/%s: %w", orgName, name, err)
+		}
+		resp.Repositories = append(resp.Repositories, apiRepository(r))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// ListOrganizationRepositories lists an organization's repositories, by
+// organization ID.
+func (s *apiRepoService) ListOrganizationRepositories(ctx context.Context, req *connect.Request[v1.ListOrganizationRepositoriesRequest]) (*connect.Response[v1.ListOrganizationRepositoriesResponse], error) {
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	o, err := s.api.loadOrg(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	repos, next, err := s.listRepos(ctx, o, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.ListOrganizationRepositoriesResponse{Repositories: repos, NextPageToken: next}), nil
+}
+
+// listRepos is one page of o's repositories.
+func (s *apiRepoService) listRepos(ctx context.Context, o groupgate.Organization, size uint32, token string) ([]*v1.Repository, string, error) {
+	page, err := apiPage(size, token)
+	if err != nil {
+		return nil, "", err
+	}
+	repos, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.Repository, error) {
+		return s.api.st.ListRepositories(ctx, o.ID, opts)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list repositories of %s: %w", o.ID, err)
+	}
+	out := make([]*v1.Repository, 0, len(repos))
+	for _, r := range repos {
+		out = append(out, apiRepository(r))
+	}
+	return out, next, nil
+}
+
+// DeleteRepositoryByFullName is DeleteRepository by full name.
+func (s *apiRepoService) DeleteRepositoryByFullName(ctx context.Context, req *connect.Request[v1.DeleteRepositoryByFullNameRequest]) (*connect.Response[v1.DeleteRepositoryByFullNameResponse], error) {
+	orgName, name, err := apiSplitFullName(req.Msg.GetFullName())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.api.st.GetRepositoryByFullName(ctx, orgName, name)
+	if err != nil {
+		return nil, fmt.Errorf("load repository %s/%s: %w", orgName, name, err)
+	}
+	c, r, err := s.adminRepo(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return apiEmpty[v1.DeleteRepositoryByFullNameResponse](s.api.syncer.DeleteRepository(ctx, c.actor(), r.ID))
+}
+
+func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *connect.Request[gg.ListRepositoriesByOwnerRequest]) (*connect.Response[gg.ListRepositoriesByOwnerResponse], error) {
 	owner := req.Msg.GetOwner()
 	if owner == "" {
 		return nil, groupgate.Errorf(groupgate.Invalid, "owner required")
@@ -147,21 +224,11 @@ func (s *apiRepoService) ListRepositoriesByOwner(ctx context.Context, req *conne
 	if err != nil {
 		return nil, fmt.Errorf("load organization %q: %w", owner, err)
 	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	repos, next, err := s.listRepos(ctx, o, req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	repos, next, err := apiFetchPage(page, func(opts store.ListOptions) ([]groupgate.Repository, error) {
-		return s.api.st.ListRepositories(ctx, o.ID, opts)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list repositories of %s: %w", o.ID, err)
-	}
-	resp := &v1.ListRepositoriesByOwnerResponse{NextPageToken: next}
-	for _, r := range repos {
-		resp.Repositories = append(resp.Repositories, apiRepository(r))
-	}
-	return connect.NewResponse(resp), nil
+	return connect.NewResponse(&gg.ListRepositoriesByOwnerResponse{Repositories: repos, NextPageToken: next}), nil
 }
 
 // DeleteRepository needs repository ADMIN.
@@ -186,6 +253,10 @@ func (s *apiRepoService) AddRepositoryGroup(ctx context.Context, req *connect.Re
 
 func (s *apiRepoService) UpdateRepositoryGroup(ctx context.Context, req *connect.Request[v1.UpdateRepositoryGroupRequest]) (*connect.Response[v1.UpdateRepositoryGroupResponse], error) {
 	m := req.Msg
+	if m.RoleOverride == nil {
+		err := s.api.repoGrants().keepGroup(ctx, m.GetRepositoryId(), m.GetGroupName(), s.api.st.GetRepoMapping)
+		return apiEmpty[v1.UpdateRepositoryGroupResponse](err)
+	}
 	err := s.api.repoGrants().setGroup(ctx, m.GetRepositoryId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.UpdateRepoMapping)
 	return apiEmpty[v1.UpdateRepositoryGroupResponse](err)
 }
@@ -196,14 +267,14 @@ func (s *apiRepoService) RemoveRepositoryGroup(ctx context.Context, req *connect
 	return apiEmpty[v1.RemoveRepositoryGroupResponse](err)
 }
 
-func (s *apiRepoService) ListRepositoryGroups(ctx context.Context, req *connect.Request[v1.ListRepositoryGroupsRequest]) (*connect.Response[v1.ListRepositoryGroupsResponse], error) {
+func (s *apiRepoService) ListRepositoryGroups(ctx context.Context, req *connect.Request[gg.ListRepositoryGroupsRequest]) (*connect.Response[gg.ListRepositoryGroupsResponse], error) {
 	ms, next, err := s.api.repoGrants().listGroups(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &v1.ListRepositoryGroupsResponse{NextPageToken: next}
+	resp := &gg.ListRepositoryGroupsResponse{NextPageToken: next}
 	for _, m := range ms {
-		resp.Groups = append(resp.Groups, &v1.RepositoryGroup{
+		resp.Groups = append(resp.Groups, &gg.RepositoryGroup{
 			Id: m.ID, RepositoryId: m.RepositoryID, GroupName: m.Group,
 			RoleOverride:  apiRepoRoleEnum(m.RoleOverride),
 			EffectiveRole: apiRepoRoleEnum(sync.RepoMappingRole(m)),
@@ -243,16 +314,57 @@ func (s *apiRepoService) SetRepositoryContributor(ctx context.Context, req *conn
 }
 
 // ListRepositoryContributors lists everyone with a role on the repository
-// from its own sources (manual roles and mapped groups), paged by user ID.
+// from its own sources (manual roles and mapped groups), paged by user ID:
+// explicit_role is the manual grant, implicit_role what groups and the
+// organization give. groupgate.v1's ListRepositoryContributors adds the
+// sources.
 func (s *apiRepoService) ListRepositoryContributors(ctx context.Context, req *connect.Request[v1.ListRepositoryContributorsRequest]) (*connect.Response[v1.ListRepositoryContributorsResponse], error) {
-	g := s.api.repoGrants()
-	repoID, page, err := g.readPage(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	resp := &v1.ListRepositoryContributorsResponse{}
+	var err error
+	resp.NextPageToken, err = s.contributors(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken(),
+		func(u groupgate.User, repoID string, explicit groupgate.RepoRole, e sync.Explanation) {
+			resp.Users = append(resp.Users, &v1.RepositoryContributor{
+				User: apiUser(u), RepositoryId: repoID,
+				ExplicitRole: apiRepoRoleEnum(explicit),
+				ImplicitRole: apiRepoRoleEnum(implicitRepoRole(e)),
+			})
+		})
 	if err != nil {
 		return nil, err
 	}
+	return connect.NewResponse(resp), nil
+}
+
+// implicitRepoRole is the role a user holds on a repository from anything
+// but a manual grant: its mapped groups, and ADMIN from administering the
+// organization.
+func implicitRepoRole(e sync.Explanation) groupgate.RepoRole {
+	var best groupgate.RepoRole
+	for _, src := range e.RepoSources {
+		if src.Kind != sync.SourceManual && sync.RepoRoleRank(src.Role) > sync.RepoRoleRank(best) {
+			best = src.Role
+		}
+	}
+	if e.AuthorizedRepoRole != e.RepoRole && sync.RepoRoleRank(e.AuthorizedRepoRole) > sync.RepoRoleRank(best) {
+		best = e.AuthorizedRepoRole
+	}
+	return best
+}
+
+// contributors calls add for each user of one page of the repository's
+// role holders, with the manual grant and the explanation of the role.
+func (s *apiRepoService) contributors(ctx context.Context, id string, size uint32, token string, add func(u groupgate.User, repoID string, explicit groupgate.RepoRole, e sync.Explanation)) (string, error) {
+	g := s.api.repoGrants()
+	repoID, page, err := g.readPage(ctx, id, size, token)
+	if err != nil {
+		return "", err
+	}
 	contribs, err := s.api.st.ListRepoContributors(ctx, repoID)
 	if err != nil {
-		return nil, fmt.Errorf("list contributors of repository %s: %w", repoID, err)
+		return "", fmt.Errorf("list contributors of repository %s: %w", repoID, err)
 	}
 	explicit := map[string]groupgate.RepoRole{}
 	var ids []string
@@ -260,15 +372,28 @@ func (s *apiRepoService) ListRepositoryContributors(ctx context.Context, req *co
 		explicit[rc.UserID] = rc.Role
 		ids = append(ids, rc.UserID)
 	}
-	resp := &v1.ListRepositoryContributorsResponse{}
-	resp.NextPageToken, err = g.holders(ctx, repoID, ids, page, func(u groupgate.User, e sync.Explanation) {
-		resp.Users = append(resp.Users, &v1.RepositoryContributor{
-			UserId: u.ID, Username: u.UserName, Email: u.Email,
-			RepositoryRole: apiRepoRoleEnum(e.RepoRole),
-			ExplicitRole:   apiRepoRoleEnum(explicit[u.ID]),
-			Sources:        apiRepoSources(e.RepoSources),
-		})
+	return g.holders(ctx, repoID, ids, page, func(u groupgate.User, e sync.Explanation) {
+		add(u, repoID, explicit[u.ID], e)
 	})
+}
+
+// ggRepoService is groupgate.v1.RepositoryService: listings the BSR's
+// RepositoryService lacks, and contributors with the sources of their
+// roles.
+type ggRepoService struct{ *apiRepoService }
+
+func (s *ggRepoService) ListRepositoryContributors(ctx context.Context, req *connect.Request[gg.ListRepositoryContributorsRequest]) (*connect.Response[gg.ListRepositoryContributorsResponse], error) {
+	resp := &gg.ListRepositoryContributorsResponse{}
+	var err error
+	resp.NextPageToken, err = s.contributors(ctx, req.Msg.GetRepositoryId(), req.Msg.GetPageSize(), req.Msg.GetPageToken(),
+		func(u groupgate.User, _ string, explicit groupgate.RepoRole, e sync.Explanation) {
+			resp.Users = append(resp.Users, &gg.RepositoryContributor{
+				UserId: u.ID, Username: u.UserName, Email: u.Email,
+				RepositoryRole: apiRepoRoleEnum(e.RepoRole),
+				ExplicitRole:   apiRepoRoleEnum(explicit),
+				Sources:        apiRepoSources(e.RepoSources),
+			})
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
+	ggconnect "github.com/groupgate/groupgate/gen/groupgate/v1/groupgatev1connect"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
@@ -28,14 +30,14 @@ import (
 
 // Paging and size defaults of the Connect API.
 const (
-	DefaultAPIBodyLimit = 1 << 20
-	defaultAPIPageSize  = 100
-	maxAPIPageSize      = 1000
+	DefaultBodyLimit   = 1 << 20
+	defaultAPIPageSize = 100
+	maxAPIPageSize     = 1000
 )
 
-// APISessions is what the API needs from the session backend: listing and
+// Sessions is what the API needs from the session backend: listing and
 // ending a user's live sessions (AdminService).
-type APISessions interface {
+type Sessions interface {
 	ListUserSessions(ctx context.Context, userID string) ([]*session.Record, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
@@ -69,7 +71,7 @@ func SessionCookieAuth(s *session.Store) CookieAuth {
 type API struct {
 	st        store.Store
 	syncer    *sync.Syncer
-	sessions  APISessions
+	sessions  Sessions
 	cookie    CookieAuth
 	admins    map[string]string // NormalizeEmail(entry) → entry as configured
 	origins   map[string]struct{}
@@ -80,14 +82,14 @@ type API struct {
 	tokens    TokenPolicy
 }
 
-// APIOption configures an API.
-type APIOption func(*API)
+// Option configures an API.
+type Option func(*API)
 
-// WithAPIAdmins sets the instance admins by email: they may create
+// WithAdmins sets the instance admins by email: they may create
 // organizations and act as OWNER of every one. An entry names the account
 // whose verified email (the address a login proved; see newCaller) is that
 // address, up to ASCII case.
-func WithAPIAdmins(emails []string) APIOption {
+func WithAdmins(emails []string) Option {
 	return func(a *API) {
 		for _, e := range emails {
 			if e = strings.TrimSpace(e); e != "" {
@@ -97,16 +99,16 @@ func WithAPIAdmins(emails []string) APIOption {
 	}
 }
 
-// WithAPISessions enables AdminService's ListSessions and RevokeSessions.
-func WithAPISessions(s APISessions) APIOption { return func(a *API) { a.sessions = s } }
+// WithSessions enables AdminService's ListSessions and RevokeSessions.
+func WithSessions(s Sessions) Option { return func(a *API) { a.sessions = s } }
 
-// WithAPICookieAuth accepts the browser session cookie besides bearer
+// WithCookieAuth accepts the browser session cookie besides bearer
 // tokens, for the admin UI.
-func WithAPICookieAuth(f CookieAuth) APIOption { return func(a *API) { a.cookie = f } }
+func WithCookieAuth(f CookieAuth) Option { return func(a *API) { a.cookie = f } }
 
-// WithAPIAllowedOrigins adds origins ("https://admin.example.com") whose
+// WithAllowedOrigins adds origins ("https://admin.example.com") whose
 // cookie-authenticated calls are accepted besides same-origin ones.
-func WithAPIAllowedOrigins(origins []string) APIOption {
+func WithAllowedOrigins(origins []string) Option {
 	return func(a *API) {
 		for _, o := range origins {
 			a.origins[strings.ToLower(strings.TrimRight(o, "/"))] = struct{}{}
@@ -114,25 +116,25 @@ func WithAPIAllowedOrigins(origins []string) APIOption {
 	}
 }
 
-// WithAPIBodyLimit bounds a request message (api.body_limit).
-func WithAPIBodyLimit(n int64) APIOption { return func(a *API) { a.bodyLimit = n } }
+// WithBodyLimit bounds a request message (api.body_limit).
+func WithBodyLimit(n int64) Option { return func(a *API) { a.bodyLimit = n } }
 
-// WithAPINow sets the clock (token expiry, last-use throttling).
-func WithAPINow(now func() time.Time) APIOption { return func(a *API) { a.now = now } }
+// WithNow sets the clock (token expiry, last-use throttling).
+func WithNow(now func() time.Time) Option { return func(a *API) { a.now = now } }
 
-// WithAPILogger sets the logger; internal errors are logged with their
+// WithLogger sets the logger; internal errors are logged with their
 // cause, which callers never see.
-func WithAPILogger(l *slog.Logger) APIOption { return func(a *API) { a.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 
-// NewAPI returns the Connect API over st, writing access changes through
+// New returns the Connect API over st, writing access changes through
 // syncer.
-func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
+func New(st store.Store, syncer *sync.Syncer, opts ...Option) *API {
 	a := &API{
 		st:        st,
 		syncer:    syncer,
 		admins:    map[string]string{},
 		origins:   map[string]struct{}{},
-		bodyLimit: DefaultAPIBodyLimit,
+		bodyLimit: DefaultBodyLimit,
 		tokens:    DefaultTokenPolicy(),
 		now:       time.Now,
 		log:       slog.New(slog.DiscardHandler),
@@ -145,7 +147,8 @@ func NewAPI(st store.Store, syncer *sync.Syncer, opts ...APIOption) *API {
 }
 
 // Mount registers every service on mux under
-// /buf.alpha.registry.v1alpha1.<Service>/, each behind authentication.
+// /buf.alpha.registry.v1alpha1.<Service>/ (the BSR's) and
+// /groupgate.v1.<Service>/ (groupgate's own), each behind authentication.
 func (a *API) Mount(mux *http.ServeMux) {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(a.bodyLimit)),
@@ -153,15 +156,29 @@ func (a *API) Mount(mux *http.ServeMux) {
 		connect.WithInterceptors(a.errorInterceptor(), apiNoNUL()),
 	}
 	ew := connect.NewErrorWriter(opts...)
+	mounted := map[string]bool{}
 	mount := func(path string, h http.Handler) {
-		mux.Handle(path, a.authenticate(ew, h))
+		mounted[path] = true
+		mux.Handle(path, onlyServed(ew, a.authenticate(ew, h)))
 	}
 	mount(registryv1alpha1connect.NewOrganizationServiceHandler(&apiOrgService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewRepositoryServiceHandler(&apiRepoService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewAuthnServiceHandler(&apiAuthnService{api: a}, opts...))
 	mount(registryv1alpha1connect.NewTokenServiceHandler(&apiTokenService{api: a}, opts...))
-	mount(registryv1alpha1connect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
-	mount(registryv1alpha1connect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+	mount(registryv1alpha1connect.NewSCIMTokenServiceHandler(&apiSCIMTokenService{api: a}, opts...))
+	// groupgate's own services (package groupgate.v1).
+	mount(ggconnect.NewAccessServiceHandler(&apiAccessService{api: a}, opts...))
+	mount(ggconnect.NewAdminServiceHandler(&apiAdminService{api: a}, opts...))
+	mount(ggconnect.NewOrganizationServiceHandler(&apiOrgService{api: a}, opts...))
+	mount(ggconnect.NewRepositoryServiceHandler(&ggRepoService{&apiRepoService{api: a}}, opts...))
+	mount(ggconnect.NewAuthnServiceHandler(&ggAuthnService{api: a}, opts...))
+	mount(ggconnect.NewTokenServiceHandler(&ggTokenService{api: a}, opts...))
+	// The rest of the BSR's package is groupgate's too: unimplemented.
+	for _, name := range bsrServices {
+		if path := "/" + BSRPackage + "." + name + "/"; !mounted[path] {
+			mux.Handle(path, unimplemented(ew))
+		}
+	}
 }
 
 // apiStrictJSON replaces connect's JSON codec, which discards unknown
@@ -354,6 +371,12 @@ func apiTime(t time.Time) *timestamppb.Timestamp {
 // Enum mapping between the Connect API and groupgate roles. An enum number
 // the API does not define is Invalid.
 
+// orgRoleWriter is groupgate's WRITER organization role. The BSR's enum has
+// no name for it (its MACHINE grants the same access), so requests carry
+// the number: 5 in binary, 5 in JSON too ("organization_role":5). Proto3
+// enums are open, so a BSR client passes it through unchanged.
+const orgRoleWriter v1.OrganizationRole = 5
+
 var (
 	apiOrgRoles = map[v1.OrganizationRole]groupgate.OrgRole{
 		v1.OrganizationRole_ORGANIZATION_ROLE_UNSPECIFIED: groupgate.OrgRoleUnspecified,
@@ -361,7 +384,7 @@ var (
 		v1.OrganizationRole_ORGANIZATION_ROLE_ADMIN:       groupgate.OrgRoleAdmin,
 		v1.OrganizationRole_ORGANIZATION_ROLE_MEMBER:      groupgate.OrgRoleMember,
 		v1.OrganizationRole_ORGANIZATION_ROLE_MACHINE:     groupgate.OrgRoleMachine,
-		v1.OrganizationRole_ORGANIZATION_ROLE_WRITER:      groupgate.OrgRoleWriter,
+		orgRoleWriter: groupgate.OrgRoleWriter,
 	}
 	apiRepoRoles = map[v1.RepositoryRole]groupgate.RepoRole{
 		v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED:   groupgate.RepoRoleUnspecified,
@@ -416,28 +439,28 @@ func apiRepoRoleEnum(r groupgate.RepoRole) v1.RepositoryRole {
 	return v1.RepositoryRole_REPOSITORY_ROLE_UNSPECIFIED
 }
 
-func apiOrgSources(ss []sync.OrgSource) []*v1.RoleSource {
-	out := make([]*v1.RoleSource, 0, len(ss))
+func apiOrgSources(ss []sync.OrgSource) []*gg.RoleSource {
+	out := make([]*gg.RoleSource, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRepoSources(ss []sync.RepoSource) []*v1.RoleSource {
-	out := make([]*v1.RoleSource, 0, len(ss))
+func apiRepoSources(ss []sync.RepoSource) []*gg.RoleSource {
+	out := make([]*gg.RoleSource, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, apiRoleSource(s.Kind, s.Group, s.MappingID, string(s.Role), s.NoMappedGroup))
 	}
 	return out
 }
 
-func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *v1.RoleSource {
-	k := v1.RoleSource_KIND_GROUP
+func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *gg.RoleSource {
+	k := gg.RoleSource_KIND_GROUP
 	if kind == sync.SourceManual {
-		k = v1.RoleSource_KIND_MANUAL
+		k = gg.RoleSource_KIND_MANUAL
 	}
-	return &v1.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
+	return &gg.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
 }
 
 // apiAudit appends an audit event inside tx for changes the Syncer does

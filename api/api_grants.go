@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -101,6 +101,24 @@ func (g apiGrants[E, R, M]) setGroup(ctx context.Context, id, group string, over
 	}
 	_, err = set(ctx, c.actor(), resID, group, role)
 	return err
+}
+
+// keepGroup serves an Update…Group without role_override: the BSR's
+// optional field, unset, leaves the override as it is, so nothing changes.
+// The caller's authority and the mapping's existence are checked as for a
+// change, so the answer is the same as an update to the same role.
+func (g apiGrants[E, R, M]) keepGroup(ctx context.Context, id, group string, get func(ctx context.Context, id, group string) (M, error)) error {
+	_, resID, err := g.admin(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := groupgate.ValidateGroupName(group); err != nil {
+		return err
+	}
+	if _, err := get(ctx, resID, group); err != nil {
+		return fmt.Errorf("load mapping of group %q on %s %s: %w", group, g.noun, resID, err)
+	}
+	return nil
 }
 
 // removeGroup serves Remove…Group; remove is the Syncer's.

@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"strings"
@@ -109,7 +109,7 @@ func TestAPILookupsByNameRefuseControlsAndOverLongNames(t *testing.T) {
 		{"OrganizationService/GetOrganizationByName", "name", strings.Repeat("a", 10_000)},
 		{"RepositoryService/GetRepositoryByFullName", "full_name", "acme/a\x00pi"},
 		{"RepositoryService/GetRepositoryByFullName", "full_name", "acme/" + strings.Repeat("a", 10_000)},
-		{"RepositoryService/ListRepositoriesByOwner", "owner", "ac\x00me"},
+		{"groupgate.v1.RepositoryService/ListRepositoriesByOwner", "owner", "ac\x00me"},
 	} {
 		t.Run(tc.proc, func(t *testing.T) {
 			r := e.post(tc.proc, apiJSONBody(t, map[string]any{tc.field: tc.value}), "Authorization: Bearer "+tok)
@@ -133,8 +133,8 @@ func TestAPIRefusesNULInAnyField(t *testing.T) {
 		{"OrganizationService/RemoveOrganizationGroup", `{"organization_id":"` + acme.ID + `","group_name":"eng\u0000"}`},
 		{"RepositoryService/GetRepository", `{"id":"\u0000"}`},
 		{"TokenService/DeleteToken", `{"token_id":"t\u0000"}`},
-		{"AdminService/RevokeSessions", `{"user_id":"u\u0000"}`},
-		{"AccessService/ExplainAccess", `{"organization_id":"` + acme.ID + `","user_id":"u\u0000"}`},
+		{"groupgate.v1.AdminService/RevokeSessions", `{"user_id":"u\u0000"}`},
+		{"groupgate.v1.AccessService/ExplainAccess", `{"organization_id":"` + acme.ID + `","user_id":"u\u0000"}`},
 		{"OrganizationService/ListOrganizations", `{"page_token":"\u0000"}`},
 	} {
 		t.Run(tc.proc, func(t *testing.T) {

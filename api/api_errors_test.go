@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"fmt"
@@ -17,12 +17,13 @@ func (e *apiEnv) apiState(rootTok string, orgIDs, repoIDs []string) string {
 	e.t.Helper()
 	var b strings.Builder
 	for _, id := range orgIDs {
-		b.WriteString(e.as(rootTok, "OrganizationService/ListOrganizationGroups", `{"organization_id":"`+id+`"}`).Raw)
-		b.WriteString(e.as(rootTok, "OrganizationService/ListOrganizationMembers", `{"organization_id":"`+id+`"}`).Raw)
+		b.WriteString(e.as(rootTok, "groupgate.v1.OrganizationService/ListOrganizationGroups", `{"organization_id":"`+id+`"}`).Raw)
+		b.WriteString(e.as(rootTok, "groupgate.v1.OrganizationService/ListOrganizationMembers", `{"organization_id":"`+id+`"}`).Raw)
 	}
 	for _, id := range repoIDs {
-		b.WriteString(e.as(rootTok, "RepositoryService/ListRepositoryGroups", `{"repository_id":"`+id+`"}`).Raw)
+		b.WriteString(e.as(rootTok, "groupgate.v1.RepositoryService/ListRepositoryGroups", `{"repository_id":"`+id+`"}`).Raw)
 		b.WriteString(e.as(rootTok, "RepositoryService/ListRepositoryContributors", `{"repository_id":"`+id+`"}`).Raw)
+		b.WriteString(e.as(rootTok, "groupgate.v1.RepositoryService/ListRepositoryContributors", `{"repository_id":"`+id+`"}`).Raw)
 	}
 	b.WriteString(e.as(rootTok, "OrganizationService/ListOrganizations", `{}`).Raw)
 	evs, err := e.st.ListAudit(e.ctx, 0, 0)
@@ -91,11 +92,11 @@ func TestAPIRefusedCallsChangeNothing(t *testing.T) {
 		{"only instance admins create organizations", aliceTok,
 			"OrganizationService/CreateOrganization", `{"name":"beta"}`, "permission_denied", 403, "instance admins"},
 		{"only instance admins read the audit log", aliceTok,
-			"AdminService/ListAuditEvents", `{}`, "permission_denied", 403, ""},
+			"groupgate.v1.AdminService/ListAuditEvents", `{}`, "permission_denied", 403, ""},
 		{"a user cannot list another user's sessions", aliceTok,
-			"AdminService/ListSessions", `{"user_id":"` + mallory.ID + `"}`, "permission_denied", 403, ""},
+			"groupgate.v1.AdminService/ListSessions", `{"user_id":"` + mallory.ID + `"}`, "permission_denied", 403, ""},
 		{"explaining another user's access needs authority over the resource", malloryTok,
-			"AccessService/ExplainAccess", `{"user_id":"` + alice.ID + `","organization_id":"` + acme.ID + `"}`, "permission_denied", 403, ""},
+			"groupgate.v1.AccessService/ExplainAccess", `{"user_id":"` + alice.ID + `","organization_id":"` + acme.ID + `"}`, "permission_denied", 403, ""},
 		{"an unknown organization is not found", rootTok,
 			"OrganizationService/AddOrganizationGroup", `{"organization_id":"nope","group_name":"eng"}`, "not_found", 404, ""},
 		{"an unknown repository is not found", rootTok,

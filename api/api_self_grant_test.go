@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"encoding/json"
@@ -37,8 +37,8 @@ func TestAGroupAdminCannotGiveHimselfAManualRole(t *testing.T) {
 	if _, err := e.syncer.SetUserGroups(e.ctx, "scim", dave.ID, groupgate.SourceSCIM, nil); err != nil {
 		t.Fatal(err)
 	}
-	org := e.as(rootTok, "AccessService/ExplainAccess", `{"user_id":"`+dave.ID+`","organization_id":"`+orgID+`"}`)
-	repo := e.as(rootTok, "AccessService/ExplainAccess", `{"user_id":"`+dave.ID+`","repository_id":"`+repoID+`"}`)
+	org := e.as(rootTok, "groupgate.v1.AccessService/ExplainAccess", `{"user_id":"`+dave.ID+`","organization_id":"`+orgID+`"}`)
+	repo := e.as(rootTok, "groupgate.v1.AccessService/ExplainAccess", `{"user_id":"`+dave.ID+`","repository_id":"`+repoID+`"}`)
 	if len(org.Body) != 0 || len(repo.Body) != 0 {
 		t.Errorf("after leaving the group dave still has access: %s %s", org.Raw, repo.Raw)
 	}
@@ -64,7 +64,7 @@ func TestManualGrantsWithoutAMappedGroupAreFlaggedForReview(t *testing.T) {
 	alice := e.user("alice", "eng") // manual grant backed by a mapped group
 	bob := e.user("bob", "sales")   // manual grant, in no mapped group
 	for _, u := range []groupgate.User{alice, bob} {
-		e.as(rootTok, "OrganizationService/AddOrganizationMember", `{"organization_id":"`+orgID+`","user_id":"`+u.ID+`","organization_role":"ORGANIZATION_ROLE_WRITER"}`)
+		e.as(rootTok, "OrganizationService/AddOrganizationMember", `{"organization_id":"`+orgID+`","user_id":"`+u.ID+`","organization_role":5}`)
 		e.as(rootTok, "RepositoryService/SetRepositoryContributor", `{"repository_id":"`+repoID+`","user_id":"`+u.ID+`","repository_role":"REPOSITORY_ROLE_WRITE"}`)
 	}
 	flagged := func(sources []apiSource) bool {
@@ -84,7 +84,7 @@ func TestManualGrantsWithoutAMappedGroupAreFlaggedForReview(t *testing.T) {
 	}{{alice, false}, {bob, true}} {
 		for _, res := range []string{`"organization_id":"` + orgID + `"`, `"repository_id":"` + repoID + `"`} {
 			var ex struct{ Sources []apiSource }
-			r := e.as(rootTok, "AccessService/ExplainAccess", `{"user_id":"`+tc.user.ID+`",`+res+`}`)
+			r := e.as(rootTok, "groupgate.v1.AccessService/ExplainAccess", `{"user_id":"`+tc.user.ID+`",`+res+`}`)
 			if err := json.Unmarshal([]byte(r.Raw), &ex); err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +99,7 @@ func TestManualGrantsWithoutAMappedGroupAreFlaggedForReview(t *testing.T) {
 			Sources []apiSource
 		}
 	}
-	r := e.as(rootTok, "OrganizationService/ListOrganizationMembers", `{"organization_id":"`+orgID+`"}`)
+	r := e.as(rootTok, "groupgate.v1.OrganizationService/ListOrganizationMembers", `{"organization_id":"`+orgID+`"}`)
 	if err := json.Unmarshal([]byte(r.Raw), &members); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestManualGrantsWithoutAMappedGroupAreFlaggedForReview(t *testing.T) {
 			Sources []apiSource
 		}
 	}
-	rc := e.as(rootTok, "RepositoryService/ListRepositoryContributors", `{"repository_id":"`+repoID+`"}`)
+	rc := e.as(rootTok, "groupgate.v1.RepositoryService/ListRepositoryContributors", `{"repository_id":"`+repoID+`"}`)
 	if err := json.Unmarshal([]byte(rc.Raw), &contribs); err != nil {
 		t.Fatal(err)
 	}

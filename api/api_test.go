@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"bytes"
@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/store/sqlite"
 	"github.com/groupgate/groupgate/sync"
-	"github.com/groupgate/groupgate/web"
 )
 
 // apiClock is a clock tests move by hand.
@@ -59,7 +59,7 @@ type apiEnv struct {
 // apiExcluded is the test group filter: "external-" groups are invisible.
 func apiExcluded(g string) bool { return strings.HasPrefix(g, "external-") }
 
-func newAPIEnv(t testing.TB, opts ...web.APIOption) *apiEnv {
+func newAPIEnv(t testing.TB, opts ...api.Option) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
@@ -79,14 +79,14 @@ func newAPIEnv(t testing.TB, opts ...web.APIOption) *apiEnv {
 	syncer := sync.New(st, mem,
 		sync.WithGroupFilter(func(g string) bool { return !apiExcluded(g) }),
 		sync.WithPushRetry(1, time.Millisecond))
-	api := web.NewAPI(st, syncer, append([]web.APIOption{
-		web.WithAPIAdmins([]string{"ROOT@example.com"}),
-		web.WithAPISessions(mem),
-		web.WithAPICookieAuth(web.SessionCookieAuth(cookie)),
-		web.WithAPINow(clock.Now),
+	a := api.New(st, syncer, append([]api.Option{
+		api.WithAdmins([]string{"ROOT@example.com"}),
+		api.WithSessions(mem),
+		api.WithCookieAuth(api.SessionCookieAuth(cookie)),
+		api.WithNow(clock.Now),
 	}, opts...)...)
 	mux := http.NewServeMux()
-	api.Mount(mux)
+	a.Mount(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &apiEnv{t: t, ctx: ctx, st: st, mem: mem, cookie: cookie, syncer: syncer, clock: clock, srv: srv}
@@ -204,7 +204,12 @@ func (r apiResult) str(path ...string) string {
 // headers ("Name: value").
 func (e *apiEnv) post(procedure, body string, headers ...string) apiResult {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/buf.alpha.registry.v1alpha1."+procedure, strings.NewReader(body))
+	// A bare "Service/Method" is the BSR's package; groupgate's own
+	// services are named in full ("groupgate.v1.AccessService/…").
+	if !strings.HasPrefix(procedure, "groupgate.v1.") {
+		procedure = "buf.alpha.registry.v1alpha1." + procedure
+	}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/"+procedure, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/api"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
 	"github.com/groupgate/groupgate/session"
-	"github.com/groupgate/groupgate/web"
 )
 
 func TestAPIBearerAuthentication(t *testing.T) {
@@ -160,7 +160,7 @@ func TestAPITokenService(t *testing.T) {
 	tok := e.token(alice, time.Time{})
 	bobTok := e.token(bob, time.Time{})
 
-	created := e.as(tok, "TokenService/CreateToken", `{"note":"ci"}`)
+	created := e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"ci"}`)
 	secret, id := created.str("token"), created.str("details", "id")
 	if !strings.HasPrefix(secret, "gg_") || id == "" || created.str("details", "note") != "ci" {
 		t.Fatalf("CreateToken = %s", created.Raw)
@@ -212,7 +212,7 @@ func TestAPITokenService(t *testing.T) {
 				}
 			}
 		}
-		if strings.Join(actions, ",") != web.ActionTokenCreate+","+web.ActionTokenDelete {
+		if strings.Join(actions, ",") != api.ActionTokenCreate+","+api.ActionTokenDelete {
 			t.Errorf("audit actions %v", actions)
 		}
 	})
@@ -226,7 +226,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 
 	orgID := e.as(rootTok, "OrganizationService/CreateOrganization", `{"name":"beta"}`).str("organization", "id")
 	t.Run("the creator of an organization is its OWNER", func(t *testing.T) {
-		r := e.as(rootTok, "AccessService/ExplainAccess", `{"organization_id":"`+orgID+`"}`)
+		r := e.as(rootTok, "groupgate.v1.AccessService/ExplainAccess", `{"organization_id":"`+orgID+`"}`)
 		if got := r.str("organizationRole"); got != "ORGANIZATION_ROLE_OWNER" {
 			t.Errorf("role %q, want OWNER (%s)", got, r.Raw)
 		}
@@ -239,7 +239,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 	t.Run("an ADMIN made by the owner can create repositories", func(t *testing.T) {
 		e.as(rootTok, "OrganizationService/AddOrganizationMember", `{"organization_id":"`+orgID+`","user_id":"`+alice.ID+`","organization_role":"ORGANIZATION_ROLE_ADMIN"}`)
 		r := e.as(aliceTok, "RepositoryService/CreateRepositoryByFullName", `{"full_name":"beta/web"}`)
-		if r.str("repository", "fullName") != "beta/web" || r.str("repository", "visibility") != "VISIBILITY_PRIVATE" {
+		if r.str("repository", "ownerName") != "beta" || r.str("repository", "name") != "web" || r.str("repository", "organizationId") != orgID || r.str("repository", "visibility") != "VISIBILITY_PRIVATE" {
 			t.Errorf("created %s", r.Raw)
 		}
 	})
@@ -249,7 +249,7 @@ func TestAPIOrganizationsAndRepositories(t *testing.T) {
 		}
 	})
 	t.Run("members list every source", func(t *testing.T) {
-		r := e.as(aliceTok, "OrganizationService/ListOrganizationMembers", `{"organization_id":"`+orgID+`"}`)
+		r := e.as(aliceTok, "groupgate.v1.OrganizationService/ListOrganizationMembers", `{"organization_id":"`+orgID+`"}`)
 		if !strings.Contains(r.Raw, root.ID) || !strings.Contains(r.Raw, alice.ID) || !strings.Contains(r.Raw, "KIND_MANUAL") {
 			t.Errorf("members %s", r.Raw)
 		}
@@ -287,28 +287,28 @@ func TestAPISessionsAndAudit(t *testing.T) {
 	bob, sid := e.login("bob", "eng")
 	rootTok, bobTok := e.token(root, time.Time{}), e.token(bob, time.Time{})
 
-	if r := e.as(bobTok, "AdminService/ListSessions", `{}`); len(r.Body["sessions"].([]any)) != 1 || strings.Contains(r.Raw, sid) {
+	if r := e.as(bobTok, "groupgate.v1.AdminService/ListSessions", `{}`); len(r.Body["sessions"].([]any)) != 1 || strings.Contains(r.Raw, sid) {
 		t.Fatalf("own sessions %s", r.Raw)
 	}
-	r := e.as(rootTok, "AdminService/RevokeSessions", `{"user_id":"`+bob.ID+`"}`)
+	r := e.as(rootTok, "groupgate.v1.AdminService/RevokeSessions", `{"user_id":"`+bob.ID+`"}`)
 	if r.Body["revoked"] != float64(1) {
 		t.Fatalf("revoke %s", r.Raw)
 	}
 	if _, err := e.mem.Load(e.ctx, sid); !groupgate.IsCode(err, groupgate.NotFound) {
 		t.Errorf("session still loads: %v", err)
 	}
-	audit := e.as(rootTok, "AdminService/ListAuditEvents", `{"page_size":1}`)
+	audit := e.as(rootTok, "groupgate.v1.AdminService/ListAuditEvents", `{"page_size":1}`)
 	if len(audit.Body["events"].([]any)) != 1 || audit.str("nextPageToken") == "" {
 		t.Errorf("first audit page %s", audit.Raw)
 	}
-	all := e.as(rootTok, "AdminService/ListAuditEvents", `{}`)
-	if !strings.Contains(all.Raw, web.ActionSessionsRevoke) {
+	all := e.as(rootTok, "groupgate.v1.AdminService/ListAuditEvents", `{}`)
+	if !strings.Contains(all.Raw, api.ActionSessionsRevoke) {
 		t.Errorf("revocation not audited: %s", all.Raw)
 	}
 }
 
 func TestAPIBodyLimit(t *testing.T) {
-	e := newAPIEnv(t, web.WithAPIBodyLimit(256))
+	e := newAPIEnv(t, api.WithBodyLimit(256))
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	r := e.post("OrganizationService/GetOrganizationByName", `{"name":"`+strings.Repeat("a", 1024)+`"}`, "Authorization: Bearer "+tok)
@@ -326,7 +326,7 @@ func TestAPIGRPC(t *testing.T) {
 	tok := e.token(alice, time.Time{})
 
 	mux := http.NewServeMux()
-	web.NewAPI(e.st, e.syncer).Mount(mux)
+	api.New(e.st, e.syncer).Mount(mux)
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()

@@ -1,8 +1,10 @@
-package web
+package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -10,6 +12,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
@@ -67,6 +70,9 @@ func (s *apiOrgService) GetOrganizationByName(ctx context.Context, req *connect.
 }
 
 func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Request[v1.ListOrganizationsRequest]) (*connect.Response[v1.ListOrganizationsResponse], error) {
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
 	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -87,6 +93,46 @@ func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Requ
 // CreateOrganization is for instance admins; the creator becomes OWNER (a
 // manual role) in the same transaction as the organization and its audit
 // event.
+// ListUserOrganizations lists the organizations the user holds a role on,
+// with the effective role (from any source), in organization-name order.
+// A user may list their own; instance admins anyone's.
+func (s *apiOrgService) ListUserOrganizations(ctx context.Context, req *connect.Request[v1.ListUserOrganizationsRequest]) (*connect.Response[v1.ListUserOrganizationsResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	userID := cmp.Or(req.Msg.GetUserId(), c.User.ID)
+	if userID != c.User.ID && !c.Admin {
+		return nil, groupgate.Errorf(groupgate.Forbidden, "only instance admins may list another user's organizations")
+	}
+	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	acc, err := s.api.syncer.Resolve(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("resolve access of %s: %w", userID, err)
+	}
+	orgs, next := apiSlicePage(acc.Orgs, page)
+	resp := &v1.ListUserOrganizationsResponse{NextPageToken: next}
+	for _, oa := range orgs {
+		o, err := s.api.st.GetOrganization(ctx, oa.OrganizationID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load organization %s: %w", oa.OrganizationID, err)
+		}
+		resp.Organizations = append(resp.Organizations, &v1.OrganizationMembership{
+			Organization: apiOrganization(o), OrganizationRole: apiOrgRoleEnum(oa.Role),
+		})
+	}
+	return connect.NewResponse(resp), nil
+}
+
 func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Request[v1.CreateOrganizationRequest]) (*connect.Response[v1.CreateOrganizationResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
@@ -134,14 +180,39 @@ func (s *apiOrgService) DeleteOrganization(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	role, err := s.api.callerOrgRole(ctx, c, o.ID)
+	return apiEmpty[v1.DeleteOrganizationResponse](s.deleteOrg(ctx, c, o))
+}
+
+// DeleteOrganizationByName is DeleteOrganization by name.
+func (s *apiOrgService) DeleteOrganizationByName(ctx context.Context, req *connect.Request[v1.DeleteOrganizationByNameRequest]) (*connect.Response[v1.DeleteOrganizationByNameResponse], error) {
+	c, err := apiCallerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
-		return nil, groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
+	name := req.Msg.GetName()
+	if name == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "name required")
 	}
-	return apiEmpty[v1.DeleteOrganizationResponse](s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID))
+	if err := groupgate.CheckLookupName("name", name); err != nil {
+		return nil, err
+	}
+	o, err := s.api.st.GetOrganizationByName(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load organization %q: %w", name, err)
+	}
+	return apiEmpty[v1.DeleteOrganizationByNameResponse](s.deleteOrg(ctx, c, o))
+}
+
+// deleteOrg deletes o for an OWNER of it.
+func (s *apiOrgService) deleteOrg(ctx context.Context, c *apiCaller, o groupgate.Organization) error {
+	role, err := s.api.callerOrgRole(ctx, c, o.ID)
+	if err != nil {
+		return err
+	}
+	if sync.OrgRoleRank(role) < sync.OrgRoleRank(groupgate.OrgRoleOwner) {
+		return groupgate.Errorf(groupgate.Forbidden, "you need the OWNER role on organization %q to delete it", o.Name)
+	}
+	return s.api.syncer.DeleteOrganization(ctx, c.actor(), o.ID)
 }
 
 // memberChange checks that a caller who administers the organization
@@ -229,7 +300,7 @@ func (s *apiOrgService) RemoveOrganizationMember(ctx context.Context, req *conne
 
 // ListOrganizationMembers lists everyone with a role on the organization,
 // by hand or through a mapped group, with every source.
-func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[v1.ListOrganizationMembersRequest]) (*connect.Response[v1.ListOrganizationMembersResponse], error) {
+func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connect.Request[gg.ListOrganizationMembersRequest]) (*connect.Response[gg.ListOrganizationMembersResponse], error) {
 	g := s.api.orgGrants()
 	orgID, page, err := g.readPage(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
@@ -243,14 +314,50 @@ func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connec
 	for _, m := range members {
 		ids = append(ids, m.UserID)
 	}
-	resp := &v1.ListOrganizationMembersResponse{}
+	resp := &gg.ListOrganizationMembersResponse{}
 	resp.NextPageToken, err = g.holders(ctx, orgID, ids, page, func(u groupgate.User, e sync.Explanation) {
-		resp.Members = append(resp.Members, &v1.OrganizationMember{
+		resp.Members = append(resp.Members, &gg.OrganizationMember{
 			UserId: u.ID, Username: u.UserName, Email: u.Email,
 			OrganizationRole: apiOrgRoleEnum(e.OrgRole), Sources: apiOrgSources(e.OrgSources),
 		})
 	})
 	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// GetOrganizationSettings is the BSR's way to read an organization's group
+// mappings (idp_groups), for anyone with a role on it, with the number of
+// users holding a role there. groupgate has no base repository role:
+// UNSPECIFIED.
+func (s *apiOrgService) GetOrganizationSettings(ctx context.Context, req *connect.Request[v1.GetOrganizationSettingsRequest]) (*connect.Response[v1.GetOrganizationSettingsResponse], error) {
+	g := s.api.orgGrants()
+	_, orgID, err := g.read(ctx, req.Msg.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	mappings, err := s.api.st.ListOrgMappings(ctx, orgID, store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list mappings of organization %s: %w", orgID, err)
+	}
+	resp := &v1.GetOrganizationSettingsResponse{}
+	for _, m := range mappings {
+		resp.IdpGroups = append(resp.IdpGroups, &v1.GetOrganizationSettingsResponse_IdPGroup{
+			Name: m.Group, RoleOverride: apiOrgRoleEnum(m.RoleOverride),
+		})
+	}
+	members, err := s.api.st.ListOrgMembers(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of organization %s: %w", orgID, err)
+	}
+	var ids []string
+	for _, m := range members {
+		ids = append(ids, m.UserID)
+	}
+	if _, err := g.holders(ctx, orgID, ids, store.ListOptions{Limit: math.MaxInt32}, func(groupgate.User, sync.Explanation) {
+		resp.MembersCount++
+	}); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(resp), nil
@@ -264,6 +371,10 @@ func (s *apiOrgService) AddOrganizationGroup(ctx context.Context, req *connect.R
 
 func (s *apiOrgService) UpdateOrganizationGroup(ctx context.Context, req *connect.Request[v1.UpdateOrganizationGroupRequest]) (*connect.Response[v1.UpdateOrganizationGroupResponse], error) {
 	m := req.Msg
+	if m.RoleOverride == nil {
+		err := s.api.orgGrants().keepGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), s.api.st.GetOrgMapping)
+		return apiEmpty[v1.UpdateOrganizationGroupResponse](err)
+	}
 	err := s.api.orgGrants().setGroup(ctx, m.GetOrganizationId(), m.GetGroupName(), m.GetRoleOverride(), s.api.syncer.UpdateOrgMapping)
 	return apiEmpty[v1.UpdateOrganizationGroupResponse](err)
 }
@@ -274,14 +385,14 @@ func (s *apiOrgService) RemoveOrganizationGroup(ctx context.Context, req *connec
 	return apiEmpty[v1.RemoveOrganizationGroupResponse](err)
 }
 
-func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[v1.ListOrganizationGroupsRequest]) (*connect.Response[v1.ListOrganizationGroupsResponse], error) {
+func (s *apiOrgService) ListOrganizationGroups(ctx context.Context, req *connect.Request[gg.ListOrganizationGroupsRequest]) (*connect.Response[gg.ListOrganizationGroupsResponse], error) {
 	ms, next, err := s.api.orgGrants().listGroups(ctx, req.Msg.GetOrganizationId(), req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	resp := &v1.ListOrganizationGroupsResponse{NextPageToken: next}
+	resp := &gg.ListOrganizationGroupsResponse{NextPageToken: next}
 	for _, m := range ms {
-		resp.Groups = append(resp.Groups, &v1.OrganizationGroup{
+		resp.Groups = append(resp.Groups, &gg.OrganizationGroup{
 			Id: m.ID, OrganizationId: m.OrganizationID, GroupName: m.Group,
 			RoleOverride:  apiOrgRoleEnum(m.RoleOverride),
 			EffectiveRole: apiOrgRoleEnum(sync.OrgMappingRole(m)),

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"cmp"
@@ -16,6 +16,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/store"
 )
 
@@ -46,8 +47,50 @@ func apiNewToken() (string, []byte) {
 func apiToken(t groupgate.Token) *v1.Token {
 	return &v1.Token{
 		Id: t.ID, Note: t.Name,
+		CreateTime: apiTime(t.CreatedAt), ExpireTime: apiTime(t.ExpiresAt),
+	}
+}
+
+func ggToken(t groupgate.Token) *gg.Token {
+	return &gg.Token{
+		Id: t.ID, Note: t.Name,
 		CreateTime: apiTime(t.CreatedAt), ExpireTime: apiTime(t.ExpiresAt), LastUsedTime: apiTime(t.LastUsedAt),
 	}
+}
+
+// ggTokenService is groupgate.v1.TokenService: creation that answers the
+// new token's details, and listings with the time of last use.
+type ggTokenService struct{ api *API }
+
+func (s *ggTokenService) CreateToken(ctx context.Context, req *connect.Request[gg.CreateTokenRequest]) (*connect.Response[gg.CreateTokenResponse], error) {
+	secret, t, err := s.api.createToken(ctx, req.Msg.GetNote(), req.Msg.ExpireTime)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&gg.CreateTokenResponse{Token: secret, Details: ggToken(t)}), nil
+}
+
+func (s *ggTokenService) ListTokens(ctx context.Context, req *connect.Request[gg.ListTokensRequest]) (*connect.Response[gg.ListTokensResponse], error) {
+	ts, next, err := s.api.liveTokens(ctx, req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &gg.ListTokensResponse{NextPageToken: next}
+	for _, t := range ts {
+		resp.Tokens = append(resp.Tokens, ggToken(t))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// selfOnly refuses a request on behalf of another user: the BSR's user_id
+// lets a server admin manage another user's tokens, which groupgate does
+// not offer. Refusing, rather than acting for the caller, keeps a binary
+// client from getting a token for the wrong user.
+func selfOnly(c *apiCaller, userID string) error {
+	if userID != "" && userID != c.User.ID {
+		return groupgate.Errorf(groupgate.Forbidden, "tokens of another user (user_id %q) cannot be managed", userID)
+	}
+	return nil
 }
 
 // tokenView is what the audit log keeps of a token: never the hash.
@@ -71,33 +114,50 @@ func (s *apiTokenService) CreateToken(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	// The note is copied into listings and the audit log: bounded, one
-	// line.
-	if err := groupgate.CheckText("note", req.Msg.GetNote(), MaxTokenNoteLen); err != nil {
+	if err := selfOnly(c, req.Msg.GetUserId()); err != nil {
 		return nil, err
 	}
-	now := s.api.now()
-	t := groupgate.Token{Kind: groupgate.TokenAPI, Name: req.Msg.GetNote(), UserID: c.User.ID}
-	if t.ExpiresAt, err = s.api.tokens.expiry(now, c, req.Msg.ExpireTime); err != nil {
+	secret, _, err := s.api.createToken(ctx, req.Msg.GetNote(), req.Msg.ExpireTime)
+	if err != nil {
 		return nil, err
+	}
+	return connect.NewResponse(&v1.CreateTokenResponse{Token: secret}), nil
+}
+
+// createToken makes an API token for the caller: its secret and what is
+// stored of it.
+func (a *API) createToken(ctx context.Context, note string, expire *timestamppb.Timestamp) (string, groupgate.Token, error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return "", groupgate.Token{}, err
+	}
+	// The note is copied into listings and the audit log: bounded, one
+	// line.
+	if err := groupgate.CheckText("note", note, MaxTokenNoteLen); err != nil {
+		return "", groupgate.Token{}, err
+	}
+	now := a.now()
+	t := groupgate.Token{Kind: groupgate.TokenAPI, Name: note, UserID: c.User.ID}
+	if t.ExpiresAt, err = a.tokens.expiry(now, c, expire); err != nil {
+		return "", groupgate.Token{}, err
 	}
 	secret, hash := apiNewToken()
 	t.Hash = hash
 	var out groupgate.Token
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
+	err = a.st.InTx(ctx, func(tx store.Store) error {
 		// ResourceExhausted at the cap: a per-user quota (Connect's
 		// resource_exhausted), which deleting a token frees.
-		created, err := tx.CreateAPIToken(ctx, t, now, s.api.tokens.MaxPerUser)
+		created, err := tx.CreateAPIToken(ctx, t, now, a.tokens.MaxPerUser)
 		if err != nil {
 			return fmt.Errorf("create token for %s: %w", c.User.ID, err)
 		}
 		out = created
-		return s.api.apiAudit(ctx, tx, c, ActionTokenCreate, "token", created.ID, nil, viewToken(created))
+		return a.apiAudit(ctx, tx, c, ActionTokenCreate, "token", created.ID, nil, viewToken(created))
 	})
 	if err != nil {
-		return nil, err
+		return "", groupgate.Token{}, err
 	}
-	return connect.NewResponse(&v1.CreateTokenResponse{Token: secret, Details: apiToken(out)}), nil
+	return secret, out, nil
 }
 
 func (s *apiTokenService) ListTokens(ctx context.Context, req *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error) {
@@ -105,24 +165,67 @@ func (s *apiTokenService) ListTokens(ctx context.Context, req *connect.Request[v
 	if err != nil {
 		return nil, err
 	}
-	page, err := apiPage(req.Msg.GetPageSize(), req.Msg.GetPageToken())
+	if err := selfOnly(c, req.Msg.GetUserId()); err != nil {
+		return nil, err
+	}
+	if req.Msg.GetReverse() {
+		return nil, groupgate.Errorf(groupgate.Invalid, "reverse order is not supported")
+	}
+	ts, next, err := s.api.liveTokens(ctx, req.Msg.GetPageSize(), req.Msg.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	all, err := s.api.st.ListTokens(ctx, groupgate.TokenAPI, c.User.ID)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
-	}
-	// Like the BSR's ListTokens, only live tokens: an expired one no
-	// longer authenticates, and the next CreateToken deletes it.
-	now := s.api.now()
-	all = slices.DeleteFunc(all, func(t groupgate.Token) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) })
-	ts, next := apiSlicePage(all, page)
 	resp := &v1.ListTokensResponse{NextPageToken: next}
 	for _, t := range ts {
 		resp.Tokens = append(resp.Tokens, apiToken(t))
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// liveTokens is one page of the caller's unexpired API tokens.
+func (a *API) liveTokens(ctx context.Context, size uint32, token string) ([]groupgate.Token, string, error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	page, err := apiPage(size, token)
+	if err != nil {
+		return nil, "", err
+	}
+	all, err := a.st.ListTokens(ctx, groupgate.TokenAPI, c.User.ID)
+	if err != nil {
+		return nil, "", fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
+	}
+	// Like the BSR's ListTokens, only live tokens: an expired one no
+	// longer authenticates, and the next CreateToken deletes it.
+	now := a.now()
+	all = slices.DeleteFunc(all, func(t groupgate.Token) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) })
+	ts, next := apiSlicePage(all, page)
+	return ts, next, nil
+}
+
+// GetToken answers one of the caller's live tokens; another user's token
+// is NotFound, as in DeleteToken.
+func (s *apiTokenService) GetToken(ctx context.Context, req *connect.Request[v1.GetTokenRequest]) (*connect.Response[v1.GetTokenResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := req.Msg.GetTokenId()
+	if id == "" {
+		return nil, groupgate.Errorf(groupgate.Invalid, "token_id required")
+	}
+	ts, err := s.api.st.ListTokens(ctx, groupgate.TokenAPI, c.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
+	}
+	now := s.api.now()
+	for _, t := range ts {
+		if t.ID == id && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
+			return connect.NewResponse(&v1.GetTokenResponse{Token: apiToken(t)}), nil
+		}
+	}
+	return nil, groupgate.Errorf(groupgate.NotFound, "no token %q", id)
 }
 
 // DeleteToken deletes one of the caller's tokens; another user's token is
@@ -191,9 +294,9 @@ func DefaultTokenPolicy() TokenPolicy {
 	}
 }
 
-// WithAPITokenPolicy sets the token policy; zero fields keep the
+// WithTokenPolicy sets the token policy; zero fields keep the
 // defaults.
-func WithAPITokenPolicy(p TokenPolicy) APIOption {
+func WithTokenPolicy(p TokenPolicy) Option {
 	return func(a *API) {
 		d := DefaultTokenPolicy()
 		a.tokens = TokenPolicy{

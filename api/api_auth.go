@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	"github.com/groupgate/groupgate/sync"
 )
 
@@ -171,7 +173,7 @@ func (a *API) isAdmin(u groupgate.User) bool {
 // credential that browsers attach to cross-site requests, and that
 // forward-auth upstreams may see. Every such call, reads included, must
 // come from a browser page at groupgate's own origin (or an origin the
-// wiring allowed, WithAPIAllowedOrigins):
+// wiring allowed, WithAllowedOrigins):
 //   - a Connect-Protocol-Version (Connect) or X-Grpc-Web (gRPC-Web) header:
 //     a cross-site page can only send such a header after a CORS
 //     preflight, which this server never approves, and an HTML form cannot
@@ -207,7 +209,7 @@ func (a *API) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-// allowedOrigin: one of WithAPIAllowedOrigins.
+// allowedOrigin: one of WithAllowedOrigins.
 func (a *API) allowedOrigin(origin string) bool {
 	_, ok := a.origins[strings.ToLower(strings.TrimRight(origin, "/"))]
 	return ok
@@ -358,14 +360,51 @@ func (s *apiAuthnService) GetCurrentUser(ctx context.Context, _ *connect.Request
 	return connect.NewResponse(&v1.GetCurrentUserResponse{User: apiUser(c.User)}), nil
 }
 
+// GetCurrentUserSubject answers the subject the caller's identity provider
+// knows them by: that of their first linked login (the account's origin;
+// later links were joined to it). A user no login has reached yet (made by
+// SCIM or the CLI) has none: failed_precondition.
+func (s *apiAuthnService) GetCurrentUserSubject(ctx context.Context, _ *connect.Request[v1.GetCurrentUserSubjectRequest]) (*connect.Response[v1.GetCurrentUserSubjectResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.api.st.ListIdentities(ctx, c.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list identities of %s: %w", c.User.ID, err)
+	}
+	if len(ids) == 0 {
+		return nil, groupgate.Errorf(groupgate.FailedPrecondition, "user %s has not logged in through an identity provider", c.User.ID)
+	}
+	first := slices.MinFunc(ids, func(a, b groupgate.UserIdentity) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return connect.NewResponse(&v1.GetCurrentUserSubjectResponse{Subject: first.Subject}), nil
+}
+
+// apiUser is u as the BSR shows a user; groupgate's accounts are personal
+// ones, machine accounts included (the BSR's user types are not tracked).
 func apiUser(u groupgate.User) *v1.User {
 	return &v1.User{
 		Id:          u.ID,
 		CreateTime:  apiTime(u.CreatedAt),
 		UpdateTime:  apiTime(u.UpdatedAt),
 		Username:    u.UserName,
-		Email:       u.Email,
-		DisplayName: u.DisplayName,
 		Deactivated: !u.Active,
+		UserType:    v1.UserType_USER_TYPE_PERSONAL,
 	}
+}
+
+// ggAuthnService is groupgate.v1.AuthnService: the caller with email and
+// display name, which the BSR's User does not carry.
+type ggAuthnService struct{ api *API }
+
+func (s *ggAuthnService) GetCurrentUser(ctx context.Context, _ *connect.Request[gg.GetCurrentUserRequest]) (*connect.Response[gg.GetCurrentUserResponse], error) {
+	c, err := apiCallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := c.User
+	return connect.NewResponse(&gg.GetCurrentUserResponse{User: &gg.User{
+		Id: u.ID, CreateTime: apiTime(u.CreatedAt), UpdateTime: apiTime(u.UpdatedAt),
+		Username: u.UserName, Email: u.Email, DisplayName: u.DisplayName, Deactivated: !u.Active,
+	}}), nil
 }

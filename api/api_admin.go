@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/groupgate/groupgate"
-	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
-	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
+	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
+	ggconnect "github.com/groupgate/groupgate/gen/groupgate/v1/groupgatev1connect"
+	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 )
 
@@ -22,12 +23,12 @@ const ActionSessionsRevoke = "sessions.revoke"
 // sessions (instance admins, or the user).
 type apiAdminService struct {
 	api *API
-	registryv1alpha1connect.UnimplementedAdminServiceHandler
+	ggconnect.UnimplementedAdminServiceHandler
 }
 
 // ListAuditEvents pages by event ID: the token is the last ID seen, so a
 // page stays stable while new events are appended.
-func (s *apiAdminService) ListAuditEvents(ctx context.Context, req *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error) {
+func (s *apiAdminService) ListAuditEvents(ctx context.Context, req *connect.Request[gg.ListAuditEventsRequest]) (*connect.Response[gg.ListAuditEventsResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -53,13 +54,13 @@ func (s *apiAdminService) ListAuditEvents(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, fmt.Errorf("list audit events after %d: %w", after, err)
 	}
-	resp := &v1.ListAuditEventsResponse{}
+	resp := &gg.ListAuditEventsResponse{}
 	if len(evs) > page.Limit {
 		evs = evs[:page.Limit]
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(evs[len(evs)-1].ID, 10)))
 	}
 	for _, e := range evs {
-		resp.Events = append(resp.Events, &v1.AuditEvent{
+		resp.Events = append(resp.Events, &gg.AuditEvent{
 			Id: e.ID, Actor: e.Actor, Action: e.Action, TargetType: e.TargetType, TargetId: e.TargetID,
 			Before: string(e.Before), After: string(e.After), Time: apiTime(e.At),
 		})
@@ -89,17 +90,7 @@ func (s *apiAdminService) sessionsUser(ctx context.Context, userID string) (*api
 	return c, userID, nil
 }
 
-// apiSessionHint shows the end of a session ID: enough to tell sessions
-// apart, useless as a credential.
-func apiSessionHint(id string) string {
-	const n = 6
-	if len(id) <= n {
-		return ""
-	}
-	return "…" + id[len(id)-n:]
-}
-
-func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
+func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request[gg.ListSessionsRequest]) (*connect.Response[gg.ListSessionsResponse], error) {
 	_, userID, err := s.sessionsUser(ctx, req.Msg.GetUserId())
 	if err != nil {
 		return nil, err
@@ -108,10 +99,10 @@ func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of %s: %w", userID, err)
 	}
-	resp := &v1.ListSessionsResponse{}
+	resp := &gg.ListSessionsResponse{}
 	for _, r := range recs {
-		resp.Sessions = append(resp.Sessions, &v1.Session{
-			IdHint: apiSessionHint(r.ID), Provider: r.Provider,
+		resp.Sessions = append(resp.Sessions, &gg.Session{
+			IdHint: session.IDHint(r.ID), Provider: r.Provider,
 			CreateTime: apiTime(r.CreatedAt), ExpireTime: apiTime(r.ExpiresAt),
 		})
 	}
@@ -121,7 +112,7 @@ func (s *apiAdminService) ListSessions(ctx context.Context, req *connect.Request
 // RevokeSessions ends every live session of the user. The audit event is
 // written after the sessions are gone: sessions are not in the store's
 // transaction, and an event must not claim a revocation that failed.
-func (s *apiAdminService) RevokeSessions(ctx context.Context, req *connect.Request[v1.RevokeSessionsRequest]) (*connect.Response[v1.RevokeSessionsResponse], error) {
+func (s *apiAdminService) RevokeSessions(ctx context.Context, req *connect.Request[gg.RevokeSessionsRequest]) (*connect.Response[gg.RevokeSessionsResponse], error) {
 	c, userID, err := s.sessionsUser(ctx, req.Msg.GetUserId())
 	if err != nil {
 		return nil, err
@@ -136,5 +127,5 @@ func (s *apiAdminService) RevokeSessions(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.RevokeSessionsResponse{Revoked: uint32(n)}), nil
+	return connect.NewResponse(&gg.RevokeSessionsResponse{Revoked: uint32(n)}), nil
 }

@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"strings"
@@ -34,11 +34,11 @@ func TestAPIDocumentedFlow(t *testing.T) {
 
 	orgRole := func() string {
 		t.Helper()
-		return e.as(tok, "AccessService/ExplainAccess", `{"user_id":"`+bob.ID+`","organization_id":"`+orgID+`"}`).str("organizationRole")
+		return e.as(tok, "groupgate.v1.AccessService/ExplainAccess", `{"user_id":"`+bob.ID+`","organization_id":"`+orgID+`"}`).str("organizationRole")
 	}
 	repoRole := func() string {
 		t.Helper()
-		return e.as(tok, "AccessService/ExplainAccess", `{"user_id":"`+bob.ID+`","repository_id":"`+api.ID+`"}`).str("repositoryRole")
+		return e.as(tok, "groupgate.v1.AccessService/ExplainAccess", `{"user_id":"`+bob.ID+`","repository_id":"`+api.ID+`"}`).str("repositoryRole")
 	}
 	orgSteps := []struct {
 		name, procedure, body string
@@ -141,7 +141,7 @@ func TestAPIPreviewMappingChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.as(tok, "AccessService/PreviewMappingChange", tt.body)
+			r := e.as(tok, "groupgate.v1.AccessService/PreviewMappingChange", tt.body)
 			gained, _ := r.Body["gained"].([]any)
 			if len(gained) != 2 {
 				t.Fatalf("gained %s, want both members", r.Raw)
@@ -156,14 +156,14 @@ func TestAPIPreviewMappingChange(t *testing.T) {
 		})
 	}
 	t.Run("an organization ADMIN holds ADMIN on its repositories, and the reason is listed", func(t *testing.T) {
-		r := e.as(tok, "AccessService/ExplainAccess", `{"repository_id":"`+api.ID+`"}`)
+		r := e.as(tok, "groupgate.v1.AccessService/ExplainAccess", `{"repository_id":"`+api.ID+`"}`)
 		if r.str("repositoryRole") != "REPOSITORY_ROLE_ADMIN" || !strings.Contains(r.Raw, "ORGANIZATION_ROLE_ADMIN") {
 			t.Errorf("explain %s", r.Raw)
 		}
 	})
 	t.Run("previewing needs authority over the resource", func(t *testing.T) {
 		bobTok := e.token(bob, time.Time{})
-		r := e.post("AccessService/PreviewMappingChange", `{"change":"MAPPING_CHANGE_REMOVE","organization_id":"`+acme.ID+`","group_name":"eng"}`, "Authorization: Bearer "+bobTok)
+		r := e.post("groupgate.v1.AccessService/PreviewMappingChange", `{"change":"MAPPING_CHANGE_REMOVE","organization_id":"`+acme.ID+`","group_name":"eng"}`, "Authorization: Bearer "+bobTok)
 		if r.Code() != "permission_denied" {
 			t.Errorf("got %s", r.Raw)
 		}

@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"crypto/sha256"
@@ -10,16 +10,16 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/scim"
-	"github.com/groupgate/groupgate/web"
 )
 
 // adminPowers tries the two things only instance admins may do with tok and
 // reports whether each worked.
 func (e *apiEnv) adminPowers(tok string) (audit, create bool) {
 	e.t.Helper()
-	a := e.post("AdminService/ListAuditEvents", `{}`, "Authorization: Bearer "+tok)
-	c := e.post("OrganizationService/CreateOrganization", `{"name":"x`+strings.ToLower(tok[len(tok)-6:])+`"}`, "Authorization: Bearer "+tok)
+	a := e.post("groupgate.v1.AdminService/ListAuditEvents", `{}`, "Authorization: Bearer "+tok)
+	c := e.post("OrganizationService/CreateOrganization", `{"name":"x`+strings.NewReplacer("_", "0", "-", "1").Replace(strings.ToLower(tok[len(tok)-6:]))+`"}`, "Authorization: Bearer "+tok)
 	return a.Status == http.StatusOK, c.Status == http.StatusOK
 }
 
@@ -97,7 +97,7 @@ func TestOnlyAVerifiedLoginBindsAnAdminsEntry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newAPIEnv(t, web.WithAPIAdmins([]string{"kelly@example.com"}))
+			e := newAPIEnv(t, api.WithAdmins([]string{"kelly@example.com"}))
 			u, _, err := e.syncer.Login(e.ctx, groupgate.Identity{Provider: "test", Subject: "s", Username: "u", Email: tt.email, EmailVerified: tt.verified})
 			if err != nil {
 				t.Fatal(err)

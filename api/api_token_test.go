@@ -1,4 +1,4 @@
-package web_test
+package api_test
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/groupgate/groupgate"
-	"github.com/groupgate/groupgate/web"
+	"github.com/groupgate/groupgate/api"
 )
 
 // Point 17: a 1,000,000-character note was stored and copied into the
@@ -18,7 +18,7 @@ func TestAPITokenNotesAreCapped(t *testing.T) {
 	tok := e.token(alice, time.Time{})
 	for name, note := range map[string]string{
 		"a note of a million characters": strings.Repeat("n", 1_000_000),
-		"a note one over the cap":        strings.Repeat("n", web.MaxTokenNoteLen+1),
+		"a note one over the cap":        strings.Repeat("n", api.MaxTokenNoteLen+1),
 		"a note with a newline":          "ci\nforged log line",
 		"a note with NUL":                "ci\x00",
 	} {
@@ -36,22 +36,22 @@ func TestAPITokenNotesAreCapped(t *testing.T) {
 		t.Errorf("refused creations were audited: %d events", len(evs))
 	}
 	t.Run("a note at the cap, in any script, is accepted", func(t *testing.T) {
-		e.as(tok, "TokenService/CreateToken", apiJSONBody(t, map[string]any{"note": strings.Repeat("é", web.MaxTokenNoteLen)}))
+		e.as(tok, "TokenService/CreateToken", apiJSONBody(t, map[string]any{"note": strings.Repeat("é", api.MaxTokenNoteLen)}))
 	})
 }
 
 // Point 17: live tokens per user are capped, with resource_exhausted; an
 // expired token does not count and deleting one frees a place.
 func TestAPILiveTokensPerUserAreCapped(t *testing.T) {
-	policy := web.DefaultTokenPolicy()
+	policy := api.DefaultTokenPolicy()
 	policy.MaxPerUser = 3
-	e := newAPIEnv(t, web.WithAPITokenPolicy(policy))
+	e := newAPIEnv(t, api.WithTokenPolicy(policy))
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	e.token(alice, e.clock.Now().Add(-time.Minute)) // expired: does not count
 	var ids []string
 	for range 2 {
-		ids = append(ids, e.as(tok, "TokenService/CreateToken", `{"note":"ci"}`).str("details", "id"))
+		ids = append(ids, e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"ci"}`).str("details", "id"))
 	}
 	r := e.post("TokenService/CreateToken", `{"note":"one too many"}`, "Authorization: Bearer "+tok)
 	if r.Code() != "resource_exhausted" || !strings.Contains(r.Message(), "delete") {
@@ -71,9 +71,9 @@ func TestAPITokensCreatedWithABearerTokenExpire(t *testing.T) {
 	alice := e.user("alice")
 	tok := e.token(alice, time.Time{})
 	now := e.clock.Now()
-	p := web.DefaultTokenPolicy()
+	p := api.DefaultTokenPolicy()
 
-	r := e.as(tok, "TokenService/CreateToken", `{"note":"no expiry asked"}`)
+	r := e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"no expiry asked"}`)
 	if got := r.str("details", "expireTime"); got == "" {
 		t.Fatalf("a token without expire_time never expires: %s", r.Raw)
 	} else if exp, _ := time.Parse(time.RFC3339Nano, got); !exp.Equal(now.Add(p.DefaultLifetime).Truncate(time.Microsecond)) {
@@ -87,7 +87,7 @@ func TestAPITokensCreatedWithABearerTokenExpire(t *testing.T) {
 	e.as(tok, "TokenService/CreateToken", `{"expire_time":"`+inMax+`"}`)
 
 	t.Run("an expired token is refused and no longer listed", func(t *testing.T) {
-		short := e.as(tok, "TokenService/CreateToken", `{"note":"short","expire_time":"`+now.Add(time.Hour).Format(time.RFC3339)+`"}`)
+		short := e.as(tok, "groupgate.v1.TokenService/CreateToken", `{"note":"short","expire_time":"`+now.Add(time.Hour).Format(time.RFC3339)+`"}`)
 		secret := short.str("token")
 		e.clock.Add(2 * time.Hour)
 		defer e.clock.Add(-2 * time.Hour)
@@ -108,7 +108,7 @@ func TestAPITokenCannotOutliveTheTokenThatCreatedIt(t *testing.T) {
 	if r := e.post("TokenService/CreateToken", `{"expire_time":"`+now.Add(2*time.Hour).Format(time.RFC3339)+`"}`, "Authorization: Bearer "+parent); r.Code() != "invalid_argument" {
 		t.Fatalf("child outliving its parent: %s, want invalid_argument", r.Raw)
 	}
-	r := e.as(parent, "TokenService/CreateToken", `{}`)
+	r := e.as(parent, "groupgate.v1.TokenService/CreateToken", `{}`)
 	if exp, _ := time.Parse(time.RFC3339Nano, r.str("details", "expireTime")); exp.After(now.Add(time.Hour)) || exp.IsZero() {
 		t.Errorf("default expiry %s outlives the parent token (%s)", r.str("details", "expireTime"), now.Add(time.Hour))
 	}
@@ -117,15 +117,15 @@ func TestAPITokenCannotOutliveTheTokenThatCreatedIt(t *testing.T) {
 // Point 16: a session cookie (which forward-auth upstreams may see) mints
 // only short-lived tokens, and only from groupgate's own origin.
 func TestAPITokensCreatedWithASessionCookieAreShortLived(t *testing.T) {
-	policy := web.DefaultTokenPolicy()
+	policy := api.DefaultTokenPolicy()
 	policy.SessionMaxLifetime = 2 * time.Hour
-	e := newAPIEnv(t, web.WithAPITokenPolicy(policy))
+	e := newAPIEnv(t, api.WithTokenPolicy(policy))
 	alice := e.user("alice")
 	cookie := e.cookieFor(alice)
 	origin := "Origin: " + e.srv.URL
 	now := e.clock.Now()
 
-	r := e.post("TokenService/CreateToken", `{"note":"from the browser"}`, cookie, origin, "Connect-Protocol-Version: 1")
+	r := e.post("groupgate.v1.TokenService/CreateToken", `{"note":"from the browser"}`, cookie, origin, "Connect-Protocol-Version: 1")
 	if r.Status != http.StatusOK {
 		t.Fatalf("cookie CreateToken: %s", r.Raw)
 	}
