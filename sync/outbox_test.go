@@ -171,7 +171,7 @@ func TestOutbox(t *testing.T) {
 		e := newEnv(t, sync.WithCrashAfterCommit(), sync.WithOutbox(time.Minute, 0))
 		acme := e.org("acme")
 		alice := e.user("alice", "eng")
-		// A change made to the store directly, as CreateOrganization does.
+		// A change made to the store directly, as a seed or an operator script does.
 		if _, err := e.st.AddOrgMapping(e.ctx, groupgate.OrgMapping{OrganizationID: acme.ID, Group: "eng"}); err != nil {
 			t.Fatal(err)
 		}
