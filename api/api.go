@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -461,33 +460,4 @@ func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMapped
 		k = gg.RoleSource_KIND_MANUAL
 	}
 	return &gg.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
-}
-
-// apiAudit appends an audit event inside tx for changes the Syncer does
-// not make itself (organization and repository creation, tokens,
-// sessions).
-func (a *API) apiAudit(ctx context.Context, tx store.Store, c *apiCaller, action, targetType, targetID string, before, after any) error {
-	ev := groupgate.AuditEvent{Actor: c.actor(), Action: action, TargetType: targetType, TargetID: targetID, At: a.now().UTC()}
-	var err error
-	if ev.Before, err = apiJSON(before); err != nil {
-		return err
-	}
-	if ev.After, err = apiJSON(after); err != nil {
-		return err
-	}
-	if _, err := tx.AppendAudit(ctx, ev); err != nil {
-		return fmt.Errorf("append audit event %s: %w", action, err)
-	}
-	return nil
-}
-
-func apiJSON(v any) (json.RawMessage, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, groupgate.WrapError(groupgate.Internal, err, "encode audit event")
-	}
-	return b, nil
 }

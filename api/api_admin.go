@@ -122,7 +122,7 @@ func (s *apiAdminService) RevokeSessions(ctx context.Context, req *connect.Reque
 		return nil, fmt.Errorf("revoke sessions of %s: %w", userID, err)
 	}
 	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		return s.api.apiAudit(ctx, tx, c, ActionSessionsRevoke, "user", userID, nil, map[string]int{"revoked": n})
+		return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSessionsRevoke, "user", userID, nil, map[string]int{"revoked": n})
 	})
 	if err != nil {
 		return nil, err

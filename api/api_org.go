@@ -17,10 +17,6 @@ import (
 	"github.com/groupgate/groupgate/sync"
 )
 
-// ActionOrganizationCreate is the audit action of CreateOrganization; the
-// Syncer writes the others.
-const ActionOrganizationCreate = "organization.create"
-
 // apiOrgService serves OrganizationService. Reading organizations needs
 // only authentication; listing members and groups needs a role on the
 // organization; changing them needs ADMIN or OWNER.
@@ -90,9 +86,6 @@ func (s *apiOrgService) ListOrganizations(ctx context.Context, req *connect.Requ
 	return connect.NewResponse(resp), nil
 }
 
-// CreateOrganization is for instance admins; the creator becomes OWNER (a
-// manual role) in the same transaction as the organization and its audit
-// event.
 // ListUserOrganizations lists the organizations the user holds a role on,
 // with the effective role (from any source), in organization-name order.
 // A user may list their own; instance admins anyone's.
@@ -133,6 +126,9 @@ func (s *apiOrgService) ListUserOrganizations(ctx context.Context, req *connect.
 	return connect.NewResponse(resp), nil
 }
 
+// CreateOrganization is for instance admins; the creator becomes OWNER (a
+// manual role) in the same transaction as the organization and its audit
+// event (sync.Syncer.CreateOrganization).
 func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Request[v1.CreateOrganizationRequest]) (*connect.Response[v1.CreateOrganizationResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
@@ -141,31 +137,13 @@ func (s *apiOrgService) CreateOrganization(ctx context.Context, req *connect.Req
 	if err := requireInstanceAdmin(c); err != nil {
 		return nil, err
 	}
-	// The name goes into X-Auth-Request-Org-Roles: the BSR's rules keep
-	// ',', '=', '/' and control characters out of it.
-	name := req.Msg.GetName()
-	if err := groupgate.ValidateOrganizationName(name); err != nil {
-		return nil, err
-	}
-	var out groupgate.Organization
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		o, err := tx.CreateOrganization(ctx, groupgate.Organization{Name: name})
-		if err != nil {
-			return fmt.Errorf("create organization %q: %w", name, err)
-		}
-		if _, err := tx.SetOrgMember(ctx, groupgate.OrgMember{OrganizationID: o.ID, UserID: c.User.ID, Role: groupgate.OrgRoleOwner}); err != nil {
-			return fmt.Errorf("make %s owner of organization %s: %w", c.User.ID, o.ID, err)
-		}
-		out = o
-		return s.api.apiAudit(ctx, tx, c, ActionOrganizationCreate, "organization", o.ID, nil,
-			map[string]string{"id": o.ID, "name": o.Name, "owner": c.User.ID})
-	})
+	// The Syncer writes the organization, the OWNER role, the audit event
+	// and the outbox entry in one transaction, then pushes the role to the
+	// creator's live sessions.
+	out, err := s.api.syncer.CreateOrganization(ctx, c.actor(), req.Msg.GetName(), c.User.ID)
 	if err != nil {
 		return nil, err
 	}
-	// The creator's live sessions learn their OWNER role now, not at the
-	// next login.
-	s.api.syncer.Refresh(ctx, c.User.ID)
 	return connect.NewResponse(&v1.CreateOrganizationResponse{Organization: apiOrganization(out)}), nil
 }
 

@@ -15,9 +15,6 @@ import (
 	"github.com/groupgate/groupgate/sync"
 )
 
-// ActionRepositoryCreate is the audit action of CreateRepositoryByFullName.
-const ActionRepositoryCreate = "repository.create"
-
 // apiRepoService serves RepositoryService. Reading repositories needs only
 // authentication; listing groups and contributors needs a role on the
 // repository (directly or through its organization); changing them needs
@@ -96,16 +93,7 @@ func (s *apiRepoService) CreateRepositoryByFullName(ctx context.Context, req *co
 	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
 		return nil, err
 	}
-	var out groupgate.Repository
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		r, err := tx.CreateRepository(ctx, groupgate.Repository{OrganizationID: o.ID, Name: name, Visibility: vis})
-		if err != nil {
-			return fmt.Errorf("create repository %s/%s: %w", o.Name, name, err)
-		}
-		out = r
-		return s.api.apiAudit(ctx, tx, c, ActionRepositoryCreate, "repository", r.ID, nil,
-			map[string]string{"id": r.ID, "full_name": r.FullName(), "visibility": string(r.Visibility)})
-	})
+	out, err := s.api.syncer.CreateRepository(ctx, c.actor(), groupgate.Repository{OrganizationID: o.ID, Name: name, Visibility: vis})
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func (s *apiSCIMTokenService) CreateSCIMToken(ctx context.Context, req *connect.
 		if err != nil {
 			return fmt.Errorf("create SCIM token: %w", err)
 		}
-		return s.api.apiAudit(ctx, tx, c, ActionSCIMTokenCreate, "scim_token", created.ID, nil, viewToken(created))
+		return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSCIMTokenCreate, "scim_token", created.ID, nil, viewToken(created))
 	})
 	if err != nil {
 		return nil, err
@@ -140,7 +140,7 @@ func (s *apiSCIMTokenService) DeleteSCIMToken(ctx context.Context, req *connect.
 			if err := tx.DeleteToken(ctx, id); err != nil {
 				return fmt.Errorf("delete SCIM token %s: %w", id, err)
 			}
-			return s.api.apiAudit(ctx, tx, c, ActionSCIMTokenDelete, "scim_token", id, viewToken(t), nil)
+			return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSCIMTokenDelete, "scim_token", id, viewToken(t), nil)
 		}
 		return groupgate.Errorf(groupgate.NotFound, "no SCIM token %q", id)
 	})

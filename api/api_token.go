@@ -152,7 +152,7 @@ func (a *API) createToken(ctx context.Context, note string, expire *timestamppb.
 			return fmt.Errorf("create token for %s: %w", c.User.ID, err)
 		}
 		out = created
-		return a.apiAudit(ctx, tx, c, ActionTokenCreate, "token", created.ID, nil, viewToken(created))
+		return a.syncer.Audit(ctx, tx, c.actor(), ActionTokenCreate, "token", created.ID, nil, viewToken(created))
 	})
 	if err != nil {
 		return "", groupgate.Token{}, err
@@ -251,7 +251,7 @@ func (s *apiTokenService) DeleteToken(ctx context.Context, req *connect.Request[
 			if err := tx.DeleteToken(ctx, id); err != nil {
 				return fmt.Errorf("delete token %s: %w", id, err)
 			}
-			return s.api.apiAudit(ctx, tx, c, ActionTokenDelete, "token", id, viewToken(t), nil)
+			return s.api.syncer.Audit(ctx, tx, c.actor(), ActionTokenDelete, "token", id, viewToken(t), nil)
 		}
 		return groupgate.Errorf(groupgate.NotFound, "no token %q", id)
 	})

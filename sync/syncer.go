@@ -196,15 +196,17 @@ type (
 	organizationView struct {
 		ID                string   `json:"id"`
 		Name              string   `json:"name"`
+		Owner             string   `json:"owner,omitempty"`
 		Repositories      []string `json:"repositories,omitempty"`
 		MappedGroups      []string `json:"mapped_groups,omitempty"`
 		ManualRoleHolders []string `json:"manual_role_holders,omitempty"`
 	}
 	repositoryView struct {
-		ID                string   `json:"id"`
-		FullName          string   `json:"full_name"`
-		MappedGroups      []string `json:"mapped_groups,omitempty"`
-		ManualRoleHolders []string `json:"manual_role_holders,omitempty"`
+		ID                string               `json:"id"`
+		FullName          string               `json:"full_name"`
+		Visibility        groupgate.Visibility `json:"visibility,omitempty"`
+		MappedGroups      []string             `json:"mapped_groups,omitempty"`
+		ManualRoleHolders []string             `json:"manual_role_holders,omitempty"`
 	}
 )
 
