@@ -1,10 +1,16 @@
 package sync_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
 )
 
 // TestMappingRetriesAreNoOps: the BSR marks Add/Remove…Group IDEMPOTENT,
@@ -98,5 +104,57 @@ func TestAddingAMappingWithAnotherOverrideNamesTheExistingOne(t *testing.T) {
 	}
 	if m, err := e.st.GetOrgMapping(e.ctx, o.ID, "eng"); err != nil || m.RoleOverride != groupgate.OrgRoleAdmin {
 		t.Errorf("org mapping after the conflict: %+v, %v; want ADMIN kept", m, err)
+	}
+}
+
+// TestConcurrentIdenticalMappingCallsAllSucceed: a client that retries
+// while its first call is still in flight sends the same change twice at
+// once. On PostgreSQL both transactions may look the mapping up before
+// either commits; the loser of the insert (unique violation) or of the
+// delete (row gone) must still answer success, since the change it asked
+// for has taken effect the same way.
+func TestConcurrentIdenticalMappingCallsAllSucceed(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"on SQLite", func(t *testing.T) store.Store { return newStore(t) }},
+		{"on PostgreSQL", newPostgresStore},
+	}
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.open(t)
+			e := &env{t: t, ctx: context.Background(), st: st, rec: newRecorder()}
+			e.s = sync.New(st, e.rec, sync.WithPushRetry(1, time.Millisecond))
+			o := e.org("acme")
+			e.user("alice", "eng")
+			const callers, rounds = 8, 10
+			run := func(what string, call func() error) {
+				t.Helper()
+				var wg stdsync.WaitGroup
+				errs := make(chan error, callers)
+				for range callers {
+					wg.Go(func() { errs <- call() })
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					if err != nil {
+						t.Fatalf("%s: %v, want every identical call to succeed", what, err)
+					}
+				}
+			}
+			for i := range rounds {
+				group := fmt.Sprintf("g%d", i)
+				run("add "+group, func() error {
+					_, err := e.s.AddOrgMapping(e.ctx, "t", o.ID, group, groupgate.OrgRoleAdmin)
+					return err
+				})
+				run("remove "+group, func() error {
+					_, err := e.s.RemoveOrgMapping(e.ctx, "t", o.ID, group)
+					return err
+				})
+			}
+		})
 	}
 }

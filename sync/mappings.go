@@ -155,20 +155,36 @@ func (k mappingKind[M, R]) add(ctx context.Context, s *Syncer, actor, id, group 
 			return nil, nil, err
 		}
 		if found {
-			if k.effective(k.override(existing)) != k.effective(override) {
-				return nil, nil, groupgate.Errorf(groupgate.Conflict,
-					"%s already maps group %q with role override %s; update the mapping to change it",
-					k.noun, group, k.overrideName(existing))
-			}
 			out = existing
-			return nil, nil, errUnchanged
+			return nil, nil, k.sameOverride(existing, group, override)
 		}
 		if out, err = k.storeAdd(tx, ctx, k.newMapping(id, group, override)); err != nil {
+			// A concurrent identical add (a retry sent while the first
+			// call was in flight) committed between the lookup and the
+			// insert; the store ran the insert in a savepoint, so the
+			// row it lost to can be read here.
+			if groupgate.IsCode(err, groupgate.Conflict) {
+				if existing, found, lerr := k.lookup(ctx, tx, id, group); lerr == nil && found {
+					out = existing
+					return nil, nil, k.sameOverride(existing, group, override)
+				}
+			}
 			return nil, nil, fmt.Errorf("add mapping of group %q to %s %s: %w", group, k.noun, id, err)
 		}
 		return nil, k.view(out), nil
 	})
 	return k.result(out, err)
+}
+
+// sameOverride is errUnchanged when existing grants override, and
+// Conflict naming existing's override otherwise.
+func (k mappingKind[M, R]) sameOverride(existing M, group string, override R) error {
+	if k.effective(k.override(existing)) != k.effective(override) {
+		return groupgate.Errorf(groupgate.Conflict,
+			"%s already maps group %q with role override %s; update the mapping to change it",
+			k.noun, group, k.overrideName(existing))
+	}
+	return errUnchanged
 }
 
 // lookup loads the parent's mapping of group: NotFound for an unknown
@@ -238,7 +254,10 @@ func (k mappingKind[M, R]) remove(ctx context.Context, s *Syncer, actor, id, gro
 		} else if !found {
 			return nil, nil, errUnchanged
 		}
-		if out, err = k.storeRemove(tx, ctx, id, group); err != nil {
+		if out, err = k.storeRemove(tx, ctx, id, group); groupgate.IsCode(err, groupgate.NotFound) {
+			// A concurrent identical remove deleted it after the lookup.
+			return nil, nil, errUnchanged
+		} else if err != nil {
 			return nil, nil, fmt.Errorf("remove mapping of group %q from %s %s: %w", group, k.noun, id, err)
 		}
 		return k.view(out), nil, nil
