@@ -103,16 +103,22 @@ func TestAPIRefusedCallsChangeNothing(t *testing.T) {
 			"RepositoryService/AddRepositoryGroup", `{"repository_id":"nope","group_name":"eng"}`, "not_found", 404, ""},
 		{"updating an unmapped group is not found", aliceTok,
 			"OrganizationService/UpdateOrganizationGroup", orgBody("eng", "ORGANIZATION_ROLE_ADMIN"), "not_found", 404, ""},
-		{"removing an unmapped group is not found", aliceTok,
-			"RepositoryService/RemoveRepositoryGroup", repoBody("eng", nil), "not_found", 404, ""},
+		// Removing an unmapped group is no longer refused: Remove…Group is
+		// IDEMPOTENT in the BSR, so it succeeds as a no-op (see
+		// TestAPIMappingRetriesSucceedWithoutAWrite). An unknown resource
+		// and a malformed name still are.
+		{"removing a mapping from an unknown repository is not found", rootTok,
+			"RepositoryService/RemoveRepositoryGroup", `{"repository_id":"nope","group_name":"eng"}`, "not_found", 404, ""},
+		{"removing a malformed group name is refused", aliceTok,
+			"OrganizationService/RemoveOrganizationGroup", orgBody("", ""), "invalid_argument", 400, "group name required"},
 		{"an unknown organization name is not found", aliceTok,
 			"OrganizationService/GetOrganizationByName", `{"name":"nope"}`, "not_found", 404, ""},
 		{"an unknown repository full name is not found", aliceTok,
 			"RepositoryService/GetRepositoryByFullName", `{"full_name":"acme/nope"}`, "not_found", 404, ""},
-		{"mapping an already mapped group to an organization is a conflict", aliceTok,
+		{"mapping an already mapped group to an organization with another override is a conflict", aliceTok,
 			"OrganizationService/AddOrganizationGroup", orgBody("platform", "ORGANIZATION_ROLE_ADMIN"), "already_exists", 409, "platform"},
-		{"mapping an already mapped group to a repository is a conflict", aliceTok,
-			"RepositoryService/AddRepositoryGroup", repoBody("platform", nil), "already_exists", 409, ""},
+		{"mapping an already mapped group to a repository with another override is a conflict", aliceTok,
+			"RepositoryService/AddRepositoryGroup", repoBody("platform", nil), "already_exists", 409, "WRITE"},
 		{"REPOSITORY_ROLE_OWNER is refused on add", aliceTok,
 			"RepositoryService/AddRepositoryGroup", repoBody("eng", "REPOSITORY_ROLE_OWNER"), "invalid_argument", 400, "parent organization"},
 		{"REPOSITORY_ROLE_OWNER is refused on update", aliceTok,

@@ -2,9 +2,16 @@ package sync
 
 import (
 	"context"
+	"errors"
 
 	"github.com/groupgate/groupgate/store"
 )
+
+// errUnchanged, returned by a commitGrant change, says the change has
+// already taken effect: the transaction, which wrote nothing, is rolled
+// back, and there is no outbox entry, audit event or push. commitGrant
+// then returns nil, so that an idempotent retry succeeds.
+var errUnchanged = errors.New("sync: nothing to change")
 
 // grantChange describes one change to who holds a role where: the audit
 // event it writes and the users and groups whose access it changes.
@@ -29,6 +36,9 @@ func (s *Syncer) commitGrant(ctx context.Context, g grantChange, change func(tx 
 		}
 		return s.audit(ctx, tx, g.actor, g.action, g.targetType, g.targetID, before, after)
 	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

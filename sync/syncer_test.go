@@ -271,11 +271,14 @@ func TestRefusedOperationsChangeNothing(t *testing.T) {
 		{"an empty group name is refused",
 			func() error { _, err := e.s.AddOrgMapping(e.ctx, "t", o.ID, " ", ""); return err },
 			groupgate.Invalid, "group name required"},
-		{"mapping a group twice is a conflict",
+		{"mapping a group again with another override is a conflict",
 			func() error { _, err := e.s.AddOrgMapping(e.ctx, "t", o.ID, "eng", groupgate.OrgRoleAdmin); return err },
 			groupgate.Conflict, "already maps"},
-		{"mapping a repo group twice is a conflict",
-			func() error { _, err := e.s.AddRepoMapping(e.ctx, "t", r.ID, "eng", ""); return err },
+		{"mapping a repo group again with another override is a conflict",
+			func() error {
+				_, err := e.s.AddRepoMapping(e.ctx, "t", r.ID, "eng", groupgate.RepoRoleWrite)
+				return err
+			},
 			groupgate.Conflict, "already maps"},
 		{"mapping onto an unknown organization is not found",
 			func() error { _, err := e.s.AddOrgMapping(e.ctx, "t", "nope", "ops", ""); return err },
@@ -286,12 +289,15 @@ func TestRefusedOperationsChangeNothing(t *testing.T) {
 		{"updating a missing mapping is not found",
 			func() error { _, err := e.s.UpdateOrgMapping(e.ctx, "t", o.ID, "ops", ""); return err },
 			groupgate.NotFound, ""},
-		{"removing a missing org mapping is not found",
-			func() error { _, err := e.s.RemoveOrgMapping(e.ctx, "t", o.ID, "ops"); return err },
+		{"removing a mapping from an unknown organization is not found",
+			func() error { _, err := e.s.RemoveOrgMapping(e.ctx, "t", "nope", "ops"); return err },
 			groupgate.NotFound, ""},
-		{"removing a missing repo mapping is not found",
-			func() error { _, err := e.s.RemoveRepoMapping(e.ctx, "t", r.ID, "ops"); return err },
+		{"removing a mapping from an unknown repository is not found",
+			func() error { _, err := e.s.RemoveRepoMapping(e.ctx, "t", "nope", "ops"); return err },
 			groupgate.NotFound, ""},
+		{"removing a malformed group name is refused",
+			func() error { _, err := e.s.RemoveOrgMapping(e.ctx, "t", o.ID, " "); return err },
+			groupgate.Invalid, ""},
 		{"a manual role for an unknown user is not found",
 			func() error {
 				_, err := e.s.SetOrgMember(e.ctx, "t", o.ID, "nobody", groupgate.OrgRoleAdmin)
