@@ -93,6 +93,18 @@ type BatchReader interface {
 	// ListRepoContributorsOfUsers returns the manual repository roles of
 	// the users, ordered by user ID then repository ID.
 	ListRepoContributorsOfUsers(ctx context.Context, userIDs []string) ([]groupgate.RepoContributor, error)
+	// ListBaseRoleRepositories returns every repository of those of
+	// orgIDs that have a repository base role, with that role, ordered by
+	// organization ID then repository name and ID. Organizations without
+	// a base role or without repositories, and unknown IDs, are absent.
+	ListBaseRoleRepositories(ctx context.Context, orgIDs []string) ([]BaseRoleRepository, error)
+}
+
+// BaseRoleRepository is a repository with its organization's repository
+// base role.
+type BaseRoleRepository struct {
+	Repository groupgate.Repository
+	BaseRole   groupgate.RepoRole
 }
 
 // OrganizationStore keeps organizations and their repositories.
