@@ -96,19 +96,27 @@ func (s *apiRepoService) CreateRepositoryByFullName(ctx context.Context, req *co
 	if err := s.api.requireOrgAdmin(ctx, c, o); err != nil {
 		return nil, err
 	}
-	var out groupgate.Repository
+	var (
+		out  groupgate.Repository
+		push func()
+	)
 	err = s.api.st.InTx(ctx, func(tx store.Store) error {
 		r, err := tx.CreateRepository(ctx, groupgate.Repository{OrganizationID: o.ID, Name: name, Visibility: vis})
 		if err != nil {
 			return fmt.Errorf("create repository %s/%s: %w", o.Name, name, err)
 		}
 		out = r
+		// Members inherit the organization's base role on it.
+		if push, err = s.api.syncer.RecordNewRepository(ctx, tx, o.ID); err != nil {
+			return err
+		}
 		return s.api.apiAudit(ctx, tx, c, ActionRepositoryCreate, "repository", r.ID, nil,
 			map[string]string{"id": r.ID, "full_name": r.FullName(), "visibility": string(r.Visibility)})
 	})
 	if err != nil {
 		return nil, err
 	}
+	push()
 	return connect.NewResponse(&v1.CreateRepositoryByFullNameResponse{Repository: apiRepository(out)}), nil
 }
 

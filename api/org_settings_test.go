@@ -84,3 +84,19 @@ func TestUpdateOrganizationSettingsRefusesWhatItCannotDo(t *testing.T) {
 		t.Errorf("unknown organization: %d %s", r.Status, r.Raw)
 	}
 }
+
+func TestARepositoryCreatedUnderABaseRoleReachesAMembersLiveSessionAtOnce(t *testing.T) {
+	e := newAPIEnv(t)
+	admin := e.user("admin")
+	adminTok := e.token(admin, time.Time{})
+	acme := e.org("acme", admin)
+	bob, sessionID := e.login("bob")
+	if _, err := e.syncer.SetOrgMember(e.ctx, "test", acme.ID, bob.ID, groupgate.OrgRoleMember); err != nil {
+		t.Fatal(err)
+	}
+	e.as(adminTok, "OrganizationService/UpdateOrganizationSettings", `{"organization_id":"`+acme.ID+`","repository_base_role":"REPOSITORY_ROLE_LIMITED_WRITE"}`)
+	e.as(adminTok, "RepositoryService/CreateRepositoryByFullName", `{"full_name":"acme/fresh"}`)
+	if got := e.snapshot(sessionID).RepoRoles["acme/fresh"]; got != groupgate.RepoRoleLimitedWrite {
+		t.Errorf("bob's live session holds %q on the new acme/fresh, want LIMITED_WRITE", got)
+	}
+}

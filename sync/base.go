@@ -165,3 +165,43 @@ func (s *Syncer) SetOrgRepositoryBaseRole(ctx context.Context, actor, orgID stri
 	s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, groups, holders...) })
 	return nil
 }
+
+// withBaseRoleHolders adds to groups and holders those who hold a role
+// through the organization's base role, when it has one: a repository
+// created or deleted under it changes their access.
+func withBaseRoleHolders(ctx context.Context, st store.Store, orgID string, groups, holders []string) ([]string, []string, error) {
+	o, err := st.GetOrganization(ctx, orgID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load organization %s: %w", orgID, err)
+	}
+	if o.RepositoryBaseRole == groupgate.RepoRoleUnspecified {
+		return groups, holders, nil
+	}
+	g, h, err := baseRoleHolders(ctx, st, orgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups, holders = append(slices.Clone(groups), g...), append(slices.Clone(holders), h...)
+	slices.Sort(groups)
+	slices.Sort(holders)
+	return slices.Compact(groups), slices.Compact(holders), nil
+}
+
+// RecordNewRepository records, inside tx (the transaction that creates a
+// repository of orgID), the outbox entry that brings the repository to
+// the sessions of the organization's members when it has a repository base
+// role. The caller runs push after the commit.
+func (s *Syncer) RecordNewRepository(ctx context.Context, tx store.Store, orgID string) (push func(), err error) {
+	groups, holders, err := withBaseRoleHolders(ctx, tx, orgID, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 0 && len(holders) == 0 {
+		return func() {}, nil
+	}
+	var entry int64
+	if err := s.record(ctx, tx, &entry, holders, groups); err != nil {
+		return nil, err
+	}
+	return func() { s.settle(ctx, entry, func() bool { return s.syncGroupMembers(ctx, groups, holders...) }) }, nil
+}

@@ -186,3 +186,24 @@ func TestSettingTheRepositoryBaseRoleIsAuditedAndChecked(t *testing.T) {
 		t.Errorf("refused changes wrote something")
 	}
 }
+
+func TestDeletingARepositoryUnderABaseRoleReachesTheMembersAtOnce(t *testing.T) {
+	f := newBaseFixture(t)
+	f.must(f.s.SetOrgRepositoryBaseRole(f.ctx, "admin", f.acme.ID, groupgate.RepoRoleWrite))
+	f.rec.take()
+	f.must(f.s.DeleteRepository(f.ctx, "admin", f.web.ID))
+	sets, _ := f.rec.take()
+	for _, u := range []groupgate.User{f.alice, f.bob} {
+		m, ok := sets[u.ID]
+		if !ok {
+			t.Errorf("%s's sessions were not rewritten after acme/web was deleted", u.UserName)
+			continue
+		}
+		if got, ok := m.RepoRoles["acme/web"]; ok {
+			t.Errorf("%s's pushed snapshot still has acme/web=%s", u.UserName, got)
+		}
+		if got := m.RepoRoles["acme/api"]; got != groupgate.RepoRoleWrite {
+			t.Errorf("%s's pushed snapshot has acme/api=%q, want WRITE", u.UserName, got)
+		}
+	}
+}
