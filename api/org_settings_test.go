@@ -100,3 +100,28 @@ func TestARepositoryCreatedUnderABaseRoleReachesAMembersLiveSessionAtOnce(t *tes
 		t.Errorf("bob's live session holds %q on the new acme/fresh, want LIMITED_WRITE", got)
 	}
 }
+
+func TestListRepositoryGroupsShowsTheBaseRoleAsAnOverridelessMappingsEffectiveRole(t *testing.T) {
+	e := newAPIEnv(t)
+	admin := e.user("admin")
+	adminTok := e.token(admin, time.Time{})
+	acme := e.org("acme", admin)
+	api := e.repo(acme, "api")
+	e.as(adminTok, "RepositoryService/AddRepositoryGroup", `{"repository_id":"`+api.ID+`","group_name":"eng"}`)
+	list := func() string {
+		r := e.as(adminTok, "groupgate.v1.RepositoryService/ListRepositoryGroups", `{"repository_id":"`+api.ID+`"}`)
+		gs, _ := r.Body["groups"].([]any)
+		if len(gs) != 1 {
+			t.Fatalf("groups = %s", r.Raw)
+		}
+		role, _ := gs[0].(map[string]any)["effectiveRole"].(string)
+		return role
+	}
+	if got := list(); got != "REPOSITORY_ROLE_READ" {
+		t.Errorf("without a base role effective role = %q, want READ", got)
+	}
+	e.as(adminTok, "OrganizationService/UpdateOrganizationSettings", `{"organization_id":"`+acme.ID+`","repository_base_role":"REPOSITORY_ROLE_WRITE"}`)
+	if got := list(); got != "REPOSITORY_ROLE_WRITE" {
+		t.Errorf("under base WRITE effective role = %q, want WRITE", got)
+	}
+}
