@@ -88,9 +88,15 @@ func (s GroupSet) Names() []string {
 
 // Organization owns repositories and has members.
 type Organization struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
+	ID   string
+	Name string
+	// RepositoryBaseRole is the repository role every member of the
+	// organization holds on each of its repositories, and the role a
+	// repository group mapping without override grants (the BSR's
+	// organization setting of that name). Unspecified: none, and such
+	// mappings grant READ.
+	RepositoryBaseRole RepoRole
+	CreatedAt          time.Time
 }
 
 // Visibility of a repository.

@@ -456,8 +456,11 @@ func apiRepoSources(ss []sync.RepoSource) []*gg.RoleSource {
 
 func apiRoleSource(kind sync.SourceKind, group, mappingID, role string, noMappedGroup bool) *gg.RoleSource {
 	k := gg.RoleSource_KIND_GROUP
-	if kind == sync.SourceManual {
+	switch kind {
+	case sync.SourceManual:
 		k = gg.RoleSource_KIND_MANUAL
+	case sync.SourceOrgBase:
+		k = gg.RoleSource_KIND_ORG_BASE
 	}
 	return &gg.RoleSource{Kind: k, GroupName: group, MappingId: mappingID, Role: role, NoMappedGroup: noMappedGroup}
 }

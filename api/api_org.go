@@ -307,8 +307,8 @@ func (s *apiOrgService) ListOrganizationMembers(ctx context.Context, req *connec
 
 // GetOrganizationSettings is the BSR's way to read an organization's group
 // mappings (idp_groups), for anyone with a role on it, with the number of
-// users holding a role there. groupgate has no base repository role:
-// UNSPECIFIED.
+// users holding a role there and the repository base role (UNSPECIFIED
+// when the organization has none).
 func (s *apiOrgService) GetOrganizationSettings(ctx context.Context, req *connect.Request[v1.GetOrganizationSettingsRequest]) (*connect.Response[v1.GetOrganizationSettingsResponse], error) {
 	g := s.api.orgGrants()
 	_, orgID, err := g.read(ctx, req.Msg.GetOrganizationId())
@@ -319,7 +319,11 @@ func (s *apiOrgService) GetOrganizationSettings(ctx context.Context, req *connec
 	if err != nil {
 		return nil, fmt.Errorf("list mappings of organization %s: %w", orgID, err)
 	}
-	resp := &v1.GetOrganizationSettingsResponse{}
+	o, err := s.api.st.GetOrganization(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("load organization %s: %w", orgID, err)
+	}
+	resp := &v1.GetOrganizationSettingsResponse{RepositoryBaseRole: apiRepoRoleEnum(o.RepositoryBaseRole)}
 	for _, m := range mappings {
 		resp.IdpGroups = append(resp.IdpGroups, &v1.GetOrganizationSettingsResponse_IdPGroup{
 			Name: m.Group, RoleOverride: apiOrgRoleEnum(m.RoleOverride),
@@ -339,6 +343,36 @@ func (s *apiOrgService) GetOrganizationSettings(ctx context.Context, req *connec
 		return nil, err
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// UpdateOrganizationSettings is for organization admins. It follows the
+// BSR's "unset leaves unchanged": an UNSPECIFIED repository_base_role
+// changes nothing, so a base role once set can be changed but not cleared
+// through this API. The base role is an access change and goes through
+// sync (outbox, audit, live sessions at once). groupgate keeps no
+// description or url for organizations: a request that sets either is
+// refused as invalid_argument, before anything changes, rather than
+// answered with a success that stored nothing.
+func (s *apiOrgService) UpdateOrganizationSettings(ctx context.Context, req *connect.Request[v1.UpdateOrganizationSettingsRequest]) (*connect.Response[v1.UpdateOrganizationSettingsResponse], error) {
+	m := req.Msg
+	role, err := apiRepoRole(m.GetRepositoryBaseRole())
+	if err != nil {
+		return nil, err
+	}
+	c, orgID, err := s.api.orgGrants().admin(ctx, m.GetOrganizationId())
+	if err != nil {
+		return nil, err
+	}
+	if m.Description != nil || m.Url != nil {
+		return nil, groupgate.Errorf(groupgate.Invalid, "groupgate keeps no organization description or url: leave them unset")
+	}
+	if role == groupgate.RepoRoleUnspecified {
+		return connect.NewResponse(&v1.UpdateOrganizationSettingsResponse{}), nil
+	}
+	if err := s.api.syncer.SetOrgRepositoryBaseRole(ctx, c.actor(), orgID, role); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&v1.UpdateOrganizationSettingsResponse{}), nil
 }
 
 func (s *apiOrgService) AddOrganizationGroup(ctx context.Context, req *connect.Request[v1.AddOrganizationGroupRequest]) (*connect.Response[v1.AddOrganizationGroupResponse], error) {

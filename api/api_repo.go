@@ -260,12 +260,25 @@ func (s *apiRepoService) ListRepositoryGroups(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
+	// An override-less mapping grants the organization's base role.
+	var base groupgate.RepoRole
+	if len(ms) > 0 {
+		r, err := s.api.st.GetRepository(ctx, ms[0].RepositoryID)
+		if err != nil {
+			return nil, fmt.Errorf("load repository %s: %w", ms[0].RepositoryID, err)
+		}
+		o, err := s.api.st.GetOrganization(ctx, r.OrganizationID)
+		if err != nil {
+			return nil, fmt.Errorf("load organization %s: %w", r.OrganizationID, err)
+		}
+		base = o.RepositoryBaseRole
+	}
 	resp := &gg.ListRepositoryGroupsResponse{NextPageToken: next}
 	for _, m := range ms {
 		resp.Groups = append(resp.Groups, &gg.RepositoryGroup{
 			Id: m.ID, RepositoryId: m.RepositoryID, GroupName: m.Group,
 			RoleOverride:  apiRepoRoleEnum(m.RoleOverride),
-			EffectiveRole: apiRepoRoleEnum(sync.RepoMappingRole(m)),
+			EffectiveRole: apiRepoRoleEnum(sync.RepoMappingRoleUnder(m, base)),
 			CreateTime:    apiTime(m.CreatedAt), UpdateTime: apiTime(m.UpdatedAt),
 		})
 	}

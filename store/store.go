@@ -93,6 +93,18 @@ type BatchReader interface {
 	// ListRepoContributorsOfUsers returns the manual repository roles of
 	// the users, ordered by user ID then repository ID.
 	ListRepoContributorsOfUsers(ctx context.Context, userIDs []string) ([]groupgate.RepoContributor, error)
+	// ListBaseRoleRepositories returns every repository of those of
+	// orgIDs that have a repository base role, with that role, ordered by
+	// organization ID then repository name and ID. Organizations without
+	// a base role or without repositories, and unknown IDs, are absent.
+	ListBaseRoleRepositories(ctx context.Context, orgIDs []string) ([]BaseRoleRepository, error)
+}
+
+// BaseRoleRepository is a repository with its organization's repository
+// base role.
+type BaseRoleRepository struct {
+	Repository groupgate.Repository
+	BaseRole   groupgate.RepoRole
 }
 
 // OrganizationStore keeps organizations and their repositories.
@@ -103,6 +115,10 @@ type OrganizationStore interface {
 	GetOrganization(ctx context.Context, id string) (groupgate.Organization, error)
 	GetOrganizationByName(ctx context.Context, name string) (groupgate.Organization, error)
 	ListOrganizations(ctx context.Context, opts ListOptions) ([]groupgate.Organization, error)
+	// SetOrganizationRepositoryBaseRole changes the organization's
+	// repository base role: NotFound for an unknown organization, Invalid
+	// for OWNER or an unknown role (unspecified clears it).
+	SetOrganizationRepositoryBaseRole(ctx context.Context, id string, role groupgate.RepoRole) error
 	// DeleteOrganization removes the organization with its repositories,
 	// mappings and manual roles.
 	DeleteOrganization(ctx context.Context, id string) error
@@ -273,4 +289,15 @@ func UserByEmail(ctx context.Context, st interface {
 		return groupgate.User{}, groupgate.Errorf(groupgate.Conflict, "%d users have the email %s", len(users), email)
 	}
 	return users[0], nil
+}
+
+// CheckRepositoryBaseRole refuses what cannot be an organization's
+// repository base role: OWNER (the organization itself owns its
+// repositories) and unknown roles. Unspecified means none.
+func CheckRepositoryBaseRole(r groupgate.RepoRole) error {
+	switch r {
+	case groupgate.RepoRoleUnspecified, groupgate.RepoRoleRead, groupgate.RepoRoleLimitedWrite, groupgate.RepoRoleWrite, groupgate.RepoRoleAdmin:
+		return nil
+	}
+	return groupgate.Errorf(groupgate.Invalid, "repository base role %q: want READ, LIMITED_WRITE, WRITE or ADMIN", r)
 }

@@ -50,7 +50,8 @@ type OrgAccess struct {
 
 // RepoAccess is a user's effective role on one repository from the sources
 // that name the repository itself (repository mappings and manual
-// contributor roles). Authority that flows from the organization is applied
+// contributor roles) and from the organization's repository base role
+// (SourceOrgBase). The ADMIN authority of organization admins is applied
 // by CanAdminRepo, not listed here.
 type RepoAccess struct {
 	RepositoryID     string             `json:"repository_id"`
@@ -225,14 +226,29 @@ func (g grants) build(names *nameSet) Access {
 	}
 	for _, m := range g.repoMappings {
 		if r := repo(m.RepositoryID); r != nil {
-			role := RepoMappingRole(m)
+			role := RepoMappingRoleUnder(m, names.bases.role[r.OrganizationID])
 			r.Sources = append(r.Sources, RepoSource{Kind: SourceGroup, Group: m.Group, MappingID: m.ID, Role: role})
 			r.Role = HigherRepoRole(r.Role, role)
 		}
 	}
 
-	// Manual sources come first, then groups by name: a stable order for
-	// /whoami and for tests.
+	// Every member of an organization, whatever the source of their
+	// organization role, holds its base role on each of its repositories.
+	for _, o := range a.Orgs {
+		base := names.bases.role[o.OrganizationID]
+		if o.Role == "" || base == "" {
+			continue
+		}
+		for _, id := range names.bases.repos[o.OrganizationID] {
+			if r := repo(id); r != nil {
+				r.Sources = append(r.Sources, RepoSource{Kind: SourceOrgBase, Role: base})
+				r.Role = HigherRepoRole(r.Role, base)
+			}
+		}
+	}
+
+	// Manual sources come first, then groups by name, then the base role:
+	// a stable order for /whoami and for tests.
 	for i := range a.Orgs {
 		slices.SortStableFunc(a.Orgs[i].Sources, func(x, y OrgSource) int {
 			return cmp.Or(cmp.Compare(kindOrder(x.Kind), kindOrder(y.Kind)), cmp.Compare(x.Group, y.Group))
@@ -259,8 +275,11 @@ func (g grants) build(names *nameSet) Access {
 }
 
 func kindOrder(k SourceKind) int {
-	if k == SourceManual {
+	switch k {
+	case SourceManual:
 		return 0
+	case SourceGroup:
+		return 1
 	}
-	return 1
+	return 2
 }

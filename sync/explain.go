@@ -211,6 +211,11 @@ func (s *Syncer) PreviewMappingChange(ctx context.Context, kind ResourceKind, re
 		} else {
 			ns.repos[resourceID] = rn
 		}
+		// The resource's organization decides what an override-less
+		// repository mapping grants: read its base role too.
+		if err := loadBases(ctx, s.st, ns); err != nil {
+			return Preview{}, err
+		}
 		for _, g := range gs {
 			if !slices.Contains(g.groups, group) {
 				continue // the filter hides the group from this user

@@ -273,6 +273,10 @@ func (s *Syncer) DeleteRepository(ctx context.Context, actor, repoID string) err
 			return fmt.Errorf("delete repository %s: %w", repoID, err)
 		}
 		view := repositoryView{ID: r.ID, FullName: r.FullName(), MappedGroups: groups, ManualRoleHolders: holders}
+		// Members held the organization's base role on it too.
+		if groups, holders, err = withBaseRoleHolders(ctx, tx, r.OrganizationID, groups, holders); err != nil {
+			return err
+		}
 		if err := s.record(ctx, tx, &entry, holders, groups); err != nil {
 			return err
 		}

@@ -32,6 +32,8 @@ type repoName struct {
 type nameSet struct {
 	orgs  map[string]string
 	repos map[string]repoName
+	// bases are the organizations' repository base roles (loadBases).
+	bases baseRoles
 }
 
 // nameCache remembers the names of organizations and repositories by ID
@@ -244,7 +246,14 @@ func (s *Syncer) namesFor(ctx context.Context, st store.Store, gs ...grants) (*n
 	for _, g := range gs {
 		g.resourceIDs(orgs, repos)
 	}
-	return s.names.load(ctx, st, orgs, repos)
+	ns, err := s.names.load(ctx, st, orgs, repos)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadBases(ctx, st, ns); err != nil {
+		return nil, err
+	}
+	return ns, nil
 }
 
 // resolve computes one user's Access from st.

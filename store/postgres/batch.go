@@ -76,3 +76,33 @@ func (s *Store) rolesOfUsers(ctx context.Context, t roleTable, userIDs []string)
 	}
 	return rs, nil
 }
+
+// ListBaseRoleRepositories reads the repositories of the organizations of
+// orgIDs that have a base role in one statement.
+func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) ([]store.BaseRoleRepository, error) {
+	if len(orgIDs) == 0 {
+		return []store.BaseRoleRepository{}, nil
+	}
+	rows, err := s.q().Query(ctx, `SELECT `+repoColumns+`, o.repository_base_role
+		FROM repositories r JOIN organizations o ON o.id = r.organization_id
+		WHERE o.repository_base_role <> '' AND o.id = ANY($1::text[])
+		ORDER BY r.organization_id, r.name, r.id`, orgIDs)
+	if err != nil {
+		return nil, dbError(err, "list repositories of %d organizations under a base role", len(orgIDs))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.BaseRoleRepository, error) {
+		var (
+			b    store.BaseRoleRepository
+			base string
+		)
+		r := &b.Repository
+		err := row.Scan(&r.ID, &r.OrganizationID, &r.OrganizationName, &r.Name, &r.Visibility, &r.CreatedAt, &base)
+		r.CreatedAt = r.CreatedAt.UTC()
+		b.BaseRole = groupgate.RepoRole(base)
+		return b, err
+	})
+	if err != nil {
+		return nil, dbError(err, "list repositories of %d organizations under a base role", len(orgIDs))
+	}
+	return out, nil
+}

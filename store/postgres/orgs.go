@@ -14,12 +14,15 @@ func (s *Store) CreateOrganization(ctx context.Context, o groupgate.Organization
 	if o.Name == "" {
 		return groupgate.Organization{}, invalid("organization name is required")
 	}
+	if err := store.CheckRepositoryBaseRole(o.RepositoryBaseRole); err != nil {
+		return groupgate.Organization{}, err
+	}
 	if o.ID == "" {
 		o.ID = store.NewID()
 	}
 	o.CreatedAt = s.stamp()
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)`, o.ID, o.Name, o.CreatedAt)
+		_, err := q.Exec(ctx, `INSERT INTO organizations (id, name, repository_base_role, created_at) VALUES ($1, $2, $3, $4)`, o.ID, o.Name, string(o.RepositoryBaseRole), o.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -29,14 +32,18 @@ func (s *Store) CreateOrganization(ctx context.Context, o groupgate.Organization
 }
 
 func scanOrganization(row pgx.Row) (groupgate.Organization, error) {
-	var o groupgate.Organization
-	err := row.Scan(&o.ID, &o.Name, &o.CreatedAt)
+	var (
+		o    groupgate.Organization
+		base string
+	)
+	err := row.Scan(&o.ID, &o.Name, &base, &o.CreatedAt)
+	o.RepositoryBaseRole = groupgate.RepoRole(base)
 	o.CreatedAt = o.CreatedAt.UTC()
 	return o, err
 }
 
 func (s *Store) getOrganization(ctx context.Context, what, where string, args ...any) (groupgate.Organization, error) {
-	o, err := scanOrganization(s.q().QueryRow(ctx, `SELECT id, name, created_at FROM organizations `+where, args...))
+	o, err := scanOrganization(s.q().QueryRow(ctx, `SELECT id, name, repository_base_role, created_at FROM organizations `+where, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return groupgate.Organization{}, notFound("organization %s not found", what)
 	}
@@ -56,7 +63,7 @@ func (s *Store) GetOrganizationByName(ctx context.Context, name string) (groupga
 
 func (s *Store) ListOrganizations(ctx context.Context, opts store.ListOptions) ([]groupgate.Organization, error) {
 	limit, offset := page(opts)
-	rows, err := s.q().Query(ctx, `SELECT id, name, created_at FROM organizations ORDER BY name, id LIMIT $1 OFFSET $2`, limit, offset)
+	rows, err := s.q().Query(ctx, `SELECT id, name, repository_base_role, created_at FROM organizations ORDER BY name, id LIMIT $1 OFFSET $2`, limit, offset)
 	if err != nil {
 		return nil, dbError(err, "list organizations")
 	}
@@ -65,6 +72,27 @@ func (s *Store) ListOrganizations(ctx context.Context, opts store.ListOptions) (
 		return nil, dbError(err, "list organizations")
 	}
 	return orgs, nil
+}
+
+// SetOrganizationRepositoryBaseRole changes the organization's repository
+// base role.
+func (s *Store) SetOrganizationRepositoryBaseRole(ctx context.Context, id string, role groupgate.RepoRole) error {
+	if err := store.CheckRepositoryBaseRole(role); err != nil {
+		return err
+	}
+	var n int64
+	err := s.write(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `UPDATE organizations SET repository_base_role = $1 WHERE id = $2`, string(role), id)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return dbError(err, "set repository base role of organization %s", id)
+	}
+	if n == 0 {
+		return notFound("organization %s not found", id)
+	}
+	return nil
 }
 
 // DeleteOrganization relies on ON DELETE CASCADE for repositories, their

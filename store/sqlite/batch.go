@@ -91,3 +91,31 @@ func (s *Store) grantsOfUsers(ctx context.Context, t grantTable, userIDs []strin
 		WHERE user_id IN (SELECT value FROM json_each(?))
 		ORDER BY user_id, `+t.resourceCol, arg)
 }
+
+// ListBaseRoleRepositories reads the repositories of the organizations of
+// orgIDs that have a base role in one statement.
+func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) ([]store.BaseRoleRepository, error) {
+	if len(orgIDs) == 0 {
+		return []store.BaseRoleRepository{}, nil
+	}
+	arg, err := idList(orgIDs)
+	if err != nil {
+		return nil, err
+	}
+	return query(ctx, s, func(rows *sql.Rows) (store.BaseRoleRepository, error) {
+		var (
+			b       store.BaseRoleRepository
+			created int64
+		)
+		if err := rows.Scan(&b.Repository.ID, &b.Repository.OrganizationID, &b.Repository.OrganizationName, &b.Repository.Name,
+			&b.Repository.Visibility, &created, &b.BaseRole); err != nil {
+			return store.BaseRoleRepository{}, err
+		}
+		b.Repository.CreatedAt = fromMicros(created)
+		return b, nil
+	}, "repositories under a base role",
+		`SELECT r.id, r.organization_id, o.name, r.name, r.visibility, r.created_at, o.repository_base_role
+		FROM repositories r JOIN organizations o ON o.id = r.organization_id
+		WHERE o.repository_base_role <> '' AND o.id IN (SELECT value FROM json_each(?))
+		ORDER BY r.organization_id, r.name, r.id`, arg)
+}

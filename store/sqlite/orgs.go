@@ -14,7 +14,7 @@ func scanOrg(row interface{ Scan(...any) error }) (groupgate.Organization, error
 		o       groupgate.Organization
 		created int64
 	)
-	if err := row.Scan(&o.ID, &o.Name, &created); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.RepositoryBaseRole, &created); err != nil {
 		return groupgate.Organization{}, err
 	}
 	o.CreatedAt = fromMicros(created)
@@ -29,13 +29,16 @@ func (s *Store) CreateOrganization(ctx context.Context, o groupgate.Organization
 	if o.Name == "" {
 		return groupgate.Organization{}, groupgate.Errorf(groupgate.Invalid, "organization name is required")
 	}
+	if err := store.CheckRepositoryBaseRole(o.RepositoryBaseRole); err != nil {
+		return groupgate.Organization{}, err
+	}
 	if o.ID == "" {
 		o.ID = store.NewID()
 	}
 	o.CreatedAt = s.stamp()
 	err := s.write(ctx, func(q queryer) error {
-		if _, err := q.ExecContext(ctx, `INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)`,
-			o.ID, o.Name, micros(o.CreatedAt)); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO organizations (id, name, repository_base_role, created_at) VALUES (?, ?, ?, ?)`,
+			o.ID, o.Name, o.RepositoryBaseRole, micros(o.CreatedAt)); err != nil {
 			return s.wrap(ctx, err, "create organization %q", o.Name)
 		}
 		return nil
@@ -48,7 +51,7 @@ func (s *Store) CreateOrganization(ctx context.Context, o groupgate.Organization
 
 // GetOrganization finds an organization by ID.
 func (s *Store) GetOrganization(ctx context.Context, id string) (groupgate.Organization, error) {
-	o, err := scanOrg(s.reader().QueryRowContext(ctx, `SELECT id, name, created_at FROM organizations WHERE id = ?`, id))
+	o, err := scanOrg(s.reader().QueryRowContext(ctx, `SELECT id, name, repository_base_role, created_at FROM organizations WHERE id = ?`, id))
 	if err != nil {
 		return groupgate.Organization{}, s.notFound(ctx, err, "organization %s", id)
 	}
@@ -58,7 +61,7 @@ func (s *Store) GetOrganization(ctx context.Context, id string) (groupgate.Organ
 // GetOrganizationByName finds an organization by name, case-insensitively.
 func (s *Store) GetOrganizationByName(ctx context.Context, name string) (groupgate.Organization, error) {
 	o, err := scanOrg(s.reader().QueryRowContext(ctx,
-		`SELECT id, name, created_at FROM organizations WHERE name = ? COLLATE NOCASE`, name))
+		`SELECT id, name, repository_base_role, created_at FROM organizations WHERE name = ? COLLATE NOCASE`, name))
 	if err != nil {
 		return groupgate.Organization{}, s.notFound(ctx, err, "organization %q", name)
 	}
@@ -69,7 +72,29 @@ func (s *Store) GetOrganizationByName(ctx context.Context, name string) (groupga
 func (s *Store) ListOrganizations(ctx context.Context, opts store.ListOptions) ([]groupgate.Organization, error) {
 	limit, offset := page(opts)
 	return query(ctx, s, scanOrgRows, "organizations",
-		`SELECT id, name, created_at FROM organizations ORDER BY name, id LIMIT ? OFFSET ?`, limit, offset)
+		`SELECT id, name, repository_base_role, created_at FROM organizations ORDER BY name, id LIMIT ? OFFSET ?`, limit, offset)
+}
+
+// SetOrganizationRepositoryBaseRole changes the organization's repository
+// base role.
+func (s *Store) SetOrganizationRepositoryBaseRole(ctx context.Context, id string, role groupgate.RepoRole) error {
+	if err := store.CheckRepositoryBaseRole(role); err != nil {
+		return err
+	}
+	return s.write(ctx, func(q queryer) error {
+		res, err := q.ExecContext(ctx, `UPDATE organizations SET repository_base_role = ? WHERE id = ?`, role, id)
+		if err != nil {
+			return s.wrap(ctx, err, "set repository base role of organization %s", id)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.wrap(ctx, err, "set repository base role of organization %s", id)
+		}
+		if n == 0 {
+			return groupgate.Errorf(groupgate.NotFound, "organization %s not found", id)
+		}
+		return nil
+	})
 }
 
 // DeleteOrganization removes the organization; the schema cascades to its

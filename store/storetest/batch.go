@@ -94,6 +94,27 @@ func (s suite) batchReads(t *testing.T) {
 		}
 	})
 
+	t.Run("repositories under a base role are listed for the organizations that have one", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		acme := must[groupgate.Organization](t, "create acme")(st.CreateOrganization(ctx, groupgate.Organization{ID: "org-a", Name: "acme", RepositoryBaseRole: groupgate.RepoRoleWrite}))
+		beta := must[groupgate.Organization](t, "create beta")(st.CreateOrganization(ctx, groupgate.Organization{ID: "org-b", Name: "beta"}))
+		empty := must[groupgate.Organization](t, "create empty")(st.CreateOrganization(ctx, groupgate.Organization{ID: "org-c", Name: "empty", RepositoryBaseRole: groupgate.RepoRoleRead}))
+		web, api := mkRepo(t, ctx, st, acme, "web"), mkRepo(t, ctx, st, acme, "api")
+		mkRepo(t, ctx, st, beta, "site")
+		want := []store.BaseRoleRepository{{Repository: api, BaseRole: groupgate.RepoRoleWrite}, {Repository: web, BaseRole: groupgate.RepoRoleWrite}}
+		got := must[[]store.BaseRoleRepository](t, "list")(st.ListBaseRoleRepositories(ctx, []string{acme.ID, beta.ID, empty.ID, "unknown"}))
+		wantEqual(t, "repositories under a base role", got, want)
+		if got := must[[]store.BaseRoleRepository](t, "list none")(st.ListBaseRoleRepositories(ctx, nil)); len(got) != 0 {
+			t.Errorf("no IDs listed %+v", got)
+		}
+		noErr(t, st.SetOrganizationRepositoryBaseRole(ctx, beta.ID, groupgate.RepoRoleAdmin), "set beta's base role")
+		noErr(t, st.SetOrganizationRepositoryBaseRole(ctx, acme.ID, groupgate.RepoRoleUnspecified), "clear acme's base role")
+		got = must[[]store.BaseRoleRepository](t, "list after changes")(st.ListBaseRoleRepositories(ctx, []string{acme.ID, beta.ID}))
+		if len(got) != 1 || got[0].Repository.Name != "site" || got[0].BaseRole != groupgate.RepoRoleAdmin {
+			t.Errorf("after changes listed %+v, want beta/site under ADMIN", got)
+		}
+	})
+
 	t.Run("batch reads of no IDs or only unknown IDs return nothing", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		u := mkUser(t, ctx, st, "alice")

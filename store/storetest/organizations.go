@@ -59,6 +59,31 @@ func (s suite) organizations(t *testing.T) {
 		}
 	})
 
+	t.Run("an organization's repository base role starts unset, round-trips and is checked", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		o := mkOrg(t, ctx, st, "acme")
+		if o.RepositoryBaseRole != groupgate.RepoRoleUnspecified {
+			t.Fatalf("new organization has base role %q, want none", o.RepositoryBaseRole)
+		}
+		withBase := must[groupgate.Organization](t, "create with base role")(st.CreateOrganization(ctx, groupgate.Organization{Name: "beta", RepositoryBaseRole: groupgate.RepoRoleWrite}))
+		wantEqual(t, "created with base role", must[groupgate.Organization](t, "get")(st.GetOrganization(ctx, withBase.ID)).RepositoryBaseRole, groupgate.RepoRoleWrite)
+		for _, r := range []groupgate.RepoRole{groupgate.RepoRoleRead, groupgate.RepoRoleLimitedWrite, groupgate.RepoRoleWrite, groupgate.RepoRoleAdmin, groupgate.RepoRoleUnspecified} {
+			noErr(t, st.SetOrganizationRepositoryBaseRole(ctx, o.ID, r), "set base role "+string(r))
+			wantEqual(t, "base role by ID", must[groupgate.Organization](t, "get")(st.GetOrganization(ctx, o.ID)).RepositoryBaseRole, r)
+			wantEqual(t, "base role by name", must[groupgate.Organization](t, "get by name")(st.GetOrganizationByName(ctx, "ACME")).RepositoryBaseRole, r)
+		}
+		noErr(t, st.SetOrganizationRepositoryBaseRole(ctx, o.ID, groupgate.RepoRoleRead), "set READ")
+		for _, bad := range []groupgate.RepoRole{groupgate.RepoRoleOwner, "SUPERUSER"} {
+			wantCode(t, st.SetOrganizationRepositoryBaseRole(ctx, o.ID, bad), groupgate.Invalid, "set base role "+string(bad))
+			_, err := st.CreateOrganization(ctx, groupgate.Organization{Name: "bad-" + strings.ToLower(string(bad)), RepositoryBaseRole: bad})
+			wantCode(t, err, groupgate.Invalid, "create with base role "+string(bad))
+		}
+		wantEqual(t, "base role after refused sets", must[groupgate.Organization](t, "get")(st.GetOrganization(ctx, o.ID)).RepositoryBaseRole, groupgate.RepoRoleRead)
+		wantCode(t, st.SetOrganizationRepositoryBaseRole(ctx, store.NewID(), groupgate.RepoRoleRead), groupgate.NotFound, "set base role of a missing organization")
+		listed := must[[]groupgate.Organization](t, "list")(st.ListOrganizations(ctx, store.ListOptions{}))
+		wantEqual(t, "listed base roles", []groupgate.RepoRole{listed[0].RepositoryBaseRole, listed[1].RepositoryBaseRole}, []groupgate.RepoRole{groupgate.RepoRoleRead, groupgate.RepoRoleWrite})
+	})
+
 	t.Run("a missing organization is NotFound", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		_, err := st.GetOrganization(ctx, store.NewID())

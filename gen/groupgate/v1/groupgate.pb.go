@@ -86,6 +86,9 @@ const (
 	RoleSource_KIND_UNSPECIFIED RoleSource_Kind = 0
 	RoleSource_KIND_MANUAL      RoleSource_Kind = 1
 	RoleSource_KIND_GROUP       RoleSource_Kind = 2
+	// The organization's repository base role, held by every member of
+	// the organization on each of its repositories.
+	RoleSource_KIND_ORG_BASE RoleSource_Kind = 3
 )
 
 // Enum value maps for RoleSource_Kind.
@@ -94,11 +97,13 @@ var (
 		0: "KIND_UNSPECIFIED",
 		1: "KIND_MANUAL",
 		2: "KIND_GROUP",
+		3: "KIND_ORG_BASE",
 	}
 	RoleSource_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_MANUAL":      1,
 		"KIND_GROUP":       2,
+		"KIND_ORG_BASE":    3,
 	}
 )
 
@@ -2365,7 +2370,7 @@ var File_groupgate_v1_groupgate_proto protoreflect.FileDescriptor
 
 const file_groupgate_v1_groupgate_proto_rawDesc = "" +
 	"\n" +
-	"\x1cgroupgate/v1/groupgate.proto\x12\fgroupgate.v1\x1a,buf/alpha/registry/v1alpha1/repository.proto\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x01\n" +
+	"\x1cgroupgate/v1/groupgate.proto\x12\fgroupgate.v1\x1a,buf/alpha/registry/v1alpha1/repository.proto\x1a&buf/alpha/registry/v1alpha1/role.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
 	"\n" +
 	"RoleSource\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.groupgate.v1.RoleSource.KindR\x04kind\x12\x1d\n" +
@@ -2374,12 +2379,13 @@ const file_groupgate_v1_groupgate_proto_rawDesc = "" +
 	"\n" +
 	"mapping_id\x18\x03 \x01(\tR\tmappingId\x12\x12\n" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12&\n" +
-	"\x0fno_mapped_group\x18\x05 \x01(\bR\rnoMappedGroup\"=\n" +
+	"\x0fno_mapped_group\x18\x05 \x01(\bR\rnoMappedGroup\"P\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_MANUAL\x10\x01\x12\x0e\n" +
 	"\n" +
-	"KIND_GROUP\x10\x02\"\x87\x02\n" +
+	"KIND_GROUP\x10\x02\x12\x11\n" +
+	"\rKIND_ORG_BASE\x10\x03\"\x87\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
