@@ -82,19 +82,8 @@ func loadBases(ctx context.Context, st store.Store, ns *nameSet) error {
 // mapped to its repositories (whose override-less mappings grant the base
 // role).
 func baseRoleHolders(ctx context.Context, st store.Store, orgID string) (groups, holders []string, err error) {
-	oms, err := st.ListOrgMappings(ctx, orgID, store.ListOptions{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list mappings of organization %s: %w", orgID, err)
-	}
-	for _, m := range oms {
-		groups = append(groups, m.Group)
-	}
-	members, err := st.ListOrgMembers(ctx, orgID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list members of organization %s: %w", orgID, err)
-	}
-	for _, m := range members {
-		holders = append(holders, m.UserID)
+	if groups, holders, err = orgGrantHolders(ctx, st, orgID); err != nil {
+		return nil, nil, err
 	}
 	repos, err := st.ListRepositories(ctx, orgID, store.ListOptions{})
 	if err != nil {
