@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/web/ui"
 )
 
 //go:embed templates/*.html
@@ -18,7 +19,7 @@ var templateFS embed.FS
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"error", "picker", "signedout", "logout"} {
-		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		m[name] = template.Must(ui.Parse(templateFS, nil, "templates/"+name+".html"))
 	}
 	return m
 }()

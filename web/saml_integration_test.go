@@ -120,7 +120,7 @@ func loginCount(t *testing.T, reg *prometheus.Registry, provider, outcome string
 	return 0
 }
 
-var pickerLink = regexp.MustCompile(`<a class="button" href="([^"]+)">([^<]+)</a>`)
+var pickerLink = regexp.MustCompile(`<a class="button[^"]*" href="([^"]+)">([^<]+)</a>`)
 
 func TestSAMLAtLogin(t *testing.T) {
 	rd := "https://bsr.example.com/acme"
