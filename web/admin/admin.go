@@ -183,7 +183,9 @@ func (c *caller) canViewRepo(r groupgate.Repository) bool {
 
 // canAdminRepo: ADMIN on the repository or its organization
 // (requireRepoAdmin).
-func (c *caller) canAdminRepo(r groupgate.Repository) bool { return c.Admin || sync.CanAdminRepo(c.Access, r) }
+func (c *caller) canAdminRepo(r groupgate.Repository) bool {
+	return c.Admin || sync.CanAdminRepo(c.Access, r)
+}
 
 // handler serves one page for an authenticated caller; it returns an
 // error to be shown on the page instead.
