@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -82,9 +83,10 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, cl *call
 			return err
 		}
 		if rec.ID == cl.SessionID {
-			return seeOther(w, r, "/login?rd="+Prefix, "")
+			http.Redirect(w, r, c.publicPath("/login")+"?rd="+url.QueryEscape(c.publicPath(Prefix)), http.StatusSeeOther)
+			return nil
 		}
-		return seeOther(w, r, Prefix, "session-revoked")
+		return c.seeOther(w, r, Prefix, "session-revoked")
 	}
 	return groupgate.Errorf(groupgate.NotFound, "no such session: it may have ended already")
 }
@@ -120,5 +122,5 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request, cl *caller
 	if err := c.syncer.DeleteAPIToken(r.Context(), cl.actor(), cl.User.ID, r.PostForm.Get("id")); err != nil {
 		return err
 	}
-	return seeOther(w, r, Prefix, "token-revoked")
+	return c.seeOther(w, r, Prefix, "token-revoked")
 }

@@ -80,6 +80,9 @@ type Console struct {
 	log      *slog.Logger
 	now      func() time.Time
 	pages    map[string]*template.Template
+	// base is public_url's path without the final slash: the prefix a
+	// front proxy strips, put back on every link and redirect.
+	base string
 }
 
 // New returns the console. st is read directly; every write goes through
@@ -105,6 +108,7 @@ func New(cfg Config, st store.Store, syncer *sync.Syncer, cookies Sessions, sess
 	for _, o := range opts {
 		o(c)
 	}
+	c.base = strings.TrimSuffix(cfg.PublicURL.Path, "/")
 	for _, name := range []string{"access", "orgs", "org", "preview", "repo", "users", "scim", "audit", "error"} {
 		t, err := ui.Parse(templateFiles, funcs, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
@@ -212,7 +216,7 @@ func (c *Console) page(h handler) http.Handler {
 	return c.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cl, err := c.authenticate(r)
 		if groupgate.IsCode(err, groupgate.Unauthenticated) {
-			http.Redirect(w, r, "/login?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, c.publicPath("/login")+"?rd="+url.QueryEscape(c.publicPath(r.URL.RequestURI())), http.StatusSeeOther)
 			return
 		}
 		if err != nil {
@@ -303,9 +307,15 @@ func (c *Console) validCSRF(sessionID, got string) bool {
 	return hmac.Equal([]byte(got), []byte(c.csrfToken(sessionID)))
 }
 
+// publicPath is the absolute public URL of a path of groupgate's.
+func (c *Console) publicPath(p string) string {
+	return c.cfg.PublicURL.Scheme + "://" + c.cfg.PublicURL.Host + c.base + p
+}
+
 // view is what every page template gets.
 type view struct {
 	Title  string
+	Base   string // public_url's path prefix, before every link
 	Nav    string // the current nav entry
 	Caller *caller
 	Notice string
@@ -315,6 +325,7 @@ type view struct {
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	v.Base = c.base
 	var b strings.Builder
 	if err := c.pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
 		c.log.ErrorContext(r.Context(), "render admin page", "page", name, "error", err)
@@ -354,7 +365,8 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, cl *caller
 
 // seeOther ends a successful form: Post/Redirect/Get, with a fixed notice
 // code so that no text of the request is echoed.
-func seeOther(w http.ResponseWriter, r *http.Request, path, done string) error {
+func (c *Console) seeOther(w http.ResponseWriter, r *http.Request, path, done string) error {
+	path = c.base + path
 	if done != "" {
 		path += "?done=" + url.QueryEscape(done)
 	}

@@ -69,7 +69,7 @@ func TestASignedOutBrowserIsSentToLoginAndBack(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		anon := &browser{e: e}
 		p := anon.get("/admin/orgs/acme?x=1")
-		if p.status != http.StatusSeeOther || p.location != "/login?rd="+url.QueryEscape("/admin/orgs/acme?x=1") {
+		if p.status != http.StatusSeeOther || p.location != e.srv.URL+"/login?rd="+url.QueryEscape(e.srv.URL+"/admin/orgs/acme?x=1") {
 			t.Fatalf("signed out: %d to %q, want 303 to login returning here", p.status, p.location)
 		}
 		if p := anon.postRaw("/admin/tokens", url.Values{"note": {"x"}}, e.srv.URL, "same-origin"); p.status != http.StatusUnauthorized {
@@ -374,4 +374,25 @@ func TestTheAuditLogIsFilteredAndPaged(t *testing.T) {
 			t.Fatalf("raw actor filter shows bob's events")
 		}
 	})
+}
+
+func TestLinksAndRedirectsKeepThePublicURLsPathPrefix(t *testing.T) {
+	e := newEnv(t, storeKinds[0].open(t), "/_gg")
+	anon := &browser{e: e}
+	if p := anon.get("/admin/"); p.location != e.srv.URL+"/_gg/login?rd="+url.QueryEscape(e.srv.URL+"/_gg/admin/") {
+		t.Fatalf("signed out: to %q, want the prefixed login", p.location)
+	}
+	alice := e.signIn("alice")
+	p := alice.get("/admin/orgs/acme")
+	for _, want := range []string{`href="/_gg/admin/orgs"`, `action="/_gg/admin/orgs/acme/mappings/preview"`, `action="/_gg/logout"`} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(p.body, `"/admin/`) {
+		t.Error("page has an unprefixed /admin/ link")
+	}
+	if p := alice.post("/admin/orgs/acme/base-role", url.Values{"role": {"READ"}}); p.location != "/_gg/admin/orgs/acme?done=base-role" {
+		t.Fatalf("after a form: to %q", p.location)
+	}
 }

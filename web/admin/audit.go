@@ -56,7 +56,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, cl *caller) erro
 			return groupgate.Errorf(groupgate.Invalid, "invalid page")
 		}
 		f.BeforeID = id
-		d.First = d.query(0)
+		d.First = d.query(c.base, 0)
 	}
 	evs, err := c.st.SearchAudit(ctx, f, auditPageSize+1)
 	if err != nil {
@@ -64,7 +64,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, cl *caller) erro
 	}
 	if len(evs) > auditPageSize {
 		evs = evs[:auditPageSize]
-		d.Next = d.query(evs[len(evs)-1].ID)
+		d.Next = d.query(c.base, evs[len(evs)-1].ID)
 	}
 	names := map[string]string{}
 	for _, e := range evs {
@@ -86,7 +86,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, cl *caller) erro
 }
 
 // query is the page's filter with before set (0: the newest page).
-func (d auditData) query(before int64) template.URL {
+func (d auditData) query(base string, before int64) template.URL {
 	v := url.Values{}
 	for k, s := range map[string]string{"actor": d.Actor, "action": d.Action, "target": d.Target} {
 		if s != "" {
@@ -96,5 +96,5 @@ func (d auditData) query(before int64) template.URL {
 	if before > 0 {
 		v.Set("before", strconv.FormatInt(before, 10))
 	}
-	return template.URL("/admin/audit?" + v.Encode()) // built of escaped parts
+	return template.URL(base + "/admin/audit?" + v.Encode()) // built of escaped parts
 }

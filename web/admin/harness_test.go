@@ -57,7 +57,7 @@ var storeKinds = []struct {
 // eachStore runs fn on a fresh env of every store.
 func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, k := range storeKinds {
-		t.Run(k.name, func(t *testing.T) { fn(t, newEnv(t, k.open(t))) })
+		t.Run(k.name, func(t *testing.T) { fn(t, newEnv(t, k.open(t), "")) })
 	}
 }
 
@@ -78,7 +78,9 @@ type env struct {
 	api     groupgate.Repository
 }
 
-func newEnv(t *testing.T, st store.Store) *env {
+// newEnv serves the console with public_url's path prefix (a front
+// proxy strips it; "" for none).
+func newEnv(t *testing.T, st store.Store, prefix string) *env {
 	t.Helper()
 	ctx := context.Background()
 	backend := session.NewMemory()
@@ -91,7 +93,7 @@ func newEnv(t *testing.T, st store.Store) *env {
 	var h http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
-	pub, _ := url.Parse(e.srv.URL)
+	pub, _ := url.Parse(e.srv.URL + prefix)
 	console, err := admin.New(admin.Config{PublicURL: pub, Admins: sync.NewAdmins([]string{"alice@example.com"}),
 		CSRFKey: []byte("a key of at least thirty-two bytes for forms"), SCIMEnabled: true}, st, e.syncer, cookies, backend)
 	if err != nil {

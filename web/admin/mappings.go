@@ -108,7 +108,7 @@ func (c *Console) apply(w http.ResponseWriter, r *http.Request, cl *caller, t ma
 	if err != nil {
 		return err
 	}
-	return seeOther(w, r, t.Path, "mapping-"+string(f.Op))
+	return c.seeOther(w, r, t.Path, "mapping-"+string(f.Op))
 }
 
 func (c *Console) orgTarget(r *http.Request, cl *caller) (mappingTarget, error) {

@@ -56,7 +56,7 @@ func (c *Console) createOrg(w http.ResponseWriter, r *http.Request, cl *caller) 
 	if err != nil {
 		return err
 	}
-	return seeOther(w, r, orgPath(o.Name), "org-created")
+	return c.seeOther(w, r, orgPath(o.Name), "org-created")
 }
 
 func orgPath(name string) string { return "/admin/orgs/" + url.PathEscape(name) }
@@ -198,7 +198,7 @@ func (c *Console) setBaseRole(w http.ResponseWriter, r *http.Request, cl *caller
 	if err := c.syncer.SetOrgRepositoryBaseRole(r.Context(), cl.actor(), o.ID, role); err != nil {
 		return err
 	}
-	return seeOther(w, r, orgPath(o.Name), "base-role")
+	return c.seeOther(w, r, orgPath(o.Name), "base-role")
 }
 
 // findUser finds a user by user name, else by email.
@@ -232,12 +232,12 @@ func (c *Console) setOrgMember(w http.ResponseWriter, r *http.Request, cl *calle
 		if err := c.syncer.RemoveOrgMember(r.Context(), cl.actor(), o.ID, u.ID); err != nil {
 			return err
 		}
-		return seeOther(w, r, orgPath(o.Name), "member-removed")
+		return c.seeOther(w, r, orgPath(o.Name), "member-removed")
 	}
 	if _, err := c.syncer.SetOrgMember(r.Context(), cl.actor(), o.ID, u.ID, role); err != nil {
 		return err
 	}
-	return seeOther(w, r, orgPath(o.Name), "member-set")
+	return c.seeOther(w, r, orgPath(o.Name), "member-set")
 }
 
 // createRepo creates a repository of the organization (organization
@@ -256,5 +256,5 @@ func (c *Console) createRepo(w http.ResponseWriter, r *http.Request, cl *caller)
 	if err != nil {
 		return err
 	}
-	return seeOther(w, r, repoPath(repo), "repo-created")
+	return c.seeOther(w, r, repoPath(repo), "repo-created")
 }

@@ -130,10 +130,10 @@ func (c *Console) setContributor(w http.ResponseWriter, r *http.Request, cl *cal
 		if err := c.syncer.RemoveRepoContributor(r.Context(), cl.actor(), repo.ID, u.ID); err != nil {
 			return err
 		}
-		return seeOther(w, r, repoPath(repo), "contributor-gone")
+		return c.seeOther(w, r, repoPath(repo), "contributor-gone")
 	}
 	if _, err := c.syncer.SetRepoContributor(r.Context(), cl.actor(), repo.ID, u.ID, role); err != nil {
 		return err
 	}
-	return seeOther(w, r, repoPath(repo), "contributor-set")
+	return c.seeOther(w, r, repoPath(repo), "contributor-set")
 }

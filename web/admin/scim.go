@@ -77,7 +77,7 @@ func (c *Console) revokeSCIMToken(w http.ResponseWriter, r *http.Request, cl *ca
 	if err := c.syncer.DeleteSCIMToken(r.Context(), cl.actor(), r.PostForm.Get("id")); err != nil {
 		return err
 	}
-	return seeOther(w, r, "/admin/scim", "scim-revoked")
+	return c.seeOther(w, r, "/admin/scim", "scim-revoked")
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

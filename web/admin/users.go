@@ -72,10 +72,10 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, cl *caller) erro
 	d := usersData{Query: q, Offset: offset}
 	if len(users) > usersPageSize {
 		users = users[:usersPageSize]
-		d.Next = pageQuery(q, offset+usersPageSize)
+		d.Next = pageQuery(c.base, q, offset+usersPageSize)
 	}
 	if offset > 0 {
-		d.Prev = pageQuery(q, max(offset-usersPageSize, 0))
+		d.Prev = pageQuery(c.base, q, max(offset-usersPageSize, 0))
 	}
 	for _, u := range users {
 		row := userRow{User: u, SCIM: u.ExternalID != "" || len(u.SCIM) > 0}
@@ -113,8 +113,8 @@ func mergeUsers(first, rest []groupgate.User) []groupgate.User {
 	return out
 }
 
-func pageQuery(q string, offset int) template.URL {
-	v := "/admin/users?offset=" + strconv.Itoa(offset)
+func pageQuery(base, q string, offset int) template.URL {
+	v := base + "/admin/users?offset=" + strconv.Itoa(offset)
 	if q != "" {
 		v += "&q=" + urlQueryEscape(q)
 	}
