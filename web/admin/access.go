@@ -21,9 +21,13 @@ type sessionView struct {
 }
 
 type accessData struct {
-	User     groupgate.User
-	Groups   groupgate.GroupSet
-	Access   sync.Access
+	User   groupgate.User
+	Groups groupgate.GroupSet
+	// Orgs and Repos explain each role the caller holds, as ExplainAccess
+	// does: every source, manual grants that no mapped group backs
+	// flagged.
+	Orgs     []sync.Explanation
+	Repos    []sync.Explanation
 	Sessions []sessionView
 	Tokens   []groupgate.Token
 	// NewToken is the secret of a token just created, shown once.
@@ -52,7 +56,27 @@ func (c *Console) accessData(r *http.Request, cl *caller) (*accessData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of %s: %w", cl.User.ID, err)
 	}
-	d := &accessData{User: cl.User, Groups: gs, Access: cl.Access}
+	d := &accessData{User: cl.User, Groups: gs}
+	for _, o := range cl.Access.Orgs {
+		e, err := c.syncer.Explain(ctx, cl.User.ID, sync.ResourceOrg, o.OrganizationID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.Orgs = append(d.Orgs, e)
+	}
+	for _, rp := range cl.Access.Repos {
+		e, err := c.syncer.Explain(ctx, cl.User.ID, sync.ResourceRepo, rp.RepositoryID)
+		if groupgate.IsCode(err, groupgate.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.Repos = append(d.Repos, e)
+	}
 	for _, rec := range recs {
 		d.Sessions = append(d.Sessions, sessionView{IDHint: session.IDHint(rec.ID), Rec: rec, Current: rec.ID == cl.SessionID})
 	}

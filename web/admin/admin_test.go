@@ -27,6 +27,8 @@ func TestPagesRenderOnlyForThoseAllowedToSeeThem(t *testing.T) {
 		}{
 			{"alice sees her access", alice, "/admin/", 200, []string{"My access", "acme", "owner · manual", `aria-current="page"`, "Audit log"}, nil},
 			{"bob sees his groups and the source of his role", bob, "/admin/", 200, []string{"eng", "ops", "member · group eng", "login"}, []string{"Audit log", "Users</a>"}},
+			{"a manual grant no mapped group backs is flagged", e.signIn("carol"), "/admin/", 200, []string{"beta", "owner · manual", "no mapped IdP group backs it"}, []string{"acme"}},
+			{"bob sees his repository role through the base role", bob, "/admin/", 200, []string{"No repository role"}, nil},
 			{"the instance admin lists every organization", alice, "/admin/orgs", 200, []string{"acme", "beta", "Create organization"}, nil},
 			{"bob lists only the organizations he holds a role on", bob, "/admin/orgs", 200, []string{"acme"}, []string{"beta", "Create organization"}},
 			{"alice manages acme", alice, "/admin/orgs/acme", 200, []string{"eng", "Preview mapping", "bob", "member · group eng", "acme/api"}, nil},
@@ -212,6 +214,9 @@ func TestARepositoryMappingIsPreviewedThenApplied(t *testing.T) {
 		}
 		if p := alice.get("/admin/orgs/acme/repos/api"); !p.has("write · group ops") {
 			t.Fatalf("repo page lacks bob's source:\n%s", p.body)
+		}
+		if p := bobSession.get("/admin/"); !p.has(`href="/admin/orgs/acme/repos/api"`) || !p.has("write · group ops") {
+			t.Fatalf("bob's My access lacks his repository role:\n%s", p.body)
 		}
 	})
 }

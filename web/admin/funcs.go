@@ -35,6 +35,8 @@ var funcs = template.FuncMap{
 	"orgSource":  orgSourceText,
 	"repoSource": repoSourceText,
 	"join":       strings.Join,
+	// repoHref turns "org/repo" into the console's "org/repos/repo".
+	"repoHref": func(fullName string) string { return strings.Replace(fullName, "/", "/repos/", 1) },
 	"navCurrent": func(cur, name string) template.HTMLAttr {
 		if cur == name {
 			return `aria-current="page"`
