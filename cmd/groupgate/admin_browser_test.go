@@ -88,6 +88,8 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("after apply the notice reads %q", n)
 	}
 
+	wd.adminShot("repository")
+
 	resp, err := bob.Get(d.base + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +134,12 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 	if src := wd.source(); strings.Contains(src, token) || !strings.Contains(src, "Okta") {
 		t.Error("the SCIM token is shown again, or not listed")
 	}
+
+	wd.navigate(d.base + "/admin/users")
+	if u := wd.text("table"); !strings.Contains(u, "bob") || !strings.Contains(u, "SSO demo-oidc") {
+		t.Errorf("the users list reads %q", u)
+	}
+	wd.adminShot("users")
 
 	wd.navigate(d.base + "/admin/audit?" + url.Values{"actor": {"alice"}}.Encode())
 	if a := wd.text("table"); !strings.Contains(a, "repo_mapping.add") || !strings.Contains(a, "scim_token.create") {
