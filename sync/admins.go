@@ -54,3 +54,17 @@ func (a Admins) IsAdmin(u groupgate.User) bool {
 	entry, ok := a.byKey[key]
 	return ok && groupgate.SameEmailSpelling(entry, u.VerifiedEmail) && groupgate.NormalizeEmail(u.Email) == key
 }
+
+// MayChangeOrgMember reports whether someone holding own on an
+// organization may grant, change or remove each of roles by hand there:
+// never a role above their own, so that an ADMIN cannot make (or unmake)
+// an OWNER. Instance admins act as OWNER. Whether they administer the
+// organization at all is CanAdminOrg's question.
+func MayChangeOrgMember(own groupgate.OrgRole, roles ...groupgate.OrgRole) bool {
+	for _, r := range roles {
+		if OrgRoleRank(r) > OrgRoleRank(own) {
+			return false
+		}
+	}
+	return true
+}

@@ -401,3 +401,33 @@ func TestLinksAndRedirectsKeepThePublicURLsPathPrefix(t *testing.T) {
 		t.Fatalf("after a form: to %q", p.location)
 	}
 }
+
+func TestAnOrganizationAdminCannotTouchARoleAboveTheirOwn(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		if _, err := e.syncer.AddOrgMapping(e.ctx, "test", e.acme.ID, "ops", groupgate.OrgRoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		bob := e.signIn("bob") // ADMIN of acme through ops
+		for _, tc := range []struct {
+			name   string
+			form   url.Values
+			status int
+		}{
+			{"making carol OWNER", url.Values{"user": {"carol"}, "role": {"OWNER"}}, http.StatusForbidden},
+			{"removing alice's OWNER role", url.Values{"user": {"alice"}, "role": {""}}, http.StatusForbidden},
+			{"demoting alice to MEMBER", url.Values{"user": {"alice@example.com"}, "role": {"MEMBER"}}, http.StatusForbidden},
+			{"making carol MEMBER", url.Values{"user": {"carol"}, "role": {"MEMBER"}}, http.StatusSeeOther},
+			{"making carol ADMIN", url.Values{"user": {"carol"}, "role": {"ADMIN"}}, http.StatusSeeOther},
+			{"removing carol's role", url.Values{"user": {"carol"}, "role": {""}}, http.StatusSeeOther},
+			{"removing a role carol no longer has", url.Values{"user": {"carol"}, "role": {""}}, http.StatusNotFound},
+			{"naming nobody", url.Values{"user": {"nobody"}, "role": {"MEMBER"}}, http.StatusNotFound},
+		} {
+			if p := bob.post("/admin/orgs/acme/members", tc.form); p.status != tc.status {
+				t.Errorf("%s: %d, want %d\n%s", tc.name, p.status, tc.status, p.body)
+			}
+		}
+		if m, err := e.st.GetOrgMember(e.ctx, e.acme.ID, e.users["alice"].ID); err != nil || m.Role != groupgate.OrgRoleOwner {
+			t.Fatalf("alice's manual role: %+v, %v", m, err)
+		}
+	})
+}

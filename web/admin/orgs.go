@@ -228,6 +228,24 @@ func (c *Console) setOrgMember(w http.ResponseWriter, r *http.Request, cl *calle
 		return err
 	}
 	role := groupgate.OrgRole(r.PostForm.Get("role"))
+	// As the API: nobody touches a manual role above their own.
+	touched := []groupgate.OrgRole{role}
+	old, err := c.st.GetOrgMember(r.Context(), o.ID, u.ID)
+	switch {
+	case err == nil:
+		touched = append(touched, old.Role)
+	case !groupgate.IsCode(err, groupgate.NotFound):
+		return fmt.Errorf("load role of %s on organization %s: %w", u.ID, o.ID, err)
+	case role == "":
+		return groupgate.Errorf(groupgate.NotFound, "%s has no role given by hand on %q", u.UserName, o.Name)
+	}
+	own := cl.Access.OrgRole(o.ID)
+	if cl.Admin {
+		own = groupgate.OrgRoleOwner
+	}
+	if !sync.MayChangeOrgMember(own, touched...) {
+		return groupgate.Errorf(groupgate.Forbidden, "you cannot grant or change a role above your own (%s)", strings.ToLower(string(own)))
+	}
 	if role == "" {
 		if err := c.syncer.RemoveOrgMember(r.Context(), cl.actor(), o.ID, u.ID); err != nil {
 			return err
