@@ -40,6 +40,9 @@ type Sessions interface {
 type UserSessions interface {
 	ListUserSessions(ctx context.Context, userID string) ([]*session.Record, error)
 	Delete(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of userID and returns how
+	// many live ones there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
 // Config holds the console's static settings.
@@ -144,6 +147,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	post("/admin/orgs/{org}/repos/{repo}/contributors", c.setContributor)
 
 	get("/admin/users", c.users)
+	post("/admin/users/sessions/revoke", c.revokeUserSessions)
 	get("/admin/scim", c.scim)
 	post("/admin/scim/tokens", c.createSCIMToken)
 	post("/admin/scim/tokens/revoke", c.revokeSCIMToken)
@@ -386,6 +390,7 @@ var notices = map[string]string{
 	"member-set":       "The member's manual role was set.",
 	"member-removed":   "The member's manual role was removed.",
 	"repo-created":     "The repository was created.",
+	"user-signed-out":  "Every session of the user was ended.",
 	"scim-revoked":     "The SCIM token was revoked. Pushes with it are refused from now on.",
 	"contributor-set":  "The contributor's manual role was set.",
 	"contributor-gone": "The contributor's manual role was removed.",

@@ -102,6 +102,7 @@ func TestEveryFormRefusesAMissingWrongOrCrossSiteToken(t *testing.T) {
 			"/admin/orgs/acme/repos/api/mappings/apply":   {"op": {"add"}, "group": {"ops"}},
 			"/admin/orgs/acme/repos/api/contributors":     {"user": {"carol"}, "role": {"READ"}},
 			"/admin/scim/tokens":                          {"name": {"n"}},
+			"/admin/users/sessions/revoke":                {"user": {"x"}},
 			"/admin/scim/tokens/revoke":                   {"id": {"x"}},
 		}
 		before := auditCount(t, e)
@@ -239,6 +240,7 @@ func TestNonAdminsCannotChangeWhatTheyMaySee(t *testing.T) {
 			{"/admin/orgs/beta/mappings/apply", url.Values{"op": {"add"}, "group": {"ops"}}, 404},
 			{"/admin/orgs", url.Values{"name": {"gamma"}}, 403},
 			{"/admin/scim/tokens", url.Values{"name": {"mine"}}, 403},
+			{"/admin/users/sessions/revoke", url.Values{"user": {e.users["alice"].ID}}, 403},
 		} {
 			if p := bob.post(tc.path, tc.form); p.status != tc.status {
 				t.Errorf("bob POST %s: %d, want %d", tc.path, p.status, tc.status)
@@ -428,6 +430,26 @@ func TestAnOrganizationAdminCannotTouchARoleAboveTheirOwn(t *testing.T) {
 		}
 		if m, err := e.st.GetOrgMember(e.ctx, e.acme.ID, e.users["alice"].ID); err != nil || m.Role != groupgate.OrgRoleOwner {
 			t.Fatalf("alice's manual role: %+v, %v", m, err)
+		}
+	})
+}
+
+func TestAnInstanceAdminSignsAUserOutEverywhere(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		alice, bob := e.signIn("alice"), e.signIn("bob")
+		e.signIn("bob")
+		if p := alice.post("/admin/users/sessions/revoke", url.Values{"user": {e.users["bob"].ID}}); p.status != http.StatusSeeOther {
+			t.Fatalf("revoke: %d\n%s", p.status, p.body)
+		}
+		if recs, _ := e.backend.ListUserSessions(e.ctx, e.users["bob"].ID); len(recs) != 0 {
+			t.Fatalf("bob still has %d sessions", len(recs))
+		}
+		if p := bob.get("/admin/"); p.status != http.StatusSeeOther {
+			t.Fatalf("bob's ended session reaches the console: %d", p.status)
+		}
+		evs, _ := e.st.SearchAudit(e.ctx, store.AuditFilter{Action: sync.ActionSessionsRevoke, TargetID: e.users["bob"].ID}, 0)
+		if len(evs) != 1 || !strings.Contains(string(evs[0].After), `"revoked":2`) {
+			t.Fatalf("audit of the revocation: %+v", evs)
 		}
 	})
 }

@@ -97,7 +97,7 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, cl *caller) erro
 		}
 		d.Users = append(d.Users, row)
 	}
-	c.render(w, r, http.StatusOK, "users", view{Title: "Users", Nav: "users", Caller: cl, Data: d})
+	c.render(w, r, http.StatusOK, "users", view{Title: "Users", Nav: "users", Caller: cl, Notice: noticeOf(r), Data: d})
 	return nil
 }
 
@@ -119,4 +119,29 @@ func pageQuery(base, q string, offset int) template.URL {
 		v += "&q=" + urlQueryEscape(q)
 	}
 	return template.URL(v) // built of escaped parts
+}
+
+// revokeUserSessions ends every session of a user (instance admins, as
+// the API's RevokeSessions): the way to sign someone out everywhere now.
+func (c *Console) revokeUserSessions(w http.ResponseWriter, r *http.Request, cl *caller) error {
+	if err := requireInstanceAdmin(cl); err != nil {
+		return err
+	}
+	id := r.PostForm.Get("user")
+	u, err := c.st.GetUser(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("load user %q: %w", id, err)
+	}
+	n, err := c.sessions.DeleteUserSessions(r.Context(), u.ID)
+	if err != nil {
+		return fmt.Errorf("end sessions of %s: %w", u.ID, err)
+	}
+	if err := c.syncer.AuditSessionsRevoked(r.Context(), cl.actor(), u.ID, n); err != nil {
+		return err
+	}
+	if u.ID == cl.User.ID {
+		http.Redirect(w, r, c.publicPath("/login")+"?rd="+urlQueryEscape(c.publicPath(Prefix)), http.StatusSeeOther)
+		return nil
+	}
+	return c.seeOther(w, r, "/admin/users", "user-signed-out")
 }
