@@ -147,3 +147,20 @@ func TestAdminConsoleInARealBrowser(t *testing.T) {
 	}
 	wd.adminShot("audit")
 }
+
+// TestServeMountsTheAdminConsole: serve's wiring mounts /admin/, sends a
+// signed-out browser through the login and back, and takes the instance
+// admins from the configuration's admins:.
+func TestServeMountsTheAdminConsole(t *testing.T) {
+	base, _, _, logs := startServe(t, serveConfig(t, t.TempDir(), ""))
+	alice := newBrowser(t)
+	resp, body := signIn(t, alice, base+"/admin/orgs", "alice")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != base+"/admin/orgs" {
+		t.Fatalf("ended at %s with %s:\n%s\nlogs:\n%s", resp.Request.URL, resp.Status, body, logs)
+	}
+	for _, want := range []string{"<h1>Organizations</h1>", "instance admin", `href="/admin/audit"`, "Create organization"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the console lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -161,7 +161,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 		}
 		c.renderError(w, r, nil, groupgate.Errorf(groupgate.NotFound, "page not found"))
 	})))
-	mux.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
+	mux.Handle("/admin", http.RedirectHandler(c.base+"/admin/", http.StatusMovedPermanently))
 }
 
 // caller is the signed-in person of one request.
@@ -204,7 +204,7 @@ type handler func(w http.ResponseWriter, r *http.Request, c *caller) error
 func (c *Console) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
