@@ -63,6 +63,10 @@ func TestPagesRenderOnlyForThoseAllowedToSeeThem(t *testing.T) {
 			if !strings.Contains(p.body, "<!doctype html>") {
 				t.Errorf("%s: not an HTML page: %.80q", tc.name, p.body)
 			}
+			if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+				p.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: headers %v", tc.name, p.header)
+			}
 		}
 	})
 }

@@ -165,6 +165,7 @@ type page struct {
 	status   int
 	body     string
 	location string
+	header   http.Header
 }
 
 func (b *browser) do(req *http.Request) page {
@@ -179,7 +180,7 @@ func (b *browser) do(req *http.Request) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, body: string(body), location: resp.Header.Get("Location")}
+	return page{status: resp.StatusCode, body: string(body), location: resp.Header.Get("Location"), header: resp.Header}
 }
 
 func (b *browser) get(path string) page {
