@@ -73,15 +73,20 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 // whoami is the /whoami answer: the caller, their groups, and their
 // effective roles with every source that grants them.
 type whoami struct {
-	User             string            `json:"user"`
-	Email            string            `json:"email"`
-	Name             string            `json:"name,omitempty"`
-	Provider         string            `json:"provider"`
-	Subject          string            `json:"subject"`
-	Groups           []string          `json:"groups"`
-	Orgs             []sync.OrgAccess  `json:"orgs"`
-	Repos            []sync.RepoAccess `json:"repos"`
-	SessionExpiresAt time.Time         `json:"session_expires_at"`
+	User     string   `json:"user"`
+	Email    string   `json:"email"`
+	Name     string   `json:"name,omitempty"`
+	Provider string   `json:"provider"`
+	Subject  string   `json:"subject"`
+	Groups   []string `json:"groups"`
+	// DroppedGroups are groups the IdP sent at this session's login that
+	// the group filter hid (at most groupgate.MaxDroppedGroups; the count
+	// says how many in all): why a group may grant nothing.
+	DroppedGroups     []string          `json:"dropped_groups,omitempty"`
+	DroppedGroupCount int               `json:"dropped_group_count,omitempty"`
+	Orgs              []sync.OrgAccess  `json:"orgs"`
+	Repos             []sync.RepoAccess `json:"repos"`
+	SessionExpiresAt  time.Time         `json:"session_expires_at"`
 	// Sessions are the caller's live sessions, on any device, when the
 	// server can list them (Deps.SessionBackend).
 	Sessions []whoamiSession `json:"sessions,omitempty"`
@@ -103,7 +108,7 @@ type whoamiSession struct {
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.currentSession(r)
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	access, err := s.deps.Accounts.Resolve(r.Context(), rec.UserID)
@@ -111,24 +116,26 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		err = groupgate.WrapError(groupgate.Unauthenticated, err, "the signed-in user no longer exists")
 	}
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	out := whoami{
-		User:             usernameOf(rec.Identity),
-		Email:            rec.Identity.Email,
-		Name:             rec.Identity.DisplayName,
-		Provider:         rec.Provider,
-		Subject:          rec.Identity.Subject,
-		Groups:           access.Groups,
-		Orgs:             access.Orgs,
-		Repos:            access.Repos,
-		SessionExpiresAt: rec.ExpiresAt.UTC(),
+		User:              usernameOf(rec.Identity),
+		Email:             rec.Identity.Email,
+		Name:              rec.Identity.DisplayName,
+		Provider:          rec.Provider,
+		Subject:           rec.Identity.Subject,
+		Groups:            access.Groups,
+		DroppedGroups:     rec.Identity.DroppedGroups,
+		DroppedGroupCount: rec.Identity.DroppedGroupCount,
+		Orgs:              access.Orgs,
+		Repos:             access.Repos,
+		SessionExpiresAt:  rec.ExpiresAt.UTC(),
 	}
 	if s.deps.SessionBackend != nil {
 		recs, err := s.deps.SessionBackend.ListUserSessions(r.Context(), rec.UserID)
 		if err != nil {
-			s.writeJSONError(w, r, err)
+			s.whoamiError(w, r, err)
 			return
 		}
 		out.Sessions = make([]whoamiSession, 0, len(recs))
@@ -146,5 +153,5 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	if out.Repos == nil {
 		out.Repos = []sync.RepoAccess{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeWhoami(w, r, out)
 }

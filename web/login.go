@@ -204,7 +204,13 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 	if v.AfterStart != nil {
 		v.AfterStart(ctx, rec.ID)
 	}
-	f.logger.InfoContext(ctx, "login", append([]any{"provider", v.Provider, "user_id", user.ID, "groups", len(memberships.Groups)}, v.LogAttrs...)...)
+	attrs := []any{"provider", v.Provider, "user_id", user.ID, "groups", len(memberships.Groups)}
+	if id := v.Result.Identity; id.DroppedGroupCount > 0 {
+		// Group names, bounded by claims, never a token or an assertion:
+		// an operator whose filter hides every group sees it here first.
+		attrs = append(attrs, "dropped_groups", id.DroppedGroups, "dropped_group_count", id.DroppedGroupCount)
+	}
+	f.logger.InfoContext(ctx, "login", append(attrs, v.LogAttrs...)...)
 	// Validated at /login already; again here, since the attempt store is
 	// shared state, an IdP-initiated RelayState is attacker-reachable
 	// input, and this is the last step before the browser leaves.

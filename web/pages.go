@@ -18,7 +18,7 @@ var templateFS embed.FS
 // pages are parsed once; each is the layout with its own "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "picker", "signedout", "logout"} {
+	for _, name := range []string{"error", "picker", "signedout", "logout", "whoami"} {
 		m[name] = template.Must(ui.Parse(templateFS, nil, "templates/"+name+".html"))
 	}
 	return m
