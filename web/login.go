@@ -73,7 +73,11 @@ func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string)
 	data := pageData{Title: "Sign in"}
 	for _, name := range s.cfg.Providers {
 		v := url.Values{"provider": {name}, "rd": {rd}}
-		data.Providers = append(data.Providers, providerLink{Name: name, URL: s.publicPath("/login") + "?" + v.Encode(),
+		display := s.cfg.DisplayNames[name]
+		if display == "" {
+			display = name
+		}
+		data.Providers = append(data.Providers, providerLink{Name: display, URL: s.publicPath("/login") + "?" + v.Encode(),
 			Unavailable: !s.providerAvailable(name)})
 	}
 	s.renderPage(w, r, http.StatusOK, "picker", data)

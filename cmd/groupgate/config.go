@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -163,7 +165,10 @@ type GroupsConfig struct {
 // the other type is refused.
 type ProviderConfig struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // oidc | saml
+	// DisplayName is what the login page's provider picker shows (default:
+	// Name, which appears in URLs and so is terse).
+	DisplayName string `yaml:"display_name"`
+	Type        string `yaml:"type"` // oidc | saml
 	// AllowInsecureHTTP lets issuer or idp_metadata_url use plain http on
 	// a host that is not loopback. The IdP's signing keys come from there:
 	// over http anyone on the path can replace them and sign logins.
@@ -921,6 +926,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 			d.problemf(at("name"), "duplicate provider name %q (also %s)", p.Name, first)
 		}
 		names[p.Name] = base
+	}
+
+	if n := p.DisplayName; utf8.RuneCountInString(n) > 64 || strings.IndexFunc(n, unicode.IsControl) >= 0 || !utf8.ValidString(n) {
+		d.problemf(at("display_name"), "must be at most 64 characters without control characters")
 	}
 
 	switch p.Type {

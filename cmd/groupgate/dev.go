@@ -197,12 +197,14 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	var p ProviderConfig
 	p.setDefaults()
 	p.Name, p.Type = devOIDCProvider, "oidc"
+	p.DisplayName = "Demo OIDC provider"
 	p.Issuer = s.base + devOIDCPath
 	p.ClientID, p.ClientSecret = devClientID, clientSecret
 	p.Scopes = []string{"openid", "email", "profile", "groups"}
 	var sp ProviderConfig
 	sp.setDefaults()
 	sp.Name, sp.Type = devSAMLProvider, "saml"
+	sp.DisplayName = "Demo SAML provider"
 	sp.IDPMetadataURL = s.samlMetadataURL
 	sp.SPEntityID = s.base + "/saml/" + devSAMLProvider + "/metadata"
 	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
@@ -347,7 +349,7 @@ func printDevBanner(w io.Writer, s devSetup, tokens devTokens) error {
 	token := tokens.api
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ngroupgate dev is running. Open %s/ in a browser.\n\n", s.base)
-	fmt.Fprintf(&b, "Pick %s or %s, then sign in at the demo identity provider as one of:\n", devOIDCProvider, devSAMLProvider)
+	b.WriteString("Pick the demo OIDC or SAML provider, then sign in at its form as one of:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  user\tpassword\tIdP groups")
 	for _, u := range devidp.Users() {
