@@ -73,23 +73,24 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 // whoami is the /whoami answer: the caller, their groups, and their
 // effective roles with every source that grants them.
 type whoami struct {
-	User     string   `json:"user"`
-	Email    string   `json:"email"`
-	Name     string   `json:"name,omitempty"`
-	Provider string   `json:"provider"`
-	Subject  string   `json:"subject"`
-	Groups   []string `json:"groups"`
-	// DroppedGroups are groups the IdP sent at this session's login that
-	// the group filter hid (at most groupgate.MaxDroppedGroups; the count
-	// says how many in all): why a group may grant nothing.
-	DroppedGroups     []string          `json:"dropped_groups,omitempty"`
-	DroppedGroupCount int               `json:"dropped_group_count,omitempty"`
-	Orgs              []sync.OrgAccess  `json:"orgs"`
-	Repos             []sync.RepoAccess `json:"repos"`
-	SessionExpiresAt  time.Time         `json:"session_expires_at"`
+	User             string            `json:"user"`
+	Email            string            `json:"email"`
+	Name             string            `json:"name,omitempty"`
+	Provider         string            `json:"provider"`
+	Subject          string            `json:"subject"`
+	Groups           []string          `json:"groups"`
+	Orgs             []sync.OrgAccess  `json:"orgs"`
+	Repos            []sync.RepoAccess `json:"repos"`
+	SessionExpiresAt time.Time         `json:"session_expires_at"`
 	// Sessions are the caller's live sessions, on any device, when the
 	// server can list them (Deps.SessionBackend).
 	Sessions []whoamiSession `json:"sessions,omitempty"`
+
+	// DroppedGroups are groups the IdP sent at this session's login that
+	// the group filter hid (at most groupgate.MaxDroppedGroups; the count
+	// says how many in all): why a group may grant nothing.
+	DroppedGroups     []string `json:"dropped_groups,omitempty"`
+	DroppedGroupCount int      `json:"dropped_group_count,omitempty"`
 }
 
 // whoamiSession describes one live session without its ID, which is a
@@ -120,18 +121,17 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := whoami{
-		User:              usernameOf(rec.Identity),
-		Email:             rec.Identity.Email,
-		Name:              rec.Identity.DisplayName,
-		Provider:          rec.Provider,
-		Subject:           rec.Identity.Subject,
-		Groups:            access.Groups,
-		DroppedGroups:     rec.Identity.DroppedGroups,
-		DroppedGroupCount: rec.Identity.DroppedGroupCount,
-		Orgs:              access.Orgs,
-		Repos:             access.Repos,
-		SessionExpiresAt:  rec.ExpiresAt.UTC(),
+		User:             usernameOf(rec.Identity),
+		Email:            rec.Identity.Email,
+		Name:             rec.Identity.DisplayName,
+		Provider:         rec.Provider,
+		Subject:          rec.Identity.Subject,
+		Groups:           access.Groups,
+		Orgs:             access.Orgs,
+		Repos:            access.Repos,
+		SessionExpiresAt: rec.ExpiresAt.UTC(),
 	}
+	out.DroppedGroups, out.DroppedGroupCount = rec.Identity.DroppedGroups, rec.Identity.DroppedGroupCount
 	if s.deps.SessionBackend != nil {
 		recs, err := s.deps.SessionBackend.ListUserSessions(r.Context(), rec.UserID)
 		if err != nil {

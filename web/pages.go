@@ -204,6 +204,16 @@ func errorPage(err error, loginURL string) pageData {
 	return data
 }
 
+// failureLogAttrs are the attributes of a failed request's log line: the
+// page's kind when it has one, and the cause, which pages never show.
+func failureLogAttrs(r *http.Request, data pageData, err error) []any {
+	attrs := []any{"path", r.URL.Path, "status", data.Status}
+	if data.Reason != "" {
+		attrs = append(attrs, "reason", data.Reason)
+	}
+	return append(attrs, "error", err)
+}
+
 // renderError shows err's caller-safe message on an HTML page with the
 // status of its code, and logs the cause, which the page never shows.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
@@ -212,7 +222,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	if data.Status >= 500 {
 		level = slog.LevelError
 	}
-	s.logger.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", data.Status, "reason", data.Reason, "error", err)
+	s.logger.Log(r.Context(), level, "request failed", failureLogAttrs(r, data, err)...)
 	s.renderPage(w, r, data.Status, "error", data)
 }
 

@@ -539,7 +539,7 @@ func (e *SAMLEndpoints) renderError(w http.ResponseWriter, r *http.Request, err 
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	e.logger.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", status, "reason", data.Reason, "error", err)
+	e.logger.Log(r.Context(), level, "request failed", failureLogAttrs(r, data, err)...)
 	var buf bytes.Buffer
 	if err := pages["error"].ExecuteTemplate(&buf, "layout", data); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

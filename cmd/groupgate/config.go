@@ -165,10 +165,7 @@ type GroupsConfig struct {
 // the other type is refused.
 type ProviderConfig struct {
 	Name string `yaml:"name"`
-	// DisplayName is what the login page's provider picker shows (default:
-	// Name, which appears in URLs and so is terse).
-	DisplayName string `yaml:"display_name"`
-	Type        string `yaml:"type"` // oidc | saml
+	Type string `yaml:"type"` // oidc | saml
 	// AllowInsecureHTTP lets issuer or idp_metadata_url use plain http on
 	// a host that is not loopback. The IdP's signing keys come from there:
 	// over http anyone on the path can replace them and sign logins.
@@ -177,6 +174,10 @@ type ProviderConfig struct {
 	// said email_verified: logins may then link to an existing account by
 	// email. For SAML IdPs and Entra ID, which send no such claim.
 	TrustEmail bool `yaml:"trust_email"`
+
+	// DisplayName is what the login page's provider picker shows (default:
+	// Name, which appears in URLs and so is terse).
+	DisplayName string `yaml:"display_name"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/groupgate/groupgate/internal/testenv"
 )
 
 // startDevIdP runs `groupgate devidp` for a groupgate at public, writing
@@ -98,7 +100,22 @@ func TestServeWithoutARealIdP(t *testing.T) {
 // not silent: the login line names them and /whoami shows them, as JSON
 // and on its page (issue 13 point 4).
 func TestDroppedGroupsAreLoggedAndShown(t *testing.T) {
-	base, stop, done, logs := startServe(t, serveConfig(t, t.TempDir(), "groups:\n  include: [\"^eng$\"]\n"))
+	for _, mode := range []struct {
+		name  string
+		extra func(t *testing.T) string
+	}{
+		{"with in-process sessions", func(*testing.T) string { return "" }},
+		{"with Redis sessions, through their encoding", func(t *testing.T) string {
+			_, prefix := testenv.Redis(t)
+			return "redis:\n  addrs: [" + testenv.RedisAddr(t) + "]\n  key_prefix: \"" + prefix + "\"\n"
+		}},
+	} {
+		t.Run(mode.name, func(t *testing.T) { droppedGroupsShown(t, mode.extra(t)) })
+	}
+}
+
+func droppedGroupsShown(t *testing.T, extra string) {
+	base, stop, done, logs := startServe(t, serveConfig(t, t.TempDir(), "groups:\n  include: [\"^eng$\"]\n"+extra))
 	c := newBrowser(t)
 	_, body := signIn(t, c, base+"/login?"+url.Values{"rd": {base + "/whoami"}}.Encode(), "alice")
 	var who struct {
