@@ -89,10 +89,11 @@ func (s *Server) whoamiError(w http.ResponseWriter, r *http.Request, err error) 
 	securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if groupgate.IsCode(err, groupgate.Unauthenticated) {
 			s.renderPage(w, r, http.StatusUnauthorized, "error", pageData{
-				Title:   "You are not signed in",
-				Message: "Sign in to see who you are to groupgate: your groups and the roles they give you.",
-				Status:  http.StatusUnauthorized,
-				Retry:   s.loginURL(s.publicPath("/whoami")),
+				Title:      "You are not signed in",
+				Message:    "Sign in to see who you are to groupgate: your groups and the roles they give you.",
+				Status:     http.StatusUnauthorized,
+				Retry:      s.loginURL(s.publicPath("/whoami")),
+				RetryLabel: "Sign in",
 			})
 			return
 		}

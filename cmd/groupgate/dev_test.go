@@ -221,6 +221,15 @@ func TestDevShowsAllThreeWaysIn(t *testing.T) {
 	if !regexp.MustCompile(`SCIM token:\nggscim_[A-Za-z0-9_-]+\n`).MatchString(d.banner) {
 		t.Errorf("banner lacks the SCIM token alone on its line:\n%s", d.banner)
 	}
+	// The API example under alice's token, as printed.
+	apiExample := regexp.MustCompile(`(?m)^  (curl -s -H 'Authorization: Bearer gg_.*\\\n.*)$`).FindStringSubmatch(d.banner)
+	if apiExample == nil {
+		t.Fatalf("banner lacks the API curl example:\n%s", d.banner)
+	}
+	if out, err := exec.Command("bash", "-e", "-o", "pipefail", "-c", apiExample[1]).CombinedOutput(); err != nil || !strings.Contains(string(out), `"name":"acme"`) {
+		t.Errorf("the banner's API example: %v\n--- script\n%s\n--- output\n%s", err, apiExample[1], out)
+	}
+
 	bob := newBrowser(t)
 	if _, body := signIn(t, bob, d.loginURL(devOIDCProvider), "bob"); !strings.Contains(body, "<th>X-Auth-Request-Org-Roles</th><td>acme=MEMBER</td>") {
 		t.Fatalf("bob's demo app page before the push:\n%s", body)
