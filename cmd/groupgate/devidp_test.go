@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,6 +91,15 @@ func TestServeWithoutARealIdP(t *testing.T) {
 	if !regexp.MustCompile(`"msg":"login".*"provider":"` + devOIDCProvider + `"`).MatchString(logs.String()) {
 		t.Errorf("no login line in serve's logs:\n%s", logs)
 	}
+
+	// SAML: the IdP's form, then its HTTP-POST binding form to the ACS,
+	// which a browser submits by script and this client by hand.
+	bob := newBrowser(t)
+	resp, body = signIn(t, bob, base+"/login?"+url.Values{"provider": {devSAMLProvider}, "rd": {base + "/whoami"}}.Encode(), "bob")
+	resp, body = postForm(t, bob, resp, body)
+	if err := json.Unmarshal([]byte(body), &who); err != nil || resp.StatusCode != http.StatusOK || who.User != "bob" {
+		t.Fatalf("after the SAML login: %s at %s: %s (%v)\nlogs:\n%s", resp.Status, resp.Request.URL, body, err, logs)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -145,4 +155,32 @@ func droppedGroupsShown(t *testing.T, extra string) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+var (
+	postFormRE   = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	postHiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+)
+
+// postForm submits the page's POST form with its hidden fields, as the
+// script of an HTTP-POST binding page does, and returns where it ends.
+func postForm(t *testing.T, c *http.Client, resp *http.Response, body string) (*http.Response, string) {
+	t.Helper()
+	m := postFormRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("%s at %s has no POST form:\n%s", resp.Status, resp.Request.URL, body)
+	}
+	action, err := resp.Request.URL.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{}
+	for _, h := range postHiddenRE.FindAllStringSubmatch(body, -1) {
+		form.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+	}
+	next, err := c.PostForm(action.String(), form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", action, err)
+	}
+	return next, readAll(t, next)
 }
