@@ -575,6 +575,14 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 			AttemptTTL: broker.DefaultAttemptTTL,
 		},
 	}
+	for _, p := range cfg.Providers {
+		if p.DisplayName != "" {
+			if wcfg.DisplayNames == nil {
+				wcfg.DisplayNames = map[string]string{}
+			}
+			wcfg.DisplayNames[p.Name] = p.DisplayName
+		}
+	}
 	if cfg.Upstream != "" {
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
