@@ -23,6 +23,7 @@ import (
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
@@ -147,11 +148,61 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithMount(s))
 	}
+	if cfg.IdentityToken.Enabled {
+		tokens, err := m.buildIdentityTokens(ctx, cfg, st, logger)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, web.WithIdentityTokens(tokens))
+	}
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: providers.names}, nil
+}
+
+// buildIdentityTokens opens the signer of X-Auth-Request-Jwt: it reads
+// (or, on the first start, creates) the key set in the store, then keeps
+// it in step with the other replicas and rotates it until Close.
+func (m *Main) buildIdentityTokens(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (*idtoken.Issuer, error) {
+	it := cfg.IdentityToken
+	audience := it.Audience
+	if len(audience) == 0 {
+		audience = []string{cfg.PublicURL}
+	}
+	logger = logger.With("component", "idtoken")
+	// session.secret is the same on every replica (cookies depend on it),
+	// so every replica can open the keys another one sealed.
+	tokens, err := idtoken.New(st, []byte(cfg.Session.Secret), idtoken.Config{
+		Issuer:         cfg.PublicURL,
+		Audience:       audience,
+		Algorithm:      it.Algorithm,
+		TTL:            it.TTL.D(),
+		RotationPeriod: it.RotationPeriod.D(),
+		PublishAhead:   it.PublishAhead.D(),
+		MaxGroups:      it.MaxGroups,
+		MaxRoles:       it.MaxRoles,
+		MaxBytes:       int(it.MaxBytes),
+	}, idtoken.WithNow(m.Now), idtoken.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	if err := tokens.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tokens.Run(ctx)
+	}()
+	m.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	return tokens, nil
 }
 
 // Redis client limits for sessions. go-redis's defaults (5s dial tried 5
@@ -587,6 +638,14 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
+	}
+	for i, r := range cfg.UpstreamRoutes {
+		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		if err != nil {
+			// LoadConfig checked every route; this guards direct callers.
+			return nil, fmt.Errorf("upstream_routes[%d]: %w", i, err)
+		}
+		wcfg.Routes = append(wcfg.Routes, web.Route{PathPrefix: r.PathPrefix, Require: req})
 	}
 	srv, err := web.NewServer(wcfg, deps, opts...)
 	if err != nil {
