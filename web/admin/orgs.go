@@ -100,8 +100,11 @@ type orgData struct {
 	CanAdmin bool
 	Mappings []mappingRow
 	Members  []member
-	Repos    []groupgate.Repository
-	OrgRoles []string
+	// Truncated: more users than maxHolders may hold a role; only the
+	// first are listed.
+	Truncated bool
+	Repos     []groupgate.Repository
+	OrgRoles  []string
 	// RepoRoles are the choices of the base role.
 	RepoRoles []string
 }
@@ -139,7 +142,7 @@ func (c *Console) org(w http.ResponseWriter, r *http.Request, cl *caller) error 
 	for _, m := range manual {
 		ids = append(ids, m.UserID)
 	}
-	d.Members, err = c.holders(ctx, sync.ResourceOrg, o.ID, ids, groups, func(e sync.Explanation) bool { return e.OrgRole != "" })
+	d.Members, d.Truncated, err = c.holders(ctx, sync.ResourceOrg, o.ID, ids, groups, func(e sync.Explanation) bool { return e.OrgRole != "" })
 	if err != nil {
 		return err
 	}
@@ -154,38 +157,38 @@ func (c *Console) org(w http.ResponseWriter, r *http.Request, cl *caller) error 
 
 // holders are the users holding a role on the resource: those given one
 // by hand and the members of its mapped groups, each explained.
-func (c *Console) holders(ctx context.Context, kind sync.ResourceKind, id string, ids, groups []string, has func(sync.Explanation) bool) ([]member, error) {
+// Past maxHolders candidates it stops; truncated then says so.
+func (c *Console) holders(ctx context.Context, kind sync.ResourceKind, id string, ids, groups []string, has func(sync.Explanation) bool) (out []member, truncated bool, err error) {
 	for _, g := range groups {
 		gm, err := c.st.ListGroupMembers(ctx, g)
 		if err != nil {
-			return nil, fmt.Errorf("list members of group %q: %w", g, err)
+			return nil, false, fmt.Errorf("list members of group %q: %w", g, err)
 		}
 		ids = append(ids, gm...)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if len(ids) > maxHolders {
-		ids = ids[:maxHolders]
+		ids, truncated = ids[:maxHolders], true
 	}
-	var out []member
 	for _, uid := range ids {
 		e, err := c.syncer.Explain(ctx, uid, kind, id)
 		if groupgate.IsCode(err, groupgate.NotFound) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if !has(e) {
 			continue
 		}
 		u, err := c.st.GetUser(ctx, uid)
 		if err != nil {
-			return nil, fmt.Errorf("load user %s: %w", uid, err)
+			return nil, false, fmt.Errorf("load user %s: %w", uid, err)
 		}
 		out = append(out, member{User: u, Explanation: e})
 	}
-	return out, nil
+	return out, truncated, nil
 }
 
 // setBaseRole changes the organization's repository base role.

@@ -32,6 +32,7 @@ type repoData struct {
 	CanAdmin  bool
 	Mappings  []mappingRow
 	Members   []member
+	Truncated bool
 	RepoRoles []string
 }
 
@@ -83,7 +84,7 @@ func (c *Console) repo(w http.ResponseWriter, r *http.Request, cl *caller) error
 			groups = append(groups, m.Group)
 		}
 	}
-	d.Members, err = c.holders(ctx, sync.ResourceRepo, repo.ID, ids, groups, func(e sync.Explanation) bool { return e.RepoRole != "" })
+	d.Members, d.Truncated, err = c.holders(ctx, sync.ResourceRepo, repo.ID, ids, groups, func(e sync.Explanation) bool { return e.RepoRole != "" })
 	if err != nil {
 		return err
 	}
