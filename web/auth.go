@@ -45,18 +45,39 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		series.count.Inc()
 		series.duration.Observe(time.Since(start).Seconds())
 	}()
+	redirectAnon, req, qerr := parseAuthQuery(r.URL.RawQuery)
+	if qerr != nil {
+		// A proxy configured with a requirement groupgate cannot read: say
+		// so on every request rather than guess.
+		decision = decisionError
+		writeAuthRefusal(w, http.StatusBadRequest, groupgate.ErrorMessageOf(qerr))
+		return
+	}
 	rec, err := s.currentSession(r)
 	switch {
 	case err == nil:
+		if !req.IsZero() {
+			if ok, reason := req.Check(rec.Memberships); !ok {
+				decision = decisionDenied
+				writeAuthRefusal(w, http.StatusForbidden, reason)
+				return
+			}
+		}
 		identityOf(rec).Set(w.Header())
+		if s.tokens != nil && !s.setIdentityToken(w.Header(), r, rec) {
+			decision = decisionError
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 	case groupgate.IsCode(err, groupgate.Unauthenticated):
 		decision = decisionDenied
-		if v := r.URL.Query().Get("redirect"); v == "1" || v == "true" {
+		if redirectAnon {
 			rd, _ := OriginalURL(r, s.cfg.TrustedProxies, s.cfg.PublicURL)
 			redirect(w, s.loginURL(rd), http.StatusFound)
 			return
 		}
+		w.Header().Set(HeaderReason, "not signed in")
 		w.WriteHeader(http.StatusUnauthorized)
 	default:
 		decision = decisionError

@@ -109,6 +109,9 @@ type Config struct {
 	// deadline.
 	ProxyReadTimeout  time.Duration
 	ProxyWriteTimeout time.Duration
+	// Routes are requirements per upstream path prefix in reverse-proxy
+	// mode (upstream_routes): a signed-in caller who lacks one gets 403.
+	Routes []Route
 }
 
 // DefaultMaxBodyBytes is the body limit of groupgate's own routes.
@@ -196,6 +199,8 @@ type Server struct {
 	proxy      *httputil.ReverseProxy
 	limiter    *loginLimiter
 	handler    http.Handler
+	// tokens signs X-Auth-Request-Jwt; nil: the header is not sent.
+	tokens IdentityTokens
 }
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:
@@ -244,6 +249,7 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		problems = append(problems, "login flow, session store, account syncer and redirect policy are required")
 	}
 	problems = append(problems, s.checkProviders()...)
+	problems = append(problems, checkRoutes(cfg)...)
 	if len(problems) > 0 {
 		return nil, groupgate.Errorf(groupgate.Invalid, "web server: %s", strings.Join(problems, "; "))
 	}
@@ -356,6 +362,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/logged-out", pageChain(allow(s.handleSignedOut, http.MethodGet)))
 	mux.Handle("/auth", apiChain(http.HandlerFunc(s.handleAuth)))
 	mux.Handle("/whoami", apiChain(allow(s.handleWhoami, http.MethodGet)))
+	if s.tokens != nil {
+		mux.Handle(JWKSPath, s.tokens.JWKSHandler())
+	}
 	if s.cfg.MetricsOnMainListener {
 		mux.Handle("GET /metrics", s.MetricsHandler())
 	}
@@ -457,6 +466,9 @@ type requestScope struct {
 	session       *session.Record
 	sessionErr    error
 	sessionLoaded bool
+	// idToken is the signed identity token of a proxied request, set
+	// before the proxy's Rewrite adds it.
+	idToken string
 }
 
 type scopeKey struct{}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -21,11 +23,13 @@ import (
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
+	"github.com/groupgate/groupgate/web/admin"
 )
 
 // app is a wired groupgate: what serve runs and dev runs with demo data.
@@ -124,6 +128,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		web.WithRegistry(reg),
 		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
 	}
+	console, err := buildAdmin(cfg, pub, st, syncer, backend, cookies, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(console))
 	if len(providers.saml) > 0 {
 		endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: cfg.Session.TTL.D()}, deps, providers.saml,
 			web.WithSAMLLogger(logger.With("component", "saml")), web.WithSAMLNow(m.Now))
@@ -139,11 +148,61 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithMount(s))
 	}
+	if cfg.IdentityToken.Enabled {
+		tokens, err := m.buildIdentityTokens(ctx, cfg, st, logger)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, web.WithIdentityTokens(tokens))
+	}
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: providers.names}, nil
+}
+
+// buildIdentityTokens opens the signer of X-Auth-Request-Jwt: it reads
+// (or, on the first start, creates) the key set in the store, then keeps
+// it in step with the other replicas and rotates it until Close.
+func (m *Main) buildIdentityTokens(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (*idtoken.Issuer, error) {
+	it := cfg.IdentityToken
+	audience := it.Audience
+	if len(audience) == 0 {
+		audience = []string{cfg.PublicURL}
+	}
+	logger = logger.With("component", "idtoken")
+	// session.secret is the same on every replica (cookies depend on it),
+	// so every replica can open the keys another one sealed.
+	tokens, err := idtoken.New(st, []byte(cfg.Session.Secret), idtoken.Config{
+		Issuer:         cfg.PublicURL,
+		Audience:       audience,
+		Algorithm:      it.Algorithm,
+		TTL:            it.TTL.D(),
+		RotationPeriod: it.RotationPeriod.D(),
+		PublishAhead:   it.PublishAhead.D(),
+		MaxGroups:      it.MaxGroups,
+		MaxRoles:       it.MaxRoles,
+		MaxBytes:       int(it.MaxBytes),
+	}, idtoken.WithNow(m.Now), idtoken.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	if err := tokens.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tokens.Run(ctx)
+	}()
+	m.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	return tokens, nil
 }
 
 // Redis client limits for sessions. go-redis's defaults (5s dial tried 5
@@ -497,6 +556,31 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 		api.WithLogger(logger.With("component", "api")))
 }
 
+// buildAdmin is the /admin/ console, signed in by the browser session. Its
+// form tokens are keyed by a key derived from session.secret, so that every
+// replica accepts every other one's forms without another secret to
+// configure.
+func buildAdmin(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) (*admin.Console, error) {
+	mac := hmac.New(sha256.New, []byte(cfg.Session.Secret))
+	mac.Write([]byte("groupgate admin console form key"))
+	lifetime := cfg.API.Tokens.SessionMaxLifetime.D()
+	if lifetime <= 0 {
+		lifetime = api.DefaultTokenPolicy().SessionMaxLifetime
+	}
+	c, err := admin.New(admin.Config{
+		PublicURL:       pub,
+		Admins:          sync.NewAdmins(cfg.Admins),
+		CSRFKey:         mac.Sum(nil),
+		TokenLifetime:   lifetime,
+		TokenMaxPerUser: cfg.API.Tokens.MaxPerUser,
+		SCIMEnabled:     cfg.SCIM.Enabled,
+	}, st, syncer, cookies, backend, admin.WithLogger(logger.With("component", "admin")), admin.WithNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("admin console: %w", err)
+	}
+	return c, nil
+}
+
 // buildSCIM is the SCIM 2.0 endpoint at /scim/v2/, writing through the
 // syncer so that deactivations end sessions and group pushes move roles.
 func buildSCIM(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, now func() time.Time, logger *slog.Logger) (web.Mounter, error) {
@@ -554,6 +638,14 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
+	}
+	for i, r := range cfg.UpstreamRoutes {
+		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		if err != nil {
+			// LoadConfig checked every route; this guards direct callers.
+			return nil, fmt.Errorf("upstream_routes[%d]: %w", i, err)
+		}
+		wcfg.Routes = append(wcfg.Routes, web.Route{PathPrefix: r.PathPrefix, Require: req})
 	}
 	srv, err := web.NewServer(wcfg, deps, opts...)
 	if err != nil {

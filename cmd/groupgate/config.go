@@ -18,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/web"
 )
@@ -43,6 +45,11 @@ type Config struct {
 	SCIM                 SCIMConfig       `yaml:"scim"`
 	API                  APIConfig        `yaml:"api"`
 	Upstream             string           `yaml:"upstream"`
+	// UpstreamRoutes are requirements per upstream path prefix in
+	// reverse-proxy mode.
+	UpstreamRoutes []UpstreamRouteConfig `yaml:"upstream_routes"`
+	// IdentityToken is the signed X-Auth-Request-Jwt.
+	IdentityToken IdentityTokenConfig `yaml:"identity_token"`
 
 	// Bounds of the HTTP surface against clients that would exhaust it.
 	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
@@ -101,6 +108,32 @@ type LoginLimitsConfig struct {
 	PerClientBurst     int `yaml:"per_client_burst"`
 	PerClientPerMinute int `yaml:"per_client_per_minute"`
 	MaxLiveAttempts    int `yaml:"max_live_attempts"`
+}
+
+// UpstreamRouteConfig is one requirement on the upstream paths under
+// PathPrefix (web.Route): the /auth query's parameters, as keys.
+type UpstreamRouteConfig struct {
+	PathPrefix string `yaml:"path_prefix"`
+	Org        string `yaml:"org"`
+	Repo       string `yaml:"repo"`
+	Group      string `yaml:"group"`
+	MinRole    string `yaml:"min_role"`
+}
+
+// IdentityTokenConfig configures X-Auth-Request-Jwt (package idtoken).
+// The signing keys live in the store, sealed with a key derived from
+// session.secret, and rotate by themselves.
+type IdentityTokenConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Audience is "aud"; empty: public_url.
+	Audience       []string `yaml:"audience"`
+	Algorithm      string   `yaml:"algorithm"`
+	TTL            Duration `yaml:"ttl"`
+	RotationPeriod Duration `yaml:"rotation_period"`
+	PublishAhead   Duration `yaml:"publish_ahead"`
+	MaxGroups      int      `yaml:"max_groups"`
+	MaxRoles       int      `yaml:"max_roles"`
+	MaxBytes       ByteSize `yaml:"max_bytes"`
 }
 
 // LogConfig selects the slog handler.
@@ -276,6 +309,16 @@ func defaultConfig() Config {
 			MaxPerUser:         100,
 		}},
 		HTTP: defaultHTTPConfig(),
+		IdentityToken: IdentityTokenConfig{
+			Enabled:        true,
+			Algorithm:      idtoken.DefaultAlgorithm,
+			TTL:            Duration(idtoken.DefaultTTL),
+			RotationPeriod: Duration(idtoken.DefaultRotationPeriod),
+			PublishAhead:   Duration(idtoken.DefaultPublishAhead),
+			MaxGroups:      idtoken.DefaultMaxGroups,
+			MaxRoles:       idtoken.DefaultMaxRoles,
+			MaxBytes:       idtoken.DefaultMaxBytes,
+		},
 		LoginLimits: LoginLimitsConfig{
 			PerClientBurst:     web.DefaultLoginPerClientBurst,
 			PerClientPerMinute: web.DefaultLoginPerClientPerMinute,
@@ -889,6 +932,88 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.validateAPITokens(c.API.Tokens)
+	d.validateUpstreamRoutes(c)
+	d.validateIdentityToken(c)
+}
+
+// validateUpstreamRoutes checks each route as web.NewServer and /auth
+// would: a prefix starting with /, listed once, and a requirement that
+// parses.
+func (d *decoder) validateUpstreamRoutes(c *Config) {
+	if len(c.UpstreamRoutes) > 0 && c.Upstream == "" {
+		d.problemf("upstream_routes", "needs upstream (reverse-proxy mode); behind your own proxy, put the requirement in /auth's query (/auth?org=acme&min_role=WRITER)")
+	}
+	seen := map[string]string{}
+	for i, r := range c.UpstreamRoutes {
+		base := fmt.Sprintf("upstream_routes[%d]", i)
+		switch {
+		case r.PathPrefix == "":
+			d.problemf(base+".path_prefix", "required")
+		case !strings.HasPrefix(r.PathPrefix, "/"):
+			d.problemf(base+".path_prefix", "%q must start with /", r.PathPrefix)
+		default:
+			if first, dup := seen[r.PathPrefix]; dup {
+				d.problemf(base+".path_prefix", "%q is also %s", r.PathPrefix, first)
+			}
+			seen[r.PathPrefix] = base
+		}
+		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		switch {
+		case err != nil:
+			key := base
+			for _, k := range []struct{ key, val string }{{"min_role", r.MinRole}, {"repo", r.Repo}, {"org", r.Org}, {"group", r.Group}} {
+				if k.val != "" && strings.Contains(groupgate.ErrorMessageOf(err), k.key) {
+					key = base + "." + k.key
+					break
+				}
+			}
+			d.problemf(key, "%s", groupgate.ErrorMessageOf(err))
+		case req.IsZero():
+			d.problemf(base, "requires nothing: set org, repo or group")
+		}
+	}
+}
+
+// validateIdentityToken checks identity_token by idtoken's rules, each
+// problem at its key.
+func (d *decoder) validateIdentityToken(c *Config) {
+	it := c.IdentityToken
+	if !it.Enabled {
+		return
+	}
+	if !slices.Contains(idtoken.Algorithms, it.Algorithm) {
+		d.problemf("identity_token.algorithm", "%q is not one of %s", it.Algorithm, strings.Join(idtoken.Algorithms, ", "))
+	}
+	for i, a := range it.Audience {
+		if a == "" {
+			d.problemf(fmt.Sprintf("identity_token.audience[%d]", i), "must not be empty")
+		}
+	}
+	for _, k := range []struct {
+		key string
+		v   Duration
+	}{{"identity_token.ttl", it.TTL}, {"identity_token.rotation_period", it.RotationPeriod}, {"identity_token.publish_ahead", it.PublishAhead}} {
+		if k.v <= 0 {
+			d.problemf(k.key, "must be positive")
+		}
+	}
+	if it.PublishAhead >= it.RotationPeriod && it.RotationPeriod > 0 {
+		d.problemf("identity_token.publish_ahead", "%v must be shorter than rotation_period (%v): the next key is published that long before it signs", it.PublishAhead.D(), it.RotationPeriod.D())
+	}
+	if it.TTL > it.RotationPeriod && it.RotationPeriod > 0 {
+		d.problemf("identity_token.ttl", "%v must not be longer than rotation_period (%v)", it.TTL.D(), it.RotationPeriod.D())
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{{"identity_token.max_groups", it.MaxGroups}, {"identity_token.max_roles", it.MaxRoles}} {
+		if k.v < 1 {
+			d.problemf(k.key, "must be at least 1, is %d", k.v)
+		}
+	}
+	if it.MaxBytes < 1024 {
+		d.problemf("identity_token.max_bytes", "must be at least 1KiB, is %d bytes", it.MaxBytes)
+	}
 }
 
 func (d *decoder) validateAPITokens(t APITokensConfig) {

@@ -120,6 +120,8 @@ func TestDev(t *testing.T) {
 					"<th>X-Auth-Request-User</th><td>alice</td>",
 					"<th>X-Auth-Request-Groups</th><td>eng,platform-admins</td>",
 					"<th>X-Auth-Request-Org-Roles</th><td>acme=ADMIN</td>",
+					// The signed identity, decoded.
+					"<pre id=\"jwt\">", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;acme&#34;: &#34;ADMIN&#34;",
 				} {
 					if !strings.Contains(body, want) {
 						t.Errorf("demo app page lacks %q:\n%s", want, body)
@@ -176,7 +178,7 @@ func TestDev(t *testing.T) {
 				if n := countKeys(); n > 0 {
 					t.Fatalf("%d Redis keys of this dev run remain after exit", n)
 				}
-				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
+				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe", "(*Issuer).Run")
 			})
 		})
 	}
