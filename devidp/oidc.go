@@ -130,7 +130,7 @@ func NewOIDC(issuer string, cfg OIDCConfig) (*OIDCProvider, error) {
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		SupportedUILocales:       []language.Tag{language.English},
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims:          slices.Concat(op.DefaultSupportedClaims, []string{groupsClaim}),
 	}
 	provider, err := op.NewProvider(opCfg, s, op.StaticIssuer(issuer), op.WithAllowInsecure())

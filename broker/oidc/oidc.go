@@ -266,7 +266,7 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 	if err != nil {
 		return groupgate.Identity{}, broker.Tokens{}, fmt.Errorf("identity from %q claims: %w", c.name, err)
 	}
-	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry}, nil
+	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, RefreshToken: tokens.RefreshToken, Expiry: tokens.Expiry}, nil
 }
 
 // exchangeError classifies a failed code exchange: the provider refused the
