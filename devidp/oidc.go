@@ -128,6 +128,7 @@ func NewOIDC(issuer string, cfg OIDCConfig) (*OIDCProvider, error) {
 		CryptoKeyId:              "devidp",
 		DefaultLogoutRedirectURI: issuer + loggedOutPath,
 		CodeMethodS256:           true,
+		GrantTypeRefreshToken:    true,
 		AuthMethodPost:           true,
 		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},

@@ -351,7 +351,12 @@ func (r *Refresher) refreshLocked(ctx context.Context, id string) (Outcome, erro
 	default:
 		log.WarnContext(ctx, "session refresh failed; keeping the session within its grace", "error", err,
 			"groups_fetched_at", st.FetchedAt, "grace_ends", st.FetchedAt.Add(p.MaxGroupAge+p.Grace))
-		if _, err := r.put(ctx, id, st, now.Add(retryAfter(p)), true); err != nil {
+		// The last try falls on the grace's end, not after it.
+		next := now.Add(retryAfter(p))
+		if end := st.FetchedAt.Add(p.MaxGroupAge + p.Grace); next.After(end) {
+			next = end
+		}
+		if _, err := r.put(ctx, id, st, next, true); err != nil {
 			return "", err
 		}
 		return Kept, nil
