@@ -48,7 +48,6 @@ type clock struct {
 	t  time.Time
 }
 
-
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
