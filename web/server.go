@@ -201,6 +201,8 @@ type Server struct {
 	handler    http.Handler
 	// tokens signs X-Auth-Request-Jwt; nil: the header is not sent.
 	tokens IdentityTokens
+	// refresh keeps OIDC refresh tokens (WithSessionRefresh); nil: none.
+	refresh SessionRefresher
 }
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:

@@ -155,6 +155,13 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithIdentityTokens(tokens))
 	}
+	refresher, err := m.buildRefresher(ctx, cfg, providers.redirect, backend, syncer, logger)
+	if err != nil {
+		return nil, err
+	}
+	if refresher != nil {
+		opts = append(opts, web.WithSessionRefresh(refresher))
+	}
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
