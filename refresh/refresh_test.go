@@ -83,6 +83,26 @@ type env struct {
 
 	mu   stdsync.Mutex
 	last *http.Request
+	logs bytes.Buffer // the refreshers' logs, at debug level
+}
+
+func (e *env) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.Write(p)
+}
+
+// noSecretInLogs fails when the refreshers logged token.
+func (e *env) noSecretInLogs(token string) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.logs.Len() == 0 {
+		e.t.Fatal("the refreshers logged nothing: the check would prove nothing")
+	}
+	if strings.Contains(e.logs.String(), token) {
+		e.t.Fatalf("the refresh token appears in the logs:\n%s", e.logs.String())
+	}
 }
 
 func newEnv(t *testing.T) *env {
@@ -157,7 +177,8 @@ func (e *env) refresher(opts ...refresh.Option) *refresh.Refresher {
 	e.t.Helper()
 	r, err := refresh.New(e.redis, e.prefix, []byte(secret), e.sessions, e.syncer,
 		map[string]refresh.Provider{"demo": {Connector: e.conn.(broker.RefreshConnector), MaxGroupAge: maxGroupAge, Grace: grace}},
-		append([]refresh.Option{refresh.WithNow(e.clock.Now)}, opts...)...)
+		append([]refresh.Option{refresh.WithNow(e.clock.Now),
+			refresh.WithLogger(slog.New(slog.NewJSONHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -320,7 +341,7 @@ func TestARefusedRefreshTokenEndsTheSessionAtOnce(t *testing.T) {
 			if tc.before != nil {
 				tc.before(e)
 			}
-			rec, _ := e.login(r, "bob")
+			rec, token := e.login(r, "bob")
 			if tc.after != nil {
 				tc.after(e)
 			}
@@ -334,6 +355,7 @@ func TestARefusedRefreshTokenEndsTheSessionAtOnce(t *testing.T) {
 			if keys := e.refreshKeys(); len(keys) != 0 {
 				t.Fatalf("refresh keys left behind: %v", keys)
 			}
+			e.noSecretInLogs(token)
 		})
 	}
 }
@@ -341,7 +363,7 @@ func TestARefusedRefreshTokenEndsTheSessionAtOnce(t *testing.T) {
 func TestAnUnreachableIdPKeepsTheSessionWithinGraceAndEndsItAfter(t *testing.T) {
 	e := newEnv(t)
 	r := e.refresher()
-	rec, _ := e.login(r, "alice")
+	rec, token := e.login(r, "alice")
 	e.srv.Close() // every IdP request is refused from now on
 
 	e.clock.Add(maxGroupAge * 3 / 4)
@@ -366,6 +388,7 @@ func TestAnUnreachableIdPKeepsTheSessionWithinGraceAndEndsItAfter(t *testing.T) 
 	if keys := e.refreshKeys(); len(keys) != 0 {
 		t.Fatalf("refresh keys left behind: %v", keys)
 	}
+	e.noSecretInLogs(token)
 }
 
 func TestTwoReplicasRefreshingOneSessionCallTheIdPOnce(t *testing.T) {

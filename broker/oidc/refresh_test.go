@@ -1,0 +1,102 @@
+package oidc_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/oidc"
+	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/devidp"
+)
+
+func withOfflineAccess(mod func(*oidc.Config)) func(*oidc.Config) {
+	return func(c *oidc.Config) {
+		c.Scopes = append(c.Scopes, "offline_access")
+		if mod != nil {
+			mod(c)
+		}
+	}
+}
+
+func TestRefreshRereadsGroupsAsTheLoginDoes(t *testing.T) {
+	hidden, err := claims.NewFilter(nil, []string{"^hidden-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  devidp.OIDCConfig
+		mod  func(*oidc.Config)
+	}{
+		{name: "groups from the refreshed ID token", mod: func(c *oidc.Config) { c.Filter = hidden }},
+		{name: "groups from UserInfo", cfg: devidp.OIDCConfig{GroupsOnlyInUserInfo: true},
+			mod: func(c *oidc.Config) { c.Filter, c.GroupsFrom = hidden, oidc.GroupsFromUserInfo }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.cfg)
+			c := e.open(t, clientA, withOfflineAccess(tc.mod))
+			id, tokens, err := e.login(t, c, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tokens.RefreshToken == "" {
+				t.Fatal("no refresh token for offline_access")
+			}
+			e.idp.SetGroups("u-alice", []string{"sre", "hidden-x"})
+			rc := c.(broker.RefreshConnector)
+			got, next, err := rc.Refresh(context.Background(), tokens.RefreshToken, id.Subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Groups, []string{"sre"}) || got.Email != "alice@example.com" || got.Provider != "demo" {
+				t.Fatalf("refreshed identity = %+v", got)
+			}
+			if next == "" || next == tokens.RefreshToken {
+				t.Fatalf("the rotated refresh token was not returned")
+			}
+			// The spent token is refused for good.
+			if _, _, err := rc.Refresh(context.Background(), tokens.RefreshToken, id.Subject); !errors.Is(err, broker.ErrRefreshRejected) ||
+				!groupgate.IsCode(err, groupgate.Unauthenticated) {
+				t.Fatalf("refresh with a spent token: %v, want ErrRefreshRejected", err)
+			}
+		})
+	}
+}
+
+func TestRefreshFailuresSayWhetherTheGrantIsGone(t *testing.T) {
+	tests := []struct {
+		name     string
+		subject  string
+		before   func(e *env)
+		rejected bool
+		code     groupgate.ErrorCode
+	}{
+		{name: "a revoked token is rejected", subject: "u-bob", before: func(e *env) { e.idp.RevokeRefreshTokens("u-bob") },
+			rejected: true, code: groupgate.Unauthenticated},
+		{name: "an answer about another subject is rejected", subject: "u-alice", rejected: true, code: groupgate.Unauthenticated},
+		{name: "an unreachable IdP is unavailable", subject: "u-bob", before: func(e *env) { e.srv.Close() },
+			code: groupgate.Unavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, devidp.OIDCConfig{})
+			c := e.open(t, clientA, withOfflineAccess(nil))
+			_, tokens, err := e.login(t, c, "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.before != nil {
+				tc.before(e)
+			}
+			_, _, err = c.(broker.RefreshConnector).Refresh(context.Background(), tokens.RefreshToken, tc.subject)
+			if errors.Is(err, broker.ErrRefreshRejected) != tc.rejected || !groupgate.IsCode(err, tc.code) {
+				t.Fatalf("Refresh: %v; want rejected=%v, code %s", err, tc.rejected, tc.code)
+			}
+		})
+	}
+}
