@@ -3,7 +3,10 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/groupgate/groupgate"
@@ -72,14 +75,29 @@ func TestRefreshFailuresSayWhetherTheGrantIsGone(t *testing.T) {
 	tests := []struct {
 		name     string
 		subject  string
-		before   func(e *env)
+		before   func(t *testing.T, e *env, token string)
 		rejected bool
 		code     groupgate.ErrorCode
 	}{
-		{name: "a revoked token is rejected", subject: "u-bob", before: func(e *env) { e.idp.RevokeRefreshTokens("u-bob") },
+		{name: "a revoked token is rejected", subject: "u-bob", before: func(t *testing.T, e *env, token string) { e.idp.RevokeRefreshTokens("u-bob") },
 			rejected: true, code: groupgate.Unauthenticated},
+		{name: "a token revoked at the revocation endpoint is rejected", subject: "u-bob", before: func(t *testing.T, e *env, token string) {
+			// RFC 7009 §2.1, as the IdP's own logout or an administrator would.
+			req, _ := http.NewRequest(http.MethodPost, e.issuer+"/revoke",
+				strings.NewReader(url.Values{"token": {token}, "token_type_hint": {"refresh_token"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(clientA, secret)
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("revoke: %s", resp.Status)
+			}
+		}, rejected: true, code: groupgate.Unauthenticated},
 		{name: "an answer about another subject is rejected", subject: "u-alice", rejected: true, code: groupgate.Unauthenticated},
-		{name: "an unreachable IdP is unavailable", subject: "u-bob", before: func(e *env) { e.srv.Close() },
+		{name: "an unreachable IdP is unavailable", subject: "u-bob", before: func(t *testing.T, e *env, token string) { e.srv.Close() },
 			code: groupgate.Unavailable},
 	}
 	for _, tc := range tests {
@@ -91,7 +109,7 @@ func TestRefreshFailuresSayWhetherTheGrantIsGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.before != nil {
-				tc.before(e)
+				tc.before(t, e, tokens.RefreshToken)
 			}
 			_, _, err = c.(broker.RefreshConnector).Refresh(context.Background(), tokens.RefreshToken, tc.subject)
 			if errors.Is(err, broker.ErrRefreshRejected) != tc.rejected || !groupgate.IsCode(err, tc.code) {
