@@ -11,6 +11,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate"
@@ -63,6 +64,9 @@ type Refresher struct {
 	batch       int64
 
 	renewS, releaseS *redis.Script
+
+	registerer prometheus.Registerer
+	outcomes   *prometheus.CounterVec
 }
 
 // Option sets an optional parameter of New.
@@ -135,6 +139,9 @@ func New(client redis.UniversalClient, prefix string, secret []byte, sessions Se
 	}
 	if r.lease < 3*time.Millisecond || r.interval <= 0 || r.concurrency < 1 {
 		return nil, errors.New("new refresher: lease, interval and concurrency must be positive")
+	}
+	if err := r.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("new refresher: %w", err)
 	}
 	return r, nil
 }
@@ -252,7 +259,8 @@ func (r *Refresher) RunOnce(ctx context.Context) (map[Outcome]int, error) {
 // RefreshSession refreshes session id if it is due, under its lease. An
 // error means nothing could be decided (Redis or the session store did
 // not answer); the session is tried again on the next run.
-func (r *Refresher) RefreshSession(ctx context.Context, id string) (Outcome, error) {
+func (r *Refresher) RefreshSession(ctx context.Context, id string) (o Outcome, err error) {
+	defer func() { r.count(o, err) }()
 	l, ok, err := r.acquire(ctx, id)
 	if err != nil || !ok {
 		return Busy, err

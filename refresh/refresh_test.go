@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate"
@@ -289,7 +290,8 @@ func runOnce(t *testing.T, r *refresh.Refresher) map[refresh.Outcome]int {
 
 func TestGroupsChangedAtTheIdPReachTheSessionWithoutANewLogin(t *testing.T) {
 	e := newEnv(t)
-	r := e.refresher()
+	reg := prometheus.NewRegistry()
+	r := e.refresher(refresh.WithRegisterer(reg))
 	rec, _ := e.login(r, "alice")
 	if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
 		t.Fatalf("groups after login = %v", got)
@@ -319,6 +321,32 @@ func TestGroupsChangedAtTheIdPReachTheSessionWithoutANewLogin(t *testing.T) {
 	if got := e.groups(rec.ID); len(got) != 0 {
 		t.Fatalf("groups after the IdP removed them all = %v, want none", got)
 	}
+	if n := counterOf(t, reg, "refreshed"); n != 2 {
+		t.Fatalf("groupgate_session_refreshes_total{outcome=refreshed} = %v, want 2", n)
+	}
+}
+
+// counterOf is the refresh counter of outcome gathered from reg.
+func counterOf(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "groupgate_session_refreshes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no groupgate_session_refreshes_total{outcome=%q}", outcome)
+	return 0
 }
 
 func TestARefusedRefreshTokenEndsTheSessionAtOnce(t *testing.T) {

@@ -155,7 +155,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithIdentityTokens(tokens))
 	}
-	refresher, err := m.buildRefresher(ctx, cfg, providers.redirect, backend, syncer, logger)
+	refresher, err := m.buildRefresher(ctx, cfg, providers.redirect, backend, syncer, reg, logger)
 	if err != nil {
 		return nil, err
 	}

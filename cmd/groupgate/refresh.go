@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/refresh"
 	"github.com/groupgate/groupgate/session"
@@ -67,7 +69,7 @@ func refreshInterval(providers map[string]refresh.Provider) time.Duration {
 // buildRefresher returns the session refresher of the providers with
 // refresh enabled, running until ctx ends or Close; nil when none has it.
 // redirect are the OIDC connectors by name.
-func (m *Main) buildRefresher(ctx context.Context, cfg Config, redirect []broker.Connector, backend session.Backend, syncer *sync.Syncer, logger *slog.Logger) (*refresh.Refresher, error) {
+func (m *Main) buildRefresher(ctx context.Context, cfg Config, redirect []broker.Connector, backend session.Backend, syncer *sync.Syncer, reg prometheus.Registerer, logger *slog.Logger) (*refresh.Refresher, error) {
 	providers := map[string]refresh.Provider{}
 	for _, p := range cfg.Providers {
 		if p.Type != "oidc" || !p.Refresh.Enabled {
@@ -94,6 +96,7 @@ func (m *Main) buildRefresher(ctx context.Context, cfg Config, redirect []broker
 	r, err := refresh.New(client, cfg.Redis.KeyPrefix, []byte(cfg.Session.Secret), backend, syncer, providers,
 		refresh.WithNow(m.Now),
 		refresh.WithLogger(logger.With("component", "refresh")),
+		refresh.WithRegisterer(reg),
 		refresh.WithInterval(refreshInterval(providers)))
 	if err != nil {
 		return nil, fmt.Errorf("session refresh: %w", err)
