@@ -546,3 +546,34 @@ func TestNoRefreshKeyOutlivesItsSession(t *testing.T) {
 		}
 	})
 }
+
+func TestARefreshThatLosesItsLeaseStopsWithoutApplyingAnything(t *testing.T) {
+	e := newEnv(t)
+	const lease = 150 * time.Millisecond
+	r := e.refresher(refresh.WithLease(lease))
+	rec, _ := e.login(r, "alice")
+	e.idp.SetGroups("u-alice", []string{"sre"})
+	e.tokenDelay.Store(int64(10 * lease))
+	e.clock.Add(maxGroupAge)
+
+	// As if Redis failed over and lost the lease, or this process stalled
+	// past it: the lease key is gone before the IdP answers.
+	lockKey := e.prefix + "refresh:lock:{u:" + strings.Replace(rec.ID, ".", "}:", 1)
+	go func() {
+		for !pollKey(e, lockKey) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		e.redis.Del(context.Background(), lockKey)
+	}()
+	if o, err := r.RefreshSession(context.Background(), rec.ID); err == nil {
+		t.Fatalf("RefreshSession = %s with its lease lost, want an error", o)
+	}
+	if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
+		t.Fatalf("groups = %v: a refresh without its lease applied its answer", got)
+	}
+}
+
+func pollKey(e *env, key string) bool {
+	n, _ := e.redis.Exists(context.Background(), key).Result()
+	return n == 1
+}
