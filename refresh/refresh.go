@@ -154,7 +154,10 @@ func (r *Refresher) Enabled(provider string) bool {
 
 // Started keeps the refresh token of a new session rec, sealed, and
 // schedules its first refresh. Sessions of providers that are not
-// refreshed, and logins that brought no refresh token, are skipped.
+// refreshed, and logins that brought no refresh token, are skipped. When
+// the state cannot be stored, the session is ended and the error
+// returned: a session whose groups could never be refreshed would outlive
+// max_group_age.
 func (r *Refresher) Started(ctx context.Context, rec *session.Record, refreshToken string) error {
 	p, ok := r.providers[rec.Provider]
 	if !ok || refreshToken == "" {
@@ -165,8 +168,13 @@ func (r *Refresher) Started(ctx context.Context, rec *session.Record, refreshTok
 		Provider: rec.Provider, Subject: rec.Identity.Subject, UserID: rec.UserID,
 		Token: r.seal.seal(rec.ID, refreshToken), FetchedAt: now, ExpiresAt: rec.ExpiresAt,
 	}
-	_, err := r.put(ctx, rec.ID, st, dueAt(now, p), false)
-	return err
+	if _, err := r.put(ctx, rec.ID, st, dueAt(now, p), false); err != nil {
+		if derr := r.sessions.Delete(ctx, rec.ID); derr != nil {
+			r.logger.ErrorContext(ctx, "end a session whose refresh token could not be kept", "user_id", rec.UserID, "error", derr)
+		}
+		return err
+	}
+	return nil
 }
 
 // Ended forgets the refresh state of session id (a logout). Sessions that

@@ -577,3 +577,31 @@ func pollKey(e *env, key string) bool {
 	n, _ := e.redis.Exists(context.Background(), key).Result()
 	return n == 1
 }
+
+func TestALoginWhoseRefreshTokenCannotBeKeptEndsItsSession(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = down.Close() })
+	r, err := refresh.New(down, e.prefix, []byte(secret), e.sessions, e.syncer,
+		map[string]refresh.Provider{"demo": {Connector: e.conn.(broker.RefreshConnector), MaxGroupAge: maxGroupAge, Grace: grace}},
+		refresh.WithNow(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := session.NewID("u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &session.Record{ID: sid, UserID: "u1", Provider: "demo", Identity: groupgate.Identity{Provider: "demo", Subject: "u-alice"},
+		CreatedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)}
+	if err := e.sessions.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Started(ctx, rec, "a-refresh-token"); !groupgate.IsCode(err, groupgate.Unavailable) {
+		t.Fatalf("Started with the refresh state unreachable: %v, want Unavailable", err)
+	}
+	if _, err := e.sessions.Load(ctx, sid); !groupgate.IsCode(err, groupgate.NotFound) {
+		t.Fatalf("the session lives on without its refresh token: %v", err)
+	}
+}

@@ -229,7 +229,7 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 		f.fail(w, r, v.Provider, err)
 		return
 	}
-	if err := f.startRefresh(ctx, rec, v.Result.Tokens.RefreshToken); err != nil {
+	if err := f.startRefresh(w, r, rec, v.Result.Tokens.RefreshToken); err != nil {
 		f.fail(w, r, v.Provider, err)
 		return
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/session"
@@ -12,8 +13,8 @@ import (
 // lives beside the session, never in the record.
 type SessionRefresher interface {
 	// Started keeps the refresh token of the new session rec (a no-op
-	// for providers that are not refreshed or logins without one).
-	// Unavailable when it cannot be stored.
+	// for providers that are not refreshed or logins without one). When
+	// it cannot be stored it ends the session and returns Unavailable.
 	Started(ctx context.Context, rec *session.Record, refreshToken string) error
 	// Ended forgets the refresh state of session id.
 	Ended(ctx context.Context, id string) error
@@ -23,23 +24,18 @@ type SessionRefresher interface {
 // forgets them at logout.
 func WithSessionRefresh(r SessionRefresher) Option { return func(s *Server) { s.refresh = r } }
 
-// startRefresh hands a new session's refresh token to the refresher. When
-// it cannot be kept, the session is ended and the login fails: a session
-// whose groups could never be refreshed would outlive the operator's
-// max_group_age.
-func (f loginFinisher) startRefresh(ctx context.Context, rec *session.Record, refreshToken string) error {
+// startRefresh hands a new session's refresh token to the refresher.
+// When it cannot be kept, the refresher has ended the session, and the
+// login fails with the cookie expired.
+func (f loginFinisher) startRefresh(w http.ResponseWriter, r *http.Request, rec *session.Record, refreshToken string) error {
 	if f.refresh == nil {
 		return nil
 	}
-	err := f.refresh.Started(ctx, rec, refreshToken)
+	err := f.refresh.Started(r.Context(), rec, refreshToken)
 	if err == nil {
 		return nil
 	}
-	if f.deps.SessionBackend != nil {
-		if derr := f.deps.SessionBackend.Delete(ctx, rec.ID); derr != nil {
-			f.logger.ErrorContext(ctx, "end a session whose refresh token could not be kept", "error", derr)
-		}
-	}
+	_ = f.deps.Sessions.End(w, r)
 	return groupgate.WrapError(groupgate.Unavailable, err, "cannot finish the login right now; try again")
 }
 
