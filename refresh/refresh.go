@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
@@ -49,8 +47,7 @@ type Accounts interface {
 // (Run); the lease in Redis makes sure that one session is refreshed by
 // one replica at a time. It is safe for concurrent use.
 type Refresher struct {
-	client    redis.UniversalClient
-	prefix    string
+	store     Store
 	seal      sealer
 	sessions  Sessions
 	accounts  Accounts
@@ -62,8 +59,6 @@ type Refresher struct {
 	interval    time.Duration
 	concurrency int
 	batch       int64
-
-	renewS, releaseS *redis.Script
 
 	registerer prometheus.Registerer
 	outcomes   *prometheus.CounterVec
@@ -99,25 +94,21 @@ const (
 	DefaultConcurrency = 4
 )
 
-// New returns a Refresher keeping its state in client under prefix (the
-// configuration's key_prefix) and sealing refresh tokens with a key
-// derived from secret (session.secret).
-func New(client redis.UniversalClient, prefix string, secret []byte, sessions Sessions, accounts Accounts, providers map[string]Provider, opts ...Option) (*Refresher, error) {
-	if client == nil || sessions == nil || accounts == nil {
-		return nil, errors.New("new refresher: Redis client, sessions and accounts are required")
+// New returns a Refresher keeping its state in store and sealing refresh
+// tokens with a key derived from secret (session.secret).
+func New(store Store, secret []byte, sessions Sessions, accounts Accounts, providers map[string]Provider, opts ...Option) (*Refresher, error) {
+	if store == nil || sessions == nil || accounts == nil {
+		return nil, errors.New("new refresher: store, sessions and accounts are required")
 	}
 	if len(secret) < session.MinSecretLen {
 		return nil, fmt.Errorf("new refresher: secret must be at least %d bytes", session.MinSecretLen)
-	}
-	if strings.ContainsAny(prefix, "{}") {
-		return nil, fmt.Errorf("new refresher: key prefix %q must not contain braces", prefix)
 	}
 	seal, err := newSealer(secret)
 	if err != nil {
 		return nil, fmt.Errorf("new refresher: %w", err)
 	}
 	r := &Refresher{
-		client: client, prefix: prefix, seal: seal, sessions: sessions, accounts: accounts,
+		store: store, seal: seal, sessions: sessions, accounts: accounts,
 		providers:   make(map[string]Provider, len(providers)),
 		now:         time.Now,
 		logger:      slog.New(slog.DiscardHandler),
@@ -125,8 +116,6 @@ func New(client redis.UniversalClient, prefix string, secret []byte, sessions Se
 		interval:    DefaultInterval,
 		concurrency: DefaultConcurrency,
 		batch:       100,
-		renewS:      redis.NewScript(renewScript),
-		releaseS:    redis.NewScript(releaseScript),
 	}
 	for _, o := range opts {
 		o(r)
@@ -420,3 +409,29 @@ func randomToken() string {
 	_, _ = rand.Read(b) // never fails since Go 1.24
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// The store's operations with the refresher's clock and lease.
+
+func (r *Refresher) put(ctx context.Context, id string, st state, due time.Time, onlyIfKept bool) (bool, error) {
+	return r.store.put(ctx, id, st, due, r.now(), onlyIfKept)
+}
+
+func (r *Refresher) get(ctx context.Context, id string) (state, bool, error) {
+	return r.store.get(ctx, id)
+}
+
+func (r *Refresher) forget(ctx context.Context, id string) error { return r.store.forget(ctx, id) }
+
+func (r *Refresher) dueIDs(ctx context.Context, now time.Time, n int64) ([]string, error) {
+	return r.store.dueIDs(ctx, now, n)
+}
+
+func (r *Refresher) acquire(ctx context.Context, id string) (lease, bool, error) {
+	return r.store.acquire(ctx, id, r.lease)
+}
+
+func (r *Refresher) renew(ctx context.Context, l lease) (bool, error) {
+	return r.store.renew(ctx, l, r.lease)
+}
+
+func (r *Refresher) release(ctx context.Context, l lease) error { return r.store.release(ctx, l) }

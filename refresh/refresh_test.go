@@ -3,6 +3,7 @@ package refresh_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -74,6 +75,8 @@ type env struct {
 	conn     broker.CallbackConnector
 	redis    redis.UniversalClient
 	prefix   string
+	store    refresh.Store
+	memory   bool // store is a memory store
 	sessions *session.Redis
 	syncer   *sync.Syncer
 
@@ -106,10 +109,20 @@ func (e *env) noSecretInLogs(token string) {
 	}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvOn(t, false) }
+
+// forEachStore runs test on a Redis store and on a memory store.
+func forEachStore(t *testing.T, test func(t *testing.T, memory bool)) {
+	t.Run("on Redis", func(t *testing.T) { test(t, false) })
+	t.Run("in memory", func(t *testing.T) { test(t, true) })
+}
+
+// newEnvOn is newEnv with the refresh state in memory when memory is set,
+// else in Redis; sessions are in Redis either way.
+func newEnvOn(t *testing.T, memory bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, clock: &clock{t: time.Now()}}
+	e := &env{t: t, clock: &clock{t: time.Now()}, memory: memory}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -161,6 +174,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if memory {
+		e.store = refresh.NewMemoryStore(e.clock.Now)
+	} else if e.store, err = refresh.NewRedisStore(e.redis, e.prefix); err != nil {
+		t.Fatal(err)
+	}
 	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"), sqlite.WithNow(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +194,7 @@ func newEnv(t *testing.T) *env {
 // refresher is one replica's refresher over e.
 func (e *env) refresher(opts ...refresh.Option) *refresh.Refresher {
 	e.t.Helper()
-	r, err := refresh.New(e.redis, e.prefix, []byte(secret), e.sessions, e.syncer,
+	r, err := refresh.New(e.store, []byte(secret), e.sessions, e.syncer,
 		map[string]refresh.Provider{"demo": {Connector: e.conn.(broker.RefreshConnector), MaxGroupAge: maxGroupAge, Grace: grace}},
 		append([]refresh.Option{refresh.WithNow(e.clock.Now),
 			refresh.WithLogger(slog.New(slog.NewJSONHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)...)
@@ -269,6 +287,19 @@ func (e *env) groups(id string) []string {
 	return append([]string{}, rec.Memberships.Groups...)
 }
 
+// leftovers is what the refresh store still holds: its Redis keys, or
+// the number of entries of a memory store.
+func (e *env) leftovers() []string {
+	e.t.Helper()
+	if e.memory {
+		if n := refresh.MemoryLen(e.store); n > 0 {
+			return []string{fmt.Sprintf("%d memory entries", n)}
+		}
+		return nil
+	}
+	return e.refreshKeys()
+}
+
 // refreshKeys lists the refresh package's keys left in Redis.
 func (e *env) refreshKeys() []string {
 	e.t.Helper()
@@ -289,41 +320,43 @@ func runOnce(t *testing.T, r *refresh.Refresher) map[refresh.Outcome]int {
 }
 
 func TestGroupsChangedAtTheIdPReachTheSessionWithoutANewLogin(t *testing.T) {
-	e := newEnv(t)
-	reg := prometheus.NewRegistry()
-	r := e.refresher(refresh.WithRegisterer(reg))
-	rec, _ := e.login(r, "alice")
-	if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
-		t.Fatalf("groups after login = %v", got)
-	}
-	e.idp.SetGroups("u-alice", []string{"eng", "hidden-ops", "sre"})
+	forEachStore(t, func(t *testing.T, memory bool) {
+		e := newEnvOn(t, memory)
+		reg := prometheus.NewRegistry()
+		r := e.refresher(refresh.WithRegisterer(reg))
+		rec, _ := e.login(r, "alice")
+		if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
+			t.Fatalf("groups after login = %v", got)
+		}
+		e.idp.SetGroups("u-alice", []string{"eng", "hidden-ops", "sre"})
 
-	if out := runOnce(t, r); len(out) != 0 {
-		t.Fatalf("a refresh ran before it was due: %v", out)
-	}
-	e.clock.Add(maxGroupAge * 3 / 4)
-	if out := runOnce(t, r); out[refresh.Refreshed] != 1 {
-		t.Fatalf("RunOnce at the due time = %v, want one refresh", out)
-	}
-	// The group filter hides hidden-ops, as at login.
-	if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "sre"}) {
-		t.Fatalf("groups after refresh = %v, want [eng sre]", got)
-	}
-	if out := runOnce(t, r); len(out) != 0 {
-		t.Fatalf("a second refresh ran right after the first: %v", out)
-	}
-	// The IdP rotated the refresh token; the next refresh uses the new one.
-	e.idp.SetGroups("u-alice", nil)
-	e.clock.Add(maxGroupAge * 3 / 4)
-	if out := runOnce(t, r); out[refresh.Refreshed] != 1 {
-		t.Fatalf("second RunOnce = %v", out)
-	}
-	if got := e.groups(rec.ID); len(got) != 0 {
-		t.Fatalf("groups after the IdP removed them all = %v, want none", got)
-	}
-	if n := counterOf(t, reg, "refreshed"); n != 2 {
-		t.Fatalf("groupgate_session_refreshes_total{outcome=refreshed} = %v, want 2", n)
-	}
+		if out := runOnce(t, r); len(out) != 0 {
+			t.Fatalf("a refresh ran before it was due: %v", out)
+		}
+		e.clock.Add(maxGroupAge * 3 / 4)
+		if out := runOnce(t, r); out[refresh.Refreshed] != 1 {
+			t.Fatalf("RunOnce at the due time = %v, want one refresh", out)
+		}
+		// The group filter hides hidden-ops, as at login.
+		if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "sre"}) {
+			t.Fatalf("groups after refresh = %v, want [eng sre]", got)
+		}
+		if out := runOnce(t, r); len(out) != 0 {
+			t.Fatalf("a second refresh ran right after the first: %v", out)
+		}
+		// The IdP rotated the refresh token; the next refresh uses the new one.
+		e.idp.SetGroups("u-alice", nil)
+		e.clock.Add(maxGroupAge * 3 / 4)
+		if out := runOnce(t, r); out[refresh.Refreshed] != 1 {
+			t.Fatalf("second RunOnce = %v", out)
+		}
+		if got := e.groups(rec.ID); len(got) != 0 {
+			t.Fatalf("groups after the IdP removed them all = %v, want none", got)
+		}
+		if n := counterOf(t, reg, "refreshed"); n != 2 {
+			t.Fatalf("groupgate_session_refreshes_total{outcome=refreshed} = %v, want 2", n)
+		}
+	})
 }
 
 // counterOf is the refresh counter of outcome gathered from reg.
@@ -350,117 +383,123 @@ func counterOf(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 }
 
 func TestARefusedRefreshTokenEndsTheSessionAtOnce(t *testing.T) {
-	tests := []struct {
-		name   string
-		before func(e *env)
-		after  func(e *env)
-	}{
-		{name: "a revoked refresh token", after: func(e *env) {
-			if n := e.idp.RevokeRefreshTokens("u-bob"); n != 1 {
-				e.t.Fatalf("revoked %d refresh tokens, want 1", n)
-			}
-		}},
-		{name: "an expired refresh token", before: func(e *env) { e.idp.SetRefreshTokenLifetime(maxGroupAge / 2) }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			r := e.refresher()
-			if tc.before != nil {
-				tc.before(e)
-			}
-			rec, token := e.login(r, "bob")
-			if tc.after != nil {
-				tc.after(e)
-			}
-			e.clock.Add(maxGroupAge * 3 / 4)
-			if out := runOnce(t, r); out[refresh.Ended] != 1 {
-				t.Fatalf("RunOnce = %v, want the session ended", out)
-			}
-			if _, err := e.sessions.Load(context.Background(), rec.ID); !groupgate.IsCode(err, groupgate.NotFound) {
-				t.Fatalf("session after a refused refresh: %v, want NotFound", err)
-			}
-			if keys := e.refreshKeys(); len(keys) != 0 {
-				t.Fatalf("refresh keys left behind: %v", keys)
-			}
-			e.noSecretInLogs(token)
-		})
-	}
+	forEachStore(t, func(t *testing.T, memory bool) {
+		tests := []struct {
+			name   string
+			before func(e *env)
+			after  func(e *env)
+		}{
+			{name: "a revoked refresh token", after: func(e *env) {
+				if n := e.idp.RevokeRefreshTokens("u-bob"); n != 1 {
+					e.t.Fatalf("revoked %d refresh tokens, want 1", n)
+				}
+			}},
+			{name: "an expired refresh token", before: func(e *env) { e.idp.SetRefreshTokenLifetime(maxGroupAge / 2) }},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnvOn(t, memory)
+				r := e.refresher()
+				if tc.before != nil {
+					tc.before(e)
+				}
+				rec, token := e.login(r, "bob")
+				if tc.after != nil {
+					tc.after(e)
+				}
+				e.clock.Add(maxGroupAge * 3 / 4)
+				if out := runOnce(t, r); out[refresh.Ended] != 1 {
+					t.Fatalf("RunOnce = %v, want the session ended", out)
+				}
+				if _, err := e.sessions.Load(context.Background(), rec.ID); !groupgate.IsCode(err, groupgate.NotFound) {
+					t.Fatalf("session after a refused refresh: %v, want NotFound", err)
+				}
+				if keys := e.leftovers(); len(keys) != 0 {
+					t.Fatalf("refresh keys left behind: %v", keys)
+				}
+				e.noSecretInLogs(token)
+			})
+		}
+	})
 }
 
 func TestAnUnreachableIdPKeepsTheSessionWithinGraceAndEndsItAfter(t *testing.T) {
-	e := newEnv(t)
-	r := e.refresher()
-	rec, token := e.login(r, "alice")
-	e.srv.Close() // every IdP request is refused from now on
+	forEachStore(t, func(t *testing.T, memory bool) {
+		e := newEnvOn(t, memory)
+		r := e.refresher()
+		rec, token := e.login(r, "alice")
+		e.srv.Close() // every IdP request is refused from now on
 
-	e.clock.Add(maxGroupAge * 3 / 4)
-	if out := runOnce(t, r); out[refresh.Kept] != 1 {
-		t.Fatalf("RunOnce with the IdP down = %v, want the session kept", out)
-	}
-	// Groups as old as max_group_age + grace - 1s: still kept.
-	e.clock.Add(maxGroupAge/4 + grace - time.Second)
-	if out := runOnce(t, r); out[refresh.Kept] != 1 {
-		t.Fatalf("RunOnce just within grace = %v, want the session kept", out)
-	}
-	if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
-		t.Fatalf("groups within grace = %v, want the last known ones", got)
-	}
-	e.clock.Add(time.Second)
-	if out := runOnce(t, r); out[refresh.Ended] != 1 {
-		t.Fatalf("RunOnce past grace = %v, want the session ended", out)
-	}
-	if e.groups(rec.ID) != nil {
-		t.Fatal("the session outlived its grace")
-	}
-	if keys := e.refreshKeys(); len(keys) != 0 {
-		t.Fatalf("refresh keys left behind: %v", keys)
-	}
-	e.noSecretInLogs(token)
+		e.clock.Add(maxGroupAge * 3 / 4)
+		if out := runOnce(t, r); out[refresh.Kept] != 1 {
+			t.Fatalf("RunOnce with the IdP down = %v, want the session kept", out)
+		}
+		// Groups as old as max_group_age + grace - 1s: still kept.
+		e.clock.Add(maxGroupAge/4 + grace - time.Second)
+		if out := runOnce(t, r); out[refresh.Kept] != 1 {
+			t.Fatalf("RunOnce just within grace = %v, want the session kept", out)
+		}
+		if got := e.groups(rec.ID); !slices.Equal(got, []string{"eng", "platform-admins"}) {
+			t.Fatalf("groups within grace = %v, want the last known ones", got)
+		}
+		e.clock.Add(time.Second)
+		if out := runOnce(t, r); out[refresh.Ended] != 1 {
+			t.Fatalf("RunOnce past grace = %v, want the session ended", out)
+		}
+		if e.groups(rec.ID) != nil {
+			t.Fatal("the session outlived its grace")
+		}
+		if keys := e.leftovers(); len(keys) != 0 {
+			t.Fatalf("refresh keys left behind: %v", keys)
+		}
+		e.noSecretInLogs(token)
+	})
 }
 
 func TestTwoReplicasRefreshingOneSessionCallTheIdPOnce(t *testing.T) {
-	e := newEnv(t)
-	// A lease far shorter than the IdP's answer: only its renewal keeps
-	// the second replica out.
-	const lease = 150 * time.Millisecond
-	a, b := e.refresher(refresh.WithLease(lease)), e.refresher(refresh.WithLease(lease))
-	rec, _ := e.login(a, "alice")
-	e.idp.SetGroups("u-alice", []string{"sre"})
-	e.tokenDelay.Store(int64(4 * lease))
-	e.clock.Add(maxGroupAge * 3 / 4)
+	forEachStore(t, func(t *testing.T, memory bool) {
+		e := newEnvOn(t, memory)
+		// A lease far shorter than the IdP's answer: only its renewal keeps
+		// the second replica out.
+		const lease = 150 * time.Millisecond
+		a, b := e.refresher(refresh.WithLease(lease)), e.refresher(refresh.WithLease(lease))
+		rec, _ := e.login(a, "alice")
+		e.idp.SetGroups("u-alice", []string{"sre"})
+		e.tokenDelay.Store(int64(4 * lease))
+		e.clock.Add(maxGroupAge * 3 / 4)
 
-	var (
-		wg       stdsync.WaitGroup
-		mu       stdsync.Mutex
-		outcomes = map[refresh.Outcome]int{}
-	)
-	for _, r := range []*refresh.Refresher{a, b, a, b} {
-		wg.Go(func() {
-			// Each replica keeps trying for longer than the refresh takes.
-			for range 8 {
-				o, err := r.RefreshSession(context.Background(), rec.ID)
-				if err != nil {
-					t.Error(err)
-					return
+		var (
+			wg       stdsync.WaitGroup
+			mu       stdsync.Mutex
+			outcomes = map[refresh.Outcome]int{}
+		)
+		for _, r := range []*refresh.Refresher{a, b, a, b} {
+			wg.Go(func() {
+				// Each replica keeps trying for longer than the refresh takes.
+				for range 8 {
+					o, err := r.RefreshSession(context.Background(), rec.ID)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					outcomes[o]++
+					mu.Unlock()
+					time.Sleep(lease / 2)
 				}
-				mu.Lock()
-				outcomes[o]++
-				mu.Unlock()
-				time.Sleep(lease / 2)
-			}
-		})
-	}
-	wg.Wait()
-	if n := e.refreshGrants.Load(); n != 1 {
-		t.Fatalf("the IdP saw %d refresh grants, want 1 (outcomes %v)", n, outcomes)
-	}
-	if outcomes[refresh.Refreshed] != 1 || outcomes[refresh.Ended] != 0 {
-		t.Fatalf("outcomes = %v, want exactly one refresh", outcomes)
-	}
-	if got := e.groups(rec.ID); !slices.Equal(got, []string{"sre"}) {
-		t.Fatalf("groups = %v, want [sre]", got)
-	}
+			})
+		}
+		wg.Wait()
+		if n := e.refreshGrants.Load(); n != 1 {
+			t.Fatalf("the IdP saw %d refresh grants, want 1 (outcomes %v)", n, outcomes)
+		}
+		if outcomes[refresh.Refreshed] != 1 || outcomes[refresh.Ended] != 0 {
+			t.Fatalf("outcomes = %v, want exactly one refresh", outcomes)
+		}
+		if got := e.groups(rec.ID); !slices.Equal(got, []string{"sre"}) {
+			t.Fatalf("groups = %v, want [sre]", got)
+		}
+	})
 }
 
 func TestTheRefreshTokenIsEncryptedAtRest(t *testing.T) {
@@ -487,7 +526,7 @@ func TestTheRefreshTokenIsEncryptedAtRest(t *testing.T) {
 	}
 	// Another session secret cannot open it: the session ends rather
 	// than refresh with a token it cannot read.
-	other, err := refresh.New(e.redis, e.prefix, []byte(strings.Repeat("x", 32)), e.sessions, e.syncer,
+	other, err := refresh.New(e.store, []byte(strings.Repeat("x", 32)), e.sessions, e.syncer,
 		map[string]refresh.Provider{"demo": {Connector: e.conn.(broker.RefreshConnector), MaxGroupAge: maxGroupAge, Grace: grace}},
 		refresh.WithNow(e.clock.Now))
 	if err != nil {
@@ -501,48 +540,63 @@ func TestTheRefreshTokenIsEncryptedAtRest(t *testing.T) {
 
 func TestNoRefreshKeyOutlivesItsSession(t *testing.T) {
 	ctx := context.Background()
-	t.Run("a logout forgets the state at once", func(t *testing.T) {
-		e := newEnv(t)
-		r := e.refresher()
-		rec, _ := e.login(r, "alice")
-		if err := e.sessions.Delete(ctx, rec.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Ended(ctx, rec.ID); err != nil {
-			t.Fatal(err)
-		}
-		if keys := e.refreshKeys(); len(keys) != 0 {
-			t.Fatalf("refresh keys left behind: %v", keys)
-		}
+	forEachStore(t, func(t *testing.T, memory bool) {
+		t.Run("a logout forgets the state at once", func(t *testing.T) {
+			e := newEnvOn(t, memory)
+			r := e.refresher()
+			rec, _ := e.login(r, "alice")
+			if len(e.leftovers()) == 0 {
+				t.Fatal("no refresh state after login")
+			}
+			if err := e.sessions.Delete(ctx, rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Ended(ctx, rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			if left := e.leftovers(); len(left) != 0 {
+				t.Fatalf("refresh state left behind: %v", left)
+			}
+		})
+		t.Run("a session ended elsewhere is forgotten when its refresh comes due", func(t *testing.T) {
+			e := newEnvOn(t, memory)
+			r := e.refresher()
+			rec, _ := e.login(r, "alice")
+			if _, err := e.sessions.DeleteUserSessions(ctx, rec.UserID); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Add(maxGroupAge)
+			if out := runOnce(t, r); out[refresh.Gone] != 1 {
+				t.Fatalf("RunOnce = %v, want the state forgotten", out)
+			}
+			if n := e.refreshGrants.Load(); n != 0 {
+				t.Fatalf("the IdP saw %d refresh grants for an ended session", n)
+			}
+			if left := e.leftovers(); len(left) != 0 {
+				t.Fatalf("refresh state left behind: %v", left)
+			}
+		})
 	})
-	t.Run("a session ended elsewhere is forgotten when its refresh comes due", func(t *testing.T) {
+	t.Run("the Redis state expires with the session", func(t *testing.T) {
 		e := newEnv(t)
 		r := e.refresher()
 		rec, _ := e.login(r, "alice")
-		if _, err := e.sessions.DeleteUserSessions(ctx, rec.UserID); err != nil {
-			t.Fatal(err)
-		}
-		e.clock.Add(maxGroupAge)
-		if out := runOnce(t, r); out[refresh.Gone] != 1 {
-			t.Fatalf("RunOnce = %v, want the state forgotten", out)
-		}
-		if n := e.refreshGrants.Load(); n != 0 {
-			t.Fatalf("the IdP saw %d refresh grants for an ended session", n)
-		}
-		if keys := e.refreshKeys(); len(keys) != 0 {
-			t.Fatalf("refresh keys left behind: %v", keys)
-		}
-	})
-	t.Run("the state expires with the session", func(t *testing.T) {
-		e := newEnv(t)
-		r := e.refresher()
-		rec, _ := e.login(r, "alice")
-		ttl, err := e.redis.PTTL(ctx, e.prefix+"refresh:{u:"+strings.Split(rec.ID, ".")[0]+"}:"+strings.Split(rec.ID, ".")[1]).Result()
+		ttl, err := e.redis.PTTL(ctx, e.prefix+"refresh:{u:"+strings.Replace(rec.ID, ".", "}:", 1)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := rec.ExpiresAt.Sub(e.clock.Now()); ttl <= 0 || ttl > want {
 			t.Fatalf("state TTL = %s, want at most the session's %s", ttl, want)
+		}
+	})
+	t.Run("the memory state expires with the session", func(t *testing.T) {
+		e := newEnvOn(t, true)
+		r := e.refresher()
+		e.login(r, "alice")
+		e.clock.Add(12 * time.Hour)
+		runOnce(t, r)
+		if left := e.leftovers(); len(left) != 0 {
+			t.Fatalf("refresh state outlived its session: %v", left)
 		}
 	})
 }
@@ -583,7 +637,11 @@ func TestALoginWhoseRefreshTokenCannotBeKeptEndsItsSession(t *testing.T) {
 	ctx := context.Background()
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { _ = down.Close() })
-	r, err := refresh.New(down, e.prefix, []byte(secret), e.sessions, e.syncer,
+	downStore, err := refresh.NewRedisStore(down, e.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := refresh.New(downStore, []byte(secret), e.sessions, e.syncer,
 		map[string]refresh.Provider{"demo": {Connector: e.conn.(broker.RefreshConnector), MaxGroupAge: maxGroupAge, Grace: grace}},
 		refresh.WithNow(e.clock.Now))
 	if err != nil {

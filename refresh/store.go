@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,50 @@ import (
 // The state keys share the user's Cluster hash slot with the session's
 // own keys. The due set is one key for every replica to scan.
 
+// Store keeps the refresh state of sessions and their leases:
+// NewRedisStore for replicas sharing Redis, NewMemoryStore for a single
+// in-process replica.
+type Store interface {
+	// put writes st and schedules its next refresh at due; the state
+	// expires at st.ExpiresAt. With onlyIfKept it writes only while a
+	// state exists, so that a refresh finishing after a logout does not
+	// bring it back; ok reports whether it wrote.
+	put(ctx context.Context, id string, st state, due, now time.Time, onlyIfKept bool) (ok bool, err error)
+	// get returns the state of session id; ok is false when there is none.
+	get(ctx context.Context, id string) (st state, ok bool, err error)
+	// forget deletes the state and its schedule.
+	forget(ctx context.Context, id string) error
+	// dueIDs returns up to n sessions whose refresh is due at now.
+	dueIDs(ctx context.Context, now time.Time, n int64) ([]string, error)
+	// acquire takes session id's lease for d unless another holds it.
+	acquire(ctx context.Context, id string, d time.Duration) (lease, bool, error)
+	// renew extends a held lease by d; false when it was lost.
+	renew(ctx context.Context, l lease, d time.Duration) (bool, error)
+	// release gives a held lease up.
+	release(ctx context.Context, l lease) error
+}
+
+// redisStore is the Store of replicas that share Redis.
+type redisStore struct {
+	client           redis.UniversalClient
+	prefix           string
+	renewS, releaseS *redis.Script
+}
+
+// NewRedisStore keeps refresh state in client under prefix (the
+// configuration's key_prefix, without braces: the keys carry their own
+// Cluster hash tags).
+func NewRedisStore(client redis.UniversalClient, prefix string) (Store, error) {
+	if client == nil {
+		return nil, errors.New("refresh store: no Redis client")
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("refresh store: key prefix %q must not contain braces", prefix)
+	}
+	return &redisStore{client: client, prefix: prefix,
+		renewS: redis.NewScript(renewScript), releaseS: redis.NewScript(releaseScript)}, nil
+}
+
 // state is what refresh keeps per session.
 type state struct {
 	Provider string `json:"provider"`
@@ -37,17 +82,17 @@ type state struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func (r *Refresher) stateKey(id string) string {
+func (r *redisStore) stateKey(id string) string {
 	tag, random, _ := strings.Cut(id, ".")
 	return r.prefix + "refresh:{u:" + tag + "}:" + random
 }
 
-func (r *Refresher) lockKey(id string) string {
+func (r *redisStore) lockKey(id string) string {
 	tag, random, _ := strings.Cut(id, ".")
 	return r.prefix + "refresh:lock:{u:" + tag + "}:" + random
 }
 
-func (r *Refresher) dueKey() string { return r.prefix + "refresh:due" }
+func (r *redisStore) dueKey() string { return r.prefix + "refresh:due" }
 
 func unavailable(err error, op string) error {
 	return groupgate.WrapError(groupgate.Unavailable, err, "refresh state unreachable (%s)", op)
@@ -55,15 +100,12 @@ func unavailable(err error, op string) error {
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
-// put writes st and schedules its next refresh at due. With onlyIfKept,
-// the state is written only while it still exists, so that a refresh
-// finishing after a logout does not bring the state back.
-func (r *Refresher) put(ctx context.Context, id string, st state, due time.Time, onlyIfKept bool) (bool, error) {
+func (r *redisStore) put(ctx context.Context, id string, st state, due, now time.Time, onlyIfKept bool) (bool, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return false, groupgate.WrapError(groupgate.Internal, err, "encode refresh state")
 	}
-	ttl := st.ExpiresAt.Sub(r.now())
+	ttl := st.ExpiresAt.Sub(now)
 	if ttl <= 0 {
 		return false, nil
 	}
@@ -84,8 +126,7 @@ func (r *Refresher) put(ctx context.Context, id string, st state, due time.Time,
 	return true, nil
 }
 
-// get returns the state of session id; ok is false when there is none.
-func (r *Refresher) get(ctx context.Context, id string) (st state, ok bool, err error) {
+func (r *redisStore) get(ctx context.Context, id string) (st state, ok bool, err error) {
 	b, err := r.client.Get(ctx, r.stateKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return state{}, false, nil
@@ -99,8 +140,7 @@ func (r *Refresher) get(ctx context.Context, id string) (st state, ok bool, err 
 	return st, true, nil
 }
 
-// forget deletes session id's state and its place in the due set.
-func (r *Refresher) forget(ctx context.Context, id string) error {
+func (r *redisStore) forget(ctx context.Context, id string) error {
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, r.stateKey(id))
 		p.ZRem(ctx, r.dueKey(), id)
@@ -112,8 +152,7 @@ func (r *Refresher) forget(ctx context.Context, id string) error {
 	return nil
 }
 
-// due returns up to n session IDs whose refresh is due at now.
-func (r *Refresher) dueIDs(ctx context.Context, now time.Time, n int64) ([]string, error) {
+func (r *redisStore) dueIDs(ctx context.Context, now time.Time, n int64) ([]string, error) {
 	ids, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{
 		Key: r.dueKey(), Start: "-inf", Stop: ms(now), ByScore: true, Count: n,
 	}).Result()
@@ -147,27 +186,24 @@ type lease struct {
 	key, token string
 }
 
-// acquire takes session id's lease for r.lease; ok is false when another
-// refresher holds it.
-func (r *Refresher) acquire(ctx context.Context, id string) (lease, bool, error) {
+func (r *redisStore) acquire(ctx context.Context, id string, d time.Duration) (lease, bool, error) {
 	l := lease{key: r.lockKey(id), token: randomToken()}
-	ok, err := r.client.SetNX(ctx, l.key, l.token, r.lease).Result()
+	ok, err := r.client.SetNX(ctx, l.key, l.token, d).Result()
 	if err != nil {
 		return lease{}, false, unavailable(err, "take lease")
 	}
 	return l, ok, nil
 }
 
-// renew extends the lease; false when it was lost.
-func (r *Refresher) renew(ctx context.Context, l lease) (bool, error) {
-	n, err := r.renewS.Run(ctx, r.client, []string{l.key}, l.token, r.lease.Milliseconds()).Int()
+func (r *redisStore) renew(ctx context.Context, l lease, d time.Duration) (bool, error) {
+	n, err := r.renewS.Run(ctx, r.client, []string{l.key}, l.token, d.Milliseconds()).Int()
 	if err != nil {
 		return false, unavailable(err, "renew lease")
 	}
 	return n == 1, nil
 }
 
-func (r *Refresher) release(ctx context.Context, l lease) error {
+func (r *redisStore) release(ctx context.Context, l lease) error {
 	if err := r.releaseS.Run(ctx, r.client, []string{l.key}, l.token).Err(); err != nil {
 		return unavailable(err, "release lease")
 	}

@@ -1100,7 +1100,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 		if p.GroupsClaim == "" {
 			d.problemf(at("groups_claim"), "must not be empty")
 		}
-		d.validateRefresh(c, p, at("refresh"))
+		d.validateRefresh(p, at("refresh"))
 		return
 	}
 

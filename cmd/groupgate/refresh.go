@@ -36,7 +36,7 @@ func (r *RefreshConfig) setDefaults() {
 // validateRefresh checks providers[].refresh of OIDC provider p and, when
 // it is enabled, asks for offline_access, without which IdPs issue no
 // refresh token.
-func (d *decoder) validateRefresh(c *Config, p *ProviderConfig, at string) {
+func (d *decoder) validateRefresh(p *ProviderConfig, at string) {
 	r := p.Refresh
 	if !r.Enabled {
 		return
@@ -46,9 +46,6 @@ func (d *decoder) validateRefresh(c *Config, p *ProviderConfig, at string) {
 	}
 	if r.Grace.D() < 0 {
 		d.problemf(at+".grace", "must not be negative")
-	}
-	if c.Redis == nil {
-		d.problemf(at+".enabled", "session refresh needs redis (its lease and refresh tokens are shared by the replicas)")
 	}
 	if !slices.Contains(p.Scopes, "offline_access") {
 		p.Scopes = append(p.Scopes, "offline_access")
@@ -87,13 +84,18 @@ func (m *Main) buildRefresher(ctx context.Context, cfg Config, redirect []broker
 	if len(providers) == 0 {
 		return nil, nil
 	}
-	if cfg.Redis == nil {
-		// LoadConfig refuses it; this guards direct callers.
-		return nil, fmt.Errorf("session refresh needs redis")
+	// Beside the sessions: in Redis, shared by the replicas, or in this
+	// process with in-process sessions.
+	store := refresh.NewMemoryStore(m.Now)
+	if cfg.Redis != nil {
+		client := newRedisClient(cfg.Redis)
+		m.onClose(client.Close)
+		var err error
+		if store, err = refresh.NewRedisStore(client, cfg.Redis.KeyPrefix); err != nil {
+			return nil, fmt.Errorf("session refresh: %w", err)
+		}
 	}
-	client := newRedisClient(cfg.Redis)
-	m.onClose(client.Close)
-	r, err := refresh.New(client, cfg.Redis.KeyPrefix, []byte(cfg.Session.Secret), backend, syncer, providers,
+	r, err := refresh.New(store, []byte(cfg.Session.Secret), backend, syncer, providers,
 		refresh.WithNow(m.Now),
 		refresh.WithLogger(logger.With("component", "refresh")),
 		refresh.WithRegisterer(reg),

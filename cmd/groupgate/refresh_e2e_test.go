@@ -17,9 +17,10 @@ import (
 )
 
 // refreshServe runs serve with the demo IdP as an OIDC provider whose
-// sessions are refreshed every few seconds, on Redis, and returns its
-// base URL, the IdP (to change what it says) and the Redis key prefix.
-func refreshServe(t *testing.T) (string, *devidp.OIDCProvider, string) {
+// sessions are refreshed every few seconds, on Redis when onRedis is set
+// (else in process), and returns its base URL, the IdP (to change what it
+// says) and the Redis key prefix.
+func refreshServe(t *testing.T, onRedis bool) (string, *devidp.OIDCProvider, string) {
 	t.Helper()
 	public := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	mux := http.NewServeMux()
@@ -38,16 +39,17 @@ func refreshServe(t *testing.T) (string, *devidp.OIDCProvider, string) {
 		t.Fatal(err)
 	}
 	mux.Handle("/idp/", idp)
-	_, prefix := testenv.Redis(t)
+	redisSection, prefix := "", ""
+	if onRedis {
+		_, prefix = testenv.Redis(t)
+		redisSection = fmt.Sprintf("redis:\n  addrs: [%s]\n  key_prefix: %q\n", testenv.RedisAddr(t), prefix)
+	}
 	config := fmt.Sprintf(`listen: %s
 public_url: %s
 session:
   secret: 0123456789abcdef0123456789abcdef
   secure_cookie: false
-redis:
-  addrs: [%s]
-  key_prefix: %q
-providers:
+%sproviders:
   - name: %s
     type: oidc
     issuer: %s
@@ -61,7 +63,7 @@ providers:
 store:
   driver: sqlite
   dsn: file:%s
-`, strings.TrimPrefix(public, "http://"), public, testenv.RedisAddr(t), prefix, testProvider, issuer,
+`, strings.TrimPrefix(public, "http://"), public, redisSection, testProvider, issuer,
 		testClientID, testClientSecret, filepath.Join(t.TempDir(), "gg.db"))
 	base, _, _, _ := startServe(t, config)
 	return base, idp, prefix
@@ -78,7 +80,12 @@ func pollFor(d time.Duration, cond func() bool) bool {
 }
 
 func TestServeRefreshesSessionGroupsFromTheIdP(t *testing.T) {
-	base, idp, prefix := refreshServe(t)
+	t.Run("on Redis", func(t *testing.T) { testServeRefresh(t, true) })
+	t.Run("in process", func(t *testing.T) { testServeRefresh(t, false) })
+}
+
+func testServeRefresh(t *testing.T, onRedis bool) {
+	base, idp, prefix := refreshServe(t, onRedis)
 	rdb, _ := testenv.Redis(t)
 	refreshKeys := func() []string {
 		keys, err := rdb.Keys(context.Background(), prefix+"refresh:*").Result()
@@ -114,6 +121,9 @@ func TestServeRefreshesSessionGroupsFromTheIdP(t *testing.T) {
 			t.Fatal("bob's session outlived his revoked refresh token")
 		}
 	})
+	if !onRedis {
+		return
+	}
 	t.Run("logout leaves no refresh key behind", func(t *testing.T) {
 		if len(refreshKeys()) == 0 {
 			t.Fatal("alice's session has no refresh state")
@@ -128,13 +138,13 @@ func TestServeRefreshesSessionGroupsFromTheIdP(t *testing.T) {
 	})
 }
 
-func TestConfigCheckRefusesRefreshWithoutRedis(t *testing.T) {
+func TestConfigCheckRefusesABadRefreshSection(t *testing.T) {
 	config := serveConfig(t, t.TempDir(), "")
 	config = strings.Replace(config, "    scopes: [openid, email, profile, groups]\n",
-		"    scopes: [openid, email, profile, groups]\n    refresh:\n      enabled: true\n      max_group_age: 0s\n", 1)
+		"    scopes: [openid, email, profile, groups]\n    refresh:\n      enabled: true\n      max_group_age: 0s\n      grace: -1s\n", 1)
 	code, _, errOut := runCLI(t, nil, "config", "check", "--config", writeFile(t, "c.yaml", config))
-	if code != 1 || !strings.Contains(errOut, "refresh.enabled: session refresh needs redis") ||
-		!strings.Contains(errOut, "refresh.max_group_age: must be at least 1s") {
+	if code != 1 || !strings.Contains(errOut, "refresh.max_group_age: must be at least 1s") ||
+		!strings.Contains(errOut, "refresh.grace: must not be negative") {
 		t.Fatalf("config check: exit %d\n%s", code, errOut)
 	}
 }
