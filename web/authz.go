@@ -109,13 +109,13 @@ func checkRequiredName(key, v string) error {
 // for the logs (names encoded as the identity headers encode them).
 func (r Requirement) Check(m groupgate.Memberships) (ok bool, reason string) {
 	if r.Org != "" {
-		has := m.OrgRoles[r.Org]
+		has := lookupFold(m.OrgRoles, r.Org)
 		if sync.OrgRoleRank(has) < sync.OrgRoleRank(r.OrgRole) {
 			return false, fmt.Sprintf("requires %s on organization %s, has %s", r.OrgRole, encodeName(r.Org), roleOrNone(string(has)))
 		}
 	}
 	if r.Repo != "" {
-		has := sync.SnapshotRepoRole(m, r.Repo)
+		has := sync.SnapshotRepoRole(m, canonicalRepo(m, r.Repo))
 		if sync.RepoRoleRank(has) < sync.RepoRoleRank(r.RepoRole) {
 			return false, fmt.Sprintf("requires %s on repository %s, has %s", r.RepoRole, encodeName(r.Repo), roleOrNone(string(has)))
 		}
@@ -124,6 +124,42 @@ func (r Requirement) Check(m groupgate.Memberships) (ok bool, reason string) {
 		return false, "requires membership of group " + encodeName(r.Group)
 	}
 	return true, ""
+}
+
+// lookupFold finds name in roles, or, failing that, a name equal to it up
+// to case: the store treats organization and repository names as
+// case-insensitive, so /auth?org=ACME means acme.
+func lookupFold[R ~string](roles map[string]R, name string) R {
+	if r, ok := roles[name]; ok {
+		return r
+	}
+	for k, r := range roles {
+		if strings.EqualFold(k, name) {
+			return r
+		}
+	}
+	return ""
+}
+
+// canonicalRepo spells repo ("org/name") as the snapshot does, matching
+// both parts up to case, so that SnapshotRepoRole finds the repository
+// and its organization.
+func canonicalRepo(m groupgate.Memberships, repo string) string {
+	if _, ok := m.RepoRoles[repo]; ok {
+		return repo
+	}
+	for k := range m.RepoRoles {
+		if strings.EqualFold(k, repo) {
+			return k
+		}
+	}
+	org, name, _ := strings.Cut(repo, "/")
+	for k := range m.OrgRoles {
+		if strings.EqualFold(k, org) {
+			return k + "/" + name
+		}
+	}
+	return repo
 }
 
 func roleOrNone(r string) string {

@@ -49,6 +49,8 @@ func TestAuthAnswersPerRouteRequirements(t *testing.T) {
 		reason string
 	}{
 		{"any role on the organization is enough without min_role", alice, "org=acme", 200, ""},
+		{"names match as the store matches them, whatever their case", alice, "org=ACME&min_role=member", 200, ""},
+		{"repository names too", alice, "repo=Acme/API&min_role=WRITE", 200, ""},
 		{"a role below min_role is refused with the reason", alice, "org=acme&min_role=WRITER", 403, "requires WRITER on organization acme, has MEMBER"},
 		{"the BSR enum spelling is accepted", alice, "org=acme&min_role=ORGANIZATION_ROLE_MEMBER", 200, ""},
 		{"an organization the caller has no role on is refused", alice, "org=beta", 403, "requires MEMBER on organization beta, has none"},
