@@ -77,7 +77,7 @@ func FromOIDC(provider string, claims map[string]any, opts OIDCOptions) (groupga
 				"have it emit only the groups assigned to this application", provider)
 	}
 	id.GroupsPresent = present
-	id.Groups = normalizeGroups(groupValues(v, nil), opts.Filter)
+	id.Groups, id.DroppedGroups, id.DroppedGroupCount = opts.Filter.Split(normalizeGroups(groupValues(v, nil), nil), groupgate.MaxDroppedGroups)
 	return id, nil
 }
 

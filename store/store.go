@@ -203,6 +203,20 @@ type AuditStore interface {
 	AppendAudit(ctx context.Context, ev groupgate.AuditEvent) (groupgate.AuditEvent, error)
 	// ListAudit returns events with ID > afterID, oldest first.
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]groupgate.AuditEvent, error)
+	// SearchAudit returns the events f selects, newest first, at most
+	// limit (0: no limit). Page back with f.BeforeID set to the last ID
+	// of a page.
+	SearchAudit(ctx context.Context, f AuditFilter, limit int) ([]groupgate.AuditEvent, error)
+}
+
+// AuditFilter selects audit events; every set field must match exactly
+// and empty ones match anything.
+type AuditFilter struct {
+	Actor    string
+	Action   string
+	TargetID string
+	// BeforeID, when positive, keeps events with a smaller ID.
+	BeforeID int64
 }
 
 // SCIMStore is what the SCIM service provider needs beyond plain CRUD:

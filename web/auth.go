@@ -106,6 +106,12 @@ type whoami struct {
 	// Sessions are the caller's live sessions, on any device, when the
 	// server can list them (Deps.SessionBackend).
 	Sessions []whoamiSession `json:"sessions,omitempty"`
+
+	// DroppedGroups are groups the IdP sent at this session's login that
+	// the group filter hid (at most groupgate.MaxDroppedGroups; the count
+	// says how many in all): why a group may grant nothing.
+	DroppedGroups     []string `json:"dropped_groups,omitempty"`
+	DroppedGroupCount int      `json:"dropped_group_count,omitempty"`
 }
 
 // whoamiSession describes one live session without its ID, which is a
@@ -124,7 +130,7 @@ type whoamiSession struct {
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.currentSession(r)
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	access, err := s.deps.Accounts.Resolve(r.Context(), rec.UserID)
@@ -132,7 +138,7 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		err = groupgate.WrapError(groupgate.Unauthenticated, err, "the signed-in user no longer exists")
 	}
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	out := whoami{
@@ -146,10 +152,11 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		Repos:            access.Repos,
 		SessionExpiresAt: rec.ExpiresAt.UTC(),
 	}
+	out.DroppedGroups, out.DroppedGroupCount = rec.Identity.DroppedGroups, rec.Identity.DroppedGroupCount
 	if s.deps.SessionBackend != nil {
 		recs, err := s.deps.SessionBackend.ListUserSessions(r.Context(), rec.UserID)
 		if err != nil {
-			s.writeJSONError(w, r, err)
+			s.whoamiError(w, r, err)
 			return
 		}
 		out.Sessions = make([]whoamiSession, 0, len(recs))
@@ -167,5 +174,5 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	if out.Repos == nil {
 		out.Repos = []sync.RepoAccess{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeWhoami(w, r, out)
 }

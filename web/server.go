@@ -74,6 +74,10 @@ type Config struct {
 	// picker. A name served by the SAML endpoints (WithSAML) logs in by
 	// SAML, every other one through Deps.Login.
 	Providers []string
+	// DisplayNames are the names the provider picker shows, by provider
+	// name (providers[].display_name); a provider without one shows its
+	// name.
+	DisplayNames map[string]string
 	// SessionTTL is session.ttl: how long a login lasts.
 	SessionTTL time.Duration
 	// SecureCookies is session.secure_cookie, applied to the login binding

@@ -229,7 +229,7 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 			e = "unknown error"
 		}
 		return groupgate.Identity{}, broker.Tokens{}, groupgate.WrapError(groupgate.Unauthenticated,
-			fmt.Errorf("provider error %q: %s", r.FormValue("error"), r.FormValue("error_description")),
+			fmt.Errorf("%w: provider error %q: %s", broker.ErrIdPRefused, r.FormValue("error"), r.FormValue("error_description")),
 			"the identity provider refused the login (%s)", e)
 	}
 	if subtle.ConstantTimeCompare([]byte(r.FormValue("state")), []byte(a.State())) != 1 {

@@ -478,7 +478,7 @@ func (c *Connector) handleResponse(ctx context.Context, in Response) (Result, er
 		return Result{}, groupgate.WrapError(groupgate.Unavailable, err, "cannot check the SAML assertion right now; try again")
 	}
 	if !fresh {
-		return Result{}, groupgate.Errorf(groupgate.Invalid, "this SAML assertion was already used; start the login again")
+		return Result{}, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "this SAML assertion was already used; start the login again")
 	}
 
 	attrs := map[string][]string{}
@@ -517,7 +517,7 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 	}
 	b, err := c.attempts.TakeAttempt(ctx, attemptKey(requestID, token))
 	if groupgate.IsCode(err, groupgate.NotFound) {
-		return nil, groupgate.WrapError(groupgate.Invalid, err,
+		return nil, groupgate.WrapError(groupgate.Invalid, fmt.Errorf("%w: %w", broker.ErrAttemptGone, err),
 			"the SAML response answers no pending login (it expired, was already used, or was not started in this browser); start the login again")
 	}
 	if err != nil {
@@ -531,12 +531,12 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 		return nil, groupgate.Errorf(groupgate.Invalid, "this login was started with another identity provider; start the login again")
 	}
 	if !c.now().Before(p.ExpiresAt) {
-		return nil, groupgate.Errorf(groupgate.Invalid, "the login attempt has expired; start the login again")
+		return nil, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "the login attempt has expired; start the login again")
 	}
 	// The key already matched the token's hash; compare the token itself
 	// too, in constant time, so the check does not rest on the key alone.
 	if subtle.ConstantTimeCompare([]byte(token), []byte(p.Binding)) != 1 {
-		return nil, groupgate.Errorf(groupgate.Invalid, "this login was not started in this browser; start the login again")
+		return nil, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "this login was not started in this browser; start the login again")
 	}
 	return &p, nil
 }
@@ -574,7 +574,7 @@ func (c *Connector) checkAssertion(a samlAssertion, requestID string, now time.T
 		return groupgate.Errorf(groupgate.Unauthenticated, "the SAML assertion is not valid yet (NotBefore %s); check the clocks", notBefore.UTC().Format(time.RFC3339))
 	}
 	if !now.Add(-c.cfg.ClockSkew).Before(notOnOrAfter) {
-		return groupgate.Errorf(groupgate.Unauthenticated, "the SAML assertion has expired (NotOnOrAfter %s); start the login again", notOnOrAfter.UTC().Format(time.RFC3339))
+		return groupgate.WrapError(groupgate.Unauthenticated, broker.ErrAttemptGone, "the SAML assertion has expired (NotOnOrAfter %s); start the login again", notOnOrAfter.UTC().Format(time.RFC3339))
 	}
 	sc := a.Subject.SubjectConfirmation
 	if sc == nil || sc.SubjectConfirmationData == nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
+	"github.com/groupgate/groupgate/web/admin"
 )
 
 // app is a wired groupgate: what serve runs and dev runs with demo data.
@@ -125,6 +128,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		web.WithRegistry(reg),
 		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
 	}
+	console, err := buildAdmin(cfg, pub, st, syncer, backend, cookies, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(console))
 	if len(providers.saml) > 0 {
 		endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: cfg.Session.TTL.D()}, deps, providers.saml,
 			web.WithSAMLLogger(logger.With("component", "saml")), web.WithSAMLNow(m.Now))
@@ -548,6 +556,31 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 		api.WithLogger(logger.With("component", "api")))
 }
 
+// buildAdmin is the /admin/ console, signed in by the browser session. Its
+// form tokens are keyed by a key derived from session.secret, so that every
+// replica accepts every other one's forms without another secret to
+// configure.
+func buildAdmin(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) (*admin.Console, error) {
+	mac := hmac.New(sha256.New, []byte(cfg.Session.Secret))
+	mac.Write([]byte("groupgate admin console form key"))
+	lifetime := cfg.API.Tokens.SessionMaxLifetime.D()
+	if lifetime <= 0 {
+		lifetime = api.DefaultTokenPolicy().SessionMaxLifetime
+	}
+	c, err := admin.New(admin.Config{
+		PublicURL:       pub,
+		Admins:          sync.NewAdmins(cfg.Admins),
+		CSRFKey:         mac.Sum(nil),
+		TokenLifetime:   lifetime,
+		TokenMaxPerUser: cfg.API.Tokens.MaxPerUser,
+		SCIMEnabled:     cfg.SCIM.Enabled,
+	}, st, syncer, cookies, backend, admin.WithLogger(logger.With("component", "admin")), admin.WithNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("admin console: %w", err)
+	}
+	return c, nil
+}
+
 // buildSCIM is the SCIM 2.0 endpoint at /scim/v2/, writing through the
 // syncer so that deactivations end sessions and group pushes move roles.
 func buildSCIM(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, now func() time.Time, logger *slog.Logger) (web.Mounter, error) {
@@ -592,6 +625,14 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 			// OIDC and SAML attempts both live this long.
 			AttemptTTL: broker.DefaultAttemptTTL,
 		},
+	}
+	for _, p := range cfg.Providers {
+		if p.DisplayName != "" {
+			if wcfg.DisplayNames == nil {
+				wcfg.DisplayNames = map[string]string{}
+			}
+			wcfg.DisplayNames[p.Name] = p.DisplayName
+		}
 	}
 	if cfg.Upstream != "" {
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {

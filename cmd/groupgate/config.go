@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -205,6 +207,10 @@ type ProviderConfig struct {
 	// said email_verified: logins may then link to an existing account by
 	// email. For SAML IdPs and Entra ID, which send no such claim.
 	TrustEmail bool `yaml:"trust_email"`
+
+	// DisplayName is what the login page's provider picker shows (default:
+	// Name, which appears in URLs and so is terse).
+	DisplayName string `yaml:"display_name"`
 
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`
@@ -1046,6 +1052,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 			d.problemf(at("name"), "duplicate provider name %q (also %s)", p.Name, first)
 		}
 		names[p.Name] = base
+	}
+
+	if n := p.DisplayName; utf8.RuneCountInString(n) > 64 || strings.IndexFunc(n, unicode.IsControl) >= 0 || !utf8.ValidString(n) {
+		d.problemf(at("display_name"), "must be at most 64 characters without control characters")
 	}
 
 	switch p.Type {
