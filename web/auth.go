@@ -63,11 +63,19 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		var tok string
+		if s.tokens != nil {
+			var ok bool
+			if tok, ok = s.identityToken(r, rec); !ok {
+				// Before any identity header is set: a 503 carries none.
+				decision = decisionError
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
 		identityOf(rec).Set(w.Header())
-		if s.tokens != nil && !s.setIdentityToken(w.Header(), r, rec) {
-			decision = decisionError
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+		if tok != "" {
+			w.Header()[HeaderJWT] = []string{tok}
 		}
 		w.WriteHeader(http.StatusOK)
 	case groupgate.IsCode(err, groupgate.Unauthenticated):

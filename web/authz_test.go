@@ -296,3 +296,23 @@ func TestWithoutIdentityTokensNoTokenAndNoKeySetAreServed(t *testing.T) {
 		t.Fatalf("%s = %s with tokens off, want 404", web.JWKSPath, resp.Status)
 	}
 }
+
+func TestAuthFailsClosedWithoutIdentityHeadersWhenNoKeyCanSign(t *testing.T) {
+	h := newHarness(t, harnessConfig{backend: backends[0], tokens: true})
+	alice := h.browser()
+	h.login(alice, "demo", "alice", "/", "/")
+	// Before the only key's activation nothing may sign.
+	h.clock.Advance(-time.Hour)
+	resp := h.auth(alice)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/auth = %s, want 503 when no key can sign", resp.Status)
+	}
+	for _, name := range []string{web.HeaderUser, web.HeaderGroups, web.HeaderJWT} {
+		if v := resp.Header.Values(name); len(v) != 0 {
+			t.Fatalf("the 503 carries %s %q", name, v)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "cannot sign the identity token") {
+		t.Fatalf("the failure is not logged:\n%s", h.logs.String())
+	}
+}
