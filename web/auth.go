@@ -57,7 +57,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		if !req.IsZero() {
-			if ok, reason := req.Check(rec.Memberships); !ok {
+			if ok, reason := check(req, rec.Memberships); !ok {
 				decision = decisionDenied
 				writeAuthRefusal(w, http.StatusForbidden, reason)
 				return

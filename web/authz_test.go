@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/idtoken"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -129,9 +130,9 @@ func (s *seen) get(path string) http.Header {
 func TestReverseProxyAppliesTheRouteOfTheLongestMatchingPrefix(t *testing.T) {
 	up := &seen{h: map[string]http.Header{}}
 	h := newHarness(t, harnessConfig{backend: backends[0], upstream: up, routes: []web.Route{
-		{PathPrefix: "/releases", Require: web.Requirement{Org: "acme", OrgRole: groupgate.OrgRoleWriter}},
-		{PathPrefix: "/releases/public/", Require: web.Requirement{Group: "eng"}},
-		{PathPrefix: "/admin-tools", Require: web.Requirement{Group: "platform-admins"}},
+		{PathPrefix: "/releases", Require: sync.Requirement{Org: "acme", OrgRole: groupgate.OrgRoleWriter}},
+		{PathPrefix: "/releases/public/", Require: sync.Requirement{Group: "eng"}},
+		{PathPrefix: "/admin-tools", Require: sync.Requirement{Group: "platform-admins"}},
 	}})
 	alice, bob := h.browser(), h.browser()
 	h.login(alice, "demo", "alice", "/", "/")
@@ -173,8 +174,8 @@ func TestRoutesAreRefusedWithoutAnUpstreamOrWithoutARequirement(t *testing.T) {
 		routes   []web.Route
 		want     string
 	}{
-		{"auth-only mode", false, []web.Route{{PathPrefix: "/x", Require: web.Requirement{Group: "eng"}}}, "need an upstream"},
-		{"a relative prefix", true, []web.Route{{PathPrefix: "x", Require: web.Requirement{Group: "eng"}}}, "must start with /"},
+		{"auth-only mode", false, []web.Route{{PathPrefix: "/x", Require: sync.Requirement{Group: "eng"}}}, "need an upstream"},
+		{"a relative prefix", true, []web.Route{{PathPrefix: "x", Require: sync.Requirement{Group: "eng"}}}, "must start with /"},
 		{"an empty requirement", true, []web.Route{{PathPrefix: "/x"}}, "requires nothing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,22 +190,6 @@ func TestRoutesAreRefusedWithoutAnUpstreamOrWithoutARequirement(t *testing.T) {
 				t.Fatalf("NewServer: %v, want %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestParseRequirementMatchesTheQueryRules(t *testing.T) {
-	req, err := web.ParseRequirement("", "acme/api", "eng", "REPOSITORY_ROLE_LIMITED_WRITE")
-	if err != nil || req.Repo != "acme/api" || req.RepoRole != groupgate.RepoRoleLimitedWrite || req.Group != "eng" {
-		t.Fatalf("ParseRequirement = %+v, %v", req, err)
-	}
-	if req, _ := web.ParseRequirement("acme", "", "", ""); req.OrgRole != groupgate.OrgRoleMember {
-		t.Fatalf("org without min_role requires %q, want MEMBER", req.OrgRole)
-	}
-	if _, err := web.ParseRequirement("acme", "", "", "OWNER"); err != nil {
-		t.Fatalf("OWNER may be required: %v", err)
-	}
-	if _, err := web.ParseRequirement("ac\nme", "", "", ""); !groupgate.IsCode(err, groupgate.Invalid) {
-		t.Fatalf("a control character: %v, want Invalid", err)
 	}
 }
 

@@ -640,7 +640,7 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		}
 	}
 	for i, r := range cfg.UpstreamRoutes {
-		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
 		if err != nil {
 			// LoadConfig checked every route; this guards direct callers.
 			return nil, fmt.Errorf("upstream_routes[%d]: %w", i, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -957,7 +958,7 @@ func (d *decoder) validateUpstreamRoutes(c *Config) {
 			}
 			seen[r.PathPrefix] = base
 		}
-		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
 		switch {
 		case err != nil:
 			key := base
