@@ -89,7 +89,6 @@ func TestParseRequirementDefaultsToTheLowestRoleAndRefusesWhatCannotMatch(t *tes
 	}
 }
 
-
 func TestRequirementCheckSaysWhatIsMissing(t *testing.T) {
 	m := groupgate.Memberships{
 		Groups:    []string{"eng"},
