@@ -38,6 +38,7 @@ type oidcStorage struct {
 	users           directory
 	clients         map[string]*oidcClient
 	groupsInIDToken bool
+	overage         *Overage
 	key             *rsaKey
 
 	mu       sync.Mutex
@@ -426,7 +427,7 @@ func (s *oidcStorage) setUserinfo(info *oidc.UserInfo, subject string, scopes []
 	}
 	// A user in no group gets no claim at all, as real IdPs do: that is the
 	// "IdP said nothing about groups" case.
-	if withGroups && len(u.Groups) > 0 {
+	if withGroups && len(u.Groups) > 0 && !s.overage.apply(info, u) {
 		info.AppendClaims(groupsClaim, slices.Clone(u.Groups))
 	}
 	return nil
