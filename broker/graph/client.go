@@ -155,6 +155,15 @@ func User(id string) Target { return Target{user: id} }
 // refuse (SAML, whose application token has no user).
 func Link(endpoint string, orMe bool) Target { return Target{endpoint: endpoint, me: orMe} }
 
+// OrUser names the user whose groups to list when the link names none
+// (SAML: Entra's objectidentifier attribute).
+func (t Target) OrUser(id string) Target {
+	if id != "" {
+		t.user, t.me = id, false
+	}
+	return t
+}
+
 // request is one call: the first page, or a nextLink.
 type request struct {
 	method string

@@ -18,6 +18,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
@@ -439,6 +440,10 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		return nil, fmt.Errorf("load SP key pair: %w", err)
 	}
 	urls := web.SAMLProviderURLs(pub, p.Name)
+	gopts, err := samlGraph(p, logger)
+	if err != nil {
+		return nil, err
+	}
 	return saml.NewLazy(saml.Config{
 		IDPMetadataFile:                   p.IDPMetadataFile,
 		IDPMetadataURL:                    p.IDPMetadataURL,
@@ -457,7 +462,28 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		EmailAttribute:                    p.EmailAttribute,
 		NameAttribute:                     p.DisplayNameAttribute,
 		Filter:                            filter,
-	}, p.Name, backend, backend, lopts, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...), nil
+	}, p.Name, backend, backend, lopts, append(append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...), gopts...)...), nil
+}
+
+// newGraphClient is a provider's Microsoft Graph client for group overage.
+func newGraphClient(g *GraphConfig, logger *slog.Logger) (*graph.Client, error) {
+	return graph.New(graph.Config{BaseURL: g.URL, MaxGroups: g.MaxGroups, Timeout: g.Timeout.D()},
+		graph.WithLogger(logger.With("component", "graph")))
+}
+
+// samlGraph returns the option that resolves a SAML provider's group
+// overage through Graph with its application credential, if configured.
+func samlGraph(p ProviderConfig, logger *slog.Logger) ([]saml.Option, error) {
+	if p.Graph == nil {
+		return nil, nil
+	}
+	gc, err := newGraphClient(p.Graph, logger)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q graph: %w", p.Name, err)
+	}
+	ts := gc.TokenSource(graph.ClientCredentials{TenantID: p.Graph.TenantID, ClientID: p.Graph.ClientID,
+		ClientSecret: p.Graph.ClientSecret, TokenURL: p.Graph.TokenURL})
+	return []saml.Option{saml.WithGraph(gc, ts)}, nil
 }
 
 // buildOIDC returns an OIDC connector that runs discovery when started.
@@ -474,8 +500,19 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
 	}
+	var opts []oidc.Option
+	if p.Graph != nil {
+		gc, err := newGraphClient(p.Graph, logger)
+		if err != nil {
+			// validateGraph checked the URL; this guards direct callers.
+			return broker.NewLazyConnector(p.Name, "oidc", func(context.Context) (broker.CallbackConnector, error) {
+				return nil, err
+			}, lopts...)
+		}
+		opts = append(opts, oidc.WithGraph(gc))
+	}
 	return broker.NewLazyConnector(p.Name, "oidc", func(ctx context.Context) (broker.CallbackConnector, error) {
-		return cfg.Open(ctx, p.Name, logger)
+		return cfg.Open(ctx, p.Name, logger, opts...)
 	}, lopts...)
 }
 
