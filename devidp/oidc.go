@@ -38,6 +38,9 @@ type OIDCClient struct {
 	// refuses a client that authenticates the other way, so a test proves
 	// which one a relying party used.
 	AuthMethod oidc.AuthMethod
+	// BackchannelLogoutURI, when set, receives logout tokens from
+	// LogoutUser (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI string
 	// IDTokenLifetime defaults to one hour. A negative lifetime issues ID
 	// tokens that are already expired, for testing relying parties.
 	IDTokenLifetime time.Duration

@@ -40,6 +40,7 @@ type oidcStorage struct {
 	groupsInIDToken bool
 	overage         *Overage
 	key             *rsaKey
+	sids            sidRegistry
 
 	mu       sync.Mutex
 	requests map[string]*authRequest
@@ -360,6 +361,7 @@ func (s *oidcStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, str
 
 // SetUserinfoFromRequest fills the ID token's claims.
 func (s *oidcStorage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	s.addSID(info, req)
 	return s.setUserinfo(info, req.GetSubject(), scopes, s.groupsInIDToken)
 }
 

@@ -65,7 +65,11 @@ type Option func(*options)
 type options struct {
 	httpClient *http.Client
 	graph      *graph.Client
+	now        func() time.Time
 }
+
+// WithNow sets the clock that judges logout tokens (time.Now).
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithGraph resolves Entra ID's group overage: when an ID token carries
 // "_claim_names"/"_claim_sources" or "hasgroups" instead of the groups,
@@ -85,6 +89,7 @@ type connector struct {
 	authMethod zoidc.AuthMethod
 	logger     *slog.Logger
 	graph      *graph.Client
+	now        func() time.Time
 }
 
 var (
@@ -94,7 +99,7 @@ var (
 
 // Open discovers the provider and returns its connector, named name.
 func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts ...Option) (broker.CallbackConnector, error) {
-	o := options{httpClient: &http.Client{Timeout: 30 * time.Second}}
+	o := options{httpClient: &http.Client{Timeout: 30 * time.Second}, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -143,6 +148,7 @@ func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts
 		authMethod: method,
 		logger:     logger,
 		graph:      o.graph,
+		now:        o.now,
 		claimOpts: claims.OIDCOptions{
 			GroupsClaim:   c.GroupsClaim,
 			UsernameClaim: c.UsernameClaim,
@@ -279,7 +285,7 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 	if err != nil {
 		return groupgate.Identity{}, broker.Tokens{}, fmt.Errorf("identity from %q claims: %w", c.name, err)
 	}
-	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry}, nil
+	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry, SessionID: sessionID(idClaims)}, nil
 }
 
 // overageIdentity reads the groups an overage ID token left out from

@@ -93,7 +93,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := registerProviderMetrics(reg, providers.states); err != nil {
 		return nil, err
 	}
-	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now),
+		broker.WithSessionIndexTTL(cfg.Session.TTL.D()))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
@@ -140,6 +141,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithMount(s))
 	}
+	backchannel, err := buildBackchannel(cfg, login, st, backend, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(backchannel))
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
@@ -589,6 +595,27 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	return srv, nil
+}
+
+// buildBackchannel is the OIDC back-channel logout receiver
+// (/backchannel-logout/NAME) of every OIDC provider.
+func buildBackchannel(cfg Config, login *broker.Login, users web.UserLookup, backend session.Backend, now func() time.Time, logger *slog.Logger) (*web.BackchannelLogout, error) {
+	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	var oidcNames []string
+	for _, p := range cfg.Providers {
+		if p.Type == "oidc" {
+			oidcNames = append(oidcNames, p.Name)
+		}
+	}
+	b, err := web.NewBackchannelLogout(web.BackchannelConfig{Providers: oidcNames, TrustedProxies: trusted}, login, users, backend,
+		web.WithBackchannelLogger(logger.With("component", "backchannel")), web.WithBackchannelNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("back-channel logout: %w", err)
+	}
+	return b, nil
 }
 
 // buildRegistry is a private Prometheus registry with the Go runtime and
