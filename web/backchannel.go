@@ -202,7 +202,8 @@ func (b *BackchannelLogout) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // end deletes the live sessions that provider started for the token's
-// subject, only the one IdP session when the token names a sid. Sessions
+// subject; when the token names a sid, only that IdP session's (and any
+// whose login recorded no sid). Sessions
 // of other providers stay: this IdP speaks only for its own logins.
 func (b *BackchannelLogout) end(ctx context.Context, provider string, tok broker.LogoutToken) (n int, userID string, err error) {
 	if tok.Subject == "" {
@@ -224,7 +225,10 @@ func (b *BackchannelLogout) end(ctx context.Context, provider string, tok broker
 		if rec.Provider != provider || rec.Identity.Subject != tok.Subject {
 			continue
 		}
-		if tok.SessionID != "" && rec.IDPSessionID != tok.SessionID {
+		// A session whose login carried no sid (an IdP that puts it in
+		// logout tokens only, or a session older than this field) cannot
+		// be told apart: it ends too, the safe side.
+		if tok.SessionID != "" && rec.IDPSessionID != "" && rec.IDPSessionID != tok.SessionID {
 			continue
 		}
 		if err := b.sessions.Delete(ctx, rec.ID); err != nil {
