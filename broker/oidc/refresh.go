@@ -22,7 +22,8 @@ var _ broker.RefreshConnector = (*connector)(nil)
 // claims (verified: signature, issuer, audience, expiry), with UserInfo's
 // laid over them when groups_from is userinfo, or UserInfo alone when the
 // IdP sent no new ID token (OIDC Core §12.2 allows it), then the same
-// claim paths and group filter.
+// claim paths and group filter, and Microsoft Graph for an Entra group
+// overage.
 //
 // The nonce is not checked: it binds an ID token to the authentication
 // request that asked for it (OIDC Core §3.1.2.1), and a refresh is no
@@ -81,6 +82,11 @@ func (c *connector) Refresh(ctx context.Context, refreshToken, subject string) (
 		}
 	}
 	id, err := claims.FromOIDC(c.name, m, c.claimOpts)
+	if errors.Is(err, claims.ErrGroupOverage) && c.graph != nil {
+		// As at login: an Entra token too big for its groups names
+		// Microsoft Graph instead, read with the new access token.
+		id, err = c.overageIdentity(ctx, m, tok.AccessToken)
+	}
 	if err != nil {
 		return groupgate.Identity{}, "", fmt.Errorf("identity from %q claims: %w", c.name, err)
 	}

@@ -3,17 +3,22 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/claims"
 	"github.com/groupgate/groupgate/devidp"
+	"github.com/groupgate/groupgate/internal/fakegraph"
 )
 
 func withOfflineAccess(mod func(*oidc.Config)) func(*oidc.Config) {
@@ -116,5 +121,44 @@ func TestRefreshFailuresSayWhetherTheGrantIsGone(t *testing.T) {
 				t.Fatalf("Refresh: %v; want rejected=%v, code %s", err, tc.rejected, tc.code)
 			}
 		})
+	}
+}
+
+func TestRefreshReadsAnEntraGroupOverageFromGraph(t *testing.T) {
+	daveGroups := []string{"eng", "g-2", "g-3", "g-4", "g-5"}
+	fg := fakegraph.New(map[string][]string{"u-dave": daveGroups})
+	gsrv := httptest.NewServer(fg)
+	t.Cleanup(gsrv.Close)
+	fg.Base = gsrv.URL
+	users := append(devidp.Users(), devidp.User{Subject: "u-dave", Username: "dave", Password: "dave-password",
+		Email: "dave@example.com", Groups: daveGroups})
+	e := newEnv(t, devidp.OIDCConfig{Users: users, Overage: &devidp.Overage{Threshold: 3}})
+	fg.Authenticate = fakegraph.UserInfo(e.srv.Client(), e.issuer+"/userinfo")
+	gc, err := graph.New(graph.Config{BaseURL: gsrv.URL, Timeout: 5 * time.Second}, graph.WithHTTPClient(gsrv.Client()),
+		graph.WithWait(func(context.Context, time.Duration) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := oidc.Config{
+		Issuer: e.issuer, ClientID: clientA, ClientSecret: secret, RedirectURL: e.callback,
+		Scopes: []string{"openid", "email", "profile", "groups", "offline_access"},
+	}.Open(context.Background(), "demo", slog.New(slog.DiscardHandler), oidc.WithHTTPClient(e.srv.Client()), oidc.WithGraph(gc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, tokens, err := e.login(t, c, "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(fg.Calls())
+	got, _, err := c.(broker.RefreshConnector).Refresh(context.Background(), tokens.RefreshToken, id.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Groups, daveGroups) {
+		t.Fatalf("refreshed groups = %v, want Graph's %v", got.Groups, daveGroups)
+	}
+	if len(fg.Calls()) == before {
+		t.Fatal("the refresh did not ask Graph")
 	}
 }
