@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -49,16 +46,7 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 	_, prefix := testenv.Redis(t)
 	config := postgresConfig(t, dsn, "redis:\n  addrs: ["+testenv.RedisAddr(t)+"]\n  key_prefix: \""+prefix+"\"\nscim:\n  enabled: true\n")
 	path := writeFile(t, "gg.yaml", config)
-	code, out, errOut := runCLI(t, nil, "token", "create", "--config", path, "--user", "alice@example.com")
-	if code != 0 {
-		t.Fatalf("token create: exit %d: %s", code, errOut)
-	}
-	token := lastLine(out)
-	code, out, errOut = runCLI(t, nil, "scim-token", "create", "--config", path)
-	if code != 0 {
-		t.Fatalf("scim-token create: exit %d: %s", code, errOut)
-	}
-	scimToken := lastLine(out)
+	token, scimToken := createTokens(t, path)
 	base, stop, done, logs := startServeWith(t, config, func(m *Main) { m.OutboxInterval = 200 * time.Millisecond })
 	defer func() {
 		if t.Failed() {
@@ -66,93 +54,9 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 		}
 	}()
 
-	mustCall(t, base, token, "OrganizationService/CreateOrganization", `{"name":"acme"}`)
-	org := mustCall(t, base, token, "OrganizationService/GetOrganizationByName", `{"name":"acme"}`)
-	orgID, _ := org["organization"].(map[string]any)["id"].(string)
-	mustCall(t, base, token, "OrganizationService/AddOrganizationGroup", `{"organization_id":"`+orgID+`","group_name":"eng"}`)
-	code, group := scimCall(t, http.MethodPost, base+"/scim/v2/Groups", scimToken, `{"displayName":"scim-team"}`)
-	if code != http.StatusCreated {
-		t.Fatalf("create SCIM group: %d %v", code, group)
-	}
-	groupID, _ := group["id"].(string)
-
-	u, _ := url.Parse(base)
-	bob := newBrowser(t)
-	if resp, body := signIn(t, bob, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "bob"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("bob's sign-in: %s %s", resp.Status, body)
-	}
-	carol, err := signInCookies(base, u, "carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := signOutOf(base, carol); err != nil {
-		t.Fatal(err)
-	}
-	cookies := map[string][]*http.Cookie{"bob": bob.Jar.Cookies(u), "signed-out": carol}
-
-	var (
-		log     attemptLog
-		stopped = make(chan struct{})
-		wg      stdsync.WaitGroup
-		mu      stdsync.Mutex
-		auths   []authAnswer
-		users   []string // acknowledged SCIM users' ids, for the member writer
-	)
-	pause := func() {
-		select {
-		case <-stopped:
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	loop(&wg, stopped, func(i int) {
-		name := fmt.Sprintf("r-%d", i)
-		log.add(apiAttempt(base, token, "repo", name, "RepositoryService/CreateRepositoryByFullName", `{"full_name":"acme/`+name+`"}`))
-		pause()
-	})
-	// WRITER has no name in the BSR's enum: it travels as its number.
-	roles := []struct{ name, json string }{{"ADMIN", `"ORGANIZATION_ROLE_ADMIN"`}, {"WRITER", "5"}, {"MEMBER", `"ORGANIZATION_ROLE_MEMBER"`}}
-	loop(&wg, stopped, func(i int) {
-		role := roles[i%len(roles)]
-		log.add(apiAttempt(base, token, "mapping", role.name, "OrganizationService/UpdateOrganizationGroup",
-			`{"organization_id":"`+orgID+`","group_name":"eng","role_override":`+role.json+`}`))
-		pause()
-	})
-	loop(&wg, stopped, func(i int) {
-		name := fmt.Sprintf("u-%d", i)
-		a := scimAttempt(base, scimToken, "scim-user", name, http.MethodPost, "/Users",
-			`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"`+name+`","emails":[{"value":"`+name+`@example.com","primary":true}]}`)
-		log.add(a)
-		if a.acked() {
-			mu.Lock()
-			users = append(users, a.id)
-			mu.Unlock()
-		}
-		pause()
-	})
-	loop(&wg, stopped, func(i int) {
-		mu.Lock()
-		var id string
-		if len(users) > 0 {
-			id = users[len(users)-1]
-		}
-		mu.Unlock()
-		if id == "" {
-			pause()
-			return
-		}
-		log.add(scimAttempt(base, scimToken, "scim-member", id, http.MethodPatch, "/Groups/"+groupID,
-			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"`+id+`"}]}]}`))
-		pause()
-	})
-	loop(&wg, stopped, func(i int) {
-		who := []string{"bob", "signed-out"}[i%2]
-		a := askAuth(base, cookies[who], who)
-		mu.Lock()
-		auths = append(auths, a)
-		mu.Unlock()
-		pause()
-	})
-
+	w := setUpWriteLoad(t, base, token, scimToken)
+	bob := w.signIn(t, "bob")
+	load := w.start()
 	time.Sleep(1500 * time.Millisecond)
 	downAt := time.Now()
 	pg.Stop()
@@ -160,12 +64,11 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 	pg.Start()
 	upAt := time.Now()
 	time.Sleep(maxPGRecovery + 2*time.Second)
-	close(stopped)
-	wg.Wait()
+	load.stop()
 	t.Logf("database down at 0, accepting connections again at %v", upAt.Sub(downAt).Round(time.Millisecond))
 
 	// Judge every answer.
-	attempts := log.snapshot()
+	attempts := load.log.snapshot()
 	type tally struct {
 		acked, refused  int
 		refusedDuring   int
@@ -226,7 +129,7 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 		t.Errorf("writes were refused until %v after the database's return, want at most %v", recovered, maxPGRecovery)
 	}
 	var bobRefused int
-	for _, a := range auths {
+	for _, a := range load.auths {
 		switch {
 		case a.who == "signed-out" && a.status == http.StatusOK:
 			t.Errorf("/auth for a signed-out cookie answered 200 at %v after the stop", a.start.Sub(downAt))
@@ -236,7 +139,7 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 	}
 	// Sessions live in Redis: a database outage must not sign anyone out.
 	if bobRefused > 0 {
-		t.Errorf("/auth refused bob %d times of %d; the database is not on /auth's path", bobRefused, len(auths)/2)
+		t.Errorf("/auth refused bob %d times of %d; the database is not on /auth's path", bobRefused, len(load.auths)/2)
 	}
 
 	// Every acknowledged write is in the database, and nothing is
@@ -248,10 +151,10 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	checkNothingLost(ctx, t, st, orgID, groupID, attempts)
+	checkNothingLost(ctx, t, st, w.orgID, attempts)
 
 	// bob's session ends with the role the store grants through eng.
-	m, err := st.GetOrgMapping(ctx, orgID, "eng")
+	m, err := st.GetOrgMapping(ctx, w.orgID, "eng")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +194,7 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 // st and that every repository and SCIM user the load created has its
 // audit event and every such audit event its row: a write is whole or
 // absent.
-func checkNothingLost(ctx context.Context, t *testing.T, st *postgres.Store, orgID, groupID string, attempts []attempt) {
+func checkNothingLost(ctx context.Context, t *testing.T, st *postgres.Store, orgID string, attempts []attempt) {
 	t.Helper()
 	repos, err := st.ListRepositories(ctx, orgID, store.ListOptions{})
 	if err != nil {
