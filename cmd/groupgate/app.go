@@ -158,10 +158,11 @@ const (
 
 // newRedisClient connects to the configured servers with the session
 // limits above. One address is a standalone server, several a Cluster,
-// and a master_name makes them Sentinels (go-redis's universal rule).
-func newRedisClient(r *RedisConfig) redis.UniversalClient {
+// and a master_name makes them Sentinels (go-redis's universal rule). rm,
+// when not nil, learns the Sentinel master of each connection.
+func newRedisClient(r *RedisConfig, rm *redisMetrics) redis.UniversalClient {
 	// session.NewClient: a Cluster client that follows a failover.
-	return session.NewClient(&redis.UniversalOptions{
+	o := &redis.UniversalOptions{
 		Addrs:         r.Addrs,
 		MasterName:    r.MasterName,
 		Username:      r.Username,
@@ -172,7 +173,13 @@ func newRedisClient(r *RedisConfig) redis.UniversalClient {
 		ReadTimeout:   redisIOTimeout,
 		WriteTimeout:  redisIOTimeout,
 		MaxRetries:    redisMaxRetries,
-	})
+	}
+	if r.MasterName != "" && rm != nil {
+		// Behind Sentinel, the dialer learns which master each new
+		// connection goes to (rm counts the changes).
+		o.Dialer = rm.sentinelDialer(redisDialTimeout)
+	}
+	return session.NewClient(o)
 }
 
 // defaultOutboxInterval is how often the outbox is replayed. Entries wait
@@ -213,8 +220,15 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
 	}
 	r := cfg.Redis
-	client := newRedisClient(r)
+	rm := newRedisMetrics()
+	client := newRedisClient(r, rm)
 	m.onClose(client.Close)
+	if err := rm.register(reg); err != nil {
+		return nil, nil, err
+	}
+	// Registered after the client, so the Cluster watcher stops first.
+	stopMetrics := rm.instrument(client, logger)
+	m.onClose(func() error { stopMetrics(); return nil })
 	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)

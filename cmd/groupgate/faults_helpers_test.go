@@ -171,7 +171,7 @@ func setUpWriteLoad(t *testing.T, base, token, scimToken string) *writeTarget {
 func (w *writeTarget) signIn(t *testing.T, user string) *http.Client {
 	t.Helper()
 	c := newBrowser(t)
-	if resp, body := signIn(t, c, w.base+"/login?rd="+url.QueryEscape(w.base+"/whoami"), user); resp.StatusCode != http.StatusOK {
+	if resp, body := signIn(t, c, w.base+"/login?provider="+testProvider+"&rd="+url.QueryEscape(w.base+"/whoami"), user); resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s's sign-in: %s %s", user, resp.Status, body)
 	}
 	u, _ := url.Parse(w.base)
