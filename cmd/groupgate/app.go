@@ -92,7 +92,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := registerProviderMetrics(reg, providers.states); err != nil {
 		return nil, err
 	}
-	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now),
+		broker.WithCallbackTimeout(m.IdPCallbackTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
