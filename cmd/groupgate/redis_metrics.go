@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -29,12 +30,13 @@ type redisMetrics struct {
 	changes prometheus.Counter
 
 	mu     stdsync.Mutex
-	master string         // Sentinel: the master address last dialed
-	slots  map[int]string // Cluster: slot range start → master address
+	master string           // Sentinel: the master address last dialed
+	slots  map[int64]string // Cluster: slot range start → master address
 }
 
 func newRedisMetrics() *redisMetrics {
 	return &redisMetrics{
+		slots: map[int64]string{},
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "groupgate", Name: "redis_errors_total",
 			Help: "Redis dials (op=dial) and commands or pipelines (op=command) of the session store that failed; a missing key is not a failure."},
 			[]string{"op"}),
@@ -140,7 +142,20 @@ func (m *redisMetrics) sentinelMaster(addr string) {
 	m.master = addr
 }
 
-// clusterSlotsInterval is how often the Cluster's slot map is read for
+// dialHook counts a Cluster node's failed dials only: its commands are
+// counted once, by the cluster client's hook.
+type dialHook struct{ m *redisMetrics }
+
+func (h dialHook) DialHook(next redis.DialHook) redis.DialHook { return h.m.DialHook(next) }
+
+func (dialHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (dialHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// clusterSlotsInterval is how often the Cluster's shards (CLUSTER SHARDS,
+// Redis 7) are read for
 // master changes: as often as the client itself re-reads it
 // (session.ClusterStateReload), at the cost of one command per replica.
 const clusterSlotsInterval = time.Second
@@ -150,7 +165,9 @@ const clusterSlotsInterval = time.Second
 func (m *redisMetrics) instrument(client redis.UniversalClient, logger *slog.Logger) (stop func()) {
 	switch c := client.(type) {
 	case *redis.ClusterClient:
+		// The cluster's hooks see commands; each node's client dials.
 		c.AddHook(m)
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(dialHook{m}) })
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -164,9 +181,9 @@ func (m *redisMetrics) instrument(client redis.UniversalClient, logger *slog.Log
 	}
 }
 
-// watchSlots reads the Cluster's slot map every clusterSlotsInterval and
-// counts a master change when a slot range's master differs from the last
-// reading.
+// watchSlots reads the Cluster's shards every clusterSlotsInterval and
+// counts a master change when a slot range's healthy master differs from
+// the last reading.
 func (m *redisMetrics) watchSlots(ctx context.Context, c *redis.ClusterClient, logger *slog.Logger) {
 	t := time.NewTicker(clusterSlotsInterval)
 	defer t.Stop()
@@ -177,17 +194,24 @@ func (m *redisMetrics) watchSlots(ctx context.Context, c *redis.ClusterClient, l
 		case <-t.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, redisIOTimeout)
-		slots, err := c.ClusterSlots(rctx).Result()
+		shards, err := c.ClusterShards(rctx).Result()
 		cancel()
 		if err != nil {
 			// Counted by the hook; a cluster that cannot answer has no
 			// map to compare.
 			continue
 		}
-		now := map[int]string{}
-		for _, s := range slots {
-			if len(s.Nodes) > 0 {
-				now[s.Start] = s.Nodes[0].Addr
+		now := map[int64]string{}
+		for _, sh := range shards {
+			// A failed master stays listed as one until its replica is
+			// promoted: only a healthy master owns the slots.
+			i := slices.IndexFunc(sh.Nodes, func(n redis.Node) bool { return n.Role == "master" && n.Health == "online" })
+			if i < 0 {
+				continue
+			}
+			addr := net.JoinHostPort(sh.Nodes[i].IP, strconv.FormatInt(sh.Nodes[i].Port, 10))
+			for _, r := range sh.Slots {
+				now[r.Start] = addr
 			}
 		}
 		m.mu.Lock()
@@ -196,13 +220,16 @@ func (m *redisMetrics) watchSlots(ctx context.Context, c *redis.ClusterClient, l
 			if old, ok := m.slots[start]; ok && old != addr {
 				moved = append(moved, fmt.Sprintf("%d:%s→%s", start, old, addr))
 			}
+			// A range without a healthy master (between the failure and
+			// the promotion) keeps the master it had, so that the
+			// promotion still reads as a change.
+			m.slots[start] = addr
 		}
-		if len(m.slots) > 0 && len(moved) > 0 {
+		if len(moved) > 0 {
 			m.changes.Inc()
 			sort.Strings(moved)
 			logger.WarnContext(ctx, "redis cluster: slot ranges changed master", "ranges", strings.Join(moved, " "))
 		}
-		m.slots = now
 		m.mu.Unlock()
 	}
 }

@@ -138,4 +138,12 @@ func TestServeKilledUnderWriteLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	})
 	t.Logf("%d outbox entries pending when the load stopped; every session shows %s and the outbox is empty %v after the kill",
 		pending, want, time.Since(killAt).Round(time.Millisecond))
+
+	// And the orchestrator's SIGTERM ends the restarted process cleanly.
+	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer tcancel()
+	state, exited := p.terminate(tctx)
+	if !exited || !state.Success() {
+		t.Errorf("serve after SIGTERM: exited %v, %v; want exit status 0", exited, state)
+	}
 }
