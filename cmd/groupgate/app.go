@@ -178,7 +178,7 @@ func newRedisClient(r *RedisConfig, rm *redisMetrics) redis.UniversalClient {
 	if r.MasterName != "" && rm != nil {
 		// Behind Sentinel, the dialer learns which master each new
 		// connection goes to (rm counts the changes).
-		o.Dialer = rm.sentinelDialer(redisDialTimeout)
+		o.Dialer = rm.sentinelDialer(redisDialTimeout, r.Addrs)
 	}
 	return session.NewClient(o)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,9 +22,9 @@ import (
 // client meets: failed dials and commands (groupgate_redis_errors_total)
 // and the masters it finds replaced (groupgate_redis_master_changes_total).
 // Behind Sentinel a change is a new connection to another master than the
-// last one (sentinelDialer); on a Cluster
-// it is a slot range whose master changed between two reads of the slot
-// map (a failover or a resharding). A standalone server never changes.
+// last one (sentinelDialer); on a Cluster it is a slot range whose healthy
+// master changed between two reads of the shards (watchSlots: a failover
+// or a resharding). A standalone server never changes.
 // docs/operations.md says what to do about them.
 type redisMetrics struct {
 	errors  *prometheus.CounterVec
@@ -81,12 +82,12 @@ func optional(cmd redis.Cmder) bool {
 
 func (m *redisMetrics) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var dialed string
+		var dialed atomic.Pointer[string]
 		c, err := next(context.WithValue(ctx, dialedKey{}, &dialed), network, addr)
 		if err != nil {
 			m.errors.WithLabelValues("dial").Inc()
-		} else if dialed != "" {
-			m.sentinelMaster(dialed)
+		} else if master := dialed.Load(); master != nil {
+			m.sentinelMaster(*master)
 		}
 		return c, err
 	}
@@ -116,16 +117,16 @@ func (m *redisMetrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 // writes the address it dialed last.
 type dialedKey struct{}
 
-// sentinelDialer is the dialer of a Sentinel client: go-redis asks the
-// sentinels for the master (dialing them through it too) and then dials
-// the master through it, under the context of the pool's dial, which
-// DialHook marks. The last address dialed is the master's.
-func (m *redisMetrics) sentinelDialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// sentinelDialer is the dialer of a Sentinel client: under the context of
+// a pool dial, which DialHook marks, go-redis asks the sentinels for the
+// master (dialing them through it too) and then dials the master through
+// it. The address dialed that is not one of the sentinels is the master's.
+func (m *redisMetrics) sentinelDialer(timeout time.Duration, sentinels []string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
-		if p, ok := ctx.Value(dialedKey{}).(*string); ok && err == nil {
-			*p = addr
+		if p, ok := ctx.Value(dialedKey{}).(*atomic.Pointer[string]); ok && err == nil && !slices.Contains(sentinels, addr) {
+			p.Store(&addr)
 		}
 		return c, err
 	}
