@@ -38,6 +38,24 @@ type Login struct {
 	logger       *slog.Logger
 	cookiePrefix string
 	sidTTL       time.Duration
+	// callbackTimeout bounds a connector's callback (the calls it makes
+	// to the IdP) while the user waits on the page.
+	callbackTimeout time.Duration
+}
+
+// DefaultCallbackTimeout is how long Finish lets a connector talk to the
+// IdP (token exchange, UserInfo) before the user gets an "unavailable"
+// page: a hung IdP must not hold the browser for the HTTP client's 30 s.
+const DefaultCallbackTimeout = 10 * time.Second
+
+// WithCallbackTimeout sets how long a callback may wait on the IdP
+// (DefaultCallbackTimeout); 0 keeps the default.
+func WithCallbackTimeout(d time.Duration) LoginOption {
+	return func(l *Login) {
+		if d > 0 {
+			l.callbackTimeout = d
+		}
+	}
 }
 
 // LoginOption configures a Login.
@@ -68,6 +86,8 @@ func NewLogin(attempts AttemptStore, connectors []Connector, opts ...LoginOption
 		logger:       slog.Default(),
 		cookiePrefix: DefaultCookiePrefix,
 		sidTTL:       DefaultSessionIndexTTL,
+
+		callbackTimeout: DefaultCallbackTimeout,
 	}
 	for _, opt := range opts {
 		opt(l)
@@ -197,7 +217,9 @@ func (l *Login) Finish(ctx context.Context, provider string, r *http.Request) (R
 	if a.Provider != provider {
 		return Result{}, groupgate.Errorf(groupgate.Invalid, "this login was started with another identity provider; start the login again")
 	}
-	id, tokens, err := conn.HandleCallback(ctx, r, a)
+	cctx, cancel := context.WithTimeout(ctx, l.callbackTimeout)
+	defer cancel()
+	id, tokens, err := conn.HandleCallback(cctx, r, a)
 	if err != nil {
 		l.logger.InfoContext(ctx, "login refused", "provider", provider, "error", err)
 		return Result{}, fmt.Errorf("finish login at %q: %w", provider, err)

@@ -119,6 +119,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path = strings.Trim(path, "/")
 	tok, err := s.authenticate(r)
+	if err != nil && !groupgate.IsCode(err, groupgate.Unauthenticated) {
+		// The token could not be checked (the store is down): a 401 would
+		// tell the IdP its token is bad; 503 tells it to retry.
+		s.writeError(w, r, err)
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scim"`)
 		s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Detail: "a valid SCIM bearer token is required", Err: err})
@@ -162,6 +168,9 @@ func (s *Server) authenticate(r *http.Request) (groupgate.Token, error) {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 	tok, err := s.st.GetTokenByHash(r.Context(), groupgate.TokenSCIM, sum[:])
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return groupgate.Token{}, groupgate.WrapError(groupgate.Unauthenticated, err, "bad token")
+	}
 	if err != nil {
 		return groupgate.Token{}, err
 	}

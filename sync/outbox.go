@@ -30,6 +30,9 @@ const (
 	DefaultOutboxGrace = 5 * time.Second
 	// outboxBatch is how many entries one claim takes.
 	outboxBatch = 64
+	// outboxFinishTimeout bounds how long a stopped runner (shutdown)
+	// goes on with the batch it claimed, counted from the stop.
+	outboxFinishTimeout = 10 * time.Second
 	// outboxWarnAttempts is the attempt count from which a stuck entry is
 	// logged as an error rather than a warning.
 	outboxWarnAttempts = 5
@@ -88,7 +91,9 @@ func (s *Syncer) endSessions(ctx context.Context, userID string) bool {
 // ReplayOutbox processes the pending outbox entries old enough to replay
 // (see WithOutbox) until none is left, and returns how many it finished.
 // Entries whose push fails again stay, claimed for the lease, and are
-// retried after it. Unavailable when the outbox cannot be read.
+// retried after it. Unavailable when the outbox cannot be read. When ctx
+// ends it claims no more, finishes the batch in hand (for at most 10 s)
+// and returns ctx's error.
 func (s *Syncer) ReplayOutbox(ctx context.Context) (int, error) {
 	ob := outbox(s.st)
 	if ob == nil {
@@ -104,25 +109,44 @@ func (s *Syncer) ReplayOutbox(ctx context.Context) (int, error) {
 		if len(es) == 0 {
 			return done, nil
 		}
-		for _, e := range es {
-			if !s.replay(ctx, e) {
-				level := slog.LevelWarn
-				if e.Attempts >= outboxWarnAttempts {
-					level = slog.LevelError
-				}
-				s.log.Log(ctx, level, "outbox entry not finished; it is retried after its lease",
-					"entry", e.ID, "attempts", e.Attempts)
-				continue
-			}
-			if err := ob.AckOutbox(ctx, e.ID); err != nil {
-				return done, fmt.Errorf("acknowledge outbox entry %d: %w", e.ID, err)
-			}
-			done++
+		// The batch in hand is finished even when ctx ends meanwhile (a
+		// shutdown), within outboxFinishTimeout of its end: abandoned, its
+		// entries would wait out their lease before another replica could
+		// replay them. Only claiming stops.
+		work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(min(s.outboxLease, outboxFinishTimeout), cancel) })
+		n, err := s.replayBatch(work, ob, es)
+		stop()
+		cancel()
+		done += n
+		if err != nil {
+			return done, err
 		}
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
 	}
+}
+
+// replayBatch replays claimed entries and acknowledges those finished.
+func (s *Syncer) replayBatch(ctx context.Context, ob store.OutboxStore, es []store.OutboxEntry) (int, error) {
+	done := 0
+	for _, e := range es {
+		if !s.replay(ctx, e) {
+			level := slog.LevelWarn
+			if e.Attempts >= outboxWarnAttempts {
+				level = slog.LevelError
+			}
+			s.log.Log(ctx, level, "outbox entry not finished; it is retried after its lease",
+				"entry", e.ID, "attempts", e.Attempts)
+			continue
+		}
+		if err := ob.AckOutbox(ctx, e.ID); err != nil {
+			return done, fmt.Errorf("acknowledge outbox entry %d: %w", e.ID, err)
+		}
+		done++
+	}
+	return done, nil
 }
 
 // replay brings the sessions an entry names in line with the store: users

@@ -98,7 +98,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now),
-		broker.WithSessionIndexTTL(cfg.Session.TTL.D()))
+		broker.WithSessionIndexTTL(cfg.Session.TTL.D()), broker.WithCallbackTimeout(m.IdPCallbackTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
@@ -231,10 +231,11 @@ const (
 
 // newRedisClient connects to the configured servers with the session
 // limits above. One address is a standalone server, several a Cluster,
-// and a master_name makes them Sentinels (go-redis's universal rule).
-func newRedisClient(r *RedisConfig) redis.UniversalClient {
+// and a master_name makes them Sentinels (go-redis's universal rule). rm,
+// when not nil, learns the Sentinel master of each connection.
+func newRedisClient(r *RedisConfig, rm *redisMetrics) redis.UniversalClient {
 	// session.NewClient: a Cluster client that follows a failover.
-	return session.NewClient(&redis.UniversalOptions{
+	o := &redis.UniversalOptions{
 		Addrs:         r.Addrs,
 		MasterName:    r.MasterName,
 		Username:      r.Username,
@@ -245,7 +246,13 @@ func newRedisClient(r *RedisConfig) redis.UniversalClient {
 		ReadTimeout:   redisIOTimeout,
 		WriteTimeout:  redisIOTimeout,
 		MaxRetries:    redisMaxRetries,
-	})
+	}
+	if r.MasterName != "" && rm != nil {
+		// Behind Sentinel, the dialer learns which master each new
+		// connection goes to (rm counts the changes).
+		o.Dialer = rm.sentinelDialer(redisDialTimeout, r.Addrs)
+	}
+	return session.NewClient(o)
 }
 
 // defaultOutboxInterval is how often the outbox is replayed. Entries wait
@@ -286,8 +293,15 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
 	}
 	r := cfg.Redis
-	client := newRedisClient(r)
+	rm := newRedisMetrics()
+	client := newRedisClient(r, rm)
 	m.onClose(client.Close)
+	if err := rm.register(reg); err != nil {
+		return nil, nil, err
+	}
+	// Registered after the client, so the Cluster watcher stops first.
+	stopMetrics := rm.instrument(client, logger)
+	m.onClose(func() error { stopMetrics(); return nil })
 	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)

@@ -244,7 +244,7 @@ func devRedis(raw string) (*RedisConfig, error) {
 // removeDevKeys deletes every key of this dev run from Redis, when dev
 // stops: what dev created goes with it.
 func removeDevKeys(r *RedisConfig) error {
-	client := newRedisClient(r)
+	client := newRedisClient(r, nil)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

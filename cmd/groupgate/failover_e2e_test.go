@@ -103,7 +103,7 @@ type signedOut struct {
 func signInCookies(base string, u *url.URL, user string) ([]*http.Cookie, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(base + "/login?rd=" + url.QueryEscape(base+"/whoami"))
+	resp, err := c.Get(base + "/login?provider=" + testProvider + "&rd=" + url.QueryEscape(base+"/whoami"))
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,9 @@ func signOutOf(base string, cookies []*http.Cookie) (time.Time, error) {
 // it 18-20 of the 40 sign-outs came back to life and the last role change
 // was lost.
 func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
-	config := serveConfig(t, t.TempDir(), "redis:\n"+redisConfig+"  key_prefix: \"gg:\"\n")
+	metricsBase := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	config := serveConfig(t, t.TempDir(), "redis:\n"+redisConfig+"  key_prefix: \"gg:\"\n"+
+		"metrics:\n  listen: "+strings.TrimPrefix(metricsBase, "http://")+"\n")
 	code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
 	if code != 0 {
 		t.Fatalf("token create: exit %d: %s", code, errOut)
@@ -314,7 +316,9 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 	// over, from a second before the fault to a second after it, so that
 	// the last changes land while bob's sessions cannot be written; acked
 	// is the role of the last change answered 200, at ackedAt.
-	roles := []string{"ADMIN", "WRITER", "MEMBER"}
+	// engRoles: WRITER travels as its number (the BSR's enum has no name
+	// for it; ORGANIZATION_ROLE_WRITER was refused as invalid).
+	roles := engRoles
 	var (
 		acked            string
 		ackedAt          time.Time
@@ -331,10 +335,10 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 			}
 			role := roles[i%len(roles)]
 			c, _ := apiCallNoFatal(base, token, "OrganizationService/UpdateOrganizationGroup",
-				`{"organization_id":"`+orgID+`","group_name":"eng","role_override":"ORGANIZATION_ROLE_`+role+`"}`)
+				`{"organization_id":"`+orgID+`","group_name":"eng","role_override":`+role.json+`}`)
 			mu.Lock()
 			if c == http.StatusOK {
-				acked, ackedAt = role, time.Now()
+				acked, ackedAt = role.name, time.Now()
 				changes++
 			} else {
 				refused++
@@ -450,6 +454,16 @@ func runFailover(t *testing.T, redisConfig string, fault func(*testing.T)) {
 	// was then lost or demoted would show first, then vanish).
 	if code, h := authHeaders(t, browsers["bob"], base); code != http.StatusOK || h.Get("X-Auth-Request-Org-Roles") != want {
 		t.Errorf("after the load bob's /auth = %d with org roles %q, want %q (the last acknowledged change)", code, h.Get("X-Auth-Request-Org-Roles"), want)
+	}
+	// The failover shows in the metrics an operator alerts on.
+	eventually(t, 5*time.Second, "groupgate_redis_master_changes_total counts the failover", func() bool {
+		return metricValue(t, metricsBase, "groupgate_redis_master_changes_total") >= 1
+	})
+	_, body := get(t, metricsBase+"/metrics")
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "groupgate_redis_") {
+			t.Logf("after the failover: %s", strings.TrimSpace(line))
+		}
 	}
 	stop()
 	if err := <-done; err != nil {

@@ -78,6 +78,9 @@ type Main struct {
 	// IdPBackoff is how serve and dev retry an IdP whose discovery
 	// document or metadata does not answer (zero: broker.DefaultBackoff).
 	IdPBackoff broker.Backoff
+	// IdPCallbackTimeout bounds the calls a login callback makes to the
+	// IdP (token exchange, UserInfo); zero: broker.DefaultCallbackTimeout.
+	IdPCallbackTimeout time.Duration
 
 	cmd        command
 	configFile string

@@ -282,6 +282,9 @@ func dbError(err error, format string, args ...any) error {
 	var netErr net.Error
 	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		// A pooled connection that an earlier failure closed (the server
+		// went away under it) is handed out once more before the pool drops it.
+		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return groupgate.WrapError(groupgate.Unavailable, err, "%s: database unavailable", msg)
 	}
