@@ -88,7 +88,7 @@ func (m *Main) buildRefresher(ctx context.Context, cfg Config, redirect []broker
 	// process with in-process sessions.
 	store := refresh.NewMemoryStore(m.Now)
 	if cfg.Redis != nil {
-		client := newRedisClient(cfg.Redis)
+		client := newRedisClient(cfg.Redis, nil)
 		m.onClose(client.Close)
 		var err error
 		if store, err = refresh.NewRedisStore(client, cfg.Redis.KeyPrefix); err != nil {
