@@ -120,3 +120,17 @@ func (c *LazyConnector) VerifyLogoutToken(ctx context.Context, raw string) (Logo
 	}
 	return bc.VerifyLogoutToken(ctx, raw)
 }
+
+// ForgetIdPSession drops the index entry of provider's session sid, once
+// the groupgate session that received it has signed out: a later logout
+// token for that sid has nothing left to end, and the entry would
+// otherwise stay for the whole index TTL after every sign-out. A failure
+// only leaves the entry to expire, so it is logged, not returned.
+func (l *Login) ForgetIdPSession(ctx context.Context, provider, sid string) {
+	if sid == "" || len(sid) > 1024 {
+		return
+	}
+	if _, err := l.attempts.TakeAttempt(ctx, sessionIndexKey(provider, sid)); err != nil && !groupgate.IsCode(err, groupgate.NotFound) {
+		l.logger.WarnContext(ctx, "cannot forget the IdP session of a signed-out login", "provider", provider, "error", err)
+	}
+}

@@ -264,6 +264,12 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 // end-session endpoint when it has one (OIDC RP-initiated logout, or a
 // SAML LogoutRequest to the IdP's SLO endpoint), else to the signed-out
 // page. IdP-initiated logout (SAML SLO) has its own endpoint.
+// idpSessionForgetter is the part of *broker.Login that drops a signed-out
+// session's back-channel logout index entry.
+type idpSessionForgetter interface {
+	ForgetIdPSession(ctx context.Context, provider, sid string)
+}
+
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
@@ -279,6 +285,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	target := s.SignedOutURL()
 	if rec != nil {
 		s.endRefresh(ctx, rec.ID)
+		if f, ok := s.deps.Login.(idpSessionForgetter); ok && rec.IDPSessionID != "" {
+			f.ForgetIdPSession(ctx, rec.Provider, rec.IDPSessionID)
+		}
 		s.logger.InfoContext(ctx, "logout", "provider", rec.Provider, "user_id", rec.UserID)
 		var (
 			u   string
