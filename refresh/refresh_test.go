@@ -461,7 +461,9 @@ func TestTwoReplicasRefreshingOneSessionCallTheIdPOnce(t *testing.T) {
 		e := newEnvOn(t, memory)
 		// A lease far shorter than the IdP's answer: only its renewal keeps
 		// the second replica out.
-		const lease = 150 * time.Millisecond
+		// Long enough that a loaded machine (the test command runs packages in
+		// parallel on two cores) still renews it in time.
+		const lease = 500 * time.Millisecond
 		a, b := e.refresher(refresh.WithLease(lease)), e.refresher(refresh.WithLease(lease))
 		rec, _ := e.login(a, "alice")
 		e.idp.SetGroups("u-alice", []string{"sre"})
