@@ -24,6 +24,7 @@ import (
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
 	"github.com/groupgate/groupgate/idtoken"
+	"github.com/groupgate/groupgate/internal/tracing"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
@@ -56,7 +57,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	st, err := m.openStore(ctx, cfg, logger)
+	tp, err := m.buildTracing(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	st, err := m.openStore(ctx, cfg, logger, pgTracing(tp)...)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +69,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := reg.Register(newOutboxCollector(st.OutboxStats, m.Now, logger.With("component", "metrics"))); err != nil {
 		return nil, fmt.Errorf("register outbox metrics: %w", err)
 	}
-	backend, checks, err := m.buildSessionBackend(cfg, reg, logger)
+	backend, checks, err := m.buildSessionBackend(cfg, reg, logger, tp)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +127,18 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		SessionBackend: backend,
 		Users:          st,
 	}
+	// Spans around the login, sync and session steps; unchanged when off.
+	deps = web.TraceDeps(deps, tp.TracerProvider())
+	apiOpts, err := apiTracing(tp)
+	if err != nil {
+		return nil, err
+	}
 	opts := []web.Option{
+		web.WithTracerProvider(tp.TracerProvider()),
 		web.WithLogger(logger.With("component", "web")),
 		web.WithNow(m.Now),
 		web.WithRegistry(reg),
-		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
+		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger, apiOpts...)),
 	}
 	console, err := buildAdmin(cfg, pub, st, syncer, backend, cookies, m.Now, logger)
 	if err != nil {
@@ -266,7 +278,7 @@ func (m *Main) startOutbox(ctx context.Context, syncer *sync.Syncer, logger *slo
 // (behind the local cache unless redis.local_cache.enabled is false), else
 // in-process ones, and the readiness checks that go with them. The cache's
 // counters join reg.
-func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (session.Backend, []web.Check, error) {
+func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger *slog.Logger, tp *tracing.Provider) (session.Backend, []web.Check, error) {
 	logger = logger.With("component", "session")
 	if cfg.Redis == nil {
 		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
@@ -274,6 +286,9 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 	r := cfg.Redis
 	client := newRedisClient(r)
 	m.onClose(client.Close)
+	if err := traceRedis(client, tp); err != nil {
+		return nil, nil, err
+	}
 	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
@@ -540,8 +555,8 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 
 // buildAPI is the Connect API: bearer tokens, and the browser session
 // cookie (CSRF-checked) for the admin UI.
-func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) *api.API {
-	return api.New(st, syncer,
+func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger, extra ...api.Option) *api.API {
+	return api.New(st, syncer, append([]api.Option{
 		api.WithAdmins(cfg.Admins),
 		api.WithSessions(backend),
 		api.WithCookieAuth(api.SessionCookieAuth(cookies)),
@@ -553,7 +568,7 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 			MaxPerUser:         cfg.API.Tokens.MaxPerUser,
 		}),
 		api.WithNow(now),
-		api.WithLogger(logger.With("component", "api")))
+		api.WithLogger(logger.With("component", "api"))}, extra...)...)
 }
 
 // buildAdmin is the /admin/ console, signed in by the browser session. Its

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/groupgate/groupgate/broker"
 )
 
@@ -78,6 +80,10 @@ type Main struct {
 	// IdPBackoff is how serve and dev retry an IdP whose discovery
 	// document or metadata does not answer (zero: broker.DefaultBackoff).
 	IdPBackoff broker.Backoff
+	// SpanExporter, when set, turns tracing on in serve and dev and
+	// receives every span synchronously instead of the configured OTLP
+	// endpoint: tests read the spans from an in-memory exporter.
+	SpanExporter sdktrace.SpanExporter
 
 	cmd        command
 	configFile string

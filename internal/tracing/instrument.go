@@ -1,0 +1,51 @@
+package tracing
+
+import (
+	"fmt"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// InstrumentRedis adds a span per command (and per pipeline) to client,
+// as a child of the caller's span. Commands' arguments are not recorded:
+// they hold session IDs and sessions, which are credentials.
+func InstrumentRedis(client redis.UniversalClient, tp trace.TracerProvider) error {
+	if err := redisotel.InstrumentTracing(client,
+		redisotel.WithTracerProvider(tp),
+		redisotel.WithDBStatement(false),
+		// The caller's file and line cost a stack walk per command.
+		redisotel.WithCallerEnabled(false),
+	); err != nil {
+		return fmt.Errorf("trace redis: %w", err)
+	}
+	return nil
+}
+
+// PgxTracer is a pgx tracer that adds a span per statement, batch and
+// pool acquire. It records the statement's text (our own SQL, with $n
+// placeholders), never its arguments.
+func PgxTracer(tp trace.TracerProvider) pgx.QueryTracer {
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp))
+}
+
+// ConnectInterceptor adds an RPC span per Connect, gRPC or gRPC-Web call,
+// a child of the HTTP server span. Its metrics are off: groupgate's
+// metrics are Prometheus'. Request and response headers are not
+// recorded (they carry bearer tokens).
+func ConnectInterceptor(tp trace.TracerProvider) (connect.Interceptor, error) {
+	i, err := otelconnect.NewInterceptor(
+		otelconnect.WithTracerProvider(tp),
+		otelconnect.WithPropagator(Propagator()),
+		otelconnect.WithoutMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("trace connect: %w", err)
+	}
+	return i, nil
+}
