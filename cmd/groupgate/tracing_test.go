@@ -140,6 +140,11 @@ func waitForServerSpan(t *testing.T, exp *tracetest.InMemoryExporter, name strin
 func TestTracingShowsOneLoginAsASpanTree(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	config, rdb, prefix := tracedConfig(t, "")
+	code, out, errOut := runCLI(t, nil, "token", "create", "--config", writeFile(t, "gg.yaml", config), "--user", "alice@example.com")
+	if code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut)
+	}
+	token := lastLine(out)
 	base, _, _, logs := startServeWith(t, config, func(m *Main) { m.SpanExporter = exp })
 	c := newBrowser(t)
 	resp, body := signIn(t, c, base+"/login?rd="+url.QueryEscape(base+"/whoami"), "alice")
@@ -213,9 +218,21 @@ func TestTracingShowsOneLoginAsASpanTree(t *testing.T) {
 		}
 	})
 
+	authSpans := exp.GetSpans()
+	exp.Reset()
+	apiCall(t, base, token, "OrganizationService/GetOrganizationByName", `{"name":"no-such-org"}`)
+	t.Run("a Connect call has an RPC span below its HTTP span", func(t *testing.T) {
+		const route = "POST /buf.alpha.registry.v1alpha1.OrganizationService/"
+		st := waitForServerSpan(t, exp, route)
+		httpSpan, _ := st.server(route)
+		if _, ok := st.child(httpSpan, named("buf.alpha.registry.v1alpha1.OrganizationService/GetOrganizationByName")); !ok {
+			t.Errorf("no RPC span below the HTTP span:\n%s", st.dump(httpSpan, ""))
+		}
+	})
+
 	t.Run("no span records the cookie, the Authorization header or the query", func(t *testing.T) {
-		st := newSpanTree(exp.GetSpans())
-		secrets := []string{cookie.Value, "tracing-test-token", "query-secret"}
+		st := newSpanTree(append(authSpans, exp.GetSpans()...))
+		secrets := []string{cookie.Value, "tracing-test-token", "query-secret", token}
 		// The session's ID is the random part of its Redis key.
 		keys, err := rdb.Keys(context.Background(), prefix+"sess:*").Result()
 		if err != nil || len(keys) == 0 {
@@ -226,7 +243,7 @@ func TestTracingShowsOneLoginAsASpanTree(t *testing.T) {
 		}
 		for _, s := range st.spans {
 			for _, kv := range s.Attributes {
-				key, val := strings.ToLower(string(kv.Key)), kv.Value.Emit()
+				key, val := strings.ToLower(string(kv.Key)), kv.Value.String()
 				if strings.Contains(key, "authorization") || strings.Contains(key, "cookie") || key == "url.query" || key == "url.full" {
 					t.Errorf("span %s records %s = %q", s.Name, kv.Key, val)
 				}
@@ -239,7 +256,7 @@ func TestTracingShowsOneLoginAsASpanTree(t *testing.T) {
 			for _, ev := range s.Events {
 				for _, kv := range ev.Attributes {
 					for _, secret := range secrets {
-						if strings.Contains(kv.Value.Emit(), secret) {
+						if strings.Contains(kv.Value.String(), secret) {
 							t.Errorf("span %s event %s holds a secret", s.Name, ev.Name)
 						}
 					}
