@@ -81,12 +81,18 @@ func TestTracingOffAddsNoAllocationsToAuth(t *testing.T) {
 			}
 		})
 	}
+	// Under the race detector sync.Pool drops items at random; the
+	// tolerance stays far below what a wrapped chain adds (about 35).
+	tolerance := 0.0
+	if raceEnabled {
+		tolerance = 3
+	}
 	off, noopTP := allocs(nil), allocs(noop.NewTracerProvider())
-	if noopTP != off {
+	if noopTP > off+tolerance {
 		t.Errorf("/auth allocates %v times with the no-op provider, %v without", noopTP, off)
 	}
 	// The measurement can tell: recording spans does allocate.
-	if on := allocs(sdktrace.NewTracerProvider()); on <= off {
+	if on := allocs(sdktrace.NewTracerProvider()); on <= off+10 {
 		t.Errorf("/auth allocates %v times traced, %v untraced: the measurement cannot tell", on, off)
 	}
 }
