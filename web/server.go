@@ -563,6 +563,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if sc.session != nil {
 			attrs = append(attrs, slog.String("user_id", sc.session.UserID))
 		}
+		attrs = s.traceAttrs(r.Context(), attrs)
 		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }

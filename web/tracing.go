@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -83,6 +84,19 @@ func (s *Server) nameRoute(mux http.Handler) http.Handler {
 		}
 		span.SetAttributes(attribute.String("http.route", route))
 	})
+}
+
+// traceAttrs adds the request's trace ID to its log line, so that a log
+// line leads to its trace; nothing when tracing is off or the request is
+// not sampled.
+func (s *Server) traceAttrs(ctx context.Context, attrs []slog.Attr) []slog.Attr {
+	if s.tracer == nil {
+		return attrs
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	return attrs
 }
 
 // TraceDeps returns d with its login flow, account syncer and session

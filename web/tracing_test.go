@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -61,6 +62,9 @@ func TestTracingJoinsTheProxysTrace(t *testing.T) {
 	}
 	if current.Parent.SpanID() != server.SpanContext.SpanID() {
 		t.Errorf("session.Current's parent is %v, not the server span", current.Parent.SpanID())
+	}
+	if !strings.Contains(h.logs.String(), "trace_id="+traceID) {
+		t.Errorf("the request log does not name the trace:\n%s", h.logs.String())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -31,7 +32,8 @@ func InstrumentRedis(client redis.UniversalClient, tp trace.TracerProvider) erro
 // pool acquire. It records the statement's text (our own SQL, with $n
 // placeholders), never its arguments.
 func PgxTracer(tp trace.TracerProvider) pgx.QueryTracer {
-	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp))
+	// Its metrics are off (a no-op meter): groupgate's are Prometheus'.
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()))
 }
 
 // ConnectInterceptor adds an RPC span per Connect, gRPC or gRPC-Web call,
