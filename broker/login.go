@@ -37,6 +37,7 @@ type Login struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	cookiePrefix string
+	sidTTL       time.Duration
 }
 
 // LoginOption configures a Login.
@@ -66,12 +67,16 @@ func NewLogin(attempts AttemptStore, connectors []Connector, opts ...LoginOption
 		now:          time.Now,
 		logger:       slog.Default(),
 		cookiePrefix: DefaultCookiePrefix,
+		sidTTL:       DefaultSessionIndexTTL,
 	}
 	for _, opt := range opts {
 		opt(l)
 	}
 	if attempts == nil {
 		return nil, fmt.Errorf("new login: no attempt store")
+	}
+	if l.sidTTL <= 0 {
+		return nil, fmt.Errorf("new login: session index lifetime %s is not positive", l.sidTTL)
 	}
 	if l.ttl <= 0 {
 		return nil, fmt.Errorf("new login: attempt lifetime %s is not positive", l.ttl)
@@ -197,6 +202,7 @@ func (l *Login) Finish(ctx context.Context, provider string, r *http.Request) (R
 		l.logger.InfoContext(ctx, "login refused", "provider", provider, "error", err)
 		return Result{}, fmt.Errorf("finish login at %q: %w", provider, err)
 	}
+	l.rememberSession(ctx, provider, id, tokens.SessionID)
 	return Result{Identity: id, Tokens: tokens, ReturnTo: a.ReturnTo, CookieName: name}, nil
 }
 

@@ -258,10 +258,10 @@ func (i *Issuer) plan(keys []store.SigningKey, loaded []loadedKey, now time.Time
 		next, changed = append(next, k), true
 	case !pending && !now.Before(next[cur].ActiveAt.Add(i.cfg.RotationPeriod-i.cfg.PublishAhead)):
 		at := next[cur].ActiveAt.Add(i.cfg.RotationPeriod)
-		if min := now.Add(i.cfg.PublishAhead); at.Before(min) {
+		if earliest := now.Add(i.cfg.PublishAhead); at.Before(earliest) {
 			// Down past the rotation: the successor must still be
 			// published for PublishAhead before it signs.
-			at = min
+			at = earliest
 		}
 		k, err := newKey(i.aead, i.cfg.Algorithm, at)
 		if err != nil {

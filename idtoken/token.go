@@ -145,13 +145,6 @@ func (i *Issuer) remember(key string, c *cached, now time.Time) {
 	i.cache[key] = c
 }
 
-// Forget drops the token kept for cacheKey (a session that ended).
-func (i *Issuer) Forget(cacheKey string) {
-	i.cacheMu.Lock()
-	delete(i.cache, cacheKey)
-	i.cacheMu.Unlock()
-}
-
 // sigLen is the signature size of each algorithm, for the size budget.
 var sigLen = map[string]int{ES256: 64, ES384: 96, EdDSA: 64, RS256: 256}
 

@@ -57,17 +57,25 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		if !req.IsZero() {
-			if ok, reason := req.Check(rec.Memberships); !ok {
+			if ok, reason := check(req, rec.Memberships); !ok {
 				decision = decisionDenied
 				writeAuthRefusal(w, http.StatusForbidden, reason)
 				return
 			}
 		}
+		var tok string
+		if s.tokens != nil {
+			var ok bool
+			if tok, ok = s.identityToken(r, rec); !ok {
+				// Before any identity header is set: a 503 carries none.
+				decision = decisionError
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
 		identityOf(rec).Set(w.Header())
-		if s.tokens != nil && !s.setIdentityToken(w.Header(), r, rec) {
-			decision = decisionError
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+		if tok != "" {
+			w.Header()[HeaderJWT] = []string{tok}
 		}
 		w.WriteHeader(http.StatusOK)
 	case groupgate.IsCode(err, groupgate.Unauthenticated):

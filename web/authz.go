@@ -16,121 +16,27 @@ import (
 // whoever debugs a refusal. It never carries a secret.
 const HeaderReason = "X-Auth-Request-Reason"
 
-// Requirement is what a route asks of a signed-in caller beyond the
-// session: a role on an organization or on a repository, and/or
-// membership of a group. Every part that is set must hold.
-type Requirement struct {
-	// Org and OrgRole: at least OrgRole on the organization named Org.
-	Org     string
-	OrgRole groupgate.OrgRole
-	// Repo ("org/name") and RepoRole: at least RepoRole on the repository,
-	// where ADMIN or OWNER of its organization counts as ADMIN.
-	Repo     string
-	RepoRole groupgate.RepoRole
-	// Group: the caller's group set holds this name (exact, as the IdP
-	// sends it).
-	Group string
+// reasonOf says in words, for the logs and X-Auth-Request-Reason, which
+// part of a requirement the caller misses; names are encoded as the
+// identity headers encode them, so the value is always a valid header.
+func reasonOf(sf sync.Shortfall) string {
+	if sf.Kind == sync.NeedGroup {
+		return "requires membership of group " + encodeName(sf.Name)
+	}
+	has := sf.Has
+	if has == "" {
+		has = "none"
+	}
+	return fmt.Sprintf("requires %s on %s %s, has %s", sf.Need, sf.Kind, encodeName(sf.Name), has)
 }
 
-// IsZero reports whether r asks for nothing beyond a session.
-func (r Requirement) IsZero() bool { return r.Org == "" && r.Repo == "" && r.Group == "" }
-
-// ParseRequirement builds a Requirement from its four spellings, shared by
-// /auth's query (?org=acme&min_role=WRITER) and the configuration's
-// upstream_routes. minRole takes the BSR's enum names or their short forms
-// (ORGANIZATION_ROLE_WRITER or WRITER; REPOSITORY_ROLE_READ or READ), and
-// defaults to the lowest role (MEMBER, READ): any role at all. Invalid,
-// with a message that names the problem, for anything else.
-func ParseRequirement(org, repo, group, minRole string) (Requirement, error) {
-	var req Requirement
-	switch {
-	case org != "" && repo != "":
-		return req, groupgate.Errorf(groupgate.Invalid, "org and repo cannot be combined (min_role would be ambiguous); require the repository, or the organization")
-	case minRole != "" && org == "" && repo == "":
-		return req, groupgate.Errorf(groupgate.Invalid, "min_role needs org or repo")
+// check is req.Check with the reason in words.
+func check(req sync.Requirement, m groupgate.Memberships) (ok bool, reason string) {
+	sf, ok := req.Check(m)
+	if ok {
+		return true, ""
 	}
-	if org != "" {
-		if err := checkRequiredName("org", org); err != nil {
-			return req, err
-		}
-		if strings.Contains(org, "/") {
-			return req, groupgate.Errorf(groupgate.Invalid, "org %q must be an organization name (for a repository, use repo=org/name)", org)
-		}
-		req.Org, req.OrgRole = org, groupgate.OrgRoleMember
-		if minRole != "" {
-			r, err := sync.ParseOrgRole(minRole)
-			if err != nil {
-				return Requirement{}, groupgate.WrapError(groupgate.Invalid, err, "min_role: %s", groupgate.ErrorMessageOf(err))
-			}
-			req.OrgRole = r
-		}
-	}
-	if repo != "" {
-		if err := checkRequiredName("repo", repo); err != nil {
-			return req, err
-		}
-		if o, n, ok := strings.Cut(repo, "/"); !ok || o == "" || n == "" || strings.Contains(n, "/") {
-			return req, groupgate.Errorf(groupgate.Invalid, "repo %q must be a full name such as acme/api", repo)
-		}
-		req.Repo, req.RepoRole = repo, groupgate.RepoRoleRead
-		if minRole != "" {
-			r, err := sync.ParseRepoRole(minRole)
-			if err != nil {
-				return Requirement{}, groupgate.WrapError(groupgate.Invalid, err, "min_role: %s", groupgate.ErrorMessageOf(err))
-			}
-			req.RepoRole = r
-		}
-	}
-	if group != "" {
-		if err := checkRequiredName("group", group); err != nil {
-			return Requirement{}, err
-		}
-		req.Group = group
-	}
-	return req, nil
-}
-
-// checkRequiredName bounds a name as the store bounds names, so that a
-// requirement that can never hold is refused rather than silently denying
-// everyone.
-func checkRequiredName(key, v string) error {
-	if strings.TrimSpace(v) != v || len(v) > 4*groupgate.MaxNameLen {
-		return groupgate.Errorf(groupgate.Invalid, "%s %q has surrounding spaces or is too long", key, v)
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x20 || v[i] == 0x7f {
-			return groupgate.Errorf(groupgate.Invalid, "%s holds a control character", key)
-		}
-	}
-	return nil
-}
-
-// Check reports whether m satisfies r and, when it does not, why, in words
-// for the logs (names encoded as the identity headers encode them).
-func (r Requirement) Check(m groupgate.Memberships) (ok bool, reason string) {
-	if r.Org != "" {
-		has := m.OrgRoles[r.Org]
-		if sync.OrgRoleRank(has) < sync.OrgRoleRank(r.OrgRole) {
-			return false, fmt.Sprintf("requires %s on organization %s, has %s", r.OrgRole, encodeName(r.Org), roleOrNone(string(has)))
-		}
-	}
-	if r.Repo != "" {
-		has := sync.SnapshotRepoRole(m, r.Repo)
-		if sync.RepoRoleRank(has) < sync.RepoRoleRank(r.RepoRole) {
-			return false, fmt.Sprintf("requires %s on repository %s, has %s", r.RepoRole, encodeName(r.Repo), roleOrNone(string(has)))
-		}
-	}
-	if r.Group != "" && !slices.Contains(m.Groups, r.Group) {
-		return false, "requires membership of group " + encodeName(r.Group)
-	}
-	return true, ""
-}
-
-func roleOrNone(r string) string {
-	if r == "" {
-		return "none"
-	}
-	return r
+	return false, reasonOf(sf)
 }
 
 // authQueryKeys are the parameters /auth understands. Any other is refused:
@@ -139,32 +45,32 @@ var authQueryKeys = []string{"redirect", "org", "repo", "group", "min_role"}
 
 // parseAuthQuery reads /auth's parameters: whether to redirect an
 // anonymous browser to the login, and what the route requires. Invalid for
-// an unknown or repeated parameter and for a requirement ParseRequirement
+// an unknown or repeated parameter and for a requirement sync.ParseRequirement
 // refuses.
-func parseAuthQuery(rawQuery string) (redirect bool, req Requirement, err error) {
+func parseAuthQuery(rawQuery string) (redirect bool, req sync.Requirement, err error) {
 	if rawQuery == "" {
 		// The common case: no allocation.
-		return false, Requirement{}, nil
+		return false, sync.Requirement{}, nil
 	}
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return false, Requirement{}, groupgate.WrapError(groupgate.Invalid, err, "the query string does not parse")
+		return false, sync.Requirement{}, groupgate.WrapError(groupgate.Invalid, err, "the query string does not parse")
 	}
 	for k, vs := range q {
 		if !slices.Contains(authQueryKeys, k) {
-			return false, Requirement{}, groupgate.Errorf(groupgate.Invalid, "unknown parameter %q (/auth takes %s)", k, strings.Join(authQueryKeys, ", "))
+			return false, sync.Requirement{}, groupgate.Errorf(groupgate.Invalid, "unknown parameter %q (/auth takes %s)", k, strings.Join(authQueryKeys, ", "))
 		}
 		if len(vs) > 1 {
-			return false, Requirement{}, groupgate.Errorf(groupgate.Invalid, "parameter %q is given %d times; give it once", k, len(vs))
+			return false, sync.Requirement{}, groupgate.Errorf(groupgate.Invalid, "parameter %q is given %d times; give it once", k, len(vs))
 		}
 	}
 	for _, k := range []string{"org", "repo", "group", "min_role"} {
 		if vs, ok := q[k]; ok && vs[0] == "" {
-			return false, Requirement{}, groupgate.Errorf(groupgate.Invalid, "parameter %q is empty", k)
+			return false, sync.Requirement{}, groupgate.Errorf(groupgate.Invalid, "parameter %q is empty", k)
 		}
 	}
 	v := q.Get("redirect")
-	req, err = ParseRequirement(q.Get("org"), q.Get("repo"), q.Get("group"), q.Get("min_role"))
+	req, err = sync.ParseRequirement(q.Get("org"), q.Get("repo"), q.Get("group"), q.Get("min_role"))
 	return v == "1" || v == "true", req, err
 }
 
@@ -175,7 +81,7 @@ type Route struct {
 	// path below it: "/releases" matches /releases and /releases/v1 but
 	// not /releases-old; "/releases/" matches only below it.
 	PathPrefix string
-	Require    Requirement
+	Require    sync.Requirement
 }
 
 // matches reports whether path is under the route's prefix.

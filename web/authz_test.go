@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/idtoken"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -49,6 +50,8 @@ func TestAuthAnswersPerRouteRequirements(t *testing.T) {
 		reason string
 	}{
 		{"any role on the organization is enough without min_role", alice, "org=acme", 200, ""},
+		{"names match as the store matches them, whatever their case", alice, "org=ACME&min_role=member", 200, ""},
+		{"repository names too", alice, "repo=Acme/API&min_role=WRITE", 200, ""},
 		{"a role below min_role is refused with the reason", alice, "org=acme&min_role=WRITER", 403, "requires WRITER on organization acme, has MEMBER"},
 		{"the BSR enum spelling is accepted", alice, "org=acme&min_role=ORGANIZATION_ROLE_MEMBER", 200, ""},
 		{"an organization the caller has no role on is refused", alice, "org=beta", 403, "requires MEMBER on organization beta, has none"},
@@ -127,9 +130,9 @@ func (s *seen) get(path string) http.Header {
 func TestReverseProxyAppliesTheRouteOfTheLongestMatchingPrefix(t *testing.T) {
 	up := &seen{h: map[string]http.Header{}}
 	h := newHarness(t, harnessConfig{backend: backends[0], upstream: up, routes: []web.Route{
-		{PathPrefix: "/releases", Require: web.Requirement{Org: "acme", OrgRole: groupgate.OrgRoleWriter}},
-		{PathPrefix: "/releases/public/", Require: web.Requirement{Group: "eng"}},
-		{PathPrefix: "/admin-tools", Require: web.Requirement{Group: "platform-admins"}},
+		{PathPrefix: "/releases", Require: sync.Requirement{Org: "acme", OrgRole: groupgate.OrgRoleWriter}},
+		{PathPrefix: "/releases/public/", Require: sync.Requirement{Group: "eng"}},
+		{PathPrefix: "/admin-tools", Require: sync.Requirement{Group: "platform-admins"}},
 	}})
 	alice, bob := h.browser(), h.browser()
 	h.login(alice, "demo", "alice", "/", "/")
@@ -171,8 +174,8 @@ func TestRoutesAreRefusedWithoutAnUpstreamOrWithoutARequirement(t *testing.T) {
 		routes   []web.Route
 		want     string
 	}{
-		{"auth-only mode", false, []web.Route{{PathPrefix: "/x", Require: web.Requirement{Group: "eng"}}}, "need an upstream"},
-		{"a relative prefix", true, []web.Route{{PathPrefix: "x", Require: web.Requirement{Group: "eng"}}}, "must start with /"},
+		{"auth-only mode", false, []web.Route{{PathPrefix: "/x", Require: sync.Requirement{Group: "eng"}}}, "need an upstream"},
+		{"a relative prefix", true, []web.Route{{PathPrefix: "x", Require: sync.Requirement{Group: "eng"}}}, "must start with /"},
 		{"an empty requirement", true, []web.Route{{PathPrefix: "/x"}}, "requires nothing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,22 +190,6 @@ func TestRoutesAreRefusedWithoutAnUpstreamOrWithoutARequirement(t *testing.T) {
 				t.Fatalf("NewServer: %v, want %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestParseRequirementMatchesTheQueryRules(t *testing.T) {
-	req, err := web.ParseRequirement("", "acme/api", "eng", "REPOSITORY_ROLE_LIMITED_WRITE")
-	if err != nil || req.Repo != "acme/api" || req.RepoRole != groupgate.RepoRoleLimitedWrite || req.Group != "eng" {
-		t.Fatalf("ParseRequirement = %+v, %v", req, err)
-	}
-	if req, _ := web.ParseRequirement("acme", "", "", ""); req.OrgRole != groupgate.OrgRoleMember {
-		t.Fatalf("org without min_role requires %q, want MEMBER", req.OrgRole)
-	}
-	if _, err := web.ParseRequirement("acme", "", "", "OWNER"); err != nil {
-		t.Fatalf("OWNER may be required: %v", err)
-	}
-	if _, err := web.ParseRequirement("ac\nme", "", "", ""); !groupgate.IsCode(err, groupgate.Invalid) {
-		t.Fatalf("a control character: %v, want Invalid", err)
 	}
 }
 
@@ -292,5 +279,25 @@ func TestWithoutIdentityTokensNoTokenAndNoKeySetAreServed(t *testing.T) {
 	readBody(t, resp)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("%s = %s with tokens off, want 404", web.JWKSPath, resp.Status)
+	}
+}
+
+func TestAuthFailsClosedWithoutIdentityHeadersWhenNoKeyCanSign(t *testing.T) {
+	h := newHarness(t, harnessConfig{backend: backends[0], tokens: true})
+	alice := h.browser()
+	h.login(alice, "demo", "alice", "/", "/")
+	// Before the only key's activation nothing may sign.
+	h.clock.Advance(-time.Hour)
+	resp := h.auth(alice)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/auth = %s, want 503 when no key can sign", resp.Status)
+	}
+	for _, name := range []string{web.HeaderUser, web.HeaderGroups, web.HeaderJWT} {
+		if v := resp.Header.Values(name); len(v) != 0 {
+			t.Fatalf("the 503 carries %s %q", name, v)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "cannot sign the identity token") {
+		t.Fatalf("the failure is not logged:\n%s", h.logs.String())
 	}
 }

@@ -101,6 +101,9 @@ type harnessConfig struct {
 	tokens bool
 	// tracer, when set, traces requests and the deps (tracing_test.go).
 	tracer trace.TracerProvider
+	// extra, when set, adds OIDC providers after "demo" and "demo-ui":
+	// it mounts their IdPs on mux and opens their connectors with client.
+	extra func(h *harness, mux *http.ServeMux, client *http.Client) []broker.Connector
 }
 
 // racingAccounts runs a hook between the syncer's Login and the session
@@ -182,6 +185,13 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		return c
 	}
 	connectors := []broker.Connector{open("demo", base+"/idp", ""), open("demo-ui", base+"/idp-ui", oidc.GroupsFromUserInfo)}
+	providers := []string{"demo", "demo-ui"}
+	if cfg.extra != nil {
+		for _, c := range cfg.extra(h, mux, httpClient) {
+			connectors = append(connectors, c)
+			providers = append(providers, c.Name())
+		}
+	}
 
 	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
 	if err != nil {
@@ -222,7 +232,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Fatal(err)
 	}
 	wcfg := web.Config{
-		PublicURL: pub, Providers: []string{"demo", "demo-ui"}, SessionTTL: sessionTTL, TrustedProxies: trusted,
+		PublicURL: pub, Providers: providers, SessionTTL: sessionTTL, TrustedProxies: trusted,
 	}
 	// Tests sign in many times from 127.0.0.1 while the clock stands still.
 	wcfg.LoginLimits.PerClientBurst = 1_000_000

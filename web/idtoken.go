@@ -51,12 +51,3 @@ func (s *Server) identityToken(r *http.Request, rec *session.Record) (string, bo
 	}
 	return tok, true
 }
-
-// setIdentityToken sets HeaderJWT on h; see identityToken.
-func (s *Server) setIdentityToken(h http.Header, r *http.Request, rec *session.Record) bool {
-	tok, ok := s.identityToken(r, rec)
-	if ok {
-		h[HeaderJWT] = []string{tok}
-	}
-	return ok
-}

@@ -222,6 +222,8 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 		Memberships: memberships,
 		ExpiresAt:   f.now().Add(f.ttl),
 	}
+	// A back-channel logout that names this IdP session finds it by this.
+	rec.IDPSessionID = v.Result.Tokens.SessionID
 	if err := f.deps.Sessions.Start(w, r, rec); err != nil {
 		f.fail(w, r, v.Provider, err)
 		return

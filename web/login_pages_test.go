@@ -133,7 +133,7 @@ func TestLoginWhenAlreadySignedIn(t *testing.T) {
 		resp := h.get(c, h.srv.URL+"/login?rd="+url.QueryEscape("https://bsr.example.com/x"), nil)
 		body := readBody(t, resp)
 		for _, want := range []string{"already signed in as <strong>alice (alice@example.com)</strong>",
-			`href="https://bsr.example.com/x">Continue as alice`, `href="` + h.srv.URL + `/logout">Sign out`, "provider=demo-ui"} {
+			`href="https://bsr.example.com/x">Continue</a>`, `href="` + h.srv.URL + `/logout">Sign out`, "provider=demo-ui"} {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) {
 				t.Errorf("/login = %s without %q:\n%s", resp.Status, want, body)
 			}

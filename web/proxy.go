@@ -19,7 +19,7 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		if rt, ok := routeFor(s.cfg.Routes, r.URL.Path); ok {
-			if ok, reason := rt.Require.Check(rec.Memberships); !ok {
+			if ok, reason := check(rt.Require, rec.Memberships); !ok {
 				s.logger.InfoContext(r.Context(), "upstream route refused", "path_prefix", rt.PathPrefix, "user_id", rec.UserID, "reason", reason)
 				s.renderError(w, r, groupgate.Errorf(groupgate.Forbidden, "You do not have access to this page: it %s.", reason))
 				return

@@ -20,6 +20,7 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
@@ -101,7 +102,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := registerProviderMetrics(reg, providers.states); err != nil {
 		return nil, err
 	}
-	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now),
+		broker.WithSessionIndexTTL(cfg.Session.TTL.D()))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
@@ -167,6 +169,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithIdentityTokens(tokens))
 	}
+	backchannel, err := buildBackchannel(cfg, login, st, backend, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(backchannel))
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
@@ -513,6 +520,10 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		return nil, fmt.Errorf("load SP key pair: %w", err)
 	}
 	urls := web.SAMLProviderURLs(pub, p.Name)
+	gopts, err := samlGraph(p, logger)
+	if err != nil {
+		return nil, err
+	}
 	return saml.NewLazy(saml.Config{
 		IDPMetadataFile:                   p.IDPMetadataFile,
 		IDPMetadataURL:                    p.IDPMetadataURL,
@@ -531,7 +542,28 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		EmailAttribute:                    p.EmailAttribute,
 		NameAttribute:                     p.DisplayNameAttribute,
 		Filter:                            filter,
-	}, p.Name, backend, backend, lopts, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...), nil
+	}, p.Name, backend, backend, lopts, append(append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...), gopts...)...), nil
+}
+
+// newGraphClient is a provider's Microsoft Graph client for group overage.
+func newGraphClient(g *GraphConfig, logger *slog.Logger) (*graph.Client, error) {
+	return graph.New(graph.Config{BaseURL: g.URL, MaxGroups: g.MaxGroups, Timeout: g.Timeout.D()},
+		graph.WithLogger(logger.With("component", "graph")))
+}
+
+// samlGraph returns the option that resolves a SAML provider's group
+// overage through Graph with its application credential, if configured.
+func samlGraph(p ProviderConfig, logger *slog.Logger) ([]saml.Option, error) {
+	if p.Graph == nil {
+		return nil, nil
+	}
+	gc, err := newGraphClient(p.Graph, logger)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q graph: %w", p.Name, err)
+	}
+	ts := gc.TokenSource(graph.ClientCredentials{TenantID: p.Graph.TenantID, ClientID: p.Graph.ClientID,
+		ClientSecret: p.Graph.ClientSecret, TokenURL: p.Graph.TokenURL})
+	return []saml.Option{saml.WithGraph(gc, ts)}, nil
 }
 
 // buildOIDC returns an OIDC connector that runs discovery when started.
@@ -548,8 +580,19 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
 	}
+	var opts []oidc.Option
+	if p.Graph != nil {
+		gc, err := newGraphClient(p.Graph, logger)
+		if err != nil {
+			// validateGraph checked the URL; this guards direct callers.
+			return broker.NewLazyConnector(p.Name, "oidc", func(context.Context) (broker.CallbackConnector, error) {
+				return nil, err
+			}, lopts...)
+		}
+		opts = append(opts, oidc.WithGraph(gc))
+	}
 	return broker.NewLazyConnector(p.Name, "oidc", func(ctx context.Context) (broker.CallbackConnector, error) {
-		return cfg.Open(ctx, p.Name, logger)
+		return cfg.Open(ctx, p.Name, logger, opts...)
 	}, lopts...)
 }
 
@@ -655,7 +698,7 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		}
 	}
 	for i, r := range cfg.UpstreamRoutes {
-		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
 		if err != nil {
 			// LoadConfig checked every route; this guards direct callers.
 			return nil, fmt.Errorf("upstream_routes[%d]: %w", i, err)
@@ -667,6 +710,27 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	return srv, nil
+}
+
+// buildBackchannel is the OIDC back-channel logout receiver
+// (/backchannel-logout/NAME) of every OIDC provider.
+func buildBackchannel(cfg Config, login *broker.Login, users web.UserLookup, backend session.Backend, now func() time.Time, logger *slog.Logger) (*web.BackchannelLogout, error) {
+	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	var oidcNames []string
+	for _, p := range cfg.Providers {
+		if p.Type == "oidc" {
+			oidcNames = append(oidcNames, p.Name)
+		}
+	}
+	b, err := web.NewBackchannelLogout(web.BackchannelConfig{Providers: oidcNames, TrustedProxies: trusted}, login, users, backend,
+		web.WithBackchannelLogger(logger.With("component", "backchannel")), web.WithBackchannelNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("back-channel logout: %w", err)
+	}
+	return b, nil
 }
 
 // buildRegistry is a private Prometheus registry with the Go runtime and

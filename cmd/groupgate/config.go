@@ -19,8 +19,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -237,6 +239,26 @@ type ProviderConfig struct {
 	ClockSkew                         Duration `yaml:"clock_skew" only:"saml"`
 	SPCertFile                        string   `yaml:"sp_cert_file" only:"saml"`
 	SPKeyFile                         string   `yaml:"sp_key_file" only:"saml"`
+
+	// Graph, when set, reads the groups of Entra ID's group-overage logins
+	// from Microsoft Graph (OIDC: with the login's access token; SAML:
+	// with an application token from its client credential).
+	Graph *GraphConfig `yaml:"graph"`
+}
+
+// GraphConfig is a provider's Microsoft Graph access for group overage.
+type GraphConfig struct {
+	// URL is the Graph service root (https://graph.microsoft.com, or a
+	// national cloud's); the access token is sent nowhere else.
+	URL       string   `yaml:"url"`
+	MaxGroups int      `yaml:"max_groups"`
+	Timeout   Duration `yaml:"timeout"`
+	// The application credential (SAML only): client credentials grant at
+	// token_url, by default the tenant's v2.0 token endpoint.
+	TenantID     string `yaml:"tenant_id"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	TokenURL     string `yaml:"token_url"`
 }
 
 // setDefaults fills both types' defaults; the keys of the other type are
@@ -972,7 +994,7 @@ func (d *decoder) validateUpstreamRoutes(c *Config) {
 			}
 			seen[r.PathPrefix] = base
 		}
-		req, err := web.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
 		switch {
 		case err != nil:
 			key := base
@@ -1111,8 +1133,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 		if p.GroupsClaim == "" {
 			d.problemf(at("groups_claim"), "must not be empty")
 		}
+		d.validateGraph(p, at("graph"))
 		return
 	}
+	d.validateGraph(p, at("graph"))
 
 	var sources []string
 	for _, k := range []struct{ key, val string }{
@@ -1145,6 +1169,48 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 	// one would differ between replicas and restarts, so it is required.
 	if p.SPCertFile == "" || p.SPKeyFile == "" {
 		d.problemf(base, "sp_cert_file and sp_key_file are required for a saml provider (the SP's PEM certificate and key, the same on every replica)")
+	}
+}
+
+// validateGraph checks a provider's graph block: an OIDC provider reads
+// Graph with the user's own access token and takes no credential; a SAML
+// provider has no user token and needs one.
+func (d *decoder) validateGraph(p *ProviderConfig, path string) {
+	g := p.Graph
+	if g == nil {
+		return
+	}
+	at := func(key string) string { return path + "." + key }
+	if g.URL == "" {
+		g.URL = graph.DefaultBaseURL
+	} else {
+		d.checkURL(at("url"), g.URL)
+	}
+	if g.MaxGroups < 0 {
+		d.problemf(at("max_groups"), "must not be negative")
+	}
+	if g.Timeout < 0 {
+		d.problemf(at("timeout"), "must not be negative")
+	}
+	if g.TokenURL != "" {
+		d.checkURL(at("token_url"), g.TokenURL)
+	}
+	if p.Type == "oidc" {
+		for _, k := range []struct{ key, val string }{{"tenant_id", g.TenantID}, {"client_id", g.ClientID}, {"client_secret", g.ClientSecret}, {"token_url", g.TokenURL}} {
+			if k.val != "" {
+				d.problemf(at(k.key), "not a key of oidc providers: Graph is read with the login's own access token")
+			}
+		}
+		return
+	}
+	if g.ClientID == "" {
+		d.problemf(at("client_id"), "required: a SAML provider reads Graph with an application credential")
+	}
+	if g.ClientSecret == "" {
+		d.problemf(at("client_secret"), "required: a SAML provider reads Graph with an application credential")
+	}
+	if g.TenantID == "" && g.TokenURL == "" {
+		d.problemf(at("tenant_id"), "required (or token_url)")
 	}
 }
 

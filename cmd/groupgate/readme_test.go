@@ -78,6 +78,13 @@ func TestREADMEWalkthroughRunsAgainstDev(t *testing.T) {
 	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("a failing step fails the walkthrough", func(t *testing.T) {
+		cmd := exec.Command("bash", "-e", "-o", "pipefail", path)
+		cmd.Env = append(os.Environ(), "GG="+d.base, "TOKEN=gg_not-a-token")
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("the walkthrough succeeded with a wrong token:\n%s", out)
+		}
+	})
 	for _, run := range []string{"first", "second"} {
 		cmd := exec.Command("bash", "-e", "-o", "pipefail", path)
 		cmd.Env = append(os.Environ(), "GG="+d.base, "TOKEN="+d.token)
