@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -95,7 +96,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		// pushed the user's groups; without SCIM it is refused.
 		samlOpts = append(samlOpts, saml.WithSCIMGroups(syncer.HoldsSCIMGroups))
 	}
-	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger, samlOpts...)
+	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger, oidcTracing(tp), samlOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +431,8 @@ type lazyProvider interface {
 // retries on m.IdPBackoff until it opens, until ctx ends or Close. Any
 // other error (the IdP answered something no retry fixes, or a local
 // file is wrong) fails the start, as before.
-func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, samlOpts ...saml.Option) (providerSet, error) {
+// oidcOpts apply to every OIDC connector (tracing's HTTP client).
+func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, oidcOpts []oidc.Option, samlOpts ...saml.Option) (providerSet, error) {
 	var (
 		set   providerSet
 		lazy  []lazyProvider
@@ -442,7 +444,7 @@ func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, p
 	for _, p := range providers {
 		switch p.Type {
 		case "oidc":
-			c := buildOIDC(p, pub, filter, logger, lopts)
+			c := buildOIDC(p, pub, filter, logger, lopts, oidcOpts...)
 			set.redirect = append(set.redirect, c)
 			lazy = append(lazy, c)
 		case "saml":
@@ -567,7 +569,7 @@ func samlGraph(p ProviderConfig, logger *slog.Logger) ([]saml.Option, error) {
 }
 
 // buildOIDC returns an OIDC connector that runs discovery when started.
-func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger, lopts []broker.LazyOption) *broker.LazyConnector {
+func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger, lopts []broker.LazyOption, extra ...oidc.Option) *broker.LazyConnector {
 	cfg := oidc.Config{
 		Issuer:        p.Issuer,
 		ClientID:      p.ClientID,
@@ -580,7 +582,7 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
 	}
-	var opts []oidc.Option
+	opts := slices.Clone(extra)
 	if p.Graph != nil {
 		gc, err := newGraphClient(p.Graph, logger)
 		if err != nil {

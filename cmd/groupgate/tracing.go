@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/groupgate/groupgate/api"
+	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/internal/tracing"
 	"github.com/groupgate/groupgate/store/postgres"
 )
@@ -129,4 +131,17 @@ func apiTracing(tp *tracing.Provider) ([]api.Option, error) {
 		return nil, err
 	}
 	return []api.Option{api.WithInterceptors(i)}, nil
+}
+
+// oidcTracing gives OIDC connectors an HTTP client whose calls to the IdP
+// are client spans when tracing is on. Its timeout is broker/oidc's
+// default client's.
+func oidcTracing(tp *tracing.Provider) []oidc.Option {
+	if !tp.Enabled() {
+		return nil
+	}
+	return []oidc.Option{oidc.WithHTTPClient(&http.Client{
+		Timeout:   30 * time.Second,
+		Transport: tracing.HTTPTransport(http.DefaultTransport, tp.TracerProvider()),
+	})}
 }

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"fmt"
+	"net/http"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
@@ -9,9 +10,23 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// HTTPTransport wraps base so that each outgoing request (OIDC discovery,
+// token exchange, UserInfo, Graph) is a client span below the caller's
+// span, named "METHOD host", and carries the W3C traceparent. Headers and
+// bodies are not recorded (they hold client secrets, codes and tokens).
+func HTTPTransport(base http.RoundTripper, tp trace.TracerProvider) http.RoundTripper {
+	return otelhttp.NewTransport(base,
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(Propagator()),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }),
+	)
+}
 
 // InstrumentRedis adds a span per command (and per pipeline) to client,
 // as a child of the caller's span. Commands' arguments are not recorded:
