@@ -16,7 +16,7 @@ import (
 )
 
 // HTTPTransport wraps base so that each outgoing request (OIDC discovery,
-// token exchange, UserInfo, Graph) is a client span below the caller's
+// token exchange, keys, UserInfo) is a client span below the caller's
 // span, named "METHOD host", and carries the W3C traceparent. Headers and
 // bodies are not recorded (they hold client secrets, codes and tokens).
 func HTTPTransport(base http.RoundTripper, tp trace.TracerProvider) http.RoundTripper {
