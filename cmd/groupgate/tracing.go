@@ -42,6 +42,9 @@ func defaultTracingConfig() TracingConfig {
 	return TracingConfig{Protocol: tracing.ProtocolHTTP, SampleRatio: 1}
 }
 
+// Enabled reports whether spans are exported.
+func (tc TracingConfig) Enabled() bool { return tc.OTLPEndpoint != "" }
+
 // tracingConfig is tc in the tracing package's terms.
 func (tc TracingConfig) tracingConfig() tracing.Config {
 	c := tracing.Config{
@@ -93,15 +96,34 @@ func (m *Main) buildTracing(ctx context.Context, cfg Config, logger *slog.Logger
 	}
 	logger.Info("tracing on", "otlp_endpoint", cfg.Tracing.OTLPEndpoint, "protocol", cfg.Tracing.Protocol, "sample_ratio", cfg.Tracing.SampleRatio)
 	m.onClose(func() error {
-		timeout := m.ShutdownTimeout
+		timeout := min(m.ShutdownTimeout, traceFlushTimeout)
 		if timeout <= 0 {
-			timeout = 5 * time.Second
+			timeout = traceFlushTimeout
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
-		return tp.Shutdown(sctx)
+		// Traces are best effort: a collector that is down or hung costs
+		// the spans still buffered, not a failed exit.
+		if err := tp.Shutdown(sctx); err != nil {
+			logger.Warn("tracing: spans still buffered at shutdown were lost", "err", err)
+		}
+		return nil
 	})
 	return tp, nil
+}
+
+// traceFlushTimeout bounds the flush of buffered spans at shutdown (at
+// most ShutdownTimeout), so that a hung collector delays a stop by
+// seconds, not by the exporter's minute of retries.
+const traceFlushTimeout = 5 * time.Second
+
+// otelErrors logs OpenTelemetry's own errors (an export that failed while
+// serving) instead of otel's default, which writes them to the standard
+// library's logger, unstructured.
+type otelErrors struct{ logger *slog.Logger }
+
+func (o otelErrors) Handle(err error) {
+	o.logger.Warn("tracing: export failed", "err", err)
 }
 
 // pgTracing traces PostgreSQL statements when tracing is on.

@@ -426,3 +426,35 @@ func TestConfigCheckReportsTracingProblemsWithKeyAndLine(t *testing.T) {
 		}
 	})
 }
+
+// TestTracingWithAHungCollectorStopsInTimeAndLogs: a collector that
+// accepts and never answers costs the buffered spans at shutdown, not a
+// slow or failed stop, and the loss is logged.
+func TestTracingWithAHungCollectorStopsInTimeAndLogs(t *testing.T) {
+	block := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
+	t.Cleanup(func() { close(block); hung.Close() })
+	config := serveConfig(t, t.TempDir(), "tracing:\n  otlp_endpoint: "+hung.URL+"\n  export_timeout: 1s\n")
+	base, stop, done, logs := startServeWith(t, config, func(m *Main) { m.ShutdownTimeout = 2 * time.Second })
+	resp, err := http.Get(base + "/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	start := time.Now()
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve failed to stop cleanly: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s")
+	}
+	if took := time.Since(start); took > 6*time.Second {
+		t.Errorf("stop took %v with a hung collector; want about the 2s shutdown timeout", took)
+	}
+	if !strings.Contains(logs.String(), "spans still buffered at shutdown were lost") {
+		t.Errorf("the lost spans are not logged:\n%s", logs)
+	}
+}
