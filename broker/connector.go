@@ -120,10 +120,14 @@ type LogoutConnector interface {
 }
 
 // Tokens are what the IdP issued at login. groupgate keeps the ID token only
-// as the id_token_hint of a later logout; it never forwards them.
+// as the id_token_hint of a later logout, and the refresh token only
+// encrypted, to refresh the session's groups (package refresh); it never
+// forwards them.
 type Tokens struct {
 	IDToken     string
 	AccessToken string
+	// RefreshToken is set when the IdP issued one (offline_access).
+	RefreshToken string
 	// Expiry of the access token; zero when the IdP did not say.
 	Expiry time.Time
 	// SessionID is the ID token's "sid", the IdP's session, which a

@@ -135,9 +135,10 @@ func NewOIDC(issuer string, cfg OIDCConfig) (*OIDCProvider, error) {
 		CryptoKeyId:              "devidp",
 		DefaultLogoutRedirectURI: issuer + loggedOutPath,
 		CodeMethodS256:           true,
+		GrantTypeRefreshToken:    true,
 		AuthMethodPost:           true,
 		SupportedUILocales:       []language.Tag{language.English},
-		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims:          slices.Concat(op.DefaultSupportedClaims, []string{groupsClaim}),
 	}
 	provider, err := op.NewProvider(opCfg, s, op.StaticIssuer(issuer), op.WithAllowInsecure())

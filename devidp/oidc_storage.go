@@ -30,7 +30,7 @@ const (
 var errNotFound = errors.New("not found")
 
 // oidcStorage is the op.Storage of the demo OIDC provider: everything in
-// memory, one RSA key generated at start, no refresh tokens, no JWT client
+// memory, one RSA key generated at start, refresh tokens (oidc_refresh.go), no JWT client
 // authentication, no IdP session (every login shows the form).
 type oidcStorage struct {
 	issuer          string
@@ -46,6 +46,9 @@ type oidcStorage struct {
 	requests map[string]*authRequest
 	codes    map[string]string // code → auth request ID
 	tokens   map[string]accessToken
+
+	// refresh holds refresh tokens and test controls (oidc_refresh.go).
+	refresh refreshState
 }
 
 var (
@@ -145,7 +148,9 @@ func (c *oidcClient) AuthMethod() oidc.AuthMethod         { return c.cfg.AuthMet
 func (c *oidcClient) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *oidcClient) GrantTypes() []oidc.GrantType { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *oidcClient) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
 
 // LoginURL is absolute so that the provider works under an issuer with a
 // path, mounted anywhere.
@@ -300,12 +305,12 @@ func (s *oidcStorage) CreateAccessToken(_ context.Context, req op.TokenRequest) 
 	return id, exp, nil
 }
 
-func (s *oidcStorage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errors.New("refresh tokens are not supported by the demo IdP")
+func (s *oidcStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	return s.createAccessAndRefreshTokens(ctx, req, current)
 }
 
-func (s *oidcStorage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, op.ErrInvalidRefreshToken
+func (s *oidcStorage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	return s.tokenRequestByRefreshToken(token)
 }
 
 // TerminateSession has nothing to end: the demo IdP keeps no login session.
@@ -317,12 +322,13 @@ func (s *oidcStorage) RevokeToken(_ context.Context, tokenOrID, _, clientID stri
 	if t, ok := s.tokens[tokenOrID]; ok && t.clientID == clientID {
 		delete(s.tokens, tokenOrID)
 	}
+	s.revokeRefreshLocked(tokenOrID, clientID)
 	// RFC 7009 §2.2: an unknown token is not an error.
 	return nil
 }
 
-func (s *oidcStorage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
+func (s *oidcStorage) GetRefreshTokenInfo(_ context.Context, clientID, token string) (string, string, error) {
+	return s.refreshTokenInfo(clientID, token)
 }
 
 func (s *oidcStorage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
@@ -416,6 +422,7 @@ func (s *oidcStorage) setUserinfo(info *oidc.UserInfo, subject string, scopes []
 	if !ok {
 		return fmt.Errorf("user %q: %w", subject, errNotFound)
 	}
+	u.Groups = s.refresh.groupsOf(u)
 	info.Subject = u.Subject
 	for _, scope := range scopes {
 		switch scope {

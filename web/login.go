@@ -160,7 +160,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 
 // finisher is the server's finish step.
 func (s *Server) finisher() loginFinisher {
-	return loginFinisher{deps: s.deps, now: s.now, ttl: s.cfg.SessionTTL, logger: s.logger, logins: s.metrics.logins, render: s.renderError}
+	return loginFinisher{deps: s.deps, now: s.now, ttl: s.cfg.SessionTTL, logger: s.logger, logins: s.metrics.logins, render: s.renderError,
+		refresh: s.refresh}
 }
 
 // verifiedLogin is a login whose IdP answer verified, whatever the
@@ -190,6 +191,8 @@ type loginFinisher struct {
 	// logins counts outcomes per provider; nil counts nothing.
 	logins *prometheus.CounterVec
 	render func(w http.ResponseWriter, r *http.Request, err error)
+	// refresh keeps OIDC refresh tokens (web/refresh.go); nil: none.
+	refresh SessionRefresher
 }
 
 func (f loginFinisher) count(provider, outcome string) {
@@ -225,6 +228,10 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 	// A back-channel logout that names this IdP session finds it by this.
 	rec.IDPSessionID = v.Result.Tokens.SessionID
 	if err := f.deps.Sessions.Start(w, r, rec); err != nil {
+		f.fail(w, r, v.Provider, err)
+		return
+	}
+	if err := f.startRefresh(w, r, rec, v.Result.Tokens.RefreshToken); err != nil {
 		f.fail(w, r, v.Provider, err)
 		return
 	}
@@ -271,6 +278,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	target := s.SignedOutURL()
 	if rec != nil {
+		s.endRefresh(ctx, rec.ID)
 		s.logger.InfoContext(ctx, "logout", "provider", rec.Provider, "user_id", rec.UserID)
 		var (
 			u   string

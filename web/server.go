@@ -204,6 +204,8 @@ type Server struct {
 	tokens IdentityTokens
 	// tracer records request spans (tracing.go); nil: tracing is off.
 	tracer trace.TracerProvider
+	// refresh keeps OIDC refresh tokens (WithSessionRefresh); nil: none.
+	refresh SessionRefresher
 }
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:

@@ -285,7 +285,7 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 	if err != nil {
 		return groupgate.Identity{}, broker.Tokens{}, fmt.Errorf("identity from %q claims: %w", c.name, err)
 	}
-	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry, SessionID: sessionID(idClaims)}, nil
+	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, RefreshToken: tokens.RefreshToken, Expiry: tokens.Expiry, SessionID: sessionID(idClaims)}, nil
 }
 
 // overageIdentity reads the groups an overage ID token left out from

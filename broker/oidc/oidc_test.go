@@ -43,6 +43,7 @@ type env struct {
 	issuer    string
 	callback  string
 	signedOut string
+	idp       *devidp.OIDCProvider
 
 	mu   sync.Mutex
 	last *http.Request
@@ -78,6 +79,7 @@ func newEnv(t *testing.T, cfg devidp.OIDCConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.idp = idp
 	mux.Handle("/idp/", idp)
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()

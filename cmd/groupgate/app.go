@@ -175,6 +175,13 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	opts = append(opts, web.WithMount(backchannel))
+	refresher, err := m.buildRefresher(ctx, cfg, providers.redirect, backend, syncer, reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if refresher != nil {
+		opts = append(opts, web.WithSessionRefresh(refresher))
+	}
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err

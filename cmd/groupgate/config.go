@@ -224,6 +224,9 @@ type ProviderConfig struct {
 	GroupsFrom    string   `yaml:"groups_from" only:"oidc"` // id_token | userinfo
 	UsernameClaim string   `yaml:"username_claim" only:"oidc"`
 	EmailClaim    string   `yaml:"email_claim" only:"oidc"`
+	// Refresh keeps the session's groups fresh with a refresh token
+	// (cmd/groupgate/refresh.go, package refresh).
+	Refresh RefreshConfig `yaml:"refresh" only:"oidc"`
 
 	IDPMetadataFile                   string   `yaml:"idp_metadata_file" only:"saml"`
 	IDPMetadataURL                    string   `yaml:"idp_metadata_url" only:"saml"`
@@ -274,6 +277,7 @@ func (p *ProviderConfig) setDefaults() {
 	p.EmailAttribute = "email"
 	p.DisplayNameAttribute = "displayName"
 	p.ClockSkew = Duration(90 * time.Second)
+	p.Refresh.setDefaults()
 }
 
 // SCIMConfig configures the SCIM 2.0 endpoint.
@@ -1133,6 +1137,7 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 		if p.GroupsClaim == "" {
 			d.problemf(at("groups_claim"), "must not be empty")
 		}
+		d.validateRefresh(p, at("refresh"))
 		d.validateGraph(p, at("graph"))
 		return
 	}
