@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +70,9 @@ func (tc TracingConfig) tracingConfig() tracing.Config {
 
 // validateTracing reports the tracing section's problems.
 func (d *decoder) validateTracing(c *Config) {
-	for key, problem := range c.Tracing.tracingConfig().Check() {
-		d.problemf("tracing."+key, "%s", problem)
+	problems := c.Tracing.tracingConfig().Check()
+	for _, key := range slices.Sorted(maps.Keys(problems)) {
+		d.problemf("tracing."+key, "%s", problems[key])
 	}
 	for i, h := range c.Tracing.Headers {
 		if h.Name == "" {
@@ -94,7 +98,11 @@ func (m *Main) buildTracing(ctx context.Context, cfg Config, logger *slog.Logger
 	if !tp.Enabled() {
 		return tp, nil
 	}
-	logger.Info("tracing on", "otlp_endpoint", cfg.Tracing.OTLPEndpoint, "protocol", cfg.Tracing.Protocol, "sample_ratio", cfg.Tracing.SampleRatio)
+	endpoint := cfg.Tracing.OTLPEndpoint
+	if u, err := url.Parse(endpoint); err == nil {
+		endpoint = u.Redacted() // a password in the URL stays out of the log
+	}
+	logger.Info("tracing on", "otlp_endpoint", endpoint, "protocol", cfg.Tracing.Protocol, "sample_ratio", cfg.Tracing.SampleRatio)
 	m.onClose(func() error {
 		timeout := min(m.ShutdownTimeout, traceFlushTimeout)
 		if timeout <= 0 {

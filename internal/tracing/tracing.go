@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -102,8 +104,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 	}
 	if p := cfg.Check(); len(p) > 0 {
 		var errs []error
-		for k, v := range p {
-			errs = append(errs, fmt.Errorf("tracing.%s: %s", k, v))
+		for _, k := range slices.Sorted(maps.Keys(p)) {
+			errs = append(errs, fmt.Errorf("tracing.%s: %s", k, p[k]))
 		}
 		return nil, errors.Join(errs...)
 	}
