@@ -79,6 +79,8 @@ type API struct {
 	log       *slog.Logger
 	touches   *tokenTouches
 	tokens    TokenPolicy
+	// extra run outside the API's own interceptors (WithInterceptors).
+	extra []connect.Interceptor
 }
 
 // Option configures an API.
@@ -119,6 +121,12 @@ func WithNow(now func() time.Time) Option { return func(a *API) { a.now = now } 
 // cause, which callers never see.
 func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 
+// WithInterceptors adds interceptors to every handler, outside the API's
+// own (errors, NUL checks), e.g. tracing.ConnectInterceptor's spans.
+func WithInterceptors(i ...connect.Interceptor) Option {
+	return func(a *API) { a.extra = append(a.extra, i...) }
+}
+
 // New returns the Connect API over st, writing access changes through
 // syncer.
 func New(st store.Store, syncer *sync.Syncer, opts ...Option) *API {
@@ -146,7 +154,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(a.bodyLimit)),
 		connect.WithCodec(apiStrictJSON{}),
-		connect.WithInterceptors(a.errorInterceptor(), apiNoNUL()),
+		connect.WithInterceptors(append(a.extra[:len(a.extra):len(a.extra)], a.errorInterceptor(), apiNoNUL())...),
 	}
 	ew := connect.NewErrorWriter(opts...)
 	mounted := map[string]bool{}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
@@ -98,6 +99,8 @@ type harnessConfig struct {
 	routes []web.Route
 	// tokens turns on X-Auth-Request-Jwt, with keys in the harness's store.
 	tokens bool
+	// tracer, when set, traces requests and the deps (tracing_test.go).
+	tracer trace.TracerProvider
 	// extra, when set, adds OIDC providers after "demo" and "demo-ui":
 	// it mounts their IdPs on mux and opens their connectors with client.
 	extra func(h *harness, mux *http.ServeMux, client *http.Client) []broker.Connector
@@ -254,10 +257,13 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	if cfg.afterAccountLogin != nil {
 		accounts = racingAccounts{Syncer: h.syncer, after: func() { cfg.afterAccountLogin(h) }}
 	}
-	h.web, err = web.NewServer(wcfg,
-		web.Deps{Login: login, Sessions: sessions, Accounts: accounts, Redirects: policy,
-			Health: web.NewHealth([]web.Check{{Name: "sessions", Func: h.backend.Ping}})},
-		opts...)
+	deps := web.Deps{Login: login, Sessions: sessions, Accounts: accounts, Redirects: policy,
+		Health: web.NewHealth([]web.Check{{Name: "sessions", Func: h.backend.Ping}})}
+	if cfg.tracer != nil {
+		deps = web.TraceDeps(deps, cfg.tracer)
+		opts = append(opts, web.WithTracerProvider(cfg.tracer))
+	}
+	h.web, err = web.NewServer(wcfg, deps, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

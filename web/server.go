@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
@@ -201,6 +202,8 @@ type Server struct {
 	handler    http.Handler
 	// tokens signs X-Auth-Request-Jwt; nil: the header is not sent.
 	tokens IdentityTokens
+	// tracer records request spans (tracing.go); nil: tracing is off.
+	tracer trace.TracerProvider
 	// refresh keeps OIDC refresh tokens (WithSessionRefresh); nil: none.
 	refresh SessionRefresher
 }
@@ -392,7 +395,7 @@ func (s *Server) routes() http.Handler {
 	} else {
 		mux.Handle("/", notFound)
 	}
-	return chain(s.recoverPanics, s.logRequests)(s.limitLogins(mux))
+	return s.traceRequests(chain(s.recoverPanics, s.logRequests)(s.nameRoute(s.limitLogins(mux))))
 }
 
 // origin is public_url's scheme and host.
@@ -562,6 +565,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if sc.session != nil {
 			attrs = append(attrs, slog.String("user_id", sc.session.UserID))
 		}
+		attrs = s.traceAttrs(r.Context(), attrs)
 		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }

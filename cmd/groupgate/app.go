@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
 	"github.com/groupgate/groupgate/idtoken"
+	"github.com/groupgate/groupgate/internal/tracing"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
@@ -57,7 +59,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	st, err := m.openStore(ctx, cfg, logger)
+	tp, err := m.buildTracing(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	st, err := m.openStore(ctx, cfg, logger, pgTracing(tp)...)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +71,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := reg.Register(newOutboxCollector(st.OutboxStats, m.Now, logger.With("component", "metrics"))); err != nil {
 		return nil, fmt.Errorf("register outbox metrics: %w", err)
 	}
-	backend, checks, err := m.buildSessionBackend(cfg, reg, logger)
+	backend, checks, err := m.buildSessionBackend(cfg, reg, logger, tp)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +96,7 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		// pushed the user's groups; without SCIM it is refused.
 		samlOpts = append(samlOpts, saml.WithSCIMGroups(syncer.HoldsSCIMGroups))
 	}
-	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger, samlOpts...)
+	providers, err := m.buildProviders(ctx, cfg.Providers, pub, filter, backend, logger, oidcTracing(tp), samlOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +130,18 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		SessionBackend: backend,
 		Users:          st,
 	}
+	// Spans around the login, sync and session steps; unchanged when off.
+	deps = web.TraceDeps(deps, tp.TracerProvider())
+	apiOpts, err := apiTracing(tp)
+	if err != nil {
+		return nil, err
+	}
 	opts := []web.Option{
+		web.WithTracerProvider(tp.TracerProvider()),
 		web.WithLogger(logger.With("component", "web")),
 		web.WithNow(m.Now),
 		web.WithRegistry(reg),
-		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
+		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger, apiOpts...)),
 	}
 	console, err := buildAdmin(cfg, pub, st, syncer, backend, cookies, m.Now, logger)
 	if err != nil {
@@ -287,7 +300,7 @@ func (m *Main) startOutbox(ctx context.Context, syncer *sync.Syncer, logger *slo
 // (behind the local cache unless redis.local_cache.enabled is false), else
 // in-process ones, and the readiness checks that go with them. The cache's
 // counters join reg.
-func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (session.Backend, []web.Check, error) {
+func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger *slog.Logger, tp *tracing.Provider) (session.Backend, []web.Check, error) {
 	logger = logger.With("component", "session")
 	if cfg.Redis == nil {
 		return session.NewMemory(session.WithNow(m.Now), session.WithLogger(logger)), nil, nil
@@ -302,6 +315,9 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 	// Registered after the client, so the Cluster watcher stops first.
 	stopMetrics := rm.instrument(client, logger)
 	m.onClose(func() error { stopMetrics(); return nil })
+	if err := traceRedis(client, tp); err != nil {
+		return nil, nil, err
+	}
 	rs, err := session.NewRedis(client, r.KeyPrefix, session.WithNow(m.Now), session.WithLogger(logger))
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
@@ -436,7 +452,8 @@ type lazyProvider interface {
 // retries on m.IdPBackoff until it opens, until ctx ends or Close. Any
 // other error (the IdP answered something no retry fixes, or a local
 // file is wrong) fails the start, as before.
-func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, samlOpts ...saml.Option) (providerSet, error) {
+// oidcOpts apply to every OIDC connector (tracing's HTTP client).
+func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, pub *url.URL, filter *claims.Filter, backend session.Backend, logger *slog.Logger, oidcOpts []oidc.Option, samlOpts ...saml.Option) (providerSet, error) {
 	var (
 		set   providerSet
 		lazy  []lazyProvider
@@ -448,7 +465,7 @@ func (m *Main) buildProviders(ctx context.Context, providers []ProviderConfig, p
 	for _, p := range providers {
 		switch p.Type {
 		case "oidc":
-			c := buildOIDC(p, pub, filter, logger, lopts)
+			c := buildOIDC(p, pub, filter, logger, lopts, oidcOpts...)
 			set.redirect = append(set.redirect, c)
 			lazy = append(lazy, c)
 		case "saml":
@@ -573,7 +590,7 @@ func samlGraph(p ProviderConfig, logger *slog.Logger) ([]saml.Option, error) {
 }
 
 // buildOIDC returns an OIDC connector that runs discovery when started.
-func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger, lopts []broker.LazyOption) *broker.LazyConnector {
+func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *slog.Logger, lopts []broker.LazyOption, extra ...oidc.Option) *broker.LazyConnector {
 	cfg := oidc.Config{
 		Issuer:        p.Issuer,
 		ClientID:      p.ClientID,
@@ -586,7 +603,7 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
 	}
-	var opts []oidc.Option
+	opts := slices.Clone(extra)
 	if p.Graph != nil {
 		gc, err := newGraphClient(p.Graph, logger)
 		if err != nil {
@@ -604,8 +621,8 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 
 // buildAPI is the Connect API: bearer tokens, and the browser session
 // cookie (CSRF-checked) for the admin UI.
-func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) *api.API {
-	return api.New(st, syncer,
+func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger, extra ...api.Option) *api.API {
+	return api.New(st, syncer, append([]api.Option{
 		api.WithAdmins(cfg.Admins),
 		api.WithSessions(backend),
 		api.WithCookieAuth(api.SessionCookieAuth(cookies)),
@@ -617,7 +634,7 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 			MaxPerUser:         cfg.API.Tokens.MaxPerUser,
 		}),
 		api.WithNow(now),
-		api.WithLogger(logger.With("component", "api")))
+		api.WithLogger(logger.With("component", "api"))}, extra...)...)
 }
 
 // buildAdmin is the /admin/ console, signed in by the browser session. Its

@@ -52,6 +52,8 @@ type Config struct {
 	UpstreamRoutes []UpstreamRouteConfig `yaml:"upstream_routes"`
 	// IdentityToken is the signed X-Auth-Request-Jwt.
 	IdentityToken IdentityTokenConfig `yaml:"identity_token"`
+	// Tracing exports OpenTelemetry spans (tracing.go).
+	Tracing TracingConfig `yaml:"tracing"`
 
 	// Bounds of the HTTP surface against clients that would exhaust it.
 	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
@@ -334,7 +336,8 @@ func defaultConfig() Config {
 			MaxLifetime:        Duration(90 * 24 * time.Hour),
 			MaxPerUser:         100,
 		}},
-		HTTP: defaultHTTPConfig(),
+		HTTP:    defaultHTTPConfig(),
+		Tracing: defaultTracingConfig(),
 		IdentityToken: IdentityTokenConfig{
 			Enabled:        true,
 			Algorithm:      idtoken.DefaultAlgorithm,
@@ -634,6 +637,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(i))
+	case reflect.Float64:
+		s, ok := d.scalar(n, path)
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			d.problemf(path, "%q is not a number", s)
+			return
+		}
+		v.SetFloat(f)
 	default:
 		// A programming error in Config, not a user error.
 		panic(fmt.Sprintf("config: unsupported field kind %s at %s", v.Kind(), path))
@@ -960,6 +974,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateAPITokens(c.API.Tokens)
 	d.validateUpstreamRoutes(c)
 	d.validateIdentityToken(c)
+	d.validateTracing(c)
 }
 
 // validateUpstreamRoutes checks each route as web.NewServer and /auth

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/groupgate/groupgate/broker"
 )
 
@@ -81,6 +83,10 @@ type Main struct {
 	// IdPCallbackTimeout bounds the calls a login callback makes to the
 	// IdP (token exchange, UserInfo); zero: broker.DefaultCallbackTimeout.
 	IdPCallbackTimeout time.Duration
+	// SpanExporter, when set, turns tracing on in serve and dev and
+	// receives every span synchronously instead of the configured OTLP
+	// endpoint: tests read the spans from an in-memory exporter.
+	SpanExporter sdktrace.SpanExporter
 
 	cmd        command
 	configFile string

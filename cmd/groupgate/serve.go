@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 )
 
 // buildLogger returns a slog logger per the log section; format "" uses
@@ -97,6 +98,11 @@ func (m *Main) runServe(ctx context.Context) error {
 	if cfg.Redis != nil {
 		// go-redis's logger is process-wide; serve runs once per process.
 		redis.SetLogger(redisLogger{logger: logger.With("component", "redis")})
+	}
+	if cfg.Tracing.Enabled() {
+		// Like go-redis's logger, otel's error handler is process-wide:
+		// the one global of OpenTelemetry that groupgate sets (tracing.go).
+		otel.SetErrorHandler(otelErrors{logger: logger.With("component", "tracing")})
 	}
 	ln, err := listen(cfg.Listen)
 	if err != nil {

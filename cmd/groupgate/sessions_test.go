@@ -196,7 +196,7 @@ func TestRedisSessionsFailFastWhenRedisHangs(t *testing.T) {
 			r.setDefaults()
 			r.Addrs = []string{addr}
 			r.LocalCache.Enabled = cached
-			backend, checks, err := m.buildSessionBackend(Config{Redis: r}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+			backend, checks, err := m.buildSessionBackend(Config{Redis: r}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,7 +18,8 @@ type migrator interface {
 }
 
 // buildStore opens the configured backend. It does not migrate.
-func buildStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger, now func() time.Time) (store.Store, migrator, error) {
+// pgOpts apply to PostgreSQL only (serve's query tracer).
+func buildStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger, now func() time.Time, pgOpts ...postgres.Option) (store.Store, migrator, error) {
 	logger = logger.With("store", cfg.Driver)
 	switch cfg.Driver {
 	case "sqlite":
@@ -28,7 +29,7 @@ func buildStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger, now f
 		}
 		return s, s, nil
 	case "postgres":
-		s, err := postgres.Open(ctx, cfg.DSN, postgres.WithLogger(logger), postgres.WithNow(now))
+		s, err := postgres.Open(ctx, cfg.DSN, append([]postgres.Option{postgres.WithLogger(logger), postgres.WithNow(now)}, pgOpts...)...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open postgres store: %w", err)
 		}
@@ -41,8 +42,8 @@ func buildStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger, now f
 
 // openStore builds the store, registers it for Close and applies pending
 // migrations: every command that touches data needs the current schema.
-func (m *Main) openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
-	st, mig, err := buildStore(ctx, cfg.Store, logger, m.Now)
+func (m *Main) openStore(ctx context.Context, cfg Config, logger *slog.Logger, pgOpts ...postgres.Option) (store.Store, error) {
+	st, mig, err := buildStore(ctx, cfg.Store, logger, m.Now, pgOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,12 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
+// WithQueryTracer traces every statement of the pool (pgx's tracer hook;
+// tracing.PgxTracer records spans). Default: none.
+func WithQueryTracer(t pgx.QueryTracer) Option {
+	return func(s *Store) { s.tracer = t }
+}
+
 // Store is a store.Store on a PostgreSQL connection pool. A Store handed to
 // an InTx callback is bound to that transaction instead.
 type Store struct {
@@ -43,6 +49,8 @@ type Store struct {
 	tx  pgx.Tx
 	now func() time.Time
 	log *slog.Logger
+	// tracer is set on the pool's connections when Open runs.
+	tracer pgx.QueryTracer
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common.
@@ -70,6 +78,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	// four sockets. An explicit pool_max_conns in the DSN still wins.
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
+	if s.tracer != nil {
+		cfg.ConnConfig.Tracer = s.tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
