@@ -166,6 +166,14 @@ func (l tracedLogin) Connector(name string) broker.Connector {
 	return nil
 }
 
+// ForgetIdPSession keeps logout's clean-up of the back-channel logout
+// index working through the wrapper.
+func (l tracedLogin) ForgetIdPSession(ctx context.Context, provider, sid string) {
+	if f, ok := l.next.(idpSessionForgetter); ok {
+		f.ForgetIdPSession(ctx, provider, sid)
+	}
+}
+
 var userKey = attribute.Key("groupgate.user_id")
 
 type tracedAccounts struct {
