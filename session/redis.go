@@ -400,6 +400,18 @@ func (r *Redis) NextGenerations(ctx context.Context, userIDs []string) (map[stri
 	return out, nil
 }
 
+// Generation reads the user's counter (0 when missing).
+func (r *Redis) Generation(ctx context.Context, userID string) (int64, error) {
+	g, err := r.client.Get(ctx, r.genKey(userTag(userID))).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, unavailable(err, "read generation")
+	}
+	return g, nil
+}
+
 // SetMembershipsIf checks the user's counter in the same script that
 // writes (rewriteScript): the rewrite is skipped when the counter no
 // longer holds gen, even if a NextGenerations lands between the first

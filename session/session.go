@@ -68,6 +68,10 @@ type UserSessions interface {
 	// value taken later is larger. A writer takes it after the change it
 	// propagates has committed and before it reads the store.
 	NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// Generation reads the user's generation counter without taking one:
+	// the last value NextGenerations handed out, or 0 when the counter is
+	// unknown (never taken, expired, or lost).
+	Generation(ctx context.Context, userID string) (int64, error)
 	// SetMembershipsIf is SetMemberships done atomically only while gen is
 	// still the user's latest generation. applied is false when a later
 	// generation was taken: that writer read a newer state and will write
