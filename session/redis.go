@@ -172,14 +172,14 @@ func (r *Redis) Load(ctx context.Context, id string) (*Record, error) {
 	if !ok {
 		return nil, notFound(id)
 	}
-	b, err := r.client.Get(ctx, key).Bytes()
+	b, err := r.client.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, notFound(id)
 	}
 	if err != nil {
 		return nil, unavailable(err, "load session")
 	}
-	rec, err := decodeRecord(b)
+	rec, err := decodeRecordString(b)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func decodeLive(vals []any, userID string, now time.Time) ([]*Record, error) {
 		if !ok {
 			continue
 		}
-		rec, err := decodeRecord([]byte(s))
+		rec, err := decodeRecordString(s)
 		if err != nil {
 			return nil, err
 		}

@@ -213,24 +213,8 @@ func redactID(id string) string {
 	return "(malformed)"
 }
 
-func encodeRecord(rec *Record) ([]byte, error) {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return nil, groupgate.WrapError(groupgate.Internal, err, "encode session")
-	}
-	return b, nil
-}
-
-func decodeRecord(b []byte) (*Record, error) {
-	var rec Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, groupgate.WrapError(groupgate.Internal, err, "decode session")
-	}
-	return &rec, nil
-}
-
 // roundTrip returns a copy of rec as Redis would give it back: passing
-// through JSON normalises what the encoding does not keep (monotonic clock
+// through the encoding normalises what it does not keep (monotonic clock
 // readings, time zones, empty maps), so every backend answers alike.
 func roundTrip(rec *Record) (*Record, error) {
 	b, err := encodeRecord(rec)
