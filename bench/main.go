@@ -167,7 +167,8 @@ func main() {
 		goBench(t, "./scim/", "BenchmarkSCIM/postgres/filtered", "10x", nil, func(r map[string]map[string]float64) {
 			for _, c := range []struct{ name, fig string }{
 				{"emails-value-path", `SCIM filter emails[type eq "work" and value ew …] over 100,000 users, PostgreSQL`},
-				{"active-eq-true-page-901", "SCIM page at startIndex 90,001 (active eq true), PostgreSQL"},
+				{"active-eq-true-page-901", "SCIM page at startIndex 90,001 (active eq true), PostgreSQL, asked cold"},
+				{"active-eq-true-page-901-walking", "SCIM page at startIndex 90,001 (active eq true), PostgreSQL, in a walk (after 89,901)"},
 			} {
 				v := pick(r, "BenchmarkSCIM/postgres/filtered-list-100000-users/"+c.name)
 				if v == nil {

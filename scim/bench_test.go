@@ -175,6 +175,27 @@ func benchFilteredList(b *testing.B, seed *benchSeed) {
 			}
 		})
 	}
+	// An IdP walking every active user: the page at 90,001 right after
+	// the page at 89,901, as a walk asks for it (only the second timed).
+	b.Run("active-eq-true-page-901-walking", func(b *testing.B) {
+		q := url.Values{"filter": {`active eq true`}, "count": {"100"}}
+		prev, next := q, url.Values{"filter": q["filter"], "count": q["count"]}
+		prev.Set("startIndex", "89901")
+		next.Set("startIndex", "90001")
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			benchExpect(b, benchSend(seed.e.srv, "GET", "/scim/v2/Users?"+prev.Encode(), nil), 200, "GET page 89,901")
+			b.StartTimer()
+			w := benchSend(seed.e.srv, "GET", "/scim/v2/Users?"+next.Encode(), nil)
+			b.StopTimer()
+			out := benchExpect(b, w, 200, "GET page 90,001")
+			if res, _ := out["Resources"].([]any); len(res) != 100 || out["totalResults"] != float64(n) {
+				b.Fatalf("page 90,001: %d resources of %v", len(res), out["totalResults"])
+			}
+			b.StartTimer()
+		}
+	})
 }
 
 // BenchmarkSCIMCreateRate is the import rate the issue-15 targets name:

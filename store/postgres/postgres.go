@@ -43,6 +43,8 @@ type Store struct {
 	tx  pgx.Tx
 	now func() time.Time
 	log *slog.Logger
+	// cursors serve SCIM walks by keyset (cursors.go); nil inside InTx.
+	cursors *cursors
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common.
@@ -55,7 +57,7 @@ type querier interface {
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and checks that it answers. It does not migrate: call Migrate.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors()}
 	for _, o := range opts {
 		o(s)
 	}
