@@ -156,6 +156,38 @@ func TestRedisReadsAndRewritesRecordsAnEarlierVersionWroteAsJSON(t *testing.T) {
 	}
 }
 
+// The first step of a rolling upgrade from a version that wrote JSON:
+// with WithJSONRecords every record is written as JSON, which both
+// versions read.
+func TestRedisWithJSONRecordsWritesWhatEarlierVersionsRead(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.Redis(t)
+	r, err := NewRedis(client, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.WithJSONRecords()
+	id, _ := NewID("bob")
+	now := time.Now().UTC()
+	rec := &Record{ID: id, UserID: "bob", Memberships: groupgate.Memberships{Groups: []string{"eng"}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := r.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	gens, _ := r.NextGenerations(ctx, []string{"bob"})
+	if ok, n, err := r.SetMembershipsIf(ctx, "bob", gens["bob"], groupgate.Memberships{Groups: []string{"ops"}}); err != nil || !ok || n != 1 {
+		t.Fatalf("SetMembershipsIf = %v, %d, %v", ok, n, err)
+	}
+	key, _ := r.keyOf(id)
+	raw, err := client.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old Record // what an earlier version does with it
+	if err := json.Unmarshal(raw, &old); err != nil || old.ID != id || len(old.Memberships.Groups) != 1 || old.Memberships.Groups[0] != "ops" {
+		t.Fatalf("stored record %q reads as %+v, %v with encoding/json", raw, old, err)
+	}
+}
+
 func FuzzDecodeRecord(f *testing.F) {
 	for _, rec := range codecRecords() {
 		b, _ := encodeRecord(rec)

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -27,6 +28,27 @@ type Redis struct {
 	// guard, set by GuardFailovers behind Sentinel, confirms revoking
 	// writes (failover.go).
 	guard *failoverGuard
+	// jsonRecords writes records as JSON, which versions before the
+	// binary layout read (WithJSONRecords).
+	jsonRecords bool
+}
+
+// WithJSONRecords makes r write session records as JSON, as versions
+// before the binary layout (codec.go) did, for the first step of a rolling
+// upgrade from one: replicas of both versions then read every record.
+// Records of either layout are read either way.
+func (r *Redis) WithJSONRecords() { r.jsonRecords = true }
+
+// encode writes rec in the layout r is configured for.
+func (r *Redis) encode(rec *Record) ([]byte, error) {
+	if r.jsonRecords {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return nil, groupgate.WrapError(groupgate.Internal, err, "encode session")
+		}
+		return b, nil
+	}
+	return encodeRecord(rec)
 }
 
 var _ Backend = (*Redis)(nil)
@@ -140,7 +162,7 @@ func (r *Redis) Save(ctx context.Context, rec *Record) error {
 	if err := checkRecord(rec, now); err != nil {
 		return err
 	}
-	data, err := encodeRecord(rec)
+	data, err := r.encode(rec)
 	if err != nil {
 		return err
 	}
@@ -560,7 +582,7 @@ func (r *Redis) rewriteCall(gk, idx, want string, now time.Time, ids, keys []str
 		old, _ := findValue(keys, vals, key)
 		args = append(args, old)
 		rec.Memberships = m
-		data, err := encodeRecord(rec)
+		data, err := r.encode(rec)
 		if err != nil {
 			return nil, nil, err
 		}
