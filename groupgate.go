@@ -219,6 +219,10 @@ type AuditEvent struct {
 	At         time.Time
 }
 
+// MaxDroppedGroups bounds Identity.DroppedGroups, so that an IdP sending
+// thousands of groups cannot bloat a session or a log line.
+const MaxDroppedGroups = 20
+
 // Identity is what a login protocol learned about a person, normalized.
 type Identity struct {
 	Provider string
@@ -233,6 +237,12 @@ type Identity struct {
 	DisplayName   string
 	// Groups are trimmed, de-duplicated, filtered and sorted.
 	Groups []string
+	// DroppedGroups are groups the IdP sent that the group filter hid,
+	// sorted and at most MaxDroppedGroups of them; DroppedGroupCount is how
+	// many it hid in all. They enter no group set: they are kept so that a
+	// person (and the login log) can see why a group grants nothing.
+	DroppedGroups     []string `json:",omitempty"`
+	DroppedGroupCount int      `json:",omitempty"`
 	// GroupsPresent says whether the IdP said anything about groups at all;
 	// SAML refuses a login without them, OIDC treats absence as no groups.
 	GroupsPresent bool

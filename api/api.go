@@ -72,7 +72,7 @@ type API struct {
 	syncer    *sync.Syncer
 	sessions  Sessions
 	cookie    CookieAuth
-	admins    map[string]string // NormalizeEmail(entry) → entry as configured
+	admins    sync.Admins
 	origins   map[string]struct{}
 	bodyLimit int64
 	now       func() time.Time
@@ -89,13 +89,7 @@ type Option func(*API)
 // whose verified email (the address a login proved; see newCaller) is that
 // address, up to ASCII case.
 func WithAdmins(emails []string) Option {
-	return func(a *API) {
-		for _, e := range emails {
-			if e = strings.TrimSpace(e); e != "" {
-				a.admins[groupgate.NormalizeEmail(e)] = e
-			}
-		}
-	}
+	return func(a *API) { a.admins = a.admins.With(emails) }
 }
 
 // WithSessions enables AdminService's ListSessions and RevokeSessions.
@@ -131,7 +125,7 @@ func New(st store.Store, syncer *sync.Syncer, opts ...Option) *API {
 	a := &API{
 		st:        st,
 		syncer:    syncer,
-		admins:    map[string]string{},
+		admins:    sync.NewAdmins(nil),
 		origins:   map[string]struct{}{},
 		bodyLimit: DefaultBodyLimit,
 		tokens:    DefaultTokenPolicy(),

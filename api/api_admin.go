@@ -13,11 +13,11 @@ import (
 	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
 	ggconnect "github.com/groupgate/groupgate/gen/groupgate/v1/groupgatev1connect"
 	"github.com/groupgate/groupgate/session"
-	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
 )
 
 // ActionSessionsRevoke is the audit action of RevokeSessions.
-const ActionSessionsRevoke = "sessions.revoke"
+const ActionSessionsRevoke = sync.ActionSessionsRevoke
 
 // apiAdminService serves the audit log (instance admins) and a user's live
 // sessions (instance admins, or the user).
@@ -121,9 +121,7 @@ func (s *apiAdminService) RevokeSessions(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions of %s: %w", userID, err)
 	}
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSessionsRevoke, "user", userID, nil, map[string]int{"revoked": n})
-	})
+	err = s.api.syncer.AuditSessionsRevoked(ctx, c.actor(), userID, n)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 
 // apiTokenPrefix starts every API token (see cmd/groupgate's token
 // command); anything else is refused without a store lookup.
-const apiTokenPrefix = "gg_"
+const apiTokenPrefix = sync.APITokenPrefix
 
 // tokenTouchEvery throttles TouchToken: last_used is precise to a minute,
 // so a busy token does not write at every call.
@@ -160,14 +160,7 @@ func (a *API) newCaller(u groupgate.User, tokenID string) (*apiCaller, error) {
 	return &apiCaller{User: u, Admin: a.isAdmin(u), TokenID: tokenID}, nil
 }
 
-func (a *API) isAdmin(u groupgate.User) bool {
-	if u.VerifiedEmail == "" {
-		return false
-	}
-	key := groupgate.NormalizeEmail(u.VerifiedEmail)
-	entry, ok := a.admins[key]
-	return ok && groupgate.SameEmailSpelling(entry, u.VerifiedEmail) && groupgate.NormalizeEmail(u.Email) == key
-}
+func (a *API) isAdmin(u groupgate.User) bool { return a.admins.IsAdmin(u) }
 
 // checkCSRF guards cookie-authenticated calls: a cookie is an ambient
 // credential that browsers attach to cross-site requests, and that

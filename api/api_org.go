@@ -202,7 +202,7 @@ func (a *API) memberChange(ctx context.Context, c *apiCaller, org groupgate.Orga
 		return err
 	}
 	for _, r := range roles {
-		if sync.OrgRoleRank(r) > sync.OrgRoleRank(own) {
+		if !sync.MayChangeOrgMember(own, r) {
 			return groupgate.Errorf(groupgate.Forbidden, "you cannot grant or change the role %s, which is above your own", r)
 		}
 	}

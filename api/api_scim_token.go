@@ -2,9 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
@@ -15,18 +12,14 @@ import (
 	"github.com/groupgate/groupgate"
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
-	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
 )
 
 // Audit actions of SCIMTokenService.
 const (
-	ActionSCIMTokenCreate = "scim_token.create"
-	ActionSCIMTokenDelete = "scim_token.delete"
+	ActionSCIMTokenCreate = sync.ActionSCIMTokenCreate
+	ActionSCIMTokenDelete = sync.ActionSCIMTokenDelete
 )
-
-// scimTokenPrefix starts every SCIM token, as `groupgate scim-token
-// create` makes them.
-const scimTokenPrefix = "ggscim_"
 
 // apiSCIMTokenService manages the bearer tokens IdPs provision users with
 // at /scim/v2. A SCIM token writes every user's groups, so only instance
@@ -62,18 +55,7 @@ func (s *apiSCIMTokenService) CreateSCIMToken(ctx context.Context, req *connect.
 			return nil, err
 		}
 	}
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	secret := scimTokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(secret))
-	t.Hash = sum[:]
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		created, err := tx.CreateToken(ctx, t)
-		if err != nil {
-			return fmt.Errorf("create SCIM token: %w", err)
-		}
-		return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSCIMTokenCreate, "scim_token", created.ID, nil, viewToken(created))
-	})
+	secret, _, err := s.api.syncer.CreateSCIMToken(ctx, c.actor(), t)
 	if err != nil {
 		return nil, err
 	}
@@ -128,21 +110,6 @@ func (s *apiSCIMTokenService) DeleteSCIMToken(ctx context.Context, req *connect.
 	if id == "" {
 		return nil, groupgate.Errorf(groupgate.Invalid, "token_id required")
 	}
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		ts, err := tx.ListTokens(ctx, groupgate.TokenSCIM, "")
-		if err != nil {
-			return fmt.Errorf("list SCIM tokens: %w", err)
-		}
-		for _, t := range ts {
-			if t.ID != id {
-				continue
-			}
-			if err := tx.DeleteToken(ctx, id); err != nil {
-				return fmt.Errorf("delete SCIM token %s: %w", id, err)
-			}
-			return s.api.syncer.Audit(ctx, tx, c.actor(), ActionSCIMTokenDelete, "scim_token", id, viewToken(t), nil)
-		}
-		return groupgate.Errorf(groupgate.NotFound, "no SCIM token %q", id)
-	})
+	err = s.api.syncer.DeleteSCIMToken(ctx, c.actor(), id)
 	return apiEmpty[v1.DeleteSCIMTokenResponse](err)
 }

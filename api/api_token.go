@@ -3,9 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
@@ -17,13 +14,13 @@ import (
 	v1 "github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1"
 	"github.com/groupgate/groupgate/gen/buf/alpha/registry/v1alpha1/registryv1alpha1connect"
 	gg "github.com/groupgate/groupgate/gen/groupgate/v1"
-	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/sync"
 )
 
 // Audit actions of TokenService.
 const (
-	ActionTokenCreate = "token.create"
-	ActionTokenDelete = "token.delete"
+	ActionTokenCreate = sync.ActionTokenCreate
+	ActionTokenDelete = sync.ActionTokenDelete
 )
 
 // apiTokenService manages the caller's own API tokens. The secret is
@@ -32,16 +29,6 @@ const (
 type apiTokenService struct {
 	api *API
 	registryv1alpha1connect.UnimplementedTokenServiceHandler
-}
-
-// apiNewToken returns a token in the format `groupgate token create`
-// prints (gg_ + 32 random bytes, base64url) and its SHA-256.
-func apiNewToken() (string, []byte) {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	token := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(token))
-	return token, sum[:]
 }
 
 func apiToken(t groupgate.Token) *v1.Token {
@@ -93,22 +80,6 @@ func selfOnly(c *apiCaller, userID string) error {
 	return nil
 }
 
-// tokenView is what the audit log keeps of a token: never the hash.
-type tokenView struct {
-	ID        string `json:"id"`
-	UserID    string `json:"user_id"`
-	Name      string `json:"name"`
-	ExpiresAt string `json:"expires_at,omitempty"`
-}
-
-func viewToken(t groupgate.Token) tokenView {
-	v := tokenView{ID: t.ID, UserID: t.UserID, Name: t.Name}
-	if !t.ExpiresAt.IsZero() {
-		v.ExpiresAt = t.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	return v
-}
-
 func (s *apiTokenService) CreateToken(ctx context.Context, req *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
 	c, err := apiCallerFrom(ctx)
 	if err != nil {
@@ -141,23 +112,7 @@ func (a *API) createToken(ctx context.Context, note string, expire *timestamppb.
 	if t.ExpiresAt, err = a.tokens.expiry(now, c, expire); err != nil {
 		return "", groupgate.Token{}, err
 	}
-	secret, hash := apiNewToken()
-	t.Hash = hash
-	var out groupgate.Token
-	err = a.st.InTx(ctx, func(tx store.Store) error {
-		// ResourceExhausted at the cap: a per-user quota (Connect's
-		// resource_exhausted), which deleting a token frees.
-		created, err := tx.CreateAPIToken(ctx, t, now, a.tokens.MaxPerUser)
-		if err != nil {
-			return fmt.Errorf("create token for %s: %w", c.User.ID, err)
-		}
-		out = created
-		return a.syncer.Audit(ctx, tx, c.actor(), ActionTokenCreate, "token", created.ID, nil, viewToken(created))
-	})
-	if err != nil {
-		return "", groupgate.Token{}, err
-	}
-	return secret, out, nil
+	return a.syncer.CreateAPIToken(ctx, c.actor(), t, now, a.tokens.MaxPerUser)
 }
 
 func (s *apiTokenService) ListTokens(ctx context.Context, req *connect.Request[v1.ListTokensRequest]) (*connect.Response[v1.ListTokensResponse], error) {
@@ -239,22 +194,7 @@ func (s *apiTokenService) DeleteToken(ctx context.Context, req *connect.Request[
 	if id == "" {
 		return nil, groupgate.Errorf(groupgate.Invalid, "token_id required")
 	}
-	err = s.api.st.InTx(ctx, func(tx store.Store) error {
-		ts, err := tx.ListTokens(ctx, groupgate.TokenAPI, c.User.ID)
-		if err != nil {
-			return fmt.Errorf("list tokens of %s: %w", c.User.ID, err)
-		}
-		for _, t := range ts {
-			if t.ID != id {
-				continue
-			}
-			if err := tx.DeleteToken(ctx, id); err != nil {
-				return fmt.Errorf("delete token %s: %w", id, err)
-			}
-			return s.api.syncer.Audit(ctx, tx, c.actor(), ActionTokenDelete, "token", id, viewToken(t), nil)
-		}
-		return groupgate.Errorf(groupgate.NotFound, "no token %q", id)
-	})
+	err = s.api.syncer.DeleteAPIToken(ctx, c.actor(), c.User.ID, id)
 	if err != nil {
 		return nil, err
 	}

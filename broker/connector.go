@@ -126,4 +126,7 @@ type Tokens struct {
 	AccessToken string
 	// Expiry of the access token; zero when the IdP did not say.
 	Expiry time.Time
+	// SessionID is the ID token's "sid", the IdP's session, which a
+	// back-channel logout may name; empty when the IdP sent none.
+	SessionID string
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,18 @@ import (
 
 	"github.com/groupgate/groupgate"
 )
+
+// ErrAttemptGone is the cause of every refusal of an IdP's answer whose
+// login attempt is not there for this browser any more: it expired, was
+// already used (a replayed callback or assertion), or was started in
+// another browser. Callers test for it with errors.Is to tell the person
+// to start again, rather than reading messages.
+var ErrAttemptGone = errors.New("the login attempt expired, was already used, or was started in another browser")
+
+// ErrIdPRefused is the cause when the IdP answered with an error instead
+// of a login (OIDC "error" on the callback, a SAML status other than
+// Success): the person should look at the IdP, not at groupgate.
+var ErrIdPRefused = errors.New("the identity provider refused the login")
 
 // DefaultCookiePrefix starts the name of every attempt binding cookie.
 const DefaultCookiePrefix = "_groupgate_login_"
@@ -24,6 +37,7 @@ type Login struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	cookiePrefix string
+	sidTTL       time.Duration
 }
 
 // LoginOption configures a Login.
@@ -53,12 +67,16 @@ func NewLogin(attempts AttemptStore, connectors []Connector, opts ...LoginOption
 		now:          time.Now,
 		logger:       slog.Default(),
 		cookiePrefix: DefaultCookiePrefix,
+		sidTTL:       DefaultSessionIndexTTL,
 	}
 	for _, opt := range opts {
 		opt(l)
 	}
 	if attempts == nil {
 		return nil, fmt.Errorf("new login: no attempt store")
+	}
+	if l.sidTTL <= 0 {
+		return nil, fmt.Errorf("new login: session index lifetime %s is not positive", l.sidTTL)
 	}
 	if l.ttl <= 0 {
 		return nil, fmt.Errorf("new login: attempt lifetime %s is not positive", l.ttl)
@@ -154,12 +172,12 @@ func (l *Login) Finish(ctx context.Context, provider string, r *http.Request) (R
 	name := l.CookieName(state)
 	cookie, err := r.Cookie(name)
 	if err != nil || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(state)) != 1 {
-		return Result{}, groupgate.Errorf(groupgate.Invalid,
+		return Result{}, groupgate.WrapError(groupgate.Invalid, ErrAttemptGone,
 			"this login was not started in this browser, or took too long; start the login again")
 	}
 	b, err := l.attempts.TakeAttempt(ctx, state)
 	if groupgate.IsCode(err, groupgate.NotFound) {
-		return Result{}, groupgate.WrapError(groupgate.Invalid, err, "the login attempt has expired or was already used; start the login again")
+		return Result{}, groupgate.WrapError(groupgate.Invalid, fmt.Errorf("%w: %w", ErrAttemptGone, err), "the login attempt has expired or was already used; start the login again")
 	}
 	if err != nil {
 		return Result{}, groupgate.WrapError(groupgate.Unavailable, err, "cannot finish the login right now; try again")
@@ -171,7 +189,7 @@ func (l *Login) Finish(ctx context.Context, provider string, r *http.Request) (R
 	// The store's TTL is the first line; the attempt's own expiry, read with
 	// our clock, makes the limit exact whatever the store's granularity.
 	if !l.now().Before(a.ExpiresAt) {
-		return Result{}, groupgate.Errorf(groupgate.Invalid, "the login attempt has expired; start the login again")
+		return Result{}, groupgate.WrapError(groupgate.Invalid, ErrAttemptGone, "the login attempt has expired; start the login again")
 	}
 	if subtle.ConstantTimeCompare([]byte(a.ID), []byte(state)) != 1 {
 		return Result{}, groupgate.Errorf(groupgate.Invalid, "the login state does not match; start the login again")
@@ -184,6 +202,7 @@ func (l *Login) Finish(ctx context.Context, provider string, r *http.Request) (R
 		l.logger.InfoContext(ctx, "login refused", "provider", provider, "error", err)
 		return Result{}, fmt.Errorf("finish login at %q: %w", provider, err)
 	}
+	l.rememberSession(ctx, provider, id, tokens.SessionID)
 	return Result{Identity: id, Tokens: tokens, ReturnTo: a.ReturnTo, CookieName: name}, nil
 }
 

@@ -82,3 +82,21 @@ func (f *Filter) Apply(groups []string) []string {
 	}
 	return out
 }
+
+// Split divides groups into the allowed ones and the ones the filter hides,
+// both in their order. dropped holds at most max names (all when max < 0);
+// total counts every hidden one, so that a caller can say "and N more".
+func (f *Filter) Split(groups []string, max int) (kept, dropped []string, total int) {
+	kept = make([]string, 0, len(groups))
+	for _, g := range groups {
+		if f.Allowed(g) {
+			kept = append(kept, g)
+			continue
+		}
+		total++
+		if max < 0 || len(dropped) < max {
+			dropped = append(dropped, g)
+		}
+	}
+	return kept, dropped, total
+}

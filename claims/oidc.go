@@ -39,7 +39,8 @@ type OIDCOptions struct {
 // A missing groups claim is not an error: an OIDC login without groups gets
 // an empty group set and GroupsPresent=false (ARCHITECTURE.md §1.2). The one
 // exception is Entra ID's group overage (too many groups for a token): the
-// claim is then absent and "_claim_names" points at it instead, and
+// claim is then absent and "_claim_names" points at it instead, or
+// "hasgroups" says there are some, and
 // FromOIDC returns an error matching ErrGroupOverage rather than silently
 // taking every group-derived role away from the user.
 //
@@ -71,13 +72,13 @@ func FromOIDC(provider string, claims map[string]any, opts OIDCOptions) (groupga
 		id.Username = sub
 	}
 	v, present := LookupClaim(claims, groupsClaim)
-	if !present && distributedClaim(claims, groupsClaim) {
+	if !present && (distributedClaim(claims, groupsClaim) || hasGroupsMarker(claims, groupsClaim)) {
 		return groupgate.Identity{}, groupgate.WrapError(groupgate.Forbidden, ErrGroupOverage,
 			"the identity provider %q sent a reference to the groups instead of the groups (too many groups); "+
 				"have it emit only the groups assigned to this application", provider)
 	}
 	id.GroupsPresent = present
-	id.Groups = normalizeGroups(groupValues(v, nil), opts.Filter)
+	id.Groups, id.DroppedGroups, id.DroppedGroupCount = opts.Filter.Split(normalizeGroups(groupValues(v, nil), nil), groupgate.MaxDroppedGroups)
 	return id, nil
 }
 
@@ -91,6 +92,31 @@ func distributedClaim(claims map[string]any, name string) bool {
 	}
 	_, ok = names[name]
 	return ok
+}
+
+// hasGroupsMarker reports Entra ID's "hasgroups" claim, which replaces
+// "groups" when even the overage reference would not fit (implicit flows):
+// the user is in groups that must be read from Microsoft Graph.
+func hasGroupsMarker(claims map[string]any, name string) bool {
+	return name == DefaultGroupsClaim && isTrue(claims["hasgroups"])
+}
+
+// OverageLink returns the endpoint that claims name for the distributed
+// claim name (OpenID Connect Core 1.0 §5.6.2: "_claim_names" maps the
+// claim to a source in "_claim_sources", whose "endpoint" serves it), or
+// "" when there is none, as with "hasgroups". The caller decides whether
+// to trust the endpoint: it comes from the signed ID token, but holds a
+// URL that a bearer token would be sent to.
+func OverageLink(claims map[string]any, name string) string {
+	if name == "" {
+		name = DefaultGroupsClaim
+	}
+	names, _ := claims["_claim_names"].(map[string]any)
+	src, _ := names[name].(string)
+	sources, _ := claims["_claim_sources"].(map[string]any)
+	s, _ := sources[src].(map[string]any)
+	endpoint, _ := s["endpoint"].(string)
+	return endpoint
 }
 
 // MergeUserInfo returns the claims to normalize when a provider delivers

@@ -235,6 +235,12 @@ func TestFromOIDCRefuses(t *testing.T) {
 			wantErr:  ErrGroupOverage,
 		},
 		{
+			name:     "Entra's hasgroups marker is an overage too",
+			claims:   `{"sub":"u1","hasgroups":true}`,
+			wantCode: groupgate.Forbidden,
+			wantErr:  ErrGroupOverage,
+		},
+		{
 			name:     "an overage of the configured claim is reported",
 			claims:   `{"sub":"u1","_claim_names":{"roles":"src1"}}`,
 			opts:     OIDCOptions{GroupsClaim: "roles"},
@@ -340,6 +346,28 @@ func TestLookupClaim(t *testing.T) {
 			wb, _ := json.Marshal(tt.want)
 			if string(gb) != string(wb) {
 				t.Errorf("value = %s, want %s", gb, wb)
+			}
+		})
+	}
+}
+
+func TestOverageLink(t *testing.T) {
+	tests := []struct {
+		name   string
+		claims string
+		claim  string
+		want   string
+	}{
+		{"the endpoint of the groups claim's source", `{"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}}`, "", "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"},
+		{"the source of the configured claim", `{"_claim_names":{"roles":"s2","groups":"s1"},"_claim_sources":{"s1":{"endpoint":"a"},"s2":{"endpoint":"b"}}}`, "roles", "b"},
+		{"hasgroups names no source", `{"hasgroups":true}`, "", ""},
+		{"a source without an endpoint", `{"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"JWT":"x"}}}`, "", ""},
+		{"a source name that is not a string", `{"_claim_names":{"groups":1},"_claim_sources":{"1":{"endpoint":"a"}}}`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OverageLink(decode(t, tt.claims), tt.claim); got != tt.want {
+				t.Errorf("OverageLink = %q, want %q", got, tt.want)
 			}
 		})
 	}

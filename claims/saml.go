@@ -83,9 +83,9 @@ func FromSAML(provider, nameID string, attrs map[string][]string, opts SAMLOptio
 		Username:      firstValue(attrs, opts.UsernameAttribute),
 		Email:         firstValue(attrs, orDefault(opts.EmailAttribute, DefaultEmailAttribute)),
 		DisplayName:   firstValue(attrs, opts.NameAttribute),
-		Groups:        opts.Filter.Apply(sent),
 		GroupsPresent: true,
 	}
+	id.Groups, id.DroppedGroups, id.DroppedGroupCount = opts.Filter.Split(sent, groupgate.MaxDroppedGroups)
 	if id.Username == "" {
 		id.Username = id.Email
 	}

@@ -38,6 +38,9 @@ type OIDCClient struct {
 	// refuses a client that authenticates the other way, so a test proves
 	// which one a relying party used.
 	AuthMethod oidc.AuthMethod
+	// BackchannelLogoutURI, when set, receives logout tokens from
+	// LogoutUser (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI string
 	// IDTokenLifetime defaults to one hour. A negative lifetime issues ID
 	// tokens that are already expired, for testing relying parties.
 	IDTokenLifetime time.Duration
@@ -49,6 +52,9 @@ type OIDCConfig struct {
 	// GroupsOnlyInUserInfo leaves the "groups" claim out of the ID token;
 	// the UserInfo endpoint always carries it (for users with groups).
 	GroupsOnlyInUserInfo bool
+	// Overage, when set, sends Entra-style group overage claims (see
+	// Overage) for users in many groups.
+	Overage *Overage
 	// TokenAuthMethods, when set, replaces the discovery document's
 	// token_endpoint_auth_methods_supported, to test relying parties that
 	// pick their client authentication from discovery.
@@ -102,6 +108,7 @@ func NewOIDC(issuer string, cfg OIDCConfig) (*OIDCProvider, error) {
 		users:           newDirectory(cfg.Users),
 		clients:         make(map[string]*oidcClient, len(cfg.Clients)),
 		groupsInIDToken: !cfg.GroupsOnlyInUserInfo,
+		overage:         cfg.Overage,
 		key:             key,
 		requests:        map[string]*authRequest{},
 		codes:           map[string]string{},

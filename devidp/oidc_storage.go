@@ -38,7 +38,9 @@ type oidcStorage struct {
 	users           directory
 	clients         map[string]*oidcClient
 	groupsInIDToken bool
+	overage         *Overage
 	key             *rsaKey
+	sids            sidRegistry
 
 	mu       sync.Mutex
 	requests map[string]*authRequest
@@ -359,6 +361,7 @@ func (s *oidcStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, str
 
 // SetUserinfoFromRequest fills the ID token's claims.
 func (s *oidcStorage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	s.addSID(info, req)
 	return s.setUserinfo(info, req.GetSubject(), scopes, s.groupsInIDToken)
 }
 
@@ -426,7 +429,7 @@ func (s *oidcStorage) setUserinfo(info *oidc.UserInfo, subject string, scopes []
 	}
 	// A user in no group gets no claim at all, as real IdPs do: that is the
 	// "IdP said nothing about groups" case.
-	if withGroups && len(u.Groups) > 0 {
+	if withGroups && len(u.Groups) > 0 && !s.overage.apply(info, u) {
 		info.AppendClaims(groupsClaim, slices.Clone(u.Groups))
 	}
 	return nil

@@ -47,6 +47,9 @@ type replica struct {
 	backend session.Backend
 	cache   *session.Cache
 	syncer  *sync.Syncer
+	// idp is the demo OIDC IdP all replicas share; it sends back-channel
+	// logouts to replica 0.
+	idp *devidp.OIDCProvider
 }
 
 // replicaConfig is what the replicas of one test share.
@@ -72,15 +75,16 @@ func startReplicas(t *testing.T, n int, cfg replicaConfig) []*replica {
 		redirects = append(redirects, u+"/callback/"+provider)
 		logouts = append(logouts, u+"/logged-out")
 	}
-	issuer := startIdP(t, redirects, logouts)
+	idp := startIdP(t, redirects, logouts, "http://"+servers[0].Listener.Addr().String()+web.BackchannelLogoutPath(provider))
 	out := make([]*replica, n)
 	for i, hs := range servers {
-		out[i] = buildReplica(t, i, hs, issuer, cfg)
+		out[i] = buildReplica(t, i, hs, idp.Issuer(), cfg)
+		out[i].idp = idp
 	}
 	return out
 }
 
-func startIdP(t *testing.T, redirects, logouts []string) string {
+func startIdP(t *testing.T, redirects, logouts []string, backchannel string) *devidp.OIDCProvider {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
@@ -91,13 +95,14 @@ func startIdP(t *testing.T, redirects, logouts []string) string {
 		Clients: []devidp.OIDCClient{{
 			ID: clientID, Secret: clientSecret,
 			RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
+			BackchannelLogoutURI: backchannel,
 		}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/idp/", idp)
-	return issuer
+	return idp
 }
 
 func buildReplica(t *testing.T, i int, hs *httptest.Server, issuer string, cfg replicaConfig) *replica {
@@ -148,9 +153,14 @@ func buildReplica(t *testing.T, i int, hs *httptest.Server, issuer string, cfg r
 	connectAPI := api.New(st, syncer, api.WithAdmins([]string{"root@example.com"}),
 		api.WithSessions(backend), api.WithCookieAuth(api.SessionCookieAuth(cookies)))
 	sc := scim.NewServer(st.(scim.Store), syncer, scim.WithBaseURL(pubStr+"/scim/v2"))
+	backchannel, err := web.NewBackchannelLogout(web.BackchannelConfig{Providers: []string{provider}}, login, st, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := web.NewServer(web.Config{PublicURL: pub, Providers: []string{provider}, SessionTTL: time.Hour},
 		web.Deps{Login: login, Sessions: cookies, Accounts: syncer, Redirects: policy, Health: health, SessionBackend: backend, Users: st},
-		web.WithMount(connectAPI), web.WithMount(web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", sc) })))
+		web.WithMount(connectAPI), web.WithMount(web.MountFunc(func(mux *http.ServeMux) { mux.Handle("/scim/v2/", sc) })),
+		web.WithMount(backchannel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -248,6 +248,16 @@ if selects_cmd && ! have_chromium; then
 	fi
 fi
 
+# The README walkthrough and dev banner tests run their shell blocks with
+# bash, curl and jq, as a newcomer would.
+if selects_cmd && ! command -v jq >/dev/null; then
+	if is_root && command -v apt-get >/dev/null; then
+		apt_install jq curl
+	else
+		log "jq is missing and cannot be installed here: the README walkthrough test will skip (and fail under CI=true)"
+	fi
+fi
+
 # The proxy tests in ./cmd/groupgate (TestProxiesRunTheREADMERecipes) run
 # the README's recipes (deploy/proxies/) with real reverse proxies: nginx
 # from apt, Caddy built with the Go toolchain into a cache directory that

@@ -28,6 +28,11 @@ type Record struct {
 	Memberships groupgate.Memberships `json:"memberships"`
 	CreatedAt   time.Time             `json:"created_at"`
 	ExpiresAt   time.Time             `json:"expires_at"`
+
+	// IDPSessionID is the ID token's "sid", the IdP session this login
+	// belongs to, which an OIDC back-channel logout may name; empty when
+	// the IdP sent none.
+	IDPSessionID string `json:"idp_sid,omitempty"`
 }
 
 // Every method below returns *groupgate.Error codes: NotFound for an absent

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/groupgate/groupgate"
@@ -201,6 +203,20 @@ type AuditStore interface {
 	AppendAudit(ctx context.Context, ev groupgate.AuditEvent) (groupgate.AuditEvent, error)
 	// ListAudit returns events with ID > afterID, oldest first.
 	ListAudit(ctx context.Context, afterID int64, limit int) ([]groupgate.AuditEvent, error)
+	// SearchAudit returns the events f selects, newest first, at most
+	// limit (0: no limit). Page back with f.BeforeID set to the last ID
+	// of a page.
+	SearchAudit(ctx context.Context, f AuditFilter, limit int) ([]groupgate.AuditEvent, error)
+}
+
+// AuditFilter selects audit events; every set field must match exactly
+// and empty ones match anything.
+type AuditFilter struct {
+	Actor    string
+	Action   string
+	TargetID string
+	// BeforeID, when positive, keeps events with a smaller ID.
+	BeforeID int64
 }
 
 // SCIMStore is what the SCIM service provider needs beyond plain CRUD:
@@ -241,6 +257,81 @@ type SCIMStore interface {
 	CreateGroupWithMembers(ctx context.Context, g groupgate.Group, members []string) (groupgate.Group, []string, error)
 }
 
+// SigningKey is one key of the set that signs the identity JWTs given to
+// upstreams, shared by every replica. The store keeps PrivateKey as the
+// opaque bytes it is given: its owner seals it before storing.
+type SigningKey struct {
+	// ID is the JWS "kid", unique.
+	ID string
+	// Algorithm is the JWS "alg" the key signs with (ES256, ...).
+	Algorithm string
+	// PublicKey is the PKIX (SubjectPublicKeyInfo) DER of the public key.
+	PublicKey []byte
+	// PrivateKey is the sealed private key.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// ActiveAt is when the key starts signing: a key is published before
+	// then, so that verifiers that cache the key set know it in time.
+	ActiveAt time.Time
+}
+
+// SigningKeyStore keeps the identity-token signing keys.
+type SigningKeyStore interface {
+	// ListSigningKeys returns every key, ordered by ActiveAt then ID.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKeys runs fn on the current keys (ListSigningKeys'
+	// order) inside a transaction that serializes it with every other
+	// UpdateSigningKeys call, on every replica, and makes fn's result the
+	// stored set: keys missing from it are deleted, keys with a new ID
+	// inserted. A key is immutable: Invalid when fn returns a stored ID
+	// with other fields, or an incomplete key (ID, Algorithm, PublicKey,
+	// PrivateKey and ActiveAt are required); fn's own error is returned
+	// unchanged. It returns the stored set.
+	UpdateSigningKeys(ctx context.Context, fn func(keys []SigningKey) ([]SigningKey, error)) ([]SigningKey, error)
+}
+
+// CheckSigningKeys is the part of UpdateSigningKeys' contract that needs
+// no database: every key complete, IDs unique, stored keys unchanged. It
+// sorts next in the stored order and stamps CreatedAt where it is zero.
+func CheckSigningKeys(cur, next []SigningKey, now time.Time) ([]SigningKey, error) {
+	old := make(map[string]SigningKey, len(cur))
+	for _, k := range cur {
+		old[k.ID] = k
+	}
+	seen := make(map[string]bool, len(next))
+	out := make([]SigningKey, 0, len(next))
+	for _, k := range next {
+		if k.ID == "" || k.Algorithm == "" || len(k.PublicKey) == 0 || len(k.PrivateKey) == 0 || k.ActiveAt.IsZero() {
+			return nil, groupgate.Errorf(groupgate.Invalid, "signing key %q is incomplete (ID, algorithm, public and private key and activation time are required)", k.ID)
+		}
+		if seen[k.ID] {
+			return nil, groupgate.Errorf(groupgate.Invalid, "signing key %q is listed twice", k.ID)
+		}
+		seen[k.ID] = true
+		if o, ok := old[k.ID]; ok {
+			if o.Algorithm != k.Algorithm || string(o.PublicKey) != string(k.PublicKey) || string(o.PrivateKey) != string(k.PrivateKey) || !o.ActiveAt.Equal(k.ActiveAt) {
+				return nil, groupgate.Errorf(groupgate.Invalid, "signing key %q cannot change; add a new key instead", k.ID)
+			}
+			k = o
+		} else if k.CreatedAt.IsZero() {
+			k.CreatedAt = now
+		}
+		out = append(out, k)
+	}
+	SortSigningKeys(out)
+	return out, nil
+}
+
+// SortSigningKeys orders keys as ListSigningKeys returns them.
+func SortSigningKeys(keys []SigningKey) {
+	slices.SortFunc(keys, func(a, b SigningKey) int {
+		if c := a.ActiveAt.Compare(b.ActiveAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
 // Store is every store interface together, plus transactions and
 // lifecycle.
 type Store interface {
@@ -256,6 +347,7 @@ type Store interface {
 	SCIMStore
 	BatchReader
 	OutboxStore
+	SigningKeyStore
 
 	// InTx runs fn with a Store bound to one transaction: every change fn
 	// makes commits together, or none does when fn returns an error.
@@ -300,4 +392,16 @@ func CheckRepositoryBaseRole(r groupgate.RepoRole) error {
 		return nil
 	}
 	return groupgate.Errorf(groupgate.Invalid, "repository base role %q: want READ, LIMITED_WRITE, WRITE or ADMIN", r)
+}
+
+// CloneSigningKeys deep-copies keys, so that an UpdateSigningKeys fn that
+// edits what it is given cannot change what the update compares against.
+func CloneSigningKeys(keys []SigningKey) []SigningKey {
+	out := make([]SigningKey, len(keys))
+	for i, k := range keys {
+		k.PublicKey = slices.Clone(k.PublicKey)
+		k.PrivateKey = slices.Clone(k.PrivateKey)
+		out[i] = k
+	}
+	return out
 }

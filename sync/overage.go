@@ -20,7 +20,7 @@ func (s *Syncer) HoldsSCIMGroups(ctx context.Context, ident groupgate.Identity) 
 	if groupgate.IsCode(err, groupgate.NotFound) {
 		return false, nil
 	}
-	if errors.Is(err, errLoginRefused) {
+	if errors.Is(err, ErrLinkRefused) {
 		// No account this identity may join: SCIM holds nobody's groups
 		// for it (the caller would turn an error into "try again").
 		s.log.InfoContext(ctx, "group overage: the identity matches no account it may join", "provider", ident.Provider, "err", err)

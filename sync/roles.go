@@ -158,3 +158,39 @@ func RepoMappingRole(m groupgate.RepoMapping) groupgate.RepoRole {
 	}
 	return m.RoleOverride
 }
+
+// ParseOrgRole parses any organization role a requirement may name, OWNER
+// included, in short ("WRITER") or Connect enum ("ORGANIZATION_ROLE_WRITER")
+// form, case-insensitively. "" and UNSPECIFIED are Invalid: a requirement
+// must name a role.
+func ParseOrgRole(s string) (groupgate.OrgRole, error) {
+	r := groupgate.OrgRole(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), orgRolePrefix))
+	if OrgRoleRank(r) == 0 {
+		return "", groupgate.Errorf(groupgate.Invalid, "unknown organization role %q (use OWNER, ADMIN, WRITER, MACHINE or MEMBER, or their ORGANIZATION_ROLE_ names)", s)
+	}
+	return r, nil
+}
+
+// ParseRepoRole parses any repository role a requirement may name, OWNER
+// included, in short ("WRITE") or enum ("REPOSITORY_ROLE_WRITE") form,
+// case-insensitively. "" and UNSPECIFIED are Invalid.
+func ParseRepoRole(s string) (groupgate.RepoRole, error) {
+	r := groupgate.RepoRole(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), repoRolePrefix))
+	if RepoRoleRank(r) == 0 {
+		return "", groupgate.Errorf(groupgate.Invalid, "unknown repository role %q (use OWNER, ADMIN, WRITE, LIMITED_WRITE or READ, or their REPOSITORY_ROLE_ names)", s)
+	}
+	return r, nil
+}
+
+// SnapshotRepoRole is the role on the repository fullName ("org/repo")
+// that authorizes actions, read from a session's membership snapshot: the
+// snapshot's role on the repository, raised to ADMIN when the snapshot
+// holds ADMIN or OWNER on its organization (Access.RepoRole's rule, for
+// callers that hold only the snapshot, such as forward-auth).
+func SnapshotRepoRole(m groupgate.Memberships, fullName string) groupgate.RepoRole {
+	r := m.RepoRoles[fullName]
+	if org, _, ok := strings.Cut(fullName, "/"); ok && OrgRoleRank(m.OrgRoles[org]) >= OrgRoleRank(groupgate.OrgRoleAdmin) {
+		return HigherRepoRole(r, groupgate.RepoRoleAdmin)
+	}
+	return r
+}

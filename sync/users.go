@@ -33,7 +33,7 @@ func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate
 	}
 	groups := s.cleanGroups(ident.Groups)
 	user, entry, err := s.login(ctx, ident, groups)
-	if groupgate.IsCode(err, groupgate.Conflict) && !errors.Is(err, errLoginRefused) {
+	if groupgate.IsCode(err, groupgate.Conflict) && !errors.Is(err, ErrLinkRefused) {
 		// A concurrent first login of the same person created the user
 		// between our lookup and our insert: the second try finds it.
 		user, entry, err = s.login(ctx, ident, groups)
@@ -64,13 +64,19 @@ func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate
 	return user, a.Memberships(), nil
 }
 
-// errLoginRefused marks the Conflicts Login decides itself (no retry: the
-// answer would be the same), as opposed to a store Conflict from a
-// concurrent first login.
-var errLoginRefused = errors.New("login refused")
+// ErrLinkRefused marks the Conflicts Login decides itself: a sign-in that
+// cannot be linked to an account (an unverified or look-alike email, a
+// second subject of one provider, a user name or email another account
+// holds). No retry helps, as opposed to a store Conflict from a
+// concurrent first login; an administrator must look.
+var ErrLinkRefused = errors.New("the sign-in cannot be linked to an account")
+
+// ErrDeactivated is the cause when a deactivated account (SCIM
+// active=false) tries to log in.
+var ErrDeactivated = errors.New("account deactivated")
 
 func refuseLogin(format string, args ...any) error {
-	return groupgate.WrapError(groupgate.Conflict, errLoginRefused, format, args...)
+	return groupgate.WrapError(groupgate.Conflict, ErrLinkRefused, format, args...)
 }
 
 // emailVerified reports whether ident's email may be trusted as the
@@ -103,7 +109,7 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 			return racedOr(ctx, tx, ident, err)
 		default:
 			if !u.Active {
-				return groupgate.Errorf(groupgate.Forbidden, "account deactivated")
+				return groupgate.WrapError(groupgate.Forbidden, ErrDeactivated, "account deactivated")
 			}
 			v := viewUser(u)
 			prior = &v
@@ -142,11 +148,11 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 // account it found or created is then this person's, not another's, and a
 // plain Conflict makes Login try again and find it by subject.
 func racedOr(ctx context.Context, tx store.Store, ident groupgate.Identity, err error) error {
-	if !errors.Is(err, errLoginRefused) {
+	if !errors.Is(err, ErrLinkRefused) {
 		return err
 	}
 	if _, lerr := tx.GetUserByIdentity(ctx, ident.Provider, ident.Subject); lerr == nil {
-		// Not wrapping err: errors.Is(…, errLoginRefused) must be false.
+		// Not wrapping err: errors.Is(…, ErrLinkRefused) must be false.
 		return groupgate.Errorf(groupgate.Conflict, "a concurrent login of %s/%s linked it first", ident.Provider, ident.Subject)
 	}
 	return err

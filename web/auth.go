@@ -45,18 +45,47 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		series.count.Inc()
 		series.duration.Observe(time.Since(start).Seconds())
 	}()
+	redirectAnon, req, qerr := parseAuthQuery(r.URL.RawQuery)
+	if qerr != nil {
+		// A proxy configured with a requirement groupgate cannot read: say
+		// so on every request rather than guess.
+		decision = decisionError
+		writeAuthRefusal(w, http.StatusBadRequest, groupgate.ErrorMessageOf(qerr))
+		return
+	}
 	rec, err := s.currentSession(r)
 	switch {
 	case err == nil:
+		if !req.IsZero() {
+			if ok, reason := check(req, rec.Memberships); !ok {
+				decision = decisionDenied
+				writeAuthRefusal(w, http.StatusForbidden, reason)
+				return
+			}
+		}
+		var tok string
+		if s.tokens != nil {
+			var ok bool
+			if tok, ok = s.identityToken(r, rec); !ok {
+				// Before any identity header is set: a 503 carries none.
+				decision = decisionError
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
 		identityOf(rec).Set(w.Header())
+		if tok != "" {
+			w.Header()[HeaderJWT] = []string{tok}
+		}
 		w.WriteHeader(http.StatusOK)
 	case groupgate.IsCode(err, groupgate.Unauthenticated):
 		decision = decisionDenied
-		if v := r.URL.Query().Get("redirect"); v == "1" || v == "true" {
+		if redirectAnon {
 			rd, _ := OriginalURL(r, s.cfg.TrustedProxies, s.cfg.PublicURL)
 			redirect(w, s.loginURL(rd), http.StatusFound)
 			return
 		}
+		w.Header().Set(HeaderReason, "not signed in")
 		w.WriteHeader(http.StatusUnauthorized)
 	default:
 		decision = decisionError
@@ -85,6 +114,12 @@ type whoami struct {
 	// Sessions are the caller's live sessions, on any device, when the
 	// server can list them (Deps.SessionBackend).
 	Sessions []whoamiSession `json:"sessions,omitempty"`
+
+	// DroppedGroups are groups the IdP sent at this session's login that
+	// the group filter hid (at most groupgate.MaxDroppedGroups; the count
+	// says how many in all): why a group may grant nothing.
+	DroppedGroups     []string `json:"dropped_groups,omitempty"`
+	DroppedGroupCount int      `json:"dropped_group_count,omitempty"`
 }
 
 // whoamiSession describes one live session without its ID, which is a
@@ -103,7 +138,7 @@ type whoamiSession struct {
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	rec, err := s.currentSession(r)
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	access, err := s.deps.Accounts.Resolve(r.Context(), rec.UserID)
@@ -111,7 +146,7 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		err = groupgate.WrapError(groupgate.Unauthenticated, err, "the signed-in user no longer exists")
 	}
 	if err != nil {
-		s.writeJSONError(w, r, err)
+		s.whoamiError(w, r, err)
 		return
 	}
 	out := whoami{
@@ -125,10 +160,11 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		Repos:            access.Repos,
 		SessionExpiresAt: rec.ExpiresAt.UTC(),
 	}
+	out.DroppedGroups, out.DroppedGroupCount = rec.Identity.DroppedGroups, rec.Identity.DroppedGroupCount
 	if s.deps.SessionBackend != nil {
 		recs, err := s.deps.SessionBackend.ListUserSessions(r.Context(), rec.UserID)
 		if err != nil {
-			s.writeJSONError(w, r, err)
+			s.whoamiError(w, r, err)
 			return
 		}
 		out.Sessions = make([]whoamiSession, 0, len(recs))
@@ -146,5 +182,5 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	if out.Repos == nil {
 		out.Repos = []sync.RepoAccess{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeWhoami(w, r, out)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/groupgate/groupgate/broker"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/devidp"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/internal/testenv"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store/sqlite"
@@ -93,6 +94,13 @@ type harnessConfig struct {
 	// the user's access and before the server saves the session: a change
 	// racing the login.
 	afterAccountLogin func(h *harness)
+	// routes are upstream_routes (reverse-proxy mode).
+	routes []web.Route
+	// tokens turns on X-Auth-Request-Jwt, with keys in the harness's store.
+	tokens bool
+	// extra, when set, adds OIDC providers after "demo" and "demo-ui":
+	// it mounts their IdPs on mux and opens their connectors with client.
+	extra func(h *harness, mux *http.ServeMux, client *http.Client) []broker.Connector
 }
 
 // racingAccounts runs a hook between the syncer's Login and the session
@@ -124,6 +132,8 @@ type harness struct {
 	logs     *lockedBuffer
 	acme     groupgate.Organization
 	upstream *httptest.Server
+	// tokens signs X-Auth-Request-Jwt when harnessConfig.tokens is set.
+	tokens *idtoken.Issuer
 	// swap makes the "demo" connector authenticate at the token endpoint
 	// as other-app: a relay that hands it another client's tokens.
 	swap atomic.Bool
@@ -172,6 +182,13 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		return c
 	}
 	connectors := []broker.Connector{open("demo", base+"/idp", ""), open("demo-ui", base+"/idp-ui", oidc.GroupsFromUserInfo)}
+	providers := []string{"demo", "demo-ui"}
+	if cfg.extra != nil {
+		for _, c := range cfg.extra(h, mux, httpClient) {
+			connectors = append(connectors, c)
+			providers = append(providers, c.Name())
+		}
+	}
 
 	st, err := sqlite.Open(ctx, "file:"+filepath.Join(t.TempDir(), "gg.db"))
 	if err != nil {
@@ -212,7 +229,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Fatal(err)
 	}
 	wcfg := web.Config{
-		PublicURL: pub, Providers: []string{"demo", "demo-ui"}, SessionTTL: sessionTTL, TrustedProxies: trusted,
+		PublicURL: pub, Providers: providers, SessionTTL: sessionTTL, TrustedProxies: trusted,
 	}
 	// Tests sign in many times from 127.0.0.1 while the clock stands still.
 	wcfg.LoginLimits.PerClientBurst = 1_000_000
@@ -221,6 +238,18 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Cleanup(h.upstream.Close)
 		wcfg.Upstream, _ = url.Parse(h.upstream.URL)
 	}
+	wcfg.Routes = cfg.routes
+	opts := []web.Option{web.WithNow(h.clock.Now), web.WithRegistry(prometheus.NewRegistry()),
+		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+	if cfg.tokens {
+		if h.tokens, err = idtoken.New(st, sessionSecret, idtoken.Config{Issuer: base, Audience: []string{base}}, idtoken.WithNow(h.clock.Now)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.tokens.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, web.WithIdentityTokens(h.tokens))
+	}
 	var accounts web.AccountSyncer = h.syncer
 	if cfg.afterAccountLogin != nil {
 		accounts = racingAccounts{Syncer: h.syncer, after: func() { cfg.afterAccountLogin(h) }}
@@ -228,8 +257,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	h.web, err = web.NewServer(wcfg,
 		web.Deps{Login: login, Sessions: sessions, Accounts: accounts, Redirects: policy,
 			Health: web.NewHealth([]web.Check{{Name: "sessions", Func: h.backend.Ping}})},
-		web.WithNow(h.clock.Now), web.WithRegistry(prometheus.NewRegistry()),
-		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	rd := s.deps.Redirects.Validate(q.Get("rd"))
 	provider := q.Get("provider")
 	if provider == "" {
+		// A person who is signed in already is told so rather than sent
+		// through the IdP again; naming a provider signs in anew (another
+		// account), which replaces the session.
+		if rec, err := s.currentSession(r); err == nil {
+			s.renderSignedIn(w, r, rec, rd)
+			return
+		}
 		switch len(s.cfg.Providers) {
 		case 0:
 			s.renderError(w, r, groupgate.Errorf(groupgate.FailedPrecondition, "no identity provider is configured"))
@@ -70,13 +77,36 @@ func (s *Server) cookiePath(p string) string {
 }
 
 func (s *Server) renderPicker(w http.ResponseWriter, r *http.Request, rd string) {
-	data := pageData{Title: "Sign in"}
+	s.renderPage(w, r, http.StatusOK, "picker", pageData{Title: "Sign in", Providers: s.providerLinks(rd)})
+}
+
+// providerLinks are the picker's links, one per provider in configuration
+// order, each showing its display name and returning to rd.
+func (s *Server) providerLinks(rd string) []providerLink {
+	links := make([]providerLink, 0, len(s.cfg.Providers))
 	for _, name := range s.cfg.Providers {
 		v := url.Values{"provider": {name}, "rd": {rd}}
-		data.Providers = append(data.Providers, providerLink{Name: name, URL: s.publicPath("/login") + "?" + v.Encode(),
+		display := s.cfg.DisplayNames[name]
+		if display == "" {
+			display = name
+		}
+		links = append(links, providerLink{Name: display, URL: s.publicPath("/login") + "?" + v.Encode(),
 			Unavailable: !s.providerAvailable(name)})
 	}
-	s.renderPage(w, r, http.StatusOK, "picker", data)
+	return links
+}
+
+// renderSignedIn is /login for someone with a live session: who they are,
+// a way on to rd, a way out, and the providers to sign in as someone else.
+func (s *Server) renderSignedIn(w http.ResponseWriter, r *http.Request, rec *session.Record, rd string) {
+	who := usernameOf(rec.Identity)
+	if e := rec.Identity.Email; e != "" && e != who {
+		who += " (" + e + ")"
+	}
+	s.renderPage(w, r, http.StatusOK, "signedin", pageData{
+		Title: "Already signed in", Who: who, Continue: rd, Logout: s.publicPath("/logout"),
+		Providers: s.providerLinks(rd),
+	})
 }
 
 // availability is what a provider whose IdP may be out of reach tells
@@ -192,6 +222,8 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 		Memberships: memberships,
 		ExpiresAt:   f.now().Add(f.ttl),
 	}
+	// A back-channel logout that names this IdP session finds it by this.
+	rec.IDPSessionID = v.Result.Tokens.SessionID
 	if err := f.deps.Sessions.Start(w, r, rec); err != nil {
 		f.fail(w, r, v.Provider, err)
 		return
@@ -204,7 +236,13 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 	if v.AfterStart != nil {
 		v.AfterStart(ctx, rec.ID)
 	}
-	f.logger.InfoContext(ctx, "login", append([]any{"provider", v.Provider, "user_id", user.ID, "groups", len(memberships.Groups)}, v.LogAttrs...)...)
+	attrs := []any{"provider", v.Provider, "user_id", user.ID, "groups", len(memberships.Groups)}
+	if id := v.Result.Identity; id.DroppedGroupCount > 0 {
+		// Group names, bounded by claims, never a token or an assertion:
+		// an operator whose filter hides every group sees it here first.
+		attrs = append(attrs, "dropped_groups", id.DroppedGroups, "dropped_group_count", id.DroppedGroupCount)
+	}
+	f.logger.InfoContext(ctx, "login", append(attrs, v.LogAttrs...)...)
 	// Validated at /login already; again here, since the attempt store is
 	// shared state, an IdP-initiated RelayState is attacker-reachable
 	// input, and this is the last step before the browser leaves.

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web/ui"
 )
 
@@ -18,7 +22,7 @@ var templateFS embed.FS
 // pages are parsed once; each is the layout with its own "content".
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"error", "picker", "signedout", "logout"} {
+	for _, name := range []string{"error", "picker", "signedout", "logout", "whoami", "signedin"} {
 		m[name] = template.Must(ui.Parse(templateFS, nil, "templates/"+name+".html"))
 	}
 	return m
@@ -26,13 +30,25 @@ var pages = func() map[string]*template.Template {
 
 // pageData is what every page template reads.
 type pageData struct {
-	Title     string
-	Message   string
-	Status    int
-	Retry     string
+	Title   string
+	Message string
+	Status  int
+	// Retry is the link that offers to sign in (again), RetryLabel its
+	// text (default "Sign in again").
+	Retry      string
+	RetryLabel string
+	// Todo says what the person can do about a failure; Reason names the
+	// failure for machines (data-reason), one of the failure kinds.
+	Todo      string
+	Reason    string
 	Providers []providerLink
 	// Action is the URL the logout confirm page's form posts to.
 	Action string
+	// Who is the signed-in person the "already signed in" page names,
+	// Continue where it offers to go on to, Logout the sign-out page.
+	Who      string
+	Continue string
+	Logout   string
 }
 
 type providerLink struct {
@@ -112,20 +128,102 @@ func statusOf(err error, table map[groupgate.ErrorCode]int) int {
 	return http.StatusInternalServerError
 }
 
+// loginFailure is one kind of refused sign-in that has a page of its own:
+// what happened, in the title, and what the person can do about it. The
+// error's own caller-safe message adds the details.
+type loginFailure struct {
+	// cause is the sentinel the refusal wraps (errors.Is).
+	cause error
+	// reason is the page's data-reason, stable for tests and scripts.
+	reason string
+	title  string
+	todo   string
+	// retry is the sign-in link's text; empty offers none, where signing
+	// in again cannot help.
+	retry string
+}
+
+// loginFailures are checked in order; the first whose cause the error
+// wraps picks the page. Typed causes, not messages, decide (CONVENTIONS).
+var loginFailures = []loginFailure{
+	{
+		cause: claims.ErrNoGroups, reason: "no-groups",
+		title: "Your identity provider sent no groups",
+		todo: "groupgate gives access by group, and this sign-in carried no group information, so it was refused and nothing was stored. " +
+			"Ask the administrator of your identity provider to send your groups to this application (for SAML, release the groups attribute to it). " +
+			"Signing in again will not help until then.",
+		retry: "Choose another way to sign in",
+	},
+	{
+		cause: sync.ErrDeactivated, reason: "deactivated",
+		title: "Your account is deactivated",
+		todo: "Your organization's directory has deactivated this account, for example after a move or a departure, so groupgate refuses its sign-ins. " +
+			"If you think that is a mistake, ask your administrator to reactivate it.",
+	},
+	{
+		cause: broker.ErrIdPRefused, reason: "idp-error",
+		title: "Your identity provider did not sign you in",
+		todo: "The identity provider answered with an error instead of a sign-in; groupgate stored nothing. " +
+			"Try again. If it happens again, ask the identity provider's administrator whether this application is assigned to you.",
+		retry: "Try again",
+	},
+	{
+		cause: broker.ErrAttemptGone, reason: "attempt-gone",
+		title: "This sign-in attempt has expired",
+		todo: "A sign-in attempt lasts a few minutes, can be used once, and only in the browser that started it. " +
+			"Going back with the browser's back button, reloading an old page or opening the link in another browser ends it. Start again.",
+		retry: "Start again",
+	},
+	{
+		cause: sync.ErrLinkRefused, reason: "link-refused",
+		title: "This sign-in cannot be linked to your account",
+		todo: "Your identity provider signed you in, but groupgate cannot safely connect this sign-in to an existing account, so it changed nothing. " +
+			"An administrator has to look: send them the message above. Until then, sign in the way you usually do.",
+		retry: "Choose another way to sign in",
+	},
+}
+
+// errorPage is the page that shows err: its status from the code table,
+// and for a refused sign-in of a known kind, that kind's title and advice.
+// The caller-safe message is shown; the cause never is.
+func errorPage(err error, loginURL string) pageData {
+	status := statusOf(err, pageStatus)
+	data := pageData{Title: pageTitle[status], Message: groupgate.ErrorMessageOf(err), Status: status}
+	if status != http.StatusNotFound {
+		data.Retry = loginURL
+	}
+	for _, f := range loginFailures {
+		if errors.Is(err, f.cause) {
+			data.Title, data.Todo, data.Reason, data.RetryLabel = f.title, f.todo, f.reason, f.retry
+			if f.retry == "" {
+				data.Retry = ""
+			}
+			break
+		}
+	}
+	return data
+}
+
+// failureLogAttrs are the attributes of a failed request's log line: the
+// page's kind when it has one, and the cause, which pages never show.
+func failureLogAttrs(r *http.Request, data pageData, err error) []any {
+	attrs := []any{"path", r.URL.Path, "status", data.Status}
+	if data.Reason != "" {
+		attrs = append(attrs, "reason", data.Reason)
+	}
+	return append(attrs, "error", err)
+}
+
 // renderError shows err's caller-safe message on an HTML page with the
 // status of its code, and logs the cause, which the page never shows.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err, pageStatus)
+	data := errorPage(err, s.publicPath("/login"))
 	level := slog.LevelInfo
-	if status >= 500 {
+	if data.Status >= 500 {
 		level = slog.LevelError
 	}
-	s.logger.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", status, "error", err)
-	data := pageData{Title: pageTitle[status], Message: groupgate.ErrorMessageOf(err), Status: status}
-	if status != http.StatusNotFound {
-		data.Retry = s.publicPath("/login")
-	}
-	s.renderPage(w, r, status, "error", data)
+	s.logger.Log(r.Context(), level, "request failed", failureLogAttrs(r, data, err)...)
+	s.renderPage(w, r, data.Status, "error", data)
 }
 
 // apiStatus maps error codes for the JSON endpoints (/whoami) and /auth.

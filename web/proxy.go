@@ -15,9 +15,25 @@ import (
 // back to this URL; other requests get 401, since a login cannot replay
 // their body. A session backend that cannot be read answers 503.
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
-	_, err := s.currentSession(r)
+	rec, err := s.currentSession(r)
 	switch {
 	case err == nil:
+		if rt, ok := routeFor(s.cfg.Routes, r.URL.Path); ok {
+			if ok, reason := check(rt.Require, rec.Memberships); !ok {
+				s.logger.InfoContext(r.Context(), "upstream route refused", "path_prefix", rt.PathPrefix, "user_id", rec.UserID, "reason", reason)
+				s.renderError(w, r, groupgate.Errorf(groupgate.Forbidden, "You do not have access to this page: it %s.", reason))
+				return
+			}
+		}
+		if s.tokens != nil {
+			tok, ok := s.identityToken(r, rec)
+			if !ok {
+				w.Header().Set("Cache-Control", "no-store")
+				http.Error(w, "identity token unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			scopeOf(r).idToken = tok
+		}
 		s.proxy.ServeHTTP(w, r)
 	case groupgate.IsCode(err, groupgate.Unauthenticated):
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -70,6 +86,9 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			// handleProxy only proxies requests with a loaded session.
 			if rec := scopeOf(pr.In).session; rec != nil {
 				identityOf(rec).Set(pr.Out.Header)
+			}
+			if tok := scopeOf(pr.In).idToken; tok != "" {
+				pr.Out.Header[HeaderJWT] = []string{tok}
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

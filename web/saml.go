@@ -533,16 +533,13 @@ func (e *SAMLEndpoints) handleLogout(w http.ResponseWriter, r *http.Request) {
 // renderError shows err on the shared error page with the browser status
 // table of pages.go.
 func (e *SAMLEndpoints) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err, pageStatus)
+	data := errorPage(err, e.publicPath("/login"))
+	status := data.Status
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	e.logger.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", status, "error", err)
-	data := pageData{Title: pageTitle[status], Message: groupgate.ErrorMessageOf(err), Status: status}
-	if status != http.StatusNotFound {
-		data.Retry = e.publicPath("/login")
-	}
+	e.logger.Log(r.Context(), level, "request failed", failureLogAttrs(r, data, err)...)
 	var buf bytes.Buffer
 	if err := pages["error"].ExecuteTemplate(&buf, "layout", data); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

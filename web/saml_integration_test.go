@@ -275,8 +275,10 @@ func TestSAMLReloginEndsThePreviousSession(t *testing.T) {
 			first := h.cookie(c)
 
 			// The second login starts with the session cookie (a top-level
-			// GET) but its ACS POST arrives cross-site without it.
-			resp := h.signInPostingFrom(c, crossSite(c), h.base+"/login", "bob")
+			// GET) but its ACS POST arrives cross-site without it. It names
+			// its provider: a bare /login with a session shows "already
+			// signed in" instead.
+			resp := h.signInPostingFrom(c, crossSite(c), h.urls.Login, "bob")
 			readBody(t, resp)
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("second login = %s", resp.Status)

@@ -76,6 +76,10 @@ type Config struct {
 	// picker. A name served by the SAML endpoints (WithSAML) logs in by
 	// SAML, every other one through Deps.Login.
 	Providers []string
+	// DisplayNames are the names the provider picker shows, by provider
+	// name (providers[].display_name); a provider without one shows its
+	// name.
+	DisplayNames map[string]string
 	// SessionTTL is session.ttl: how long a login lasts.
 	SessionTTL time.Duration
 	// SecureCookies is session.secure_cookie, applied to the login binding
@@ -107,6 +111,9 @@ type Config struct {
 	// deadline.
 	ProxyReadTimeout  time.Duration
 	ProxyWriteTimeout time.Duration
+	// Routes are requirements per upstream path prefix in reverse-proxy
+	// mode (upstream_routes): a signed-in caller who lacks one gets 403.
+	Routes []Route
 }
 
 // DefaultMaxBodyBytes is the body limit of groupgate's own routes.
@@ -194,6 +201,8 @@ type Server struct {
 	proxy      *httputil.ReverseProxy
 	limiter    *loginLimiter
 	handler    http.Handler
+	// tokens signs X-Auth-Request-Jwt; nil: the header is not sent.
+	tokens IdentityTokens
 }
 
 // NewServer builds the HTTP surface. cmd/groupgate wires it as:
@@ -242,6 +251,7 @@ func NewServer(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		problems = append(problems, "login flow, session store, account syncer and redirect policy are required")
 	}
 	problems = append(problems, s.checkProviders()...)
+	problems = append(problems, checkRoutes(cfg)...)
 	if len(problems) > 0 {
 		return nil, groupgate.Errorf(groupgate.Invalid, "web server: %s", strings.Join(problems, "; "))
 	}
@@ -354,6 +364,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/logged-out", pageChain(allow(s.handleSignedOut, http.MethodGet)))
 	mux.Handle("/auth", apiChain(http.HandlerFunc(s.handleAuth)))
 	mux.Handle("/whoami", apiChain(allow(s.handleWhoami, http.MethodGet)))
+	if s.tokens != nil {
+		mux.Handle(JWKSPath, s.tokens.JWKSHandler())
+	}
 	if s.cfg.MetricsOnMainListener {
 		mux.Handle("GET /metrics", s.MetricsHandler())
 	}
@@ -455,6 +468,9 @@ type requestScope struct {
 	session       *session.Record
 	sessionErr    error
 	sessionLoaded bool
+	// idToken is the signed identity token of a proxied request, set
+	// before the proxy's Rewrite adds it.
+	idToken string
 }
 
 type scopeKey struct{}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/claims"
 )
 
@@ -63,7 +64,18 @@ type Option func(*options)
 
 type options struct {
 	httpClient *http.Client
+	graph      *graph.Client
+	now        func() time.Time
 }
+
+// WithNow sets the clock that judges logout tokens (time.Now).
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithGraph resolves Entra ID's group overage: when an ID token carries
+// "_claim_names"/"_claim_sources" or "hasgroups" instead of the groups,
+// they are read from Microsoft Graph with the login's access token.
+// Without it such a login is refused.
+func WithGraph(g *graph.Client) Option { return func(o *options) { o.graph = g } }
 
 // WithHTTPClient sets the client for every call to the provider
 // (discovery, keys, token, UserInfo). The default has a 30 s timeout.
@@ -76,6 +88,8 @@ type connector struct {
 	claimOpts  claims.OIDCOptions
 	authMethod zoidc.AuthMethod
 	logger     *slog.Logger
+	graph      *graph.Client
+	now        func() time.Time
 }
 
 var (
@@ -85,7 +99,7 @@ var (
 
 // Open discovers the provider and returns its connector, named name.
 func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts ...Option) (broker.CallbackConnector, error) {
-	o := options{httpClient: &http.Client{Timeout: 30 * time.Second}}
+	o := options{httpClient: &http.Client{Timeout: 30 * time.Second}, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -133,6 +147,8 @@ func (c Config) Open(ctx context.Context, name string, logger *slog.Logger, opts
 		rp:         party,
 		authMethod: method,
 		logger:     logger,
+		graph:      o.graph,
+		now:        o.now,
 		claimOpts: claims.OIDCOptions{
 			GroupsClaim:   c.GroupsClaim,
 			UsernameClaim: c.UsernameClaim,
@@ -229,7 +245,7 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 			e = "unknown error"
 		}
 		return groupgate.Identity{}, broker.Tokens{}, groupgate.WrapError(groupgate.Unauthenticated,
-			fmt.Errorf("provider error %q: %s", r.FormValue("error"), r.FormValue("error_description")),
+			fmt.Errorf("%w: provider error %q: %s", broker.ErrIdPRefused, r.FormValue("error"), r.FormValue("error_description")),
 			"the identity provider refused the login (%s)", e)
 	}
 	if subtle.ConstantTimeCompare([]byte(r.FormValue("state")), []byte(a.State())) != 1 {
@@ -263,10 +279,44 @@ func (c *connector) HandleCallback(ctx context.Context, r *http.Request, a broke
 		}
 	}
 	id, err := claims.FromOIDC(c.name, idClaims, c.claimOpts)
+	if errors.Is(err, claims.ErrGroupOverage) && c.graph != nil {
+		id, err = c.overageIdentity(ctx, idClaims, tokens.AccessToken)
+	}
 	if err != nil {
 		return groupgate.Identity{}, broker.Tokens{}, fmt.Errorf("identity from %q claims: %w", c.name, err)
 	}
-	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry}, nil
+	return id, broker.Tokens{IDToken: tokens.IDToken, AccessToken: tokens.AccessToken, Expiry: tokens.Expiry, SessionID: sessionID(idClaims)}, nil
+}
+
+// overageIdentity reads the groups an overage ID token left out from
+// Microsoft Graph, with the user's access token, and builds the identity
+// as if the token had carried them. A Graph that cannot answer refuses
+// the login: an empty group set would silently take every group-derived
+// role away.
+func (c *connector) overageIdentity(ctx context.Context, idClaims map[string]any, accessToken string) (groupgate.Identity, error) {
+	groupsClaim := c.claimOpts.GroupsClaim
+	if groupsClaim == "" {
+		groupsClaim = claims.DefaultGroupsClaim
+	}
+	link := claims.OverageLink(idClaims, groupsClaim)
+	groups, err := c.graph.MemberGroups(ctx, accessToken, graph.Link(link, true))
+	if err != nil {
+		c.logger.WarnContext(ctx, "group overage: Microsoft Graph did not list the groups", "provider", c.name, "error", err)
+		return groupgate.Identity{}, fmt.Errorf("read groups of an overage login at %q from Microsoft Graph: %w", c.name, err)
+	}
+	resolved := make(map[string]any, len(idClaims))
+	for k, v := range idClaims {
+		if k != "_claim_names" && k != "_claim_sources" && k != "hasgroups" {
+			resolved[k] = v
+		}
+	}
+	values := make([]any, len(groups))
+	for i, g := range groups {
+		values[i] = g
+	}
+	resolved[groupsClaim] = values
+	c.logger.InfoContext(ctx, "group overage: groups read from Microsoft Graph", "provider", c.name, "groups", len(groups), "graph", c.graph.BaseURL())
+	return claims.FromOIDC(c.name, resolved, c.claimOpts)
 }
 
 // exchangeError classifies a failed code exchange: the provider refused the

@@ -2,11 +2,14 @@ package saml
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/russellhaering/gosaml2/types"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker"
 )
 
 type samlAssertion = types.Assertion
@@ -67,6 +70,14 @@ func inspect(raw []byte) (unverifiedResponse, error) {
 			return unverifiedResponse{}, groupgate.Errorf(groupgate.Unauthenticated, "the SAML response contains XML comments, which are refused")
 		}
 	}
+	// An IdP that refuses a login (a wrong password at the IdP is not
+	// one: it asks again) answers a Response with an error status and no
+	// assertion. The status is read unverified: it only picks the page
+	// that says so, and the login is refused either way.
+	if status, ok := errorStatus(root); ok {
+		return unverifiedResponse{}, groupgate.WrapError(groupgate.Unauthenticated, broker.ErrIdPRefused,
+			"the identity provider refused the login (status %s)", status)
+	}
 	if counts["Response"] > 0 {
 		return unverifiedResponse{}, groupgate.Errorf(groupgate.Unauthenticated, "the SAML response contains a nested Response (signature wrapping)")
 	}
@@ -95,4 +106,33 @@ func stripResponseSignature(raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encode SAML response: %w", err)
 	}
 	return b, nil
+}
+
+// statusSuccess is SAML core §3.2.2.2's top-level success code.
+const statusSuccess = "urn:oasis:names:tc:SAML:2.0:status:Success"
+
+// statusWord is what is shown of a status code URI: its last word, and
+// only when it is a plain one, since the value is unverified.
+var statusWord = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
+
+// errorStatus reports whether the Response's top-level status is other
+// than Success (SAML core §3.2.2.2), naming the most specific code.
+func errorStatus(root *etree.Element) (string, bool) {
+	code := root.FindElement("./Status/StatusCode")
+	if code == nil {
+		return "", false
+	}
+	top := code.SelectAttrValue("Value", "")
+	if top == "" || top == statusSuccess {
+		return "", false
+	}
+	word := top
+	if sub := code.FindElement("./StatusCode"); sub != nil && sub.SelectAttrValue("Value", "") != "" {
+		word = sub.SelectAttrValue("Value", "")
+	}
+	word = word[strings.LastIndex(word, ":")+1:]
+	if !statusWord.MatchString(word) {
+		word = "unknown"
+	}
+	return word, true
 }

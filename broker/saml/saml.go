@@ -21,9 +21,11 @@ import (
 
 	saml2 "github.com/russellhaering/gosaml2"
 	dsig "github.com/russellhaering/goxmldsig"
+	"golang.org/x/oauth2"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/claims"
 )
 
@@ -112,6 +114,14 @@ func WithLogger(l *slog.Logger) Option { return func(k *Connector) { k.logger = 
 // (broker.DefaultAttemptTTL).
 func WithAttemptTTL(d time.Duration) Option { return func(k *Connector) { k.ttl = d } }
 
+// WithGraph resolves Entra ID's group overage (the groups.link attribute)
+// by listing the user's groups from Microsoft Graph with an application
+// token from ts (client credentials). It takes precedence over
+// WithSCIMGroups.
+func WithGraph(g *graph.Client, ts oauth2.TokenSource) Option {
+	return func(k *Connector) { k.graph, k.graphToken = g, ts }
+}
+
 // WithSCIMGroups lets an overage login through when f says SCIM holds the
 // user's groups.
 func WithSCIMGroups(f SCIMGroupsFunc) Option { return func(k *Connector) { k.scimGroups = f } }
@@ -128,6 +138,8 @@ type Connector struct {
 	logger     *slog.Logger
 	ttl        time.Duration
 	scimGroups SCIMGroupsFunc
+	graph      *graph.Client
+	graphToken oauth2.TokenSource
 	cert       *x509.Certificate
 	claimOpts  claims.SAMLOptions
 
@@ -478,7 +490,7 @@ func (c *Connector) handleResponse(ctx context.Context, in Response) (Result, er
 		return Result{}, groupgate.WrapError(groupgate.Unavailable, err, "cannot check the SAML assertion right now; try again")
 	}
 	if !fresh {
-		return Result{}, groupgate.Errorf(groupgate.Invalid, "this SAML assertion was already used; start the login again")
+		return Result{}, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "this SAML assertion was already used; start the login again")
 	}
 
 	attrs := map[string][]string{}
@@ -517,7 +529,7 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 	}
 	b, err := c.attempts.TakeAttempt(ctx, attemptKey(requestID, token))
 	if groupgate.IsCode(err, groupgate.NotFound) {
-		return nil, groupgate.WrapError(groupgate.Invalid, err,
+		return nil, groupgate.WrapError(groupgate.Invalid, fmt.Errorf("%w: %w", broker.ErrAttemptGone, err),
 			"the SAML response answers no pending login (it expired, was already used, or was not started in this browser); start the login again")
 	}
 	if err != nil {
@@ -531,12 +543,12 @@ func (c *Connector) takeAttempt(ctx context.Context, requestID string, cookie fu
 		return nil, groupgate.Errorf(groupgate.Invalid, "this login was started with another identity provider; start the login again")
 	}
 	if !c.now().Before(p.ExpiresAt) {
-		return nil, groupgate.Errorf(groupgate.Invalid, "the login attempt has expired; start the login again")
+		return nil, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "the login attempt has expired; start the login again")
 	}
 	// The key already matched the token's hash; compare the token itself
 	// too, in constant time, so the check does not rest on the key alone.
 	if subtle.ConstantTimeCompare([]byte(token), []byte(p.Binding)) != 1 {
-		return nil, groupgate.Errorf(groupgate.Invalid, "this login was not started in this browser; start the login again")
+		return nil, groupgate.WrapError(groupgate.Invalid, broker.ErrAttemptGone, "this login was not started in this browser; start the login again")
 	}
 	return &p, nil
 }
@@ -574,7 +586,7 @@ func (c *Connector) checkAssertion(a samlAssertion, requestID string, now time.T
 		return groupgate.Errorf(groupgate.Unauthenticated, "the SAML assertion is not valid yet (NotBefore %s); check the clocks", notBefore.UTC().Format(time.RFC3339))
 	}
 	if !now.Add(-c.cfg.ClockSkew).Before(notOnOrAfter) {
-		return groupgate.Errorf(groupgate.Unauthenticated, "the SAML assertion has expired (NotOnOrAfter %s); start the login again", notOnOrAfter.UTC().Format(time.RFC3339))
+		return groupgate.WrapError(groupgate.Unauthenticated, broker.ErrAttemptGone, "the SAML assertion has expired (NotOnOrAfter %s); start the login again", notOnOrAfter.UTC().Format(time.RFC3339))
 	}
 	sc := a.Subject.SubjectConfirmation
 	if sc == nil || sc.SubjectConfirmationData == nil {
@@ -611,8 +623,12 @@ func (c *Connector) requireBothSignatures(sp *saml2.SAMLServiceProvider, raw []b
 	return nil
 }
 
-// identity turns the verified attributes into an Identity; an Entra group
-// overage passes only when SCIM holds the user's groups.
+// EntraObjectIDAttribute is the user's object ID in an Entra assertion.
+const EntraObjectIDAttribute = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+// identity turns the verified attributes into an Identity. An Entra group
+// overage is resolved through Microsoft Graph when WithGraph is set, else
+// passes only when SCIM holds the user's groups.
 func (c *Connector) identity(ctx context.Context, nameID string, attrs map[string][]string) (groupgate.Identity, error) {
 	id, err := claims.FromSAML(c.name, nameID, attrs, c.claimOpts)
 	if err == nil {
@@ -620,6 +636,9 @@ func (c *Connector) identity(ctx context.Context, nameID string, attrs map[strin
 	}
 	if !errors.Is(err, claims.ErrGroupOverage) {
 		return groupgate.Identity{}, err
+	}
+	if c.graph != nil {
+		return c.graphIdentity(ctx, nameID, attrs)
 	}
 	// Read the rest of the identity as if the groups were there, then ask
 	// SCIM; the link itself is never followed.
@@ -652,6 +671,44 @@ func (c *Connector) identity(ctx context.Context, nameID string, attrs map[strin
 	}
 	c.logger.InfoContext(ctx, "SAML group overage: using the groups SCIM holds", "provider", c.name, "email", who.Email)
 	return who, nil
+}
+
+// graphIdentity lists the groups of an overage assertion's user from
+// Microsoft Graph (the user the groups.link names, else the
+// objectidentifier attribute) and reads the identity as if the assertion
+// had carried them. Graph not answering refuses the login.
+func (c *Connector) graphIdentity(ctx context.Context, nameID string, attrs map[string][]string) (groupgate.Identity, error) {
+	target := graph.Link(firstNonBlank(attrs[claims.EntraGroupsLinkAttribute]), false).OrUser(firstNonBlank(attrs[EntraObjectIDAttribute]))
+	groups, err := c.graph.AppMemberGroups(ctx, c.graphToken, target)
+	if err != nil {
+		c.logger.WarnContext(ctx, "SAML group overage: Microsoft Graph did not list the groups", "provider", c.name, "error", err)
+		return groupgate.Identity{}, fmt.Errorf("read groups of an overage login at %q from Microsoft Graph: %w", c.name, err)
+	}
+	resolved := make(map[string][]string, len(attrs)+1)
+	for k, v := range attrs {
+		if k != claims.EntraGroupsLinkAttribute {
+			resolved[k] = v
+		}
+	}
+	groupsAttr := c.claimOpts.GroupsAttribute
+	if groupsAttr == "" {
+		groupsAttr = claims.DefaultGroupsAttribute
+	}
+	resolved[groupsAttr] = groups
+	opts := c.claimOpts
+	// Graph lists one object ID per value; nothing to split.
+	opts.Delimiter = ""
+	c.logger.InfoContext(ctx, "SAML group overage: groups read from Microsoft Graph", "provider", c.name, "groups", len(groups))
+	return claims.FromSAML(c.name, nameID, resolved, opts)
+}
+
+func firstNonBlank(vs []string) string {
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // Metadata returns the SP metadata document: entity ID, ACS (HTTP-POST),

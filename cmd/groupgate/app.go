@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,14 +20,17 @@ import (
 
 	"github.com/groupgate/groupgate/api"
 	"github.com/groupgate/groupgate/broker"
+	"github.com/groupgate/groupgate/broker/graph"
 	"github.com/groupgate/groupgate/broker/oidc"
 	"github.com/groupgate/groupgate/broker/saml"
 	"github.com/groupgate/groupgate/claims"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/scim"
 	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
+	"github.com/groupgate/groupgate/web/admin"
 )
 
 // app is a wired groupgate: what serve runs and dev runs with demo data.
@@ -92,7 +97,8 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 	if err := registerProviderMetrics(reg, providers.states); err != nil {
 		return nil, err
 	}
-	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now))
+	login, err := broker.NewLogin(backend, providers.redirect, broker.WithLogger(logger.With("component", "broker")), broker.WithNow(m.Now),
+		broker.WithSessionIndexTTL(cfg.Session.TTL.D()))
 	if err != nil {
 		return nil, fmt.Errorf("login broker: %w", err)
 	}
@@ -124,6 +130,11 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		web.WithRegistry(reg),
 		web.WithMount(buildAPI(cfg, st, syncer, backend, cookies, m.Now, logger)),
 	}
+	console, err := buildAdmin(cfg, pub, st, syncer, backend, cookies, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(console))
 	if len(providers.saml) > 0 {
 		endpoints, err := web.NewSAMLEndpoints(web.SAMLConfig{PublicURL: pub, SessionTTL: cfg.Session.TTL.D()}, deps, providers.saml,
 			web.WithSAMLLogger(logger.With("component", "saml")), web.WithSAMLNow(m.Now))
@@ -139,11 +150,66 @@ func (m *Main) buildApp(ctx context.Context, cfg Config, logger *slog.Logger) (*
 		}
 		opts = append(opts, web.WithMount(s))
 	}
+	if cfg.IdentityToken.Enabled {
+		tokens, err := m.buildIdentityTokens(ctx, cfg, st, logger)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, web.WithIdentityTokens(tokens))
+	}
+	backchannel, err := buildBackchannel(cfg, login, st, backend, m.Now, logger)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, web.WithMount(backchannel))
 	srv, err := buildWeb(cfg, pub, providers.names, deps, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return &app{store: st, sessions: backend, syncer: syncer, web: srv, providers: providers.names}, nil
+}
+
+// buildIdentityTokens opens the signer of X-Auth-Request-Jwt: it reads
+// (or, on the first start, creates) the key set in the store, then keeps
+// it in step with the other replicas and rotates it until Close.
+func (m *Main) buildIdentityTokens(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (*idtoken.Issuer, error) {
+	it := cfg.IdentityToken
+	audience := it.Audience
+	if len(audience) == 0 {
+		audience = []string{cfg.PublicURL}
+	}
+	logger = logger.With("component", "idtoken")
+	// session.secret is the same on every replica (cookies depend on it),
+	// so every replica can open the keys another one sealed.
+	tokens, err := idtoken.New(st, []byte(cfg.Session.Secret), idtoken.Config{
+		Issuer:         cfg.PublicURL,
+		Audience:       audience,
+		Algorithm:      it.Algorithm,
+		TTL:            it.TTL.D(),
+		RotationPeriod: it.RotationPeriod.D(),
+		PublishAhead:   it.PublishAhead.D(),
+		MaxGroups:      it.MaxGroups,
+		MaxRoles:       it.MaxRoles,
+		MaxBytes:       int(it.MaxBytes),
+	}, idtoken.WithNow(m.Now), idtoken.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	if err := tokens.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("identity_token: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tokens.Run(ctx)
+	}()
+	m.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	return tokens, nil
 }
 
 // Redis client limits for sessions. go-redis's defaults (5s dial tried 5
@@ -442,6 +508,10 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		return nil, fmt.Errorf("load SP key pair: %w", err)
 	}
 	urls := web.SAMLProviderURLs(pub, p.Name)
+	gopts, err := samlGraph(p, logger)
+	if err != nil {
+		return nil, err
+	}
 	return saml.NewLazy(saml.Config{
 		IDPMetadataFile:                   p.IDPMetadataFile,
 		IDPMetadataURL:                    p.IDPMetadataURL,
@@ -460,7 +530,28 @@ func (m *Main) buildSAML(p ProviderConfig, pub *url.URL, filter *claims.Filter, 
 		EmailAttribute:                    p.EmailAttribute,
 		NameAttribute:                     p.DisplayNameAttribute,
 		Filter:                            filter,
-	}, p.Name, backend, backend, lopts, append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...)...), nil
+	}, p.Name, backend, backend, lopts, append(append([]saml.Option{saml.WithNow(m.Now), saml.WithLogger(logger)}, extra...), gopts...)...), nil
+}
+
+// newGraphClient is a provider's Microsoft Graph client for group overage.
+func newGraphClient(g *GraphConfig, logger *slog.Logger) (*graph.Client, error) {
+	return graph.New(graph.Config{BaseURL: g.URL, MaxGroups: g.MaxGroups, Timeout: g.Timeout.D()},
+		graph.WithLogger(logger.With("component", "graph")))
+}
+
+// samlGraph returns the option that resolves a SAML provider's group
+// overage through Graph with its application credential, if configured.
+func samlGraph(p ProviderConfig, logger *slog.Logger) ([]saml.Option, error) {
+	if p.Graph == nil {
+		return nil, nil
+	}
+	gc, err := newGraphClient(p.Graph, logger)
+	if err != nil {
+		return nil, fmt.Errorf("provider %q graph: %w", p.Name, err)
+	}
+	ts := gc.TokenSource(graph.ClientCredentials{TenantID: p.Graph.TenantID, ClientID: p.Graph.ClientID,
+		ClientSecret: p.Graph.ClientSecret, TokenURL: p.Graph.TokenURL})
+	return []saml.Option{saml.WithGraph(gc, ts)}, nil
 }
 
 // buildOIDC returns an OIDC connector that runs discovery when started.
@@ -477,8 +568,19 @@ func buildOIDC(p ProviderConfig, pub *url.URL, filter *claims.Filter, logger *sl
 		GroupsFrom:    p.GroupsFrom,
 		Filter:        filter,
 	}
+	var opts []oidc.Option
+	if p.Graph != nil {
+		gc, err := newGraphClient(p.Graph, logger)
+		if err != nil {
+			// validateGraph checked the URL; this guards direct callers.
+			return broker.NewLazyConnector(p.Name, "oidc", func(context.Context) (broker.CallbackConnector, error) {
+				return nil, err
+			}, lopts...)
+		}
+		opts = append(opts, oidc.WithGraph(gc))
+	}
 	return broker.NewLazyConnector(p.Name, "oidc", func(ctx context.Context) (broker.CallbackConnector, error) {
-		return cfg.Open(ctx, p.Name, logger)
+		return cfg.Open(ctx, p.Name, logger, opts...)
 	}, lopts...)
 }
 
@@ -498,6 +600,31 @@ func buildAPI(cfg Config, st store.Store, syncer *sync.Syncer, backend session.B
 		}),
 		api.WithNow(now),
 		api.WithLogger(logger.With("component", "api")))
+}
+
+// buildAdmin is the /admin/ console, signed in by the browser session. Its
+// form tokens are keyed by a key derived from session.secret, so that every
+// replica accepts every other one's forms without another secret to
+// configure.
+func buildAdmin(cfg Config, pub *url.URL, st store.Store, syncer *sync.Syncer, backend session.Backend, cookies *session.Store, now func() time.Time, logger *slog.Logger) (*admin.Console, error) {
+	mac := hmac.New(sha256.New, []byte(cfg.Session.Secret))
+	mac.Write([]byte("groupgate admin console form key"))
+	lifetime := cfg.API.Tokens.SessionMaxLifetime.D()
+	if lifetime <= 0 {
+		lifetime = api.DefaultTokenPolicy().SessionMaxLifetime
+	}
+	c, err := admin.New(admin.Config{
+		PublicURL:       pub,
+		Admins:          sync.NewAdmins(cfg.Admins),
+		CSRFKey:         mac.Sum(nil),
+		TokenLifetime:   lifetime,
+		TokenMaxPerUser: cfg.API.Tokens.MaxPerUser,
+		SCIMEnabled:     cfg.SCIM.Enabled,
+	}, st, syncer, cookies, backend, admin.WithLogger(logger.With("component", "admin")), admin.WithNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("admin console: %w", err)
+	}
+	return c, nil
 }
 
 // buildSCIM is the SCIM 2.0 endpoint at /scim/v2/, writing through the
@@ -545,16 +672,53 @@ func buildWeb(cfg Config, pub *url.URL, providers []string, deps web.Deps, opts 
 			AttemptTTL: broker.DefaultAttemptTTL,
 		},
 	}
+	for _, p := range cfg.Providers {
+		if p.DisplayName != "" {
+			if wcfg.DisplayNames == nil {
+				wcfg.DisplayNames = map[string]string{}
+			}
+			wcfg.DisplayNames[p.Name] = p.DisplayName
+		}
+	}
 	if cfg.Upstream != "" {
 		if wcfg.Upstream, err = url.Parse(cfg.Upstream); err != nil {
 			return nil, fmt.Errorf("upstream: %w", err)
 		}
+	}
+	for i, r := range cfg.UpstreamRoutes {
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		if err != nil {
+			// LoadConfig checked every route; this guards direct callers.
+			return nil, fmt.Errorf("upstream_routes[%d]: %w", i, err)
+		}
+		wcfg.Routes = append(wcfg.Routes, web.Route{PathPrefix: r.PathPrefix, Require: req})
 	}
 	srv, err := web.NewServer(wcfg, deps, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	return srv, nil
+}
+
+// buildBackchannel is the OIDC back-channel logout receiver
+// (/backchannel-logout/NAME) of every OIDC provider.
+func buildBackchannel(cfg Config, login *broker.Login, users web.UserLookup, backend session.Backend, now func() time.Time, logger *slog.Logger) (*web.BackchannelLogout, error) {
+	trusted, err := web.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	var oidcNames []string
+	for _, p := range cfg.Providers {
+		if p.Type == "oidc" {
+			oidcNames = append(oidcNames, p.Name)
+		}
+	}
+	b, err := web.NewBackchannelLogout(web.BackchannelConfig{Providers: oidcNames, TrustedProxies: trusted}, login, users, backend,
+		web.WithBackchannelLogger(logger.With("component", "backchannel")), web.WithBackchannelNow(now))
+	if err != nil {
+		return nil, fmt.Errorf("back-channel logout: %w", err)
+	}
+	return b, nil
 }
 
 // buildRegistry is a private Prometheus registry with the Go runtime and

@@ -13,10 +13,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/broker/graph"
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/session"
+	"github.com/groupgate/groupgate/sync"
 	"github.com/groupgate/groupgate/web"
 )
 
@@ -41,6 +47,11 @@ type Config struct {
 	SCIM                 SCIMConfig       `yaml:"scim"`
 	API                  APIConfig        `yaml:"api"`
 	Upstream             string           `yaml:"upstream"`
+	// UpstreamRoutes are requirements per upstream path prefix in
+	// reverse-proxy mode.
+	UpstreamRoutes []UpstreamRouteConfig `yaml:"upstream_routes"`
+	// IdentityToken is the signed X-Auth-Request-Jwt.
+	IdentityToken IdentityTokenConfig `yaml:"identity_token"`
 
 	// Bounds of the HTTP surface against clients that would exhaust it.
 	LoginLimits LoginLimitsConfig `yaml:"login_limits"`
@@ -99,6 +110,32 @@ type LoginLimitsConfig struct {
 	PerClientBurst     int `yaml:"per_client_burst"`
 	PerClientPerMinute int `yaml:"per_client_per_minute"`
 	MaxLiveAttempts    int `yaml:"max_live_attempts"`
+}
+
+// UpstreamRouteConfig is one requirement on the upstream paths under
+// PathPrefix (web.Route): the /auth query's parameters, as keys.
+type UpstreamRouteConfig struct {
+	PathPrefix string `yaml:"path_prefix"`
+	Org        string `yaml:"org"`
+	Repo       string `yaml:"repo"`
+	Group      string `yaml:"group"`
+	MinRole    string `yaml:"min_role"`
+}
+
+// IdentityTokenConfig configures X-Auth-Request-Jwt (package idtoken).
+// The signing keys live in the store, sealed with a key derived from
+// session.secret, and rotate by themselves.
+type IdentityTokenConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Audience is "aud"; empty: public_url.
+	Audience       []string `yaml:"audience"`
+	Algorithm      string   `yaml:"algorithm"`
+	TTL            Duration `yaml:"ttl"`
+	RotationPeriod Duration `yaml:"rotation_period"`
+	PublishAhead   Duration `yaml:"publish_ahead"`
+	MaxGroups      int      `yaml:"max_groups"`
+	MaxRoles       int      `yaml:"max_roles"`
+	MaxBytes       ByteSize `yaml:"max_bytes"`
 }
 
 // LogConfig selects the slog handler.
@@ -177,6 +214,10 @@ type ProviderConfig struct {
 	// email. For SAML IdPs and Entra ID, which send no such claim.
 	TrustEmail bool `yaml:"trust_email"`
 
+	// DisplayName is what the login page's provider picker shows (default:
+	// Name, which appears in URLs and so is terse).
+	DisplayName string `yaml:"display_name"`
+
 	Issuer        string   `yaml:"issuer" only:"oidc"`
 	ClientID      string   `yaml:"client_id" only:"oidc"`
 	ClientSecret  string   `yaml:"client_secret" only:"oidc"`
@@ -200,6 +241,26 @@ type ProviderConfig struct {
 	ClockSkew                         Duration `yaml:"clock_skew" only:"saml"`
 	SPCertFile                        string   `yaml:"sp_cert_file" only:"saml"`
 	SPKeyFile                         string   `yaml:"sp_key_file" only:"saml"`
+
+	// Graph, when set, reads the groups of Entra ID's group-overage logins
+	// from Microsoft Graph (OIDC: with the login's access token; SAML:
+	// with an application token from its client credential).
+	Graph *GraphConfig `yaml:"graph"`
+}
+
+// GraphConfig is a provider's Microsoft Graph access for group overage.
+type GraphConfig struct {
+	// URL is the Graph service root (https://graph.microsoft.com, or a
+	// national cloud's); the access token is sent nowhere else.
+	URL       string   `yaml:"url"`
+	MaxGroups int      `yaml:"max_groups"`
+	Timeout   Duration `yaml:"timeout"`
+	// The application credential (SAML only): client credentials grant at
+	// token_url, by default the tenant's v2.0 token endpoint.
+	TenantID     string `yaml:"tenant_id"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	TokenURL     string `yaml:"token_url"`
 }
 
 // setDefaults fills both types' defaults; the keys of the other type are
@@ -274,6 +335,16 @@ func defaultConfig() Config {
 			MaxPerUser:         100,
 		}},
 		HTTP: defaultHTTPConfig(),
+		IdentityToken: IdentityTokenConfig{
+			Enabled:        true,
+			Algorithm:      idtoken.DefaultAlgorithm,
+			TTL:            Duration(idtoken.DefaultTTL),
+			RotationPeriod: Duration(idtoken.DefaultRotationPeriod),
+			PublishAhead:   Duration(idtoken.DefaultPublishAhead),
+			MaxGroups:      idtoken.DefaultMaxGroups,
+			MaxRoles:       idtoken.DefaultMaxRoles,
+			MaxBytes:       idtoken.DefaultMaxBytes,
+		},
 		LoginLimits: LoginLimitsConfig{
 			PerClientBurst:     web.DefaultLoginPerClientBurst,
 			PerClientPerMinute: web.DefaultLoginPerClientPerMinute,
@@ -890,6 +961,88 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.validateAPITokens(c.API.Tokens)
+	d.validateUpstreamRoutes(c)
+	d.validateIdentityToken(c)
+}
+
+// validateUpstreamRoutes checks each route as web.NewServer and /auth
+// would: a prefix starting with /, listed once, and a requirement that
+// parses.
+func (d *decoder) validateUpstreamRoutes(c *Config) {
+	if len(c.UpstreamRoutes) > 0 && c.Upstream == "" {
+		d.problemf("upstream_routes", "needs upstream (reverse-proxy mode); behind your own proxy, put the requirement in /auth's query (/auth?org=acme&min_role=WRITER)")
+	}
+	seen := map[string]string{}
+	for i, r := range c.UpstreamRoutes {
+		base := fmt.Sprintf("upstream_routes[%d]", i)
+		switch {
+		case r.PathPrefix == "":
+			d.problemf(base+".path_prefix", "required")
+		case !strings.HasPrefix(r.PathPrefix, "/"):
+			d.problemf(base+".path_prefix", "%q must start with /", r.PathPrefix)
+		default:
+			if first, dup := seen[r.PathPrefix]; dup {
+				d.problemf(base+".path_prefix", "%q is also %s", r.PathPrefix, first)
+			}
+			seen[r.PathPrefix] = base
+		}
+		req, err := sync.ParseRequirement(r.Org, r.Repo, r.Group, r.MinRole)
+		switch {
+		case err != nil:
+			key := base
+			for _, k := range []struct{ key, val string }{{"min_role", r.MinRole}, {"repo", r.Repo}, {"org", r.Org}, {"group", r.Group}} {
+				if k.val != "" && strings.Contains(groupgate.ErrorMessageOf(err), k.key) {
+					key = base + "." + k.key
+					break
+				}
+			}
+			d.problemf(key, "%s", groupgate.ErrorMessageOf(err))
+		case req.IsZero():
+			d.problemf(base, "requires nothing: set org, repo or group")
+		}
+	}
+}
+
+// validateIdentityToken checks identity_token by idtoken's rules, each
+// problem at its key.
+func (d *decoder) validateIdentityToken(c *Config) {
+	it := c.IdentityToken
+	if !it.Enabled {
+		return
+	}
+	if !slices.Contains(idtoken.Algorithms, it.Algorithm) {
+		d.problemf("identity_token.algorithm", "%q is not one of %s", it.Algorithm, strings.Join(idtoken.Algorithms, ", "))
+	}
+	for i, a := range it.Audience {
+		if a == "" {
+			d.problemf(fmt.Sprintf("identity_token.audience[%d]", i), "must not be empty")
+		}
+	}
+	for _, k := range []struct {
+		key string
+		v   Duration
+	}{{"identity_token.ttl", it.TTL}, {"identity_token.rotation_period", it.RotationPeriod}, {"identity_token.publish_ahead", it.PublishAhead}} {
+		if k.v <= 0 {
+			d.problemf(k.key, "must be positive")
+		}
+	}
+	if it.PublishAhead >= it.RotationPeriod && it.RotationPeriod > 0 {
+		d.problemf("identity_token.publish_ahead", "%v must be shorter than rotation_period (%v): the next key is published that long before it signs", it.PublishAhead.D(), it.RotationPeriod.D())
+	}
+	if it.TTL > it.RotationPeriod && it.RotationPeriod > 0 {
+		d.problemf("identity_token.ttl", "%v must not be longer than rotation_period (%v)", it.TTL.D(), it.RotationPeriod.D())
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{{"identity_token.max_groups", it.MaxGroups}, {"identity_token.max_roles", it.MaxRoles}} {
+		if k.v < 1 {
+			d.problemf(k.key, "must be at least 1, is %d", k.v)
+		}
+	}
+	if it.MaxBytes < 1024 {
+		d.problemf("identity_token.max_bytes", "must be at least 1KiB, is %d bytes", it.MaxBytes)
+	}
 }
 
 func (d *decoder) validateAPITokens(t APITokensConfig) {
@@ -930,6 +1083,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 		names[p.Name] = base
 	}
 
+	if n := p.DisplayName; utf8.RuneCountInString(n) > 64 || strings.IndexFunc(n, unicode.IsControl) >= 0 || !utf8.ValidString(n) {
+		d.problemf(at("display_name"), "must be at most 64 characters without control characters")
+	}
+
 	switch p.Type {
 	case "":
 		d.problemf(at("type"), "required (oidc or saml)")
@@ -968,8 +1125,10 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 		if p.GroupsClaim == "" {
 			d.problemf(at("groups_claim"), "must not be empty")
 		}
+		d.validateGraph(p, at("graph"))
 		return
 	}
+	d.validateGraph(p, at("graph"))
 
 	var sources []string
 	for _, k := range []struct{ key, val string }{
@@ -1002,6 +1161,48 @@ func (d *decoder) validateProvider(c *Config, i int, names map[string]string) {
 	// one would differ between replicas and restarts, so it is required.
 	if p.SPCertFile == "" || p.SPKeyFile == "" {
 		d.problemf(base, "sp_cert_file and sp_key_file are required for a saml provider (the SP's PEM certificate and key, the same on every replica)")
+	}
+}
+
+// validateGraph checks a provider's graph block: an OIDC provider reads
+// Graph with the user's own access token and takes no credential; a SAML
+// provider has no user token and needs one.
+func (d *decoder) validateGraph(p *ProviderConfig, path string) {
+	g := p.Graph
+	if g == nil {
+		return
+	}
+	at := func(key string) string { return path + "." + key }
+	if g.URL == "" {
+		g.URL = graph.DefaultBaseURL
+	} else {
+		d.checkURL(at("url"), g.URL)
+	}
+	if g.MaxGroups < 0 {
+		d.problemf(at("max_groups"), "must not be negative")
+	}
+	if g.Timeout < 0 {
+		d.problemf(at("timeout"), "must not be negative")
+	}
+	if g.TokenURL != "" {
+		d.checkURL(at("token_url"), g.TokenURL)
+	}
+	if p.Type == "oidc" {
+		for _, k := range []struct{ key, val string }{{"tenant_id", g.TenantID}, {"client_id", g.ClientID}, {"client_secret", g.ClientSecret}, {"token_url", g.TokenURL}} {
+			if k.val != "" {
+				d.problemf(at(k.key), "not a key of oidc providers: Graph is read with the login's own access token")
+			}
+		}
+		return
+	}
+	if g.ClientID == "" {
+		d.problemf(at("client_id"), "required: a SAML provider reads Graph with an application credential")
+	}
+	if g.ClientSecret == "" {
+		d.problemf(at("client_secret"), "required: a SAML provider reads Graph with an application credential")
+	}
+	if g.TenantID == "" && g.TokenURL == "" {
+		d.problemf(at("tenant_id"), "required (or token_url)")
 	}
 }
 

@@ -529,3 +529,48 @@ func TestConfigAPITokens(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigUpstreamRoutesAndIdentityToken(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte(goodConfig), envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it := cfg.IdentityToken; !it.Enabled || it.Algorithm != "ES256" || it.TTL.D() != 5*time.Minute || it.MaxBytes != 6<<10 {
+		t.Errorf("identity_token defaults %+v, want on, ES256, 5m, 6KiB", it)
+	}
+	withUpstream := goodConfig + "upstream: http://127.0.0.1:9999\n"
+	cfg, err = ParseConfig("c.yaml", []byte(withUpstream+"upstream_routes:\n  - path_prefix: /releases\n    org: acme\n    min_role: ORGANIZATION_ROLE_WRITER\n  - path_prefix: /api\n    repo: acme/api\n"), envFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.UpstreamRoutes) != 2 || cfg.UpstreamRoutes[1].Repo != "acme/api" {
+		t.Errorf("upstream_routes = %+v", cfg.UpstreamRoutes)
+	}
+
+	for _, tt := range []struct{ name, file, path, msg string }{
+		{"routes without an upstream", goodConfig + "upstream_routes: # <-\n  - path_prefix: /x\n    group: eng\n", "upstream_routes", "needs upstream"},
+		{"an unknown role", withUpstream + "upstream_routes:\n  - path_prefix: /x\n    org: acme\n    min_role: SUPERUSER # <-\n", "upstream_routes[0].min_role", "unknown organization role"},
+		{"a repository role on an organization", withUpstream + "upstream_routes:\n  - path_prefix: /x\n    org: acme\n    min_role: WRITE # <-\n", "upstream_routes[0].min_role", "unknown organization role"},
+		{"a relative prefix", withUpstream + "upstream_routes:\n  - path_prefix: x # <-\n    group: eng\n", "upstream_routes[0].path_prefix", "must start with /"},
+		{"a repeated prefix", withUpstream + "upstream_routes:\n  - path_prefix: /x\n    group: eng\n  - path_prefix: /x # <-\n    group: ops\n", "upstream_routes[1].path_prefix", "is also upstream_routes[0]"},
+		{"a route requiring nothing", withUpstream + "upstream_routes:\n  - path_prefix: /x # <-\n", "upstream_routes[0]", "requires nothing"},
+		{"a repository without its organization", withUpstream + "upstream_routes:\n  - path_prefix: /x\n    repo: api # <-\n", "upstream_routes[0].repo", "full name"},
+		{"an unknown algorithm", goodConfig + "identity_token:\n  algorithm: HS256 # <-\n", "identity_token.algorithm", "not one of"},
+		{"publish_ahead not shorter than the rotation", goodConfig + "identity_token:\n  rotation_period: 1h\n  publish_ahead: 1h # <-\n", "identity_token.publish_ahead", "shorter than rotation_period"},
+		{"a tiny byte bound", goodConfig + "identity_token:\n  max_bytes: 100 # <-\n", "identity_token.max_bytes", "at least 1KiB"},
+	} {
+		t.Run("reports "+tt.name, func(t *testing.T) {
+			path := writeFile(t, "groupgate.yaml", tt.file)
+			code, _, errOut := runCLI(t, nil, "config", "check", "--config", path)
+			prefix := path + ":" + strconv.Itoa(markedLine(t, tt.file)) + ": " + tt.path + ": "
+			if code != 1 || !strings.HasPrefix(errOut, prefix) || !strings.Contains(errOut, tt.msg) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q ... %q", code, errOut, prefix, tt.msg)
+			}
+		})
+	}
+	t.Run("a disabled token is not checked", func(t *testing.T) {
+		if _, err := ParseConfig("c.yaml", []byte(goodConfig+"identity_token:\n  enabled: false\n  algorithm: HS256\n"), envFrom(nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

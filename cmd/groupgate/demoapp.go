@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -27,6 +30,12 @@ groupgate removes any such header a browser sends.</p>
 {{if .Identity}}<table id="identity">
 {{range .Identity}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
 {{end}}</table>{{else}}<p class="none" id="identity">No X-Auth-Request-* headers: this request did not come through groupgate.</p>{{end}}
+{{with .JWT}}<h2>X-Auth-Request-Jwt, decoded</h2>
+<p>The same identity signed by groupgate ({{.Alg}}, key <code>{{.Kid}}</code>): an application that
+cannot be sure only groupgate reaches it verifies the signature with the keys at
+<a href="/.well-known/jwks.json">/.well-known/jwks.json</a> (examples/verifyjwt does) instead of
+trusting the headers. This page only decodes it.</p>
+<pre id="jwt">{{.Claims}}</pre>{{end}}
 <p><a href="/whoami">/whoami</a> (groupgate's view of you, JSON) · <a href="/logout">Sign out</a></p>
 <h2>Request</h2>
 <table id="request"><tr><th>Method</th><td>{{.Method}}</td></tr><tr><th>URL</th><td>{{.URL}}</td></tr><tr><th>Remote address</th><td>{{.Remote}}</td></tr></table>
@@ -38,6 +47,33 @@ groupgate removes any such header a browser sends.</p>
 `))
 
 type demoHeader struct{ Name, Value string }
+
+// demoJWT is X-Auth-Request-Jwt decoded, not verified: the demo shows what
+// it carries.
+type demoJWT struct{ Alg, Kid, Claims string }
+
+// decodeJWT splits a compact JWS and pretty-prints its claims; ok is false
+// for anything that is not one.
+func decodeJWT(raw string) (demoJWT, bool) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return demoJWT{}, false
+	}
+	var header struct{ Alg, Kid string }
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || json.Unmarshal(hb, &header) != nil {
+		return demoJWT{}, false
+	}
+	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return demoJWT{}, false
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, pb, "", "  ") != nil {
+		return demoJWT{}, false
+	}
+	return demoJWT{Alg: header.Alg, Kid: header.Kid, Claims: pretty.String()}, true
+}
 
 // demoApp is the upstream of `groupgate dev`: a page listing the headers
 // the request arrived with.
@@ -57,10 +93,15 @@ func demoApp(logger *slog.Logger) http.Handler {
 		slices.SortFunc(other, byName)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		var jwt *demoJWT
+		if d, ok := decodeJWT(r.Header.Get("X-Auth-Request-Jwt")); ok {
+			jwt = &d
+		}
 		err := demoAppPage.Execute(w, struct {
 			Identity, Other     []demoHeader
+			JWT                 *demoJWT
 			Method, URL, Remote string
-		}{identity, other, r.Method, r.URL.RequestURI(), r.RemoteAddr})
+		}{identity, other, jwt, r.Method, r.URL.RequestURI(), r.RemoteAddr})
 		if err != nil {
 			logger.Warn("render demo app page", "error", err)
 		}

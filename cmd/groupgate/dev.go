@@ -159,12 +159,12 @@ func (m *Main) runDev(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		token, err := seedDev(ctx, a)
+		tokens, err := seedDev(ctx, a)
 		if err != nil {
 			return err
 		}
 		gate.set(a.Handler())
-		return printDevBanner(m.Stdout, setup, token)
+		return printDevBanner(m.Stdout, setup, tokens)
 	})
 }
 
@@ -197,12 +197,14 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	var p ProviderConfig
 	p.setDefaults()
 	p.Name, p.Type = devOIDCProvider, "oidc"
+	p.DisplayName = "Demo OIDC provider"
 	p.Issuer = s.base + devOIDCPath
 	p.ClientID, p.ClientSecret = devClientID, clientSecret
 	p.Scopes = []string{"openid", "email", "profile", "groups"}
 	var sp ProviderConfig
 	sp.setDefaults()
 	sp.Name, sp.Type = devSAMLProvider, "saml"
+	sp.DisplayName = "Demo SAML provider"
 	sp.IDPMetadataURL = s.samlMetadataURL
 	sp.SPEntityID = s.base + "/saml/" + devSAMLProvider + "/metadata"
 	sp.SPCertFile, sp.SPKeyFile = s.spCert, s.spKey
@@ -210,6 +212,9 @@ func devConfig(s devSetup, clientSecret string) (Config, error) {
 	sp.TrustEmail = true
 	cfg.Providers = []ProviderConfig{p, sp}
 	cfg.Upstream = s.upstreamURL
+	// The third way in, beside logins and the API: dev prints a SCIM token
+	// and a push to try.
+	cfg.SCIM.Enabled = true
 	// dev listens on loopback by default; its metrics stay on that one
 	// port (docs/configuration.md, groupgate dev).
 	cfg.Metrics.OnMainListener = true
@@ -264,10 +269,28 @@ func removeDevKeys(r *RedisConfig) error {
 	return nil
 }
 
-// seedDev creates the demo organization, repository and mappings, and
-// alice with an API token, which it returns. Mappings go through the
-// syncer so that they are audited like API calls.
-func seedDev(ctx context.Context, a *app) (string, error) {
+// devTokens are the bearer tokens dev prints.
+type devTokens struct {
+	api  string // alice's API token
+	scim string // a SCIM token, as an IdP would hold
+}
+
+// seedDev creates the demo organization, repository and mappings, alice
+// with an API token, and a SCIM token; it returns the tokens. Mappings go
+// through the syncer so that they are audited like API calls.
+func seedDev(ctx context.Context, a *app) (devTokens, error) {
+	token, err := seedDevData(ctx, a)
+	if err != nil {
+		return devTokens{}, err
+	}
+	scimToken, hash := newToken(scimTokenPrefix)
+	if _, err := a.store.CreateToken(ctx, groupgate.Token{Kind: groupgate.TokenSCIM, Name: "groupgate-dev", Hash: hash}); err != nil {
+		return devTokens{}, fmt.Errorf("seed SCIM token: %w", err)
+	}
+	return devTokens{api: token, scim: scimToken}, nil
+}
+
+func seedDevData(ctx context.Context, a *app) (string, error) {
 	// The seed follows the rules the API enforces on new names.
 	if err := errors.Join(groupgate.ValidateOrganizationName(devOrg), groupgate.ValidateRepositoryName(devRepo)); err != nil {
 		return "", fmt.Errorf("seed names: %w", err)
@@ -310,12 +333,23 @@ func seedDev(ctx context.Context, a *app) (string, error) {
 	return token, nil
 }
 
-// printDevBanner tells a person what to open and how to sign in. The token
-// is alone on the line after "API token for alice:" for scripts.
-func printDevBanner(w io.Writer, s devSetup, token string) error {
+// devSCIMUser and devSCIMGroup are the printed SCIM example's push: bob
+// (an engineer, acme MEMBER through eng) joins platform-admins, which the
+// seed maps to acme ADMIN, so his live session becomes ADMIN at once.
+const (
+	devSCIMUser  = "bob"
+	devSCIMGroup = "platform-admins"
+)
+
+// printDevBanner tells a person what to open and how to sign in. The API
+// token is alone on the line after "API token for alice:", the SCIM token
+// on the line after "SCIM token", for scripts; the SCIM example is the
+// indented block after "SCIM example", runnable with bash (curl and jq).
+func printDevBanner(w io.Writer, s devSetup, tokens devTokens) error {
+	token := tokens.api
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ngroupgate dev is running. Open %s/ in a browser.\n\n", s.base)
-	fmt.Fprintf(&b, "Pick %s or %s, then sign in at the demo identity provider as one of:\n", devOIDCProvider, devSAMLProvider)
+	b.WriteString("Pick the demo OIDC or SAML provider, then sign in at its form as one of:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  user\tpassword\tIdP groups")
 	for _, u := range devidp.Users() {
@@ -341,6 +375,9 @@ func printDevBanner(w io.Writer, s devSetup, token string) error {
 	fmt.Fprintf(&b, "API token for %s (instance admin):\n%s\n", devTokenUser, token)
 	fmt.Fprintf(&b, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", token)
 	fmt.Fprintf(&b, "    -d '{\"name\":\"%s\"}' %s/buf.alpha.registry.v1alpha1.OrganizationService/GetOrganizationByName\n\n", devOrg, s.base)
+
+	writeDevSCIMExample(&b, s.base, tokens.scim)
+	fmt.Fprintf(&b, "Admin UI: %s/admin/ (sign in as alice, an instance admin; anyone signed in sees their own access there).\n\n", s.base)
 
 	fmt.Fprintf(&b, "Identity providers (the login page offers both): %s (OIDC at %s%s, client %s), %s (SAML at %s%s)\n",
 		devOIDCProvider, s.base, devOIDCPath, devClientID, devSAMLProvider, s.base, devSAMLPath)
@@ -408,4 +445,25 @@ func writeSPKeyPair(dir string) (certFile, keyFile string, err error) {
 		}
 	}
 	return certFile, keyFile, nil
+}
+
+// writeDevSCIMExample prints the SCIM token and a push a newcomer can
+// paste: provision bob, then make him a member of platform-admins.
+func writeDevSCIMExample(b *strings.Builder, base, token string) {
+	var bob devidp.User
+	for _, u := range devidp.Users() {
+		if u.Username == devSCIMUser {
+			bob = u
+		}
+	}
+	fmt.Fprintf(b, "SCIM 2.0 is on at %s/scim/v2 (what Okta or Entra ID push users and groups to). SCIM token:\n%s\n", base, token)
+	fmt.Fprintf(b, "SCIM example: sign in as %s (acme MEMBER through eng), then push him into %s (mapped to acme ADMIN)\n", bob.Username, devSCIMGroup)
+	b.WriteString("and reload the demo app: his session is acme ADMIN at once, without signing in again (needs curl and jq).\n")
+	fmt.Fprintf(b, "  SCIM=%s/scim/v2; SCIM_TOKEN=%s\n", base, token)
+	fmt.Fprintf(b, "  %s=$(curl -sS --fail-with-body -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' \\\n", strings.ToUpper(bob.Username))
+	fmt.Fprintf(b, "    -d '{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"%s\",\"emails\":[{\"value\":\"%s\",\"primary\":true}],\"active\":true}' \\\n", bob.Username, bob.Email)
+	b.WriteString("    \"$SCIM/Users\" | jq -r .id)\n")
+	b.WriteString("  curl -sS --fail-with-body -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' \\\n")
+	fmt.Fprintf(b, "    -d '{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"%s\",\"members\":[{\"value\":\"'$%s'\"}]}' \\\n", devSCIMGroup, strings.ToUpper(bob.Username))
+	b.WriteString("    \"$SCIM/Groups\"\n\n")
 }

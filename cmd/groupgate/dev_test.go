@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -119,6 +120,8 @@ func TestDev(t *testing.T) {
 					"<th>X-Auth-Request-User</th><td>alice</td>",
 					"<th>X-Auth-Request-Groups</th><td>eng,platform-admins</td>",
 					"<th>X-Auth-Request-Org-Roles</th><td>acme=ADMIN</td>",
+					// The signed identity, decoded.
+					"<pre id=\"jwt\">", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;acme&#34;: &#34;ADMIN&#34;",
 				} {
 					if !strings.Contains(body, want) {
 						t.Errorf("demo app page lacks %q:\n%s", want, body)
@@ -175,7 +178,7 @@ func TestDev(t *testing.T) {
 				if n := countKeys(); n > 0 {
 					t.Fatalf("%d Redis keys of this dev run remain after exit", n)
 				}
-				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe")
+				noGoroutineIn(t, "(*Syncer).RunOutbox", "(*Cache).subscribe", "(*Issuer).Run")
 			})
 		})
 	}
@@ -185,5 +188,64 @@ func TestDevRefusesABadRedisURL(t *testing.T) {
 	code, _, errOut := runCLI(t, map[string]string{"REDIS_URL": "http://nope"}, "dev", "--listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, "REDIS_URL") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// devSCIMExample is the banner's SCIM example: the indented lines after
+// the "SCIM example" paragraph, up to the blank line.
+func devSCIMExample(t *testing.T, banner string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(banner, "\nSCIM example:")
+	if !ok {
+		t.Fatalf("banner has no SCIM example:\n%s", banner)
+	}
+	var script strings.Builder
+	for _, line := range strings.Split(rest, "\n")[1:] {
+		if line == "" && script.Len() > 0 {
+			break
+		}
+		if strings.HasPrefix(line, "  ") {
+			script.WriteString(strings.TrimPrefix(line, "  ") + "\n")
+		}
+	}
+	return script.String()
+}
+
+// TestDevShowsAllThreeWaysIn: the banner names the admin UI, and the SCIM
+// example it prints, run as printed, changes a signed-in user's roles at
+// once (issue 13 point 3).
+func TestDevShowsAllThreeWaysIn(t *testing.T) {
+	needTools(t, "bash", "curl", "jq")
+	d := startDev(t, nil)
+	if !strings.Contains(d.banner, "Admin UI: "+d.base+"/admin/") {
+		t.Errorf("banner lacks the admin UI's address:\n%s", d.banner)
+	}
+	if !regexp.MustCompile(`SCIM token:\nggscim_[A-Za-z0-9_-]+\n`).MatchString(d.banner) {
+		t.Errorf("banner lacks the SCIM token alone on its line:\n%s", d.banner)
+	}
+	// The API example under alice's token, as printed.
+	apiExample := regexp.MustCompile(`(?m)^  (curl -s -H 'Authorization: Bearer gg_.*\\\n.*)$`).FindStringSubmatch(d.banner)
+	if apiExample == nil {
+		t.Fatalf("banner lacks the API curl example:\n%s", d.banner)
+	}
+	if out, err := exec.Command("bash", "-e", "-o", "pipefail", "-c", apiExample[1]).CombinedOutput(); err != nil || !strings.Contains(string(out), `"name":"acme"`) {
+		t.Errorf("the banner's API example: %v\n--- script\n%s\n--- output\n%s", err, apiExample[1], out)
+	}
+
+	bob := newBrowser(t)
+	if _, body := signIn(t, bob, d.loginURL(devOIDCProvider), "bob"); !strings.Contains(body, "<th>X-Auth-Request-Org-Roles</th><td>acme=MEMBER</td>") {
+		t.Fatalf("bob's demo app page before the push:\n%s", body)
+	}
+	script := devSCIMExample(t, d.banner)
+	out, err := exec.Command("bash", "-e", "-o", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the banner's SCIM example failed: %v\n--- script\n%s--- output\n%s", err, script, out)
+	}
+	resp, err := bob.Get(d.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); !strings.Contains(body, "<th>X-Auth-Request-Org-Roles</th><td>acme=ADMIN</td>") {
+		t.Fatalf("bob's next request after the SCIM push:\n%s\n--- SCIM output\n%s", body, out)
 	}
 }

@@ -35,6 +35,8 @@ func main() {
 
 const usage = `usage:
   groupgate dev [--listen ADDR]                            run everything embedded, for trying groupgate out
+  groupgate devidp [--listen ADDR] [--public-url URL] [--write-config FILE]
+                                                           run the demo IdPs alone, for trying serve without a real IdP
   groupgate serve --config FILE                            run the server
   groupgate config check --config FILE                     validate a configuration file
   groupgate migrate --config FILE                          apply store migrations
@@ -49,6 +51,7 @@ type command string
 
 const (
 	cmdDev             command = "dev"
+	cmdDevIdP          command = "devidp"
 	cmdServe           command = "serve"
 	cmdConfigCheck     command = "config check"
 	cmdMigrate         command = "migrate"
@@ -78,10 +81,14 @@ type Main struct {
 
 	cmd        command
 	configFile string
-	listen     string // dev only
-	healthURL  string // healthcheck only
-	user       string
-	tokenName  string
+	listen     string // dev and devidp only
+	// devidp only: groupgate's public URL, and where to write a serve
+	// configuration.
+	publicURL   string
+	writeConfig string
+	healthURL   string // healthcheck only
+	user        string
+	tokenName   string
 
 	mu      sync.Mutex
 	ready   chan struct{} // closed once serve listens, or gave up trying
@@ -132,6 +139,8 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 		return flag.ErrHelp
 	case "dev":
 		m.cmd = cmdDev
+	case "devidp":
+		m.cmd = cmdDevIdP
 	case "serve":
 		m.cmd = cmdServe
 	case "migrate":
@@ -155,6 +164,10 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	switch m.cmd {
 	case cmdDev:
 		fs.StringVar(&m.listen, "listen", devListen, "`address` to listen on (host:port; port 0 picks a free port)")
+	case cmdDevIdP:
+		fs.StringVar(&m.listen, "listen", devIdPListen, "`address` to listen on (host:port; port 0 picks a free port)")
+		fs.StringVar(&m.publicURL, "public-url", devIdPPublicURL, "public_url of the groupgate that logs in here (its OIDC redirect URI is registered)")
+		fs.StringVar(&m.writeConfig, "write-config", "", "write a serve configuration using these IdPs to `file`")
 	case cmdHealthcheck:
 		fs.StringVar(&m.healthURL, "url", defaultHealthURL, "liveness `URL` to ask")
 	case cmdVersion:
@@ -177,7 +190,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if m.cmd != cmdDev && m.cmd != cmdHealthcheck && m.cmd != cmdVersion && m.configFile == "" {
+	if m.cmd != cmdDev && m.cmd != cmdDevIdP && m.cmd != cmdHealthcheck && m.cmd != cmdVersion && m.configFile == "" {
 		return usagef("groupgate %s: --config is required", m.cmd)
 	}
 	if m.cmd == cmdTokenCreate && strings.TrimSpace(m.user) == "" {
@@ -192,6 +205,8 @@ func (m *Main) Run(ctx context.Context) error {
 	switch m.cmd {
 	case cmdDev:
 		return m.runDev(ctx)
+	case cmdDevIdP:
+		return m.runDevIdP(ctx)
 	case cmdServe:
 		return m.runServe(ctx)
 	case cmdConfigCheck:

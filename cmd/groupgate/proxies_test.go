@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupgate/groupgate/idtoken"
 	"github.com/groupgate/groupgate/internal/testenv"
 )
 
@@ -136,6 +140,9 @@ type proxyCase struct {
 	// keepsAppCookies: the application still gets its own cookies (the
 	// Traefik recipe removes the Cookie header altogether).
 	keepsAppCookies bool
+	// releasesRoute: the recipe guards /releases/ with
+	// /auth?org=acme&min_role=WRITER (README: per-route authorization).
+	releasesRoute bool
 }
 
 // commonReplacements move the example deployment to the test's loopback
@@ -188,6 +195,7 @@ http {
 			return exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
 		},
 		keepsAppCookies: true,
+		releasesRoute:   true,
 	},
 	{
 		name: "Caddy",
@@ -206,6 +214,7 @@ http {
 			return cmd
 		},
 		keepsAppCookies: true,
+		releasesRoute:   true,
 	},
 	{
 		name: "Traefik",
@@ -230,6 +239,7 @@ http {
 				"--log.noColor=true",
 			)
 		},
+		releasesRoute: true,
 	},
 	{
 		name: "Envoy",
@@ -472,6 +482,42 @@ func testProxy(t *testing.T, pc proxyCase, bin string) {
 		}
 	})
 
+	t.Run("the application gets a signed identity that verifies against the JWKS", func(t *testing.T) {
+		h := get(t, "/jwt", nil)
+		claims := verifyUpstreamJWT(t, public, h.Get("X-Auth-Request-Jwt"))
+		if claims.PreferredUsername != "bob" || claims.OrgRoles["acme"] != "MEMBER" {
+			t.Fatalf("claims = %+v", claims)
+		}
+	})
+
+	if pc.releasesRoute {
+		t.Run("a route that requires WRITER on acme refuses bob, a MEMBER, with 403", func(t *testing.T) {
+			resp, err := bob.Get(front + "/releases/v1.tar.gz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("GET /releases/v1.tar.gz: %s, want 403:\n%s", resp.Status, body)
+			}
+			if h := rec.last("/releases/v1.tar.gz"); h != nil {
+				t.Fatal("the application received a request the route refuses")
+			}
+		})
+		t.Run("the same route lets bob in once his group grants MACHINE, which ranks as WRITER", func(t *testing.T) {
+			// The BSR's OrganizationRole enum spells WRITER as MACHINE.
+			mustCall(t, base, token, "OrganizationService/UpdateOrganizationGroup",
+				`{"organization_id":"`+orgID+`","group_name":"eng","role_override":"ORGANIZATION_ROLE_MACHINE"}`)
+			h := get(t, "/releases/v2.tar.gz", nil)
+			if got := h.Get("X-Auth-Request-Org-Roles"); got != "acme=MACHINE" {
+				t.Fatalf("X-Auth-Request-Org-Roles = %q, want acme=MACHINE", got)
+			}
+			if claims := verifyUpstreamJWT(t, public, h.Get("X-Auth-Request-Jwt")); claims.OrgRoles["acme"] != "MACHINE" {
+				t.Fatalf("the token says %+v, want acme MACHINE", claims.OrgRoles)
+			}
+		})
+	}
+
 	t.Run("a removed mapping is visible at the application on the next request", func(t *testing.T) {
 		mustCall(t, base, token, "OrganizationService/RemoveOrganizationGroup", `{"organization_id":"`+orgID+`","group_name":"eng"}`)
 		h := get(t, "/after-removal", nil)
@@ -532,4 +578,35 @@ func TestProxyRecipesParse(t *testing.T) {
 			t.Errorf("deploy/proxies/%s is empty", file)
 		}
 	}
+}
+
+// verifyUpstreamJWT checks raw with go-jose against the key set published
+// at public (through the proxy), as an upstream would.
+func verifyUpstreamJWT(t *testing.T, public, raw string) idtoken.Claims {
+	t.Helper()
+	if raw == "" {
+		t.Fatal("the application received no X-Auth-Request-Jwt")
+	}
+	resp, err := http.Get(public + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(body), &set); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("JWKS through the proxy: %s, %v:\n%s", resp.Status, err, body)
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var std jwt.Claims
+	var claims idtoken.Claims
+	if err := tok.Claims(set, &std, &claims); err != nil {
+		t.Fatalf("X-Auth-Request-Jwt does not verify: %v", err)
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: public, AnyAudience: jwt.Audience{public}, Time: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }

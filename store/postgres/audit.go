@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
 )
 
 // AppendAudit takes the event's ID from the identity column, so IDs grow
@@ -60,6 +63,50 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]grou
 	})
 	if err != nil {
 		return nil, dbError(err, "list audit events")
+	}
+	return evs, nil
+}
+
+// SearchAudit: see store.AuditStore.
+func (s *Store) SearchAudit(ctx context.Context, f store.AuditFilter, limit int) ([]groupgate.AuditEvent, error) {
+	var lim any
+	if limit > 0 {
+		lim = limit
+	}
+	where, args := []string{"TRUE"}, []any{}
+	for _, c := range []struct{ col, v string }{{"actor", f.Actor}, {"action", f.Action}, {"target_id", f.TargetID}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
+		}
+	}
+	if f.BeforeID > 0 {
+		args = append(args, f.BeforeID)
+		where = append(where, fmt.Sprintf("id < $%d", len(args)))
+	}
+	args = append(args, lim)
+	rows, err := s.q().Query(ctx, `SELECT id, actor, action, target_type, target_id, before, after, at FROM audit_events
+		WHERE `+strings.Join(where, " AND ")+fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args)), args...)
+	if err != nil {
+		return nil, dbError(err, "search audit events")
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.AuditEvent, error) {
+		var ev groupgate.AuditEvent
+		var before, after []byte
+		if err := r.Scan(&ev.ID, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &before, &after, &ev.At); err != nil {
+			return groupgate.AuditEvent{}, err
+		}
+		if len(before) > 0 {
+			ev.Before = before
+		}
+		if len(after) > 0 {
+			ev.After = after
+		}
+		ev.At = ev.At.UTC()
+		return ev, nil
+	})
+	if err != nil {
+		return nil, dbError(err, "search audit events")
 	}
 	return evs, nil
 }

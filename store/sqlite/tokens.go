@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/groupgate/groupgate"
@@ -156,6 +157,35 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]grou
 	}, "audit events",
 		`SELECT id, actor, action, target_type, target_id, before_json, after_json, at FROM audit_events
 		WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+}
+
+// SearchAudit: see store.AuditStore.
+func (s *Store) SearchAudit(ctx context.Context, f store.AuditFilter, limit int) ([]groupgate.AuditEvent, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	where, args := []string{"1 = 1"}, []any{}
+	for _, c := range []struct{ col, v string }{{"actor", f.Actor}, {"action", f.Action}, {"target_id", f.TargetID}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, "id < ?"), append(args, f.BeforeID)
+	}
+	args = append(args, limit)
+	return query(ctx, s, func(rows *sql.Rows) (groupgate.AuditEvent, error) {
+		var (
+			ev            groupgate.AuditEvent
+			before, after sql.NullString
+			at            int64
+		)
+		err := rows.Scan(&ev.ID, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &before, &after, &at)
+		ev.Before, ev.After, ev.At = fromJSONText(before), fromJSONText(after), fromMicros(at)
+		return ev, err
+	}, "audit events",
+		`SELECT id, actor, action, target_type, target_id, before_json, after_json, at FROM audit_events
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
 }
 
 // CreateAPIToken: see store.TokenStore. SQLite write transactions take the

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/store"
 )
 
 func (s suite) audit(t *testing.T) {
@@ -53,6 +54,46 @@ func (s suite) audit(t *testing.T) {
 		}
 		for _, tc := range cases {
 			got := must[[]groupgate.AuditEvent](t, "list "+tc.name)(st.ListAudit(ctx, tc.afterID, tc.limit))
+			if len(tc.want) == 0 {
+				if len(got) != 0 {
+					t.Errorf("%s: got %+v, want none", tc.name, got)
+				}
+				continue
+			}
+			wantEqual(t, tc.name, got, tc.want)
+		}
+	})
+
+	t.Run("a search keeps events matching every set field, newest first, paged back by ID", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		in := []groupgate.AuditEvent{
+			{Actor: "user:a", Action: "org_mapping.add", TargetType: "organization", TargetID: "o1"},
+			{Actor: "user:b", Action: "org_mapping.add", TargetType: "organization", TargetID: "o2"},
+			{Actor: "user:a", Action: "org_mapping.remove", TargetType: "organization", TargetID: "o1"},
+			{Actor: "user:a", Action: "org_mapping.add", TargetType: "organization", TargetID: "o2"},
+			{Actor: "scim", Action: "user.update", TargetType: "user", TargetID: "u1"},
+		}
+		var ev []groupgate.AuditEvent
+		for _, e := range in {
+			ev = append(ev, must[groupgate.AuditEvent](t, "append")(st.AppendAudit(ctx, e)))
+		}
+		cases := []struct {
+			name  string
+			f     store.AuditFilter
+			limit int
+			want  []groupgate.AuditEvent
+		}{
+			{"no filter lists all, newest first", store.AuditFilter{}, 0, []groupgate.AuditEvent{ev[4], ev[3], ev[2], ev[1], ev[0]}},
+			{"by actor", store.AuditFilter{Actor: "user:a"}, 0, []groupgate.AuditEvent{ev[3], ev[2], ev[0]}},
+			{"by action", store.AuditFilter{Action: "org_mapping.add"}, 0, []groupgate.AuditEvent{ev[3], ev[1], ev[0]}},
+			{"by target", store.AuditFilter{TargetID: "o2"}, 0, []groupgate.AuditEvent{ev[3], ev[1]}},
+			{"by actor, action and target together", store.AuditFilter{Actor: "user:a", Action: "org_mapping.add", TargetID: "o1"}, 0, []groupgate.AuditEvent{ev[0]}},
+			{"a first page", store.AuditFilter{Actor: "user:a"}, 2, []groupgate.AuditEvent{ev[3], ev[2]}},
+			{"the page before an ID", store.AuditFilter{Actor: "user:a", BeforeID: ev[2].ID}, 2, []groupgate.AuditEvent{ev[0]}},
+			{"nothing matches", store.AuditFilter{Actor: "nobody"}, 0, nil},
+		}
+		for _, tc := range cases {
+			got := must[[]groupgate.AuditEvent](t, "search "+tc.name)(st.SearchAudit(ctx, tc.f, tc.limit))
 			if len(tc.want) == 0 {
 				if len(got) != 0 {
 					t.Errorf("%s: got %+v, want none", tc.name, got)

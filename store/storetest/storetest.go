@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("outbox", s.outbox)
 	t.Run("batch reads", s.batchReads)
 	t.Run("bad input", s.badInput)
+	t.Run("signing keys", s.signingKeys)
 }
 
 type suite struct {
