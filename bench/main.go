@@ -60,8 +60,8 @@ type mode struct {
 }
 
 var (
-	quick = mode{load: time.Second, rounds: 5, conns: 32, sessions: 100_000, logins: 50, propagate: []int{10_000}, scimUsers: 2000}
-	long  = mode{load: 3 * time.Second, rounds: 9, conns: 32, sessions: 100_000, logins: 1000, propagate: []int{10_000, 100_000}, scimUsers: 10_000}
+	quick = mode{load: 600 * time.Millisecond, rounds: 9, conns: 32, sessions: 100_000, logins: 50, propagate: []int{10_000}, scimUsers: 2000}
+	long  = mode{load: 2 * time.Second, rounds: 15, conns: 32, sessions: 100_000, logins: 1000, propagate: []int{10_000, 100_000}, scimUsers: 10_000}
 )
 
 // row is one line of the table.
