@@ -30,8 +30,9 @@ import (
 //	string   ID, UserID, Provider
 //	string   Identity.Provider, .Subject, .Username, .Email, .DisplayName
 //	byte     flags: 1 Identity.EmailVerified, 2 Identity.GroupsPresent
-//	list     Identity.Groups
-//	string   IDToken
+//	list     Identity.Groups, Identity.DroppedGroups
+//	varint   Identity.DroppedGroupCount
+//	string   IDToken, IDPSessionID
 //	list     Memberships.Groups
 //	map      Memberships.OrgRoles (empty: nil)
 //	map      Memberships.RepoRoles (empty: nil)
@@ -39,7 +40,9 @@ import (
 //
 // Nothing may follow. The decoder checks every length against what is
 // left, so a corrupt value is an error, never a panic or a huge allocation
-// (FuzzDecodeRecord).
+// (FuzzDecodeRecord). A field added to Record, Identity or Memberships
+// must be added here (TestEveryFieldOfARecordIsEncoded fails until it is)
+// and, once records of this layout exist, under a new version byte.
 const recordV1 = 0x01
 
 const (
@@ -49,12 +52,15 @@ const (
 
 func encodeRecord(rec *Record) ([]byte, error) {
 	m := rec.Memberships
-	n := 1 + 2*binary.MaxVarintLen64 + 4 + len(rec.IDToken)
+	n := 1 + 3*binary.MaxVarintLen64 + 6 + len(rec.IDToken) + len(rec.IDPSessionID)
 	for _, s := range [...]string{rec.ID, rec.UserID, rec.Provider, rec.Identity.Provider, rec.Identity.Subject,
 		rec.Identity.Username, rec.Identity.Email, rec.Identity.DisplayName} {
 		n += len(s) + 2
 	}
 	for _, g := range rec.Identity.Groups {
+		n += len(g) + 2
+	}
+	for _, g := range rec.Identity.DroppedGroups {
 		n += len(g) + 2
 	}
 	for _, g := range m.Groups {
@@ -81,7 +87,10 @@ func encodeRecord(rec *Record) ([]byte, error) {
 	}
 	b = append(b, flags)
 	b = appendList(b, rec.Identity.Groups)
+	b = appendList(b, rec.Identity.DroppedGroups)
+	b = binary.AppendVarint(b, int64(rec.Identity.DroppedGroupCount))
 	b = appendString(b, rec.IDToken)
+	b = appendString(b, rec.IDPSessionID)
 	b = appendList(b, m.Groups)
 	b = appendMap(b, m.OrgRoles)
 	b = appendMap(b, m.RepoRoles)
@@ -286,7 +295,10 @@ func decodeV1(s string) (*Record, error) {
 	rec.Identity.EmailVerified = flags&flagEmailVerified != 0
 	rec.Identity.GroupsPresent = flags&flagGroupsPresent != 0
 	rec.Identity.Groups = r.list()
+	rec.Identity.DroppedGroups = r.list()
+	rec.Identity.DroppedGroupCount = int(r.varint())
 	rec.IDToken = r.string()
+	rec.IDPSessionID = r.string()
 	rec.Memberships.Groups = r.list()
 	rec.Memberships.OrgRoles = readMap[groupgate.OrgRole](r)
 	rec.Memberships.RepoRoles = readMap[groupgate.RepoRole](r)
