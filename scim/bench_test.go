@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
+	stdsync "sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/groupgate/groupgate"
@@ -169,6 +172,85 @@ func benchFilteredList(b *testing.B, seed *benchSeed) {
 				b.StopTimer()
 				check(benchExpect(b, w, 200, "GET "+target))
 				b.StartTimer()
+			}
+		})
+	}
+	// An IdP walking every active user: the page at 90,001 right after
+	// the page at 89,901, as a walk asks for it (only the second timed).
+	b.Run("active-eq-true-page-901-walking", func(b *testing.B) {
+		q := url.Values{"filter": {`active eq true`}, "count": {"100"}}
+		prev, next := q, url.Values{"filter": q["filter"], "count": q["count"]}
+		prev.Set("startIndex", "89901")
+		next.Set("startIndex", "90001")
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			benchExpect(b, benchSend(seed.e.srv, "GET", "/scim/v2/Users?"+prev.Encode(), nil), 200, "GET page 89,901")
+			b.StartTimer()
+			w := benchSend(seed.e.srv, "GET", "/scim/v2/Users?"+next.Encode(), nil)
+			b.StopTimer()
+			out := benchExpect(b, w, 200, "GET page 90,001")
+			if res, _ := out["Resources"].([]any); len(res) != 100 || out["totalResults"] != float64(n) {
+				b.Fatalf("page 90,001: %d resources of %v", len(res), out["totalResults"])
+			}
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkSCIMCreateRate is the import rate the issue-15 targets name:
+// POST /Users through the handler on PostgreSQL, from one client and from
+// 8 concurrent ones, as users/s. GROUPGATE_BENCH_SCIM_USERS sets the
+// users per round (2,000).
+//
+//	go test -run '^$' -bench BenchmarkSCIMCreateRate -benchtime 1x ./scim/
+func BenchmarkSCIMCreateRate(b *testing.B) {
+	n := 2000
+	if v := os.Getenv("GROUPGATE_BENCH_SCIM_USERS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 8 {
+			b.Fatalf("GROUPGATE_BENCH_SCIM_USERS=%q: want a count of at least 8", v)
+		}
+	}
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("postgres/clients-%d", clients), func(b *testing.B) {
+			st, _ := openPostgresAnalyzed(b)
+			e := newEnvOn(b, st)
+			rounds := 0
+			for b.Loop() {
+				b.StopTimer()
+				bodies := make([][]byte, n)
+				for i := range bodies {
+					bodies[i] = benchUserJSON(fmt.Sprintf("rate-r%d-%06d", rounds, i), i)
+				}
+				var next atomic.Int64
+				var failed atomic.Value
+				var wg stdsync.WaitGroup
+				b.StartTimer()
+				for range clients {
+					wg.Go(func() {
+						for {
+							i := int(next.Add(1)) - 1
+							if i >= n {
+								return
+							}
+							if w := benchSend(e.srv, "POST", "/scim/v2/Users", bodies[i]); w.Code != 201 {
+								failed.CompareAndSwap(nil, fmt.Sprintf("POST /Users #%d: status %d: %s", i, w.Code, w.Body.String()))
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				if f := failed.Load(); f != nil {
+					b.Fatal(f)
+				}
+				rounds++
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(rounds*n)/b.Elapsed().Seconds(), "users/s")
+			if got, err := e.st.CountUsers(e.ctx); err != nil || got != rounds*n {
+				b.Fatalf("CountUsers = %d, %v; want %d", got, err, rounds*n)
 			}
 		})
 	}

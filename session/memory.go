@@ -168,6 +168,13 @@ func (m *Memory) NextGenerations(ctx context.Context, userIDs []string) (map[str
 	return out, nil
 }
 
+// Generation reads the user's counter.
+func (m *Memory) Generation(ctx context.Context, userID string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gens[userID], nil
+}
+
 // SetMembershipsIf checks the generation and rewrites under one lock, so
 // no NextGenerations can come between.
 func (m *Memory) SetMembershipsIf(ctx context.Context, userID string, gen int64, ms groupgate.Memberships) (bool, int, error) {

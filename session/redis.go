@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -27,6 +28,27 @@ type Redis struct {
 	// guard, set by GuardFailovers behind Sentinel, confirms revoking
 	// writes (failover.go).
 	guard *failoverGuard
+	// jsonRecords writes records as JSON, which versions before the
+	// binary layout read (WithJSONRecords).
+	jsonRecords bool
+}
+
+// WithJSONRecords makes r write session records as JSON, as versions
+// before the binary layout (codec.go) did, for the first step of a rolling
+// upgrade from one: replicas of both versions then read every record.
+// Records of either layout are read either way.
+func (r *Redis) WithJSONRecords() { r.jsonRecords = true }
+
+// encode writes rec in the layout r is configured for.
+func (r *Redis) encode(rec *Record) ([]byte, error) {
+	if r.jsonRecords {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return nil, groupgate.WrapError(groupgate.Internal, err, "encode session")
+		}
+		return b, nil
+	}
+	return encodeRecord(rec)
 }
 
 var _ Backend = (*Redis)(nil)
@@ -140,7 +162,7 @@ func (r *Redis) Save(ctx context.Context, rec *Record) error {
 	if err := checkRecord(rec, now); err != nil {
 		return err
 	}
-	data, err := encodeRecord(rec)
+	data, err := r.encode(rec)
 	if err != nil {
 		return err
 	}
@@ -172,14 +194,14 @@ func (r *Redis) Load(ctx context.Context, id string) (*Record, error) {
 	if !ok {
 		return nil, notFound(id)
 	}
-	b, err := r.client.Get(ctx, key).Bytes()
+	b, err := r.client.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, notFound(id)
 	}
 	if err != nil {
 		return nil, unavailable(err, "load session")
 	}
-	rec, err := decodeRecord(b)
+	rec, err := decodeRecordString(b)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +268,7 @@ func decodeLive(vals []any, userID string, now time.Time) ([]*Record, error) {
 		if !ok {
 			continue
 		}
-		rec, err := decodeRecord([]byte(s))
+		rec, err := decodeRecordString(s)
 		if err != nil {
 			return nil, err
 		}
@@ -400,6 +422,18 @@ func (r *Redis) NextGenerations(ctx context.Context, userIDs []string) (map[stri
 	return out, nil
 }
 
+// Generation reads the user's counter (0 when missing).
+func (r *Redis) Generation(ctx context.Context, userID string) (int64, error) {
+	g, err := r.client.Get(ctx, r.genKey(userTag(userID))).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, unavailable(err, "read generation")
+	}
+	return g, nil
+}
+
 // SetMembershipsIf checks the user's counter in the same script that
 // writes (rewriteScript): the rewrite is skipped when the counter no
 // longer holds gen, even if a NextGenerations lands between the first
@@ -548,7 +582,7 @@ func (r *Redis) rewriteCall(gk, idx, want string, now time.Time, ids, keys []str
 		old, _ := findValue(keys, vals, key)
 		args = append(args, old)
 		rec.Memberships = m
-		data, err := encodeRecord(rec)
+		data, err := r.encode(rec)
 		if err != nil {
 			return nil, nil, err
 		}

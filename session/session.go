@@ -73,6 +73,10 @@ type UserSessions interface {
 	// value taken later is larger. A writer takes it after the change it
 	// propagates has committed and before it reads the store.
 	NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// Generation reads the user's generation counter without taking one:
+	// the last value NextGenerations handed out, or 0 when the counter is
+	// unknown (never taken, expired, or lost).
+	Generation(ctx context.Context, userID string) (int64, error)
 	// SetMembershipsIf is SetMemberships done atomically only while gen is
 	// still the user's latest generation. applied is false when a later
 	// generation was taken: that writer read a newer state and will write
@@ -214,24 +218,8 @@ func redactID(id string) string {
 	return "(malformed)"
 }
 
-func encodeRecord(rec *Record) ([]byte, error) {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return nil, groupgate.WrapError(groupgate.Internal, err, "encode session")
-	}
-	return b, nil
-}
-
-func decodeRecord(b []byte) (*Record, error) {
-	var rec Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, groupgate.WrapError(groupgate.Internal, err, "decode session")
-	}
-	return &rec, nil
-}
-
 // roundTrip returns a copy of rec as Redis would give it back: passing
-// through JSON normalises what the encoding does not keep (monotonic clock
+// through the encoding normalises what it does not keep (monotonic clock
 // readings, time zones, empty maps), so every backend answers alike.
 func roundTrip(rec *Record) (*Record, error) {
 	b, err := encodeRecord(rec)

@@ -26,6 +26,9 @@ func (c *countingWriter) NextGenerations(_ context.Context, ids []string) (map[s
 	return out, nil
 }
 
+// Generation is 1, the only generation NextGenerations hands out.
+func (c *countingWriter) Generation(context.Context, string) (int64, error) { return 1, nil }
+
 func (c *countingWriter) SetMembershipsIf(context.Context, string, int64, groupgate.Memberships) (bool, int, error) {
 	c.sets.Add(1)
 	return true, 1, nil

@@ -50,6 +50,12 @@ func (r *recorder) NextGenerations(_ context.Context, userIDs []string) (map[str
 	return out, nil
 }
 
+func (r *recorder) Generation(_ context.Context, userID string) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gens[userID], nil
+}
+
 func (r *recorder) SetMembershipsIf(_ context.Context, userID string, gen int64, m groupgate.Memberships) (bool, int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -19,6 +19,9 @@ type SnapshotWriter interface {
 	// NextGenerations takes the next generation of each user; a value
 	// taken later is larger, whichever replica takes it.
 	NextGenerations(ctx context.Context, userIDs []string) (map[string]int64, error)
+	// Generation reads the user's counter without taking a value: the
+	// last one taken, or 0 when unknown.
+	Generation(ctx context.Context, userID string) (int64, error)
 	// SetMembershipsIf rewrites the user's sessions unless a generation
 	// after gen was taken (applied false, not an error).
 	SetMembershipsIf(ctx context.Context, userID string, gen int64, m groupgate.Memberships) (applied bool, n int, err error)

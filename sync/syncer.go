@@ -19,14 +19,17 @@ import (
 // audit event, and after the commit recomputes the affected users' access
 // and pushes it to their live sessions.
 type Syncer struct {
-	st       store.Store
-	now      func() time.Time
-	log      *slog.Logger
-	filter   func(string) bool
-	names    *nameCache
-	push     *pusher
-	attempts int
-	backoff  time.Duration
+	st     store.Store
+	now    func() time.Time
+	log    *slog.Logger
+	filter func(string) bool
+	names  *nameCache
+	push   *pusher
+	// loginGens lets the Refresh after a login skip a second resolution
+	// (logingen.go).
+	loginGens *loginGens
+	attempts  int
+	backoff   time.Duration
 	// trustEmail names the providers configured to vouch for the emails
 	// they send (trust_email): their logins count as email-verified.
 	trustEmail map[string]bool
@@ -76,12 +79,13 @@ func WithPushRetry(attempts int, backoff time.Duration) Option {
 // New returns a Syncer writing to st and pushing snapshots to sessions.
 func New(st store.Store, sessions SnapshotWriter, opts ...Option) *Syncer {
 	s := &Syncer{
-		st:       st,
-		now:      time.Now,
-		log:      slog.New(slog.DiscardHandler),
-		names:    newNameCache(),
-		attempts: 3,
-		backoff:  100 * time.Millisecond,
+		st:        st,
+		now:       time.Now,
+		log:       slog.New(slog.DiscardHandler),
+		names:     newNameCache(),
+		loginGens: newLoginGens(),
+		attempts:  3,
+		backoff:   100 * time.Millisecond,
 
 		outboxLease: DefaultOutboxLease,
 		outboxGrace: DefaultOutboxGrace,
@@ -226,13 +230,21 @@ func viewUser(u groupgate.User) userView {
 // pushed reports whether the push succeeded. The access is returned even
 // when no generation could be taken (the login still needs it).
 func (s *Syncer) syncUser(ctx context.Context, userID string) (a Access, pushed bool, err error) {
+	a, _, pushed, err = s.syncUserGen(ctx, userID)
+	return a, pushed, err
+}
+
+// syncUserGen is syncUser that also returns the generation it pushed
+// under (0 when it took none).
+func (s *Syncer) syncUserGen(ctx context.Context, userID string) (a Access, gen int64, pushed bool, err error) {
 	ctx = context.WithoutCancel(ctx)
 	gens, ok := s.push.generations(ctx, []string{userID})
 	a, err = s.resolve(ctx, s.st, userID)
 	if err != nil || !ok {
-		return a, false, err
+		return a, 0, false, err
 	}
-	return a, s.push.setMemberships(ctx, userID, gens[userID], a.Memberships()), nil
+	gen = gens[userID]
+	return a, gen, s.push.setMemberships(ctx, userID, gen, a.Memberships()), nil
 }
 
 // syncUsers recomputes and pushes the access of every user in ids, chunk by
@@ -276,6 +288,19 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 		}
 	}
 	return true // replaced by the deferred result
+}
+
+// SessionStarted is called after a session holding the snapshot Login
+// returned was saved. A mapping change committed between Login's read and
+// the save was pushed to the user's sessions before this one existed: it
+// then refreshes the user, as Refresh does. It knows whether one can have
+// been from the user's generation counter (logingen.go), so a login costs
+// one resolution and one outbox entry unless a change races it.
+func (s *Syncer) SessionStarted(ctx context.Context, userID string) {
+	if s.upToDate(ctx, userID) {
+		return
+	}
+	s.Refresh(ctx, userID)
 }
 
 // Refresh recomputes the access of users and pushes it to their live

@@ -43,8 +43,16 @@ func (s *Syncer) Login(ctx context.Context, ident groupgate.Identity) (groupgate
 	}
 	var a Access
 	s.settle(ctx, entry, func() bool {
-		var pushed bool
-		a, pushed, err = s.syncUser(ctx, user.ID)
+		var (
+			pushed bool
+			gen    int64
+		)
+		a, gen, pushed, err = s.syncUserGen(ctx, user.ID)
+		if err == nil && pushed {
+			// The Refresh after the caller saves the session may then
+			// skip its resolution (logingen.go).
+			s.loginGens.put(user.ID, gen, s.now())
+		}
 		return err == nil && pushed
 	})
 	if s.crashAfterCommit {
@@ -86,7 +94,12 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 	verified := s.emailVerified(ident)
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		u, how, err := s.findLoginUser(ctx, tx, ident)
-		var before any
+		var (
+			before any
+			// prior is the existing user's view; its groups are read
+			// below, where the group set is locked and read anyway.
+			prior *userView
+		)
 		switch {
 		case groupgate.IsCode(err, groupgate.NotFound):
 			if u, err = createLoginUser(ctx, tx, ident, verified); err != nil {
@@ -98,13 +111,8 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 			if !u.Active {
 				return groupgate.WrapError(groupgate.Forbidden, ErrDeactivated, "account deactivated")
 			}
-			old, err := tx.GetGroupSet(ctx, u.ID)
-			if err != nil {
-				return fmt.Errorf("load group set of %s: %w", u.ID, err)
-			}
 			v := viewUser(u)
-			v.Groups = old.Names()
-			before = v
+			prior = &v
 			if u, err = s.refreshProfile(ctx, tx, u, ident, how, verified); err != nil {
 				return err
 			}
@@ -113,10 +121,16 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 			return fmt.Errorf("link %s identity to user %s: %w", ident.Provider, u.ID, err)
 		}
 		set, err := tx.UpdateGroupSet(ctx, u.ID, func(old groupgate.GroupSet) (groupgate.GroupSet, error) {
+			if prior != nil {
+				prior.Groups = old.Names()
+			}
 			return replaceSource(old, groupgate.SourceLogin, groups), nil
 		})
 		if err != nil {
 			return fmt.Errorf("update group set of %s: %w", u.ID, err)
+		}
+		if prior != nil {
+			before = *prior
 		}
 		out = u
 		after := viewUser(u)

@@ -238,7 +238,7 @@ func (f loginFinisher) finish(w http.ResponseWriter, r *http.Request, v verified
 	// A mapping change committed between Login's read and the save above
 	// was pushed to the user's sessions before this one existed; a fresh
 	// push, ordered after the save, brings the new session up to date.
-	f.deps.Accounts.Refresh(ctx, user.ID)
+	f.deps.Accounts.SessionStarted(ctx, user.ID)
 	f.count(v.Provider, "success")
 	if v.AfterStart != nil {
 		v.AfterStart(ctx, rec.ID)

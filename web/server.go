@@ -58,9 +58,11 @@ type AccountSyncer interface {
 	// Resolve returns the user's effective roles with their sources.
 	// NotFound when the user no longer exists.
 	Resolve(ctx context.Context, userID string) (sync.Access, error)
-	// Refresh recomputes the users' access and pushes it to every live
-	// session of theirs, the new one included.
-	Refresh(ctx context.Context, userIDs ...string)
+	// SessionStarted follows the save of a session holding the snapshot
+	// Login returned: it pushes the user's access again, to every live
+	// session of theirs, the new one included, only if a change may have
+	// been pushed between Login's read and the save.
+	SessionStarted(ctx context.Context, userID string)
 }
 
 // Config holds the static settings of the HTTP surface, read from the

@@ -198,9 +198,9 @@ func (a tracedAccounts) Resolve(ctx context.Context, userID string) (sync.Access
 	return acc, err
 }
 
-func (a tracedAccounts) Refresh(ctx context.Context, userIDs ...string) {
-	ctx, span := a.t.Start(ctx, "sync.Refresh", trace.WithAttributes(attribute.Int("groupgate.users", len(userIDs))))
-	a.next.Refresh(ctx, userIDs...)
+func (a tracedAccounts) SessionStarted(ctx context.Context, userID string) {
+	ctx, span := a.t.Start(ctx, "sync.SessionStarted", trace.WithAttributes(userKey.String(userID)))
+	a.next.SessionStarted(ctx, userID)
 	span.End()
 }
 

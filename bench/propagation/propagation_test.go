@@ -3,6 +3,7 @@ package propagation
 import (
 	"context"
 	"fmt"
+	"os"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,18 @@ import (
 	"github.com/groupgate/groupgate/sync"
 )
 
-const users = 10_000
+// sessionCount is the number of users, each with one live session:
+// 10,000, or GROUPGATE_BENCH_SESSIONS (the harness's long mode asks for
+// 100,000).
+func sessionCount(b *testing.B) int {
+	n := 10_000
+	if v := os.Getenv("GROUPGATE_BENCH_SESSIONS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
+			b.Fatalf("GROUPGATE_BENCH_SESSIONS=%q: want a positive count", v)
+		}
+	}
+	return n
+}
 
 // parallel runs fn(i) for i in [0, n) on workers goroutines and returns
 // the first error.
@@ -49,9 +61,11 @@ func parallel(n, workers int, fn func(i int) error) error {
 // BenchmarkRemoveMappingReaches10000Sessions times RemoveOrgMapping, made
 // through one replica's syncer, until the last of 10,000 sessions (read
 // through another replica's cached backend) no longer shows the role.
+// GROUPGATE_BENCH_SESSIONS changes the number of sessions.
 //
 //	go test -run '^$' -bench . -benchtime 3x ./bench/propagation/
 func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
+	users := sessionCount(b)
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, testenv.Postgres(b))
 	if err != nil {

@@ -322,6 +322,9 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis sessions: %w", err)
 	}
+	if r.RecordEncoding == "json" {
+		rs.WithJSONRecords()
+	}
 	if r.MasterName != "" {
 		// Behind Sentinel, revoking writes are confirmed so that a
 		// failover cannot undo them (session/failover.go).

@@ -162,10 +162,14 @@ type RedisConfig struct {
 	DB         int              `yaml:"db"`
 	KeyPrefix  string           `yaml:"key_prefix"`
 	LocalCache LocalCacheConfig `yaml:"local_cache"`
+	// RecordEncoding is how session records are written: binary, or json
+	// while replicas of a version before the binary layout still run.
+	RecordEncoding string `yaml:"record_encoding"`
 }
 
 func (r *RedisConfig) setDefaults() {
 	r.KeyPrefix = "groupgate:"
+	r.RecordEncoding = "binary"
 	r.LocalCache = LocalCacheConfig{Enabled: true, TTL: Duration(session.DefaultCacheTTL), Size: session.DefaultCacheSize}
 }
 
@@ -887,6 +891,9 @@ func (d *decoder) validate(c *Config) {
 		}
 		if r.LocalCache.Size < 1 {
 			d.problemf("redis.local_cache.size", "must be at least 1, is %d", r.LocalCache.Size)
+		}
+		if r.RecordEncoding != "binary" && r.RecordEncoding != "json" {
+			d.problemf("redis.record_encoding", "must be binary or json, is %q", r.RecordEncoding)
 		}
 	}
 

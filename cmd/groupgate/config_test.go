@@ -124,6 +124,7 @@ func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
 		{"a local cache ttl over the 10s maximum", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: 30s # <-\n", "redis.local_cache.ttl", "at most 10s"},
 		{"a zero local cache ttl", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    enabled: true\n    ttl: 0s # <-\n", "redis.local_cache.ttl", "must be positive"},
 		{"a local cache of no entries", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    size: 0 # <-\n", "redis.local_cache.size", "at least 1"},
+		{"an unknown record encoding", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  record_encoding: protobuf # <-\n", "redis.record_encoding", "binary or json"},
 		{"an unknown local cache key", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    max_entries: 5 # <-\n", "redis.local_cache.max_entries", "unknown key"},
 		{"a trusted proxy that is not an IP or CIDR", goodConfig + "trusted_proxies: [10.0.0.0/8, proxy.local] # <-\n", "trusted_proxies[1]", "neither an IP address nor a CIDR"},
 		{"an unknown log format", goodConfig + "log:\n  format: xml # <-\n", "log.format", "not one of json, text"},

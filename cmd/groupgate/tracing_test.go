@@ -181,8 +181,8 @@ func TestTracingShowsOneLoginAsASpanTree(t *testing.T) {
 		if _, ok := st.descendant(start, scoped(redisScope)); !ok {
 			t.Errorf("no Redis span below session.Start:\n%s", st.dump(cb, ""))
 		}
-		if _, ok := st.child(cb, named("sync.Refresh")); !ok {
-			t.Errorf("no sync.Refresh below the callback:\n%s", st.dump(cb, ""))
+		if _, ok := st.child(cb, named("sync.SessionStarted")); !ok {
+			t.Errorf("no sync.SessionStarted below the callback:\n%s", st.dump(cb, ""))
 		}
 		for _, s := range st.spans {
 			if s.SpanContext.TraceID() == cb.SpanContext.TraceID() && s.Resource != nil {

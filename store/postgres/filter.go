@@ -92,6 +92,15 @@ func (dialect) ArrayExists(p *sqlfilter.Params, doc string, segs []string, alias
 		arr, alias, c), nil
 }
 
+// Values is the column migration 0008 keeps, with its trigram index, for
+// the emails of users.
+func (dialect) Values(alias, attr string) string {
+	if alias == "u" && attr == "emails" {
+		return "u.emails_values"
+	}
+	return ""
+}
+
 // SortJSON sorts numbers (and booleans as 0/1) before strings, as SQLite
 // orders them.
 func (dialect) SortJSON(p *sqlfilter.Params, doc string, segs []string, desc bool, id string) string {

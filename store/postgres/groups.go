@@ -11,6 +11,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/groupset"
 )
 
 const groupColumns = `id, name, external_id, scim, created_at, updated_at, version`
@@ -188,20 +189,26 @@ func (s *Store) UpdateGroupSet(ctx context.Context, userID string, fn func(group
 		if err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM group_memberships WHERE user_id = $1`, userID); err != nil {
-			return dbError(err, "replace group set of user %s", userID)
-		}
-		if len(next) > 0 {
-			groups := make([]string, len(next))
-			sources := make([]string, len(next))
-			added := make([]time.Time, len(next))
-			for i, m := range next {
-				groups[i], sources[i], added[i] = m.Group, string(m.Source), m.AddedAt
+		// Only what changed is written: every login rewrites the set,
+		// usually to the same groups, and deleting and inserting a
+		// thousand unchanged rows per login left as many dead rows and
+		// index entries behind (issue 15).
+		removed, added := groupset.Diff(cur, next)
+		if len(removed) > 0 {
+			groups, sources, _ := columns(removed)
+			// One statement for the whole change, whatever its size.
+			_, err := q.Exec(ctx, `DELETE FROM group_memberships WHERE user_id = $1
+				AND (group_name, source) IN (SELECT g, src FROM unnest($2::text[], $3::text[]) AS t(g, src))`,
+				userID, groups, sources)
+			if err != nil {
+				return dbError(err, "replace group set of user %s", userID)
 			}
-			// One statement for the whole set, whatever its size.
+		}
+		if len(added) > 0 {
+			groups, sources, at := columns(added)
 			_, err := q.Exec(ctx, `INSERT INTO group_memberships (user_id, group_name, source, added_at)
 				SELECT $1, g, src, a FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(g, src, a)`,
-				userID, groups, sources, added)
+				userID, groups, sources, at)
 			if err != nil {
 				return dbError(err, "replace group set of user %s", userID)
 			}
@@ -213,6 +220,15 @@ func (s *Store) UpdateGroupSet(ctx context.Context, userID string, fn func(group
 		return nil, err
 	}
 	return out, nil
+}
+
+// columns splits memberships into the arrays unnest reads.
+func columns(set groupgate.GroupSet) (groups, sources []string, added []time.Time) {
+	groups, sources, added = make([]string, len(set)), make([]string, len(set)), make([]time.Time, len(set))
+	for i, m := range set {
+		groups[i], sources[i], added[i] = m.Group, string(m.Source), m.AddedAt
+	}
+	return groups, sources, added
 }
 
 // checkGroupSet refuses what the schema would, with a clear message, stamps

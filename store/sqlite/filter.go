@@ -104,6 +104,10 @@ func (dialect) ArrayExists(p *sqlfilter.Params, doc string, segs []string, alias
 
 // SortJSON relies on SQLite's ordering of values: numbers (and booleans as
 // 0/1) before text.
+// Values: SQLite keeps no such column (a generated column cannot gather
+// an array's elements), so value filters read every document.
+func (dialect) Values(string, string) string { return "" }
+
 func (dialect) SortJSON(p *sqlfilter.Params, doc string, segs []string, desc bool, id string) string {
 	path := jsonPath(p, segs)
 	key := "CASE WHEN json_type(" + doc + ", " + path + ") IN ('text', 'integer', 'real', 'true', 'false') THEN json_extract(" + doc + ", " + path + ") END"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/groupset"
 )
 
 const groupColumns = `id, name, external_id, scim, created_at, updated_at, version`
@@ -186,10 +187,16 @@ func (s *Store) UpdateGroupSet(ctx context.Context, userID string, fn func(group
 		if err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx, `DELETE FROM group_memberships WHERE user_id = ?`, userID); err != nil {
-			return s.wrap(ctx, err, "clear group set of user %s", userID)
+		// Only what changed is written (a login rewrites the set, usually
+		// to the same groups).
+		removed, added := groupset.Diff(cur, set)
+		for _, m := range removed {
+			if _, err := q.ExecContext(ctx, `DELETE FROM group_memberships WHERE user_id = ? AND group_name = ? AND source = ?`,
+				userID, m.Group, string(m.Source)); err != nil {
+				return s.wrap(ctx, err, "remove group %q of user %s", m.Group, userID)
+			}
 		}
-		for _, m := range set {
+		for _, m := range added {
 			if _, err := q.ExecContext(ctx, `INSERT INTO group_memberships (user_id, group_name, source, added_at) VALUES (?, ?, ?, ?)`,
 				userID, m.Group, string(m.Source), micros(m.AddedAt)); err != nil {
 				return s.wrap(ctx, err, "store group %q of user %s", m.Group, userID)

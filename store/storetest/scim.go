@@ -227,6 +227,16 @@ func (s suite) scimUserFilters(t *testing.T) {
 			store.ValuePath{Attr: "emails", Filter: store.And{Left: attrCmp("type", store.OpEq, "home"), Right: attrCmp("value", store.OpEw, "example.com")}},
 			nil},
 		{"a value path over any email", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpEq, "alice@home.org")}, []string{"alice"}},
+		{"an email value path sw ignores case", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpSw, "ALICE@")}, []string{"alice"}},
+		{"an email value path ew matches any element", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpEw, "HOME.ORG")}, []string{"alice"}},
+		{"an email value path co", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpCo, "@EXAMPLE.")}, []string{"BOB", "alice"}},
+		{"a case-exact email value path respects case", store.ValuePath{Attr: "emails", Filter: exact("value", store.OpCo, "EXAMPLE")}, nil},
+		{"an email eq is the whole value, not a part", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpEq, "bob@example.co")}, nil},
+		{"% in an email value is a literal", store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpCo, "%")}, nil},
+		{"an email value path with or", store.ValuePath{Attr: "emails", Filter: store.Or{Left: attrCmp("value", store.OpEq, "bob@example.com"), Right: attrCmp("value", store.OpEq, "alice@home.org")}},
+			[]string{"BOB", "alice"}},
+		{"not an email value path", store.Not{Filter: store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpEw, "@example.com")}},
+			[]string{"carol_x", "dave%"}},
 		{"a multi-valued attribute is present when it has elements", attrCmp("emails", store.OpPresent, nil), []string{"BOB", "alice"}},
 		{"an enterprise extension attribute", attrCmp(enterprise+".employeeNumber", store.OpEq, "200"), []string{"BOB"}},
 		{"an extension value with a special character", attrCmp(enterprise+".department", store.OpCo, "&"), []string{"alice"}},
@@ -405,6 +415,30 @@ func (s suite) scimSorting(t *testing.T) {
 				t.Errorf("total = %d, want %d", total, len(wantAll))
 			}
 		})
+	}
+	// Pages past the first in the default order take another path in
+	// PostgreSQL (the IDs first, then the rows): the same answers.
+	for _, q := range []struct {
+		name string
+		q    store.Query
+		want []string
+	}{
+		{"creation order", store.Query{}, []string{"alice", "BOB", "carol_x", "dave%"}},
+		{"creation order, filtered", store.Query{Filter: attrCmp("active", store.OpEq, true)}, wantAll},
+		{"creation order, a value path", store.Query{Filter: store.ValuePath{Attr: "emails", Filter: attrCmp("value", store.OpCo, "example")}}, []string{"alice", "BOB"}},
+	} {
+		for _, opts := range pages(len(q.want)) {
+			t.Run("paging in "+q.name+" "+pageName(opts)+" keeps the total", func(t *testing.T) {
+				qq := q.q
+				qq.Offset, qq.Limit = opts.Offset, opts.Limit
+				got, total, err := st.QueryUsers(ctx, qq)
+				noErr(t, err, "QueryUsers")
+				wantEqual(t, "page", userNames(got), window(q.want, opts))
+				if total != len(q.want) {
+					t.Errorf("total = %d, want %d", total, len(q.want))
+				}
+			})
+		}
 	}
 	t.Run("groups sort by displayName and page with totals", func(t *testing.T) {
 		for _, name := range []string{"b", "C", "a"} {

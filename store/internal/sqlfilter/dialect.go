@@ -32,6 +32,12 @@ type Dialect interface {
 	// element for which cond, given the element's expression as a
 	// document, holds; alias is unique within the statement.
 	ArrayExists(p *Params, doc string, segs []string, alias string, cond func(elem string) (string, error)) (string, error)
+	// Values is a column of the table aliased alias holding the text of
+	// every string "value" of the multi-valued attribute attr of the
+	// document, each between newlines, folded as Fold folds ("\nA\nB\n"
+	// folded); "" when the backend keeps no such column. It lets an index
+	// narrow a value filter before the document is read (valuePrefilter).
+	Values(alias, attr string) string
 	// SortJSON is the ORDER BY list for the value at segs in doc: values
 	// present first ascending and last descending, ties by id.
 	SortJSON(p *Params, doc string, segs []string, desc bool, id string) string

@@ -95,6 +95,8 @@ type scope struct {
 	element bool
 	// email is the primary email column, which serves sorting by emails.
 	email string
+	// values are the Values columns by multi-valued attribute.
+	values map[string]string
 }
 
 func scopeOf(d Dialect, res Resource) (scope, error) {
@@ -120,8 +122,9 @@ func scopeOf(d Dialect, res Resource) (scope, error) {
 					},
 				},
 			},
-			doc:   d.Document("u"),
-			email: "u.email",
+			doc:    d.Document("u"),
+			email:  "u.email",
+			values: map[string]string{"emails": d.Values("u", "emails")},
 		}, nil
 	case Groups:
 		return scope{
@@ -258,9 +261,61 @@ func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, e
 	if err != nil {
 		return "", err
 	}
-	return t.d.ArrayExists(&t.p, sc.doc, segs, "e"+suffix, func(elem string) (string, error) {
+	cond, err := t.d.ArrayExists(&t.p, sc.doc, segs, "e"+suffix, func(elem string) (string, error) {
 		return t.where(scope{doc: elem, element: true}, f)
 	})
+	if err != nil {
+		return "", err
+	}
+	if col := sc.values[attr]; col != "" {
+		for _, pattern := range valuePatterns(f) {
+			// Implied by the EXISTS (an element whose value matches puts
+			// the pattern's text, between newlines as the pattern says,
+			// into the column), so it only narrows: with an index on the
+			// column a search reads the few candidate rows' documents
+			// instead of every row's.
+			cond = "(" + cond + " AND " + t.d.Match(&t.p, col, pattern, true) + ")"
+		}
+	}
+	return cond, nil
+}
+
+// valuePatterns are LIKE patterns over a Values column that every row
+// with an element matching f matches: one per string comparison of
+// "value" that f requires (the top-level and-chain), folded as Fold folds.
+func valuePatterns(f store.Filter) []string {
+	switch f := f.(type) {
+	case store.And:
+		return append(valuePatterns(f.Left), valuePatterns(f.Right)...)
+	case store.Compare:
+		s, ok := f.Value.(string)
+		if !ok || !strings.EqualFold(f.Attr, "value") {
+			return nil
+		}
+		s = escapeLike(foldASCII(s))
+		switch f.Op {
+		case store.OpEq:
+			return []string{"%\n" + s + "\n%"}
+		case store.OpSw:
+			return []string{"%\n" + s + "%"}
+		case store.OpEw:
+			return []string{"%" + s + "\n%"}
+		case store.OpCo:
+			return []string{"%" + s + "%"}
+		}
+	}
+	return nil
+}
+
+// foldASCII lowercases ASCII letters only, as Fold does in both backends.
+func foldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func (t *translator) compareColumn(col column, c store.Compare) (string, error) {

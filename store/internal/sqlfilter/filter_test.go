@@ -34,6 +34,8 @@ func (textDialect) ArrayExists(p *Params, doc string, segs []string, alias strin
 	c, err := cond(alias)
 	return "ANY(" + arr + ", " + c + ")", err
 }
+func (textDialect) Values(string, string) string { return "" }
+
 func (textDialect) SortJSON(p *Params, doc string, segs []string, _ bool, id string) string {
 	return doc + "#" + p.Add(segs) + ", " + id
 }
