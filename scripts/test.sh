@@ -23,7 +23,7 @@
 # Environment:
 #   GROUPGATE_FORCE_PRIVATE=1   ignore shared instances; always start private ones
 #   GROUPGATE_KEEP_TMP=1        keep the temporary directory (logs) on exit
-#   GROUPGATE_PROXY_TRAEFIK=1   also build Traefik (long) and run its proxy test
+#   GROUPGATE_PROXY_TRAEFIK=0   do not build Traefik (its test skips; fails under CI=true)
 #   GROUPGATE_PROXY_CACHE=DIR   where built proxies are kept (default ~/.cache/groupgate/proxies)
 #   GROUPGATE_TEST_CADDY, _TRAEFIK, _NGINX, _ENVOY=PATH   use this proxy binary
 set -euo pipefail
@@ -260,9 +260,10 @@ fi
 
 # The proxy tests in ./cmd/groupgate (TestProxiesRunTheREADMERecipes) run
 # the README's recipes (deploy/proxies/) with real reverse proxies: nginx
-# from apt, Caddy built with the Go toolchain into a cache directory that
-# later runs reuse. Traefik is a long build: opt in with
-# GROUPGATE_PROXY_TRAEFIK=1. Envoy has no package here: its test skips
+# from apt, Caddy and Traefik built with the Go toolchain into a cache
+# directory that later runs reuse (Traefik's first build is long, about 13
+# minutes on two cores; GROUPGATE_PROXY_TRAEFIK=0 leaves it out, and its
+# test then skips, or fails under CI=true). Envoy has no package here: its test skips
 # with the reason (set GROUPGATE_TEST_ENVOY to a binary to run it).
 # The builds run in the background while go vet does.
 caddy_version=v2.11.9
@@ -317,7 +318,7 @@ if selects_cmd; then
 	fi
 	build_proxy caddy "$proxy_cache/caddy-$caddy_version/caddy" \
 		env GOBIN="$proxy_cache/caddy-$caddy_version" GOFLAGS=-buildvcs=false go install "github.com/caddyserver/caddy/v2/cmd/caddy@$caddy_version"
-	if [[ "${GROUPGATE_PROXY_TRAEFIK:-}" == 1 ]]; then
+	if [[ "${GROUPGATE_PROXY_TRAEFIK:-1}" != 0 ]]; then
 		build_proxy traefik "$proxy_cache/traefik-$traefik_version/traefik" build_traefik "$proxy_cache/traefik-$traefik_version/traefik"
 	fi
 fi

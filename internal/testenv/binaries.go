@@ -60,7 +60,7 @@ func Binary(t testing.TB, env, hint string, names ...string) string {
 }
 
 // OptionalBinary is Binary for a program the test command may not provide
-// (Envoy has no Debian package and no Go module; Traefik is opt-in): when
+// (Envoy has no Debian package and no Go module): when
 // there is none the test skips with reason, under CI=true too. Once $env
 // is set the program was asked for, and a bad path is missing as in Binary
 // (a failed opt-in build fails CI instead of skipping).
