@@ -26,10 +26,15 @@ type accessData struct {
 	// Orgs and Repos explain each role the caller holds, as ExplainAccess
 	// does: every source, manual grants that no mapped group backs
 	// flagged.
-	Orgs     []sync.Explanation
-	Repos    []sync.Explanation
-	Sessions []sessionView
-	Tokens   []groupgate.Token
+	Orgs  []sync.Explanation
+	Repos []sync.Explanation
+	// Dropped are groups the IdP sent at this session's login that the
+	// group filter hid (at most groupgate.MaxDroppedGroups; MoreDropped
+	// counts the rest): they grant nothing, which a person should see.
+	Dropped     []string
+	MoreDropped int
+	Sessions    []sessionView
+	Tokens      []groupgate.Token
 	// NewToken is the secret of a token just created, shown once.
 	NewToken     string
 	NewTokenNote string
@@ -56,7 +61,8 @@ func (c *Console) accessData(r *http.Request, cl *caller) (*accessData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of %s: %w", cl.User.ID, err)
 	}
-	d := &accessData{User: cl.User, Groups: gs}
+	d := &accessData{User: cl.User, Groups: gs, Dropped: cl.Identity.DroppedGroups,
+		MoreDropped: cl.Identity.DroppedGroupCount - len(cl.Identity.DroppedGroups)}
 	for _, o := range cl.Access.Orgs {
 		e, err := c.syncer.Explain(ctx, cl.User.ID, sync.ResourceOrg, o.OrganizationID)
 		if groupgate.IsCode(err, groupgate.NotFound) {

@@ -171,6 +171,9 @@ type caller struct {
 	Access    sync.Access
 	SessionID string
 	CSRF      string
+	// Identity is what this session's login kept of the IdP's answer
+	// (the groups the filter hid among it).
+	Identity groupgate.Identity
 }
 
 func (c *caller) actor() string { return sync.UserActor(c.User.ID) }
@@ -292,7 +295,7 @@ func (c *Console) authenticate(r *http.Request) (*caller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve access of %s: %w", u.ID, err)
 	}
-	return &caller{User: u, Admin: c.cfg.Admins.IsAdmin(u), Access: acc, SessionID: rec.ID, CSRF: c.csrfToken(rec.ID)}, nil
+	return &caller{User: u, Admin: c.cfg.Admins.IsAdmin(u), Access: acc, SessionID: rec.ID, CSRF: c.csrfToken(rec.ID), Identity: rec.Identity}, nil
 }
 
 // csrfToken is bound to one session: HMAC-SHA256 of its ID under the

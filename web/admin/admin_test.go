@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/groupgate/groupgate"
+	"github.com/groupgate/groupgate/session"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/sync"
 )
@@ -454,6 +455,28 @@ func TestAnInstanceAdminSignsAUserOutEverywhere(t *testing.T) {
 		evs, _ := e.st.SearchAudit(e.ctx, store.AuditFilter{Action: sync.ActionSessionsRevoke, TargetID: e.users["bob"].ID}, 0)
 		if len(evs) != 1 || !strings.Contains(string(evs[0].After), `"revoked":2`) {
 			t.Fatalf("audit of the revocation: %+v", evs)
+		}
+	})
+}
+
+func TestMyAccessShowsTheGroupsTheFilterHid(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		plain := e.signIn("bob")
+		if p := plain.get("/admin/"); strings.Contains(p.body, `id="dropped-groups"`) {
+			t.Fatal("My access warns of hidden groups for a login without any")
+		}
+		filtered := e.signInWith("bob", func(rec *session.Record) {
+			rec.Identity.DroppedGroups = []string{"contractors", "sales"}
+			rec.Identity.DroppedGroupCount = 3
+		})
+		p := filtered.get("/admin/")
+		if p.status != http.StatusOK {
+			t.Fatalf("My access: %d", p.status)
+		}
+		for _, want := range []string{`id="dropped-groups"`, "contractors", "sales", "and 1 more"} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("My access lacks %q", want)
+			}
 		}
 	})
 }

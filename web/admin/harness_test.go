@@ -143,12 +143,22 @@ type browser struct {
 // signIn starts a session for name, as the login callback does.
 func (e *env) signIn(name string) *browser {
 	e.t.Helper()
+	return e.signInWith(name, nil)
+}
+
+// signInWith is signIn with a change to the session record before it is
+// saved (what the login kept of the IdP's answer).
+func (e *env) signInWith(name string, edit func(*session.Record)) *browser {
+	e.t.Helper()
 	u := e.users[name]
 	acc, err := e.syncer.Resolve(e.ctx, u.ID)
 	if err != nil {
 		e.t.Fatalf("resolve %s: %v", name, err)
 	}
 	rec := &session.Record{UserID: u.ID, Provider: "demo", Identity: groupgate.Identity{Provider: "demo", Subject: name, Username: name, Email: u.Email}, Memberships: acc.Memberships()}
+	if edit != nil {
+		edit(rec)
+	}
 	w := httptest.NewRecorder()
 	if err := e.cookies.Start(w, httptest.NewRequest("GET", "/", nil), rec); err != nil {
 		e.t.Fatalf("start session: %v", err)
