@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,16 +138,7 @@ func (m *Main) runDev(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
-	idp, err := devidp.NewOIDC(setup.base+devOIDCPath, devidp.OIDCConfig{
-		Clients: []devidp.OIDCClient{{
-			ID:                     devClientID,
-			Secret:                 clientSecret,
-			RedirectURIs:           []string{callbackURL(pub, devOIDCProvider)},
-			PostLogoutRedirectURIs: []string{signedOutURL(pub)},
-		}},
-		Now:    m.Now,
-		Logger: logger.With("component", "devidp"),
-	})
+	idp, err := m.demoOIDC(setup.base+devOIDCPath, devClientID, clientSecret, pub, logger.With("component", "devidp"))
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("demo OIDC provider: %w", err)
@@ -466,4 +458,19 @@ func writeDevSCIMExample(b *strings.Builder, base, token string) {
 	b.WriteString("  curl -sS --fail-with-body -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' \\\n")
 	fmt.Fprintf(b, "    -d '{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"%s\",\"members\":[{\"value\":\"'$%s'\"}]}' \\\n", devSCIMGroup, strings.ToUpper(bob.Username))
 	b.WriteString("    \"$SCIM/Groups\"\n\n")
+}
+
+// demoOIDC is the embedded demo OIDC provider at issuer with one client
+// that signs in to groupgate at pub (dev, and devidp standing alone).
+func (m *Main) demoOIDC(issuer, clientID, secret string, pub *url.URL, logger *slog.Logger) (*devidp.OIDCProvider, error) {
+	return devidp.NewOIDC(issuer, devidp.OIDCConfig{
+		Clients: []devidp.OIDCClient{{
+			ID:                     clientID,
+			Secret:                 secret,
+			RedirectURIs:           []string{callbackURL(pub, devOIDCProvider)},
+			PostLogoutRedirectURIs: []string{signedOutURL(pub)},
+		}},
+		Now:    m.Now,
+		Logger: logger,
+	})
 }

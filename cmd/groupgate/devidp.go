@@ -50,16 +50,7 @@ func (m *Main) runDevIdP(ctx context.Context) error {
 		return fmt.Errorf("demo SAML provider: %w", err)
 	}
 	secret := randomSecret()
-	oidcIdP, err := devidp.NewOIDC(base+devIdPOIDCPath, devidp.OIDCConfig{
-		Clients: []devidp.OIDCClient{{
-			ID:                     devIdPClientID,
-			Secret:                 secret,
-			RedirectURIs:           []string{callbackURL(pub, devOIDCProvider)},
-			PostLogoutRedirectURIs: []string{signedOutURL(pub)},
-		}},
-		Now:    m.Now,
-		Logger: logger.With("component", "devidp-oidc"),
-	})
+	oidcIdP, err := m.demoOIDC(base+devIdPOIDCPath, devIdPClientID, secret, pub, logger.With("component", "devidp-oidc"))
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("demo OIDC provider: %w", err)

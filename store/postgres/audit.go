@@ -52,21 +52,7 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, limit int) ([]grou
 	if err != nil {
 		return nil, dbError(err, "list audit events")
 	}
-	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.AuditEvent, error) {
-		var ev groupgate.AuditEvent
-		var before, after []byte
-		if err := r.Scan(&ev.ID, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &before, &after, &ev.At); err != nil {
-			return groupgate.AuditEvent{}, err
-		}
-		if len(before) > 0 {
-			ev.Before = before
-		}
-		if len(after) > 0 {
-			ev.After = after
-		}
-		ev.At = ev.At.UTC()
-		return ev, nil
-	})
+	evs, err := pgx.CollectRows(rows, scanAuditEvent)
 	if err != nil {
 		return nil, dbError(err, "list audit events")
 	}
@@ -96,23 +82,27 @@ func (s *Store) SearchAudit(ctx context.Context, f store.AuditFilter, limit int)
 	if err != nil {
 		return nil, dbError(err, "search audit events")
 	}
-	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (groupgate.AuditEvent, error) {
-		var ev groupgate.AuditEvent
-		var before, after []byte
-		if err := r.Scan(&ev.ID, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &before, &after, &ev.At); err != nil {
-			return groupgate.AuditEvent{}, err
-		}
-		if len(before) > 0 {
-			ev.Before = before
-		}
-		if len(after) > 0 {
-			ev.After = after
-		}
-		ev.At = ev.At.UTC()
-		return ev, nil
-	})
+	evs, err := pgx.CollectRows(rows, scanAuditEvent)
 	if err != nil {
 		return nil, dbError(err, "search audit events")
 	}
 	return evs, nil
+}
+
+// scanAuditEvent reads one row of the audit_events columns ListAudit and
+// SearchAudit select, in that order.
+func scanAuditEvent(r pgx.CollectableRow) (groupgate.AuditEvent, error) {
+	var ev groupgate.AuditEvent
+	var before, after []byte
+	if err := r.Scan(&ev.ID, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &before, &after, &ev.At); err != nil {
+		return groupgate.AuditEvent{}, err
+	}
+	if len(before) > 0 {
+		ev.Before = before
+	}
+	if len(after) > 0 {
+		ev.After = after
+	}
+	ev.At = ev.At.UTC()
+	return ev, nil
 }
