@@ -20,9 +20,8 @@ import (
 // caches) and PostgreSQL, alice signed in twice (browser a at replica 0,
 // browser b at replica 1) and bob once.
 type backchannelFixture struct {
-	rs         []*replica
-	a, b, bob  *http.Client
-	everywhere []*replica
+	rs        []*replica
+	a, b, bob *http.Client
 }
 
 func newBackchannelFixture(t *testing.T) *backchannelFixture {

@@ -226,16 +226,10 @@ func viewUser(u groupgate.User) userView {
 	return userView{ID: u.ID, UserName: u.UserName, Email: u.Email, DisplayName: u.DisplayName, Active: u.Active}
 }
 
-// syncUser recomputes one user's access after a commit and pushes it;
-// pushed reports whether the push succeeded. The access is returned even
-// when no generation could be taken (the login still needs it).
-func (s *Syncer) syncUser(ctx context.Context, userID string) (a Access, pushed bool, err error) {
-	a, _, pushed, err = s.syncUserGen(ctx, userID)
-	return a, pushed, err
-}
-
-// syncUserGen is syncUser that also returns the generation it pushed
-// under (0 when it took none).
+// syncUserGen recomputes one user's access after a commit and pushes it
+// under a new generation, returned (0 when it took none); pushed reports
+// whether the push succeeded. The access is returned even when no
+// generation could be taken (the login still needs it).
 func (s *Syncer) syncUserGen(ctx context.Context, userID string) (a Access, gen int64, pushed bool, err error) {
 	ctx = context.WithoutCancel(ctx)
 	gens, ok := s.push.generations(ctx, []string{userID})
