@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,9 +109,15 @@ func benchBackends() []benchBackend {
 // visibility map an index-only scan still reads every row.
 func openPostgresAnalyzed(tb testing.TB) (storeT, func(context.Context) error) {
 	tb.Helper()
+	return openPostgresWith(tb)
+}
+
+// openPostgresWith is openPostgresAnalyzed with store options (a tracer).
+func openPostgresWith(tb testing.TB, opts ...postgres.Option) (storeT, func(context.Context) error) {
+	tb.Helper()
 	ctx := context.Background()
 	dsn := testenv.Postgres(tb)
-	st, err := postgres.Open(ctx, dsn)
+	st, err := postgres.Open(ctx, dsn, opts...)
 	if err != nil {
 		tb.Fatalf("open postgres: %v", err)
 	}
@@ -196,3 +203,23 @@ func (s *benchSeed) userFromJSON(body []byte) (groupgate.User, error) {
 	}
 	return u, nil
 }
+
+// stmtCounter counts the round trips a store makes: each statement, and
+// each pipelined batch once, so a benchmark can report them per operation.
+type stmtCounter struct{ n atomic.Int64 }
+
+func (c *stmtCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *stmtCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *stmtCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *stmtCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *stmtCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

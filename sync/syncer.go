@@ -133,18 +133,27 @@ func (s *Syncer) cleanGroups(groups []string) []string {
 // audit appends one audit event inside tx. before and after are marshalled
 // to JSON; nil means absent.
 func (s *Syncer) audit(ctx context.Context, tx store.Store, actor, action, targetType, targetID string, before, after any) error {
-	ev := groupgate.AuditEvent{Actor: actor, Action: action, TargetType: targetType, TargetID: targetID, At: s.now().UTC()}
-	var err error
-	if ev.Before, err = marshalAudit(before); err != nil {
-		return err
-	}
-	if ev.After, err = marshalAudit(after); err != nil {
+	ev, err := s.auditEvent(actor, action, targetType, targetID, before, after)
+	if err != nil {
 		return err
 	}
 	if _, err := tx.AppendAudit(ctx, ev); err != nil {
 		return fmt.Errorf("append audit event %s: %w", action, err)
 	}
 	return nil
+}
+
+// auditEvent builds the event audit appends.
+func (s *Syncer) auditEvent(actor, action, targetType, targetID string, before, after any) (groupgate.AuditEvent, error) {
+	ev := groupgate.AuditEvent{Actor: actor, Action: action, TargetType: targetType, TargetID: targetID, At: s.now().UTC()}
+	var err error
+	if ev.Before, err = marshalAudit(before); err != nil {
+		return groupgate.AuditEvent{}, err
+	}
+	if ev.After, err = marshalAudit(after); err != nil {
+		return groupgate.AuditEvent{}, err
+	}
+	return ev, nil
 }
 
 func marshalAudit(v any) (json.RawMessage, error) {
