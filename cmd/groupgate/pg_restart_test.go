@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/internal/testenv"
 	"github.com/groupgate/groupgate/store"
 	"github.com/groupgate/groupgate/store/postgres"
@@ -154,14 +153,7 @@ func TestServeRidesOutAPostgreSQLRestartUnderWriteLoad(t *testing.T) {
 	checkNothingLost(ctx, t, st, w.orgID, attempts)
 
 	// bob's session ends with the role the store grants through eng.
-	m, err := st.GetOrgMapping(ctx, w.orgID, "eng")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "acme=" + string(m.RoleOverride)
-	if m.RoleOverride == groupgate.OrgRoleUnspecified {
-		want = "acme=MEMBER"
-	}
+	want := roleThroughEng(ctx, t, st, w.orgID)
 	lastAcked := ""
 	for _, a := range attempts {
 		if a.kind == "mapping" && a.acked() {

@@ -106,14 +106,7 @@ func TestServeKilledUnderWriteLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	checkNothingLost(ctx, t, st, w.orgID, attempts)
 
 	// No live session holds a role the store no longer grants.
-	m, err := st.GetOrgMapping(ctx, w.orgID, "eng")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "acme=" + string(m.RoleOverride)
-	if m.RoleOverride == groupgate.OrgRoleUnspecified {
-		want = "acme=MEMBER"
-	}
+	want := roleThroughEng(ctx, t, st, w.orgID)
 	pending, _, _ := st.OutboxStats(ctx)
 	for who, c := range browsers {
 		var code int
@@ -146,4 +139,18 @@ func TestServeKilledUnderWriteLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	if !exited || !state.Success() {
 		t.Errorf("serve after SIGTERM: exited %v, %v; want exit status 0", exited, state)
 	}
+}
+
+// roleThroughEng is the X-Auth-Request-Org-Roles value ("acme=ROLE") that
+// the store's mapping of eng on the organization grants now.
+func roleThroughEng(ctx context.Context, t *testing.T, st *postgres.Store, orgID string) string {
+	t.Helper()
+	m, err := st.GetOrgMapping(ctx, orgID, "eng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RoleOverride == groupgate.OrgRoleUnspecified {
+		return "acme=MEMBER"
+	}
+	return "acme=" + string(m.RoleOverride)
 }
