@@ -101,6 +101,9 @@ type harnessConfig struct {
 	tokens bool
 	// tracer, when set, traces requests and the deps (tracing_test.go).
 	tracer trace.TracerProvider
+	// infoLogs logs at Info, serve's default, rather than Debug: the
+	// benchmarks measure /auth, not its debug log line.
+	infoLogs bool
 	// extra, when set, adds OIDC providers after "demo" and "demo-ui":
 	// it mounts their IdPs on mux and opens their connectors with client.
 	extra func(h *harness, mux *http.ServeMux, client *http.Client) []broker.Connector
@@ -242,8 +245,12 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		wcfg.Upstream, _ = url.Parse(h.upstream.URL)
 	}
 	wcfg.Routes = cfg.routes
+	level := slog.LevelDebug
+	if cfg.infoLogs {
+		level = slog.LevelInfo
+	}
 	opts := []web.Option{web.WithNow(h.clock.Now), web.WithRegistry(prometheus.NewRegistry()),
-		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+		web.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: level})))}
 	if cfg.tokens {
 		if h.tokens, err = idtoken.New(st, sessionSecret, idtoken.Config{Issuer: base, Audience: []string{base}}, idtoken.WithNow(h.clock.Now)); err != nil {
 			t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 // lifetime, so the hot path adds a cache lookup and a comparison of the
 // snapshot, not a signature. Compare with BenchmarkAuth.
 func BenchmarkAuthWithIdentityToken(b *testing.B) {
-	h := newHarness(b, harnessConfig{backend: backends[0], tokens: true})
+	h := newHarness(b, harnessConfig{backend: backends[0], tokens: true, infoLogs: true})
 	c := h.browser()
 	h.login(c, "demo", "alice", "/", "/")
 	handler, cookie := h.web.Handler(), h.sessionCookie(c)
