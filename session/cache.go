@@ -56,7 +56,9 @@ type Cache struct {
 }
 
 type cacheEntry struct {
-	rec     *Record
+	// view's record is the cache's own copy, shared by every hit through
+	// loadView; Load hands out clones of it.
+	view    *View
 	tag     string
 	expires time.Time
 }
@@ -236,33 +238,79 @@ func (c *Cache) publish(ctx context.Context, tag, op string) error {
 }
 
 // Load answers from memory while the subscription is confirmed, else
-// from Redis.
+// from Redis. The record is the caller's to change: a copy on a hit.
 func (c *Cache) Load(ctx context.Context, id string) (*Record, error) {
-	if !c.ready.Load() {
-		c.misses.Add(1)
-		return c.Redis.Load(ctx, id)
+	if c.ready.Load() {
+		c.mu.RLock()
+		e, ok := c.entries[id]
+		c.mu.RUnlock()
+		if c.fresh(e, ok) {
+			return cloneRecord(e.view.rec), nil
+		}
+	}
+	rec, _, err := c.miss(ctx, id)
+	return rec, err
+}
+
+// loadView is Load for readers that change nothing (Store.CurrentView):
+// a hit returns the entry's View itself, copying and allocating nothing,
+// the ID included (a map index by string(id) does not allocate).
+func (c *Cache) loadView(ctx context.Context, id []byte) (*View, error) {
+	if c.ready.Load() {
+		c.mu.RLock()
+		e, ok := c.entries[string(id)]
+		c.mu.RUnlock()
+		if c.fresh(e, ok) {
+			return e.view, nil
+		}
+	}
+	rec, v, err := c.miss(ctx, string(id))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = &View{rec: rec}
+	}
+	return v, nil
+}
+
+// fresh reports whether a found entry may answer now, and counts the hit.
+func (c *Cache) fresh(e cacheEntry, found bool) bool {
+	if !found {
+		return false
 	}
 	now := c.now()
-	c.mu.RLock()
-	e, ok := c.entries[id]
-	c.mu.RUnlock()
-	if ok && now.Before(e.expires) && e.rec.ExpiresAt.After(now) {
-		c.hits.Add(1)
-		return cloneRecord(e.rec), nil
+	if !now.Before(e.expires) || !e.view.rec.ExpiresAt.After(now) {
+		return false
 	}
+	c.hits.Add(1)
+	return true
+}
+
+// miss reads Redis and caches what it read unless an invalidation arrived
+// meanwhile: rec is the caller's own, view the entry inserted (nil when
+// none was).
+func (c *Cache) miss(ctx context.Context, id string) (*Record, *View, error) {
 	c.misses.Add(1)
+	if !c.ready.Load() {
+		rec, err := c.Redis.Load(ctx, id)
+		return rec, nil, err
+	}
+	now := c.now()
 	seen := c.invals.Load()
 	rec, err := c.Redis.Load(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tag, _, _ := splitID(id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ready.Load() && c.invals.Load() == seen {
-		c.put(id, tag, cacheEntry{rec: cloneRecord(rec), tag: tag, expires: now.Add(c.ttl)})
+	if !c.ready.Load() || c.invals.Load() != seen {
+		return rec, nil, nil
 	}
-	return rec, nil
+	v := &View{rec: cloneRecord(rec)}
+	c.put(id, tag, cacheEntry{view: v, tag: tag, expires: now.Add(c.ttl)})
+	return rec, v, nil
 }
 
 // put inserts under c.mu, evicting arbitrary entries when full.

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/groupgate/groupgate"
@@ -166,18 +165,30 @@ func NewID(userID string) (string, error) {
 }
 
 // splitID returns the user tag and random part of a well-formed session ID.
-func splitID(id string) (tag, random string, ok bool) {
-	tag, random, ok = strings.Cut(id, ".")
-	if !ok || len(tag) != b64.EncodedLen(tagBytes) || len(random) != b64.EncodedLen(randomBytes) {
-		return "", "", false
+// It takes the ID as bytes too, so that the forward-auth path can check a
+// decoded cookie without making it a string.
+func splitID[S string | []byte](id S) (tag, random S, ok bool) {
+	dot := -1
+	for i := 0; i < len(id); i++ {
+		if id[i] == '.' {
+			dot = i
+			break
+		}
+	}
+	if dot < 0 {
+		return tag, random, false
+	}
+	tag, random = id[:dot], id[dot+1:]
+	if len(tag) != b64.EncodedLen(tagBytes) || len(random) != b64.EncodedLen(randomBytes) {
+		return tag[:0], random[:0], false
 	}
 	if !isBase64URL(tag) || !isBase64URL(random) {
-		return "", "", false
+		return tag[:0], random[:0], false
 	}
 	return tag, random, true
 }
 
-func isBase64URL(s string) bool {
+func isBase64URL[S string | []byte](s S) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -252,6 +253,40 @@ func (s *Store) Current(r *http.Request) (*Record, error) {
 	return rec, nil
 }
 
+// CurrentView is Current for a reader that changes nothing, the
+// forward-auth hot path: with the local cache in front of the backend, a
+// hit is the cache entry's View itself, and finding it allocates nothing
+// (no cookie slice, no ID string, no copy of the record). The same errors
+// as Current.
+func (s *Store) CurrentView(r *http.Request) (*View, error) {
+	var buf [cookieBufLen]byte
+	id, ok := s.cookieIDBytes(r, s.name, &buf)
+	if !ok {
+		return nil, groupgate.Errorf(groupgate.Unauthenticated, "not signed in")
+	}
+	var (
+		v   *View
+		err error
+	)
+	// The concrete type, not an interface: through an interface the ID's
+	// buffer would escape to the heap.
+	if c, isCache := s.backend.(*Cache); isCache {
+		v, err = c.loadView(r.Context(), id)
+	} else {
+		var rec *Record
+		if rec, err = s.backend.Load(r.Context(), string(id)); err == nil {
+			v = &View{rec: rec}
+		}
+	}
+	if groupgate.IsCode(err, groupgate.NotFound) {
+		return nil, groupgate.WrapError(groupgate.Unauthenticated, err, "session expired or ended")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // End deletes the request's session server-side and expires the cookie.
 // The cookie is expired even when the backend fails, and the failure is
 // returned so the caller can tell the user the session may still be live.
@@ -276,24 +311,93 @@ func (s *Store) options(maxAge time.Duration) *sessions.Options {
 
 // cookieID returns the verified session ID carried by the request, if any.
 func (s *Store) cookieID(r *http.Request, name string) (string, bool) {
+	var buf [cookieBufLen]byte
+	id, ok := s.cookieIDBytes(r, name, &buf)
+	return string(id), ok
+}
+
+// cookieIDBytes is cookieID writing the ID into buf.
+func (s *Store) cookieIDBytes(r *http.Request, name string, buf *[cookieBufLen]byte) ([]byte, bool) {
 	// Another site that can set cookies for this host (a sibling
 	// subdomain, a plain-http answer) can plant a second cookie of the same
 	// name with a longer Path, which browsers send first (RFC 6265 §5.4):
 	// cookie tossing, to log the victim in as the attacker. Two session
 	// cookies are no session at all, whichever is ours.
-	cs := r.CookiesNamed(name)
-	if len(cs) != 1 {
-		if len(cs) > 1 {
+	value, n := cookieNamed(r, name)
+	if n != 1 {
+		if n > 1 {
 			s.logger.DebugContext(r.Context(), "session cookie rejected", slog.String("reason", "sent more than once"))
 		}
-		return "", false
+		return nil, false
 	}
-	id, reason := s.verifyCookie(name, cs[0].Value, time.Now())
+	id, reason := s.verifyCookie(buf, name, value, time.Now())
 	if reason != "" {
 		s.logger.DebugContext(r.Context(), "session cookie rejected", slog.String("reason", reason))
-		return "", false
+		return nil, false
 	}
 	return id, true
+}
+
+// maxCookiesScanned is net/http's default bound on the cookies it parses
+// in a request (GODEBUG httpcookiemaxnum); above it cookieNamed asks
+// net/http, whatever the bound is set to.
+const maxCookiesScanned = 3000
+
+// cookieNamed returns the value of the cookies called name that the
+// request carries and how many there are, exactly as r.CookiesNamed(name)
+// finds them (len and the last one's Value), but without allocating the
+// slice and a Cookie for each, since forward-auth looks on every request.
+// name must be a valid cookie name (NewStore checks it), so that matching
+// it stands in for net/http's token check.
+func cookieNamed(r *http.Request, name string) (value string, n int) {
+	lines := r.Header["Cookie"]
+	count := 0
+	for _, line := range lines {
+		count += strings.Count(line, ";") + 1
+	}
+	if count > maxCookiesScanned {
+		cs := r.CookiesNamed(name)
+		if len(cs) == 0 {
+			return "", 0
+		}
+		return cs[len(cs)-1].Value, len(cs)
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		var part string
+		for len(line) > 0 {
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			if part == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(part, "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			// net/http's cookie-value check, looser than RFC 6265 §4.1.1
+			// (it lets space and comma through): optionally quoted,
+			// printable ASCII but DQUOTE, semicolon and backslash.
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if !validCookieValue(v) {
+				continue
+			}
+			value = v
+			n++
+		}
+	}
+	return value, n
+}
+
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // cookieMAC is an HMAC-SHA256 state keyed for the cookie with scratch
@@ -318,14 +422,16 @@ const (
 // It does the same checks without securecookie's per-call allocations
 // (a new HMAC, three buffers), since forward-auth runs it on every request.
 // reason is empty when the value is good.
-func (s *Store) verifyCookie(name, value string, wall time.Time) (id, reason string) {
+// The ID is written into dst, so that forward-auth can look it up without
+// making it a string.
+func (s *Store) verifyCookie(dst *[cookieBufLen]byte, name, value string, wall time.Time) (id []byte, reason string) {
 	if len(value) > maxCookieLen {
-		return "", "value too long"
+		return nil, "value too long"
 	}
 	// The buffers stay on the stack as long as nothing derived from them
 	// reaches an interface (the hash gets copies through cookieMAC.msg).
 	var src [cookieBufLen * 4 / 3]byte
-	var outer, inner [cookieBufLen]byte
+	var outer [cookieBufLen]byte
 	var enc []byte
 	if len(value) <= len(src) {
 		enc = src[:copy(src[:], value)]
@@ -338,16 +444,16 @@ func (s *Store) verifyCookie(name, value string, wall time.Time) (id, reason str
 	}
 	n, err := base64.URLEncoding.Decode(raw[:cap(raw)], enc)
 	if err != nil {
-		return "", "not base64"
+		return nil, "not base64"
 	}
 	raw = raw[:n]
 	date, rest, ok := bytes.Cut(raw, []byte("|"))
 	if !ok {
-		return "", "malformed"
+		return nil, "malformed"
 	}
 	encID, mac, ok := bytes.Cut(rest, []byte("|"))
 	if !ok {
-		return "", "malformed"
+		return nil, "malformed"
 	}
 	m := s.macs.Get().(*cookieMAC)
 	m.msg = append(append(append(m.msg[:0], name...), '|'), raw[:len(date)+1+len(encID)]...)
@@ -357,25 +463,25 @@ func (s *Store) verifyCookie(name, value string, wall time.Time) (id, reason str
 	good := hmac.Equal(mac, m.sum)
 	s.macs.Put(m)
 	if !good {
-		return "", "bad signature"
+		return nil, "bad signature"
 	}
 	t, err := strconv.ParseInt(string(date), 10, 64)
 	if err != nil {
-		return "", "bad timestamp"
+		return nil, "bad timestamp"
 	}
 	if s.maxAge != 0 && t < wall.UTC().Unix()-s.maxAge {
-		return "", "expired"
+		return nil, "expired"
 	}
-	if base64.URLEncoding.DecodedLen(len(encID)) > len(inner) {
-		return "", "session ID too long"
+	if base64.URLEncoding.DecodedLen(len(encID)) > len(dst) {
+		return nil, "session ID too long"
 	}
-	n, err = base64.URLEncoding.Decode(inner[:], encID)
+	n, err = base64.URLEncoding.Decode(dst[:], encID)
 	if err != nil {
-		return "", "not base64"
+		return nil, "not base64"
 	}
-	id = string(inner[:n])
+	id = dst[:n]
 	if _, _, ok := splitID(id); !ok {
-		return "", "malformed session ID"
+		return nil, "malformed session ID"
 	}
 	return id, ""
 }

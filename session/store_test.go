@@ -2,8 +2,10 @@ package session_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -58,12 +60,24 @@ func onlyCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 	return cs[0]
 }
 
+// current is the request's session by Current, checked against
+// CurrentView, which finds the cookie and reads the backend its own way
+// for the forward-auth path: every test of Current holds for both (a
+// disagreement is an error of no code).
 func current(s *session.Store, cookies ...*http.Cookie) (*session.Record, error) {
 	r := httptest.NewRequest(http.MethodGet, "/auth", nil)
 	for _, c := range cookies {
 		r.AddCookie(c)
 	}
-	return s.Current(r)
+	rec, err := s.Current(r)
+	v, verr := s.CurrentView(r)
+	if groupgate.ErrorCodeOf(err) != groupgate.ErrorCodeOf(verr) {
+		return nil, fmt.Errorf("Current says %v, CurrentView %v", err, verr)
+	}
+	if err == nil && !reflect.DeepEqual(rec, v.Record()) {
+		return nil, fmt.Errorf("Current says %+v, CurrentView %+v", rec, v.Record())
+	}
+	return rec, err
 }
 
 func TestNewStoreRefusesWeakConfiguration(t *testing.T) {
