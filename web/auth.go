@@ -17,6 +17,32 @@ func identityOf(rec *session.Record) IdentityHeaders {
 	return IdentityHeaders{User: usernameOf(rec.Identity), Email: rec.Identity.Email, Memberships: rec.Memberships}
 }
 
+// identityValues are a session's identity headers, rendered once per
+// cached record (session.View.Derived) and shared by every /auth answer
+// for it; the cache drops the record, and these with it, on any change to
+// the session. Each value slice is capped at one element, so that an Add
+// to a header reallocates rather than writes into another answer's.
+type identityValues struct {
+	user, email, groups, orgRoles, repoRoles []string
+}
+
+// renderIdentity is the View.Derived function of /auth.
+func renderIdentity(rec *session.Record) any {
+	h := make(http.Header, 5)
+	identityOf(rec).Set(h)
+	return &identityValues{user: h[HeaderUser], email: h[HeaderEmail], groups: h[HeaderGroups],
+		orgRoles: h[HeaderOrgRoles], repoRoles: h[HeaderRepoRoles]}
+}
+
+// set puts the shared values on h.
+func (v *identityValues) set(h http.Header) {
+	h[HeaderUser] = v.user
+	h[HeaderEmail] = v.email
+	h[HeaderGroups] = v.groups
+	h[HeaderOrgRoles] = v.orgRoles
+	h[HeaderRepoRoles] = v.repoRoles
+}
+
 // authSeries are the metrics of one forward-auth decision, looked up once
 // at start rather than by label on every request.
 type authSeries struct {
@@ -53,9 +79,11 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		writeAuthRefusal(w, http.StatusBadRequest, groupgate.ErrorMessageOf(qerr))
 		return
 	}
-	rec, err := s.currentSession(r)
+	view, err := s.currentView(r)
 	switch {
 	case err == nil:
+		// Shared with every request of this session: read, never change.
+		rec := view.Record()
 		if !req.IsZero() {
 			if ok, reason := check(req, rec.Memberships); !ok {
 				decision = decisionDenied
@@ -73,7 +101,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		identityOf(rec).Set(w.Header())
+		view.Derived(renderIdentity).(*identityValues).set(w.Header())
 		if tok != "" {
 			w.Header()[HeaderJWT] = []string{tok}
 		}

@@ -43,6 +43,9 @@ type SessionStore interface {
 	// Current is the request's session: Unauthenticated without a live one,
 	// Unavailable when the backend cannot be read.
 	Current(r *http.Request) (*session.Record, error)
+	// CurrentView is Current for a reader that changes nothing (/auth):
+	// the record may be shared with other requests.
+	CurrentView(r *http.Request) (*session.View, error)
 	// End deletes the request's session and expires the cookie.
 	End(w http.ResponseWriter, r *http.Request) error
 	// CookieName is the session cookie's name, kept away from the upstream.
@@ -347,8 +350,9 @@ func (s *Server) loginURL(rd string) string {
 //   - baseChain (panic recovery, request scope, request log) wraps the
 //     whole mux, mounted routes and the proxy included;
 //   - pageChain (security headers, body limit) guards HTML pages;
-//   - apiChain (no-store, nosniff, body limit) guards JSON and the
-//     forward-auth endpoint;
+//   - apiChain (no-store, nosniff, body limit) guards JSON;
+//   - authChain (no-store, nosniff) guards the forward-auth endpoint,
+//     which reads no body;
 //   - limitLogins, inside baseChain, bounds the login starts (/login with
 //     a provider, /saml/NAME/login) per client address and in total.
 func (s *Server) routes() http.Handler {
@@ -367,7 +371,9 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.Handle("/logout", pageChain(csrf.Handler(allow(s.handleLogout, http.MethodGet, http.MethodPost))))
 	mux.Handle("/logged-out", pageChain(allow(s.handleSignedOut, http.MethodGet)))
-	mux.Handle("/auth", apiChain(http.HandlerFunc(s.handleAuth)))
+	// /auth never reads a body: no body limit to set up on every request.
+	authChain := noStore
+	mux.Handle("/auth", authChain(http.HandlerFunc(s.handleAuth)))
 	mux.Handle("/whoami", apiChain(allow(s.handleWhoami, http.MethodGet)))
 	if s.tokens != nil {
 		mux.Handle(JWKSPath, s.tokens.JWKSHandler())
@@ -443,11 +449,11 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // noStore keeps identity answers out of every cache.
 func noStore(next http.Handler) http.Handler {
+	// Every answer shares these two values (no allocation per request);
+	// each is capped at one element, so that an Add to either header
+	// reallocates instead of writing into the shared array.
+	v := []string{"no-store", "nosniff"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// One allocation for both values, each capped at one element so
-		// that an Add to either cannot overwrite the other.
-		v := make([]string, 2)
-		v[0], v[1] = "no-store", "nosniff"
 		h := w.Header()
 		h["Cache-Control"] = v[0:1:1]
 		h["X-Content-Type-Options"] = v[1:2:2]
@@ -473,12 +479,33 @@ type requestScope struct {
 	session       *session.Record
 	sessionErr    error
 	sessionLoaded bool
+	// view is the session /auth read, shared with other requests (see
+	// currentView); set apart from session so that no handler that
+	// changes its record is handed a shared one.
+	view *session.View
 	// idToken is the signed identity token of a proxied request, set
 	// before the proxy's Rewrite adds it.
 	idToken string
 }
 
 type scopeKey struct{}
+
+// scopeContext is the request's context with its scope in it: what
+// context.WithValue(parent, scopeKey{}, &sc) answers, in the same
+// allocation as the scope and the status writer. Everything but Value is
+// the parent's, so cancellation and deadlines are untouched.
+type scopeContext struct {
+	context.Context
+	sc requestScope
+	sw statusWriter
+}
+
+func (c *scopeContext) Value(key any) any {
+	if key == (scopeKey{}) {
+		return &c.sc
+	}
+	return c.Context.Value(key)
+}
 
 // scopeOf returns the request's scope; a fresh one outside baseChain.
 func scopeOf(r *http.Request) *requestScope {
@@ -502,6 +529,18 @@ func (s *Server) currentSession(r *http.Request) (*session.Record, error) {
 		sc.session, sc.sessionErr = rec, err
 	}
 	return sc.session, sc.sessionErr
+}
+
+// currentView is the caller's session for /auth, read once per request
+// like currentSession, but possibly shared with other requests: the
+// caller must not change it.
+func (s *Server) currentView(r *http.Request) (*session.View, error) {
+	v, err := s.deps.Sessions.CurrentView(r)
+	if err == nil && !s.now().Before(v.Record().ExpiresAt) {
+		v, err = nil, groupgate.Errorf(groupgate.Unauthenticated, "session expired")
+	}
+	scopeOf(r).view = v
+	return v, err
 }
 
 // statusWriter remembers the status for the request log. Unwrap lets
@@ -538,14 +577,11 @@ var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// The scope and the status writer live as long as the request:
-		// one allocation for both.
-		st := &struct {
-			sc requestScope
-			sw statusWriter
-		}{sw: statusWriter{ResponseWriter: w}}
-		sc, sw := &st.sc, &st.sw
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), scopeKey{}, sc)))
+		// The scope, the status writer and the context that carries the
+		// scope live as long as the request: one allocation for all three.
+		sctx := &scopeContext{Context: r.Context(), sw: statusWriter{ResponseWriter: w}}
+		sc, sw := &sctx.sc, &sctx.sw
+		next.ServeHTTP(sw, r.WithContext(sctx))
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
@@ -566,6 +602,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if sc.session != nil {
 			attrs = append(attrs, slog.String("user_id", sc.session.UserID))
+		} else if sc.view != nil {
+			attrs = append(attrs, slog.String("user_id", sc.view.Record().UserID))
 		}
 		attrs = s.traceAttrs(r.Context(), attrs)
 		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)

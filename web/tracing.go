@@ -232,6 +232,21 @@ func (s tracedSessions) Current(r *http.Request) (*session.Record, error) {
 	return rec, err
 }
 
+func (s tracedSessions) CurrentView(r *http.Request) (*session.View, error) {
+	ctx, span := s.t.Start(r.Context(), "session.Current")
+	v, err := s.next.CurrentView(r.WithContext(ctx))
+	if err == nil {
+		span.SetAttributes(userKey.String(v.Record().UserID))
+	}
+	// No session is an answer, not a failure of the store.
+	if groupgate.IsCode(err, groupgate.Unauthenticated) {
+		end(span, nil)
+	} else {
+		end(span, err)
+	}
+	return v, err
+}
+
 func (s tracedSessions) End(w http.ResponseWriter, r *http.Request) error {
 	ctx, span := s.t.Start(r.Context(), "session.End")
 	err := s.next.End(w, r.WithContext(ctx))
