@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -52,7 +53,7 @@ func (s *Store) CreateUser(ctx context.Context, u groupgate.User) (groupgate.Use
 		if err != nil {
 			return s.wrap(ctx, err, "create user %q", u.UserName)
 		}
-		return nil
+		return s.indexEmailValues(ctx, q, u.ID, scim, false)
 	})
 	if err != nil {
 		return groupgate.User{}, err
@@ -134,6 +135,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 			u.VerifiedEmail, groupgate.NormalizeEmail(u.Email), u.ID)
 		if err != nil {
 			return s.wrap(ctx, err, "update user %s", id)
+		}
+		if !bytes.Equal(u.SCIM, cur.SCIM) {
+			if err := s.indexEmailValues(ctx, q, u.ID, scim, true); err != nil {
+				return err
+			}
 		}
 		out = u
 		return nil
