@@ -106,9 +106,8 @@ func prefixEnd(p string) (end string, ok bool) {
 
 // ValueIndex serves eq, sw and ew on users' email values from
 // user_email_values: an equality or a range on the folded value (eq,
-// sw), a range on the reversed one (ew). co has no index: the side
-// table, a tenth of the documents' size, is scanned instead of the
-// documents.
+// sw), a range on the reversed one (ew). co has no index: it scans the
+// side table (two short strings per user) instead of the documents.
 func (dialect) ValueIndex(p *sqlfilter.Params, alias, attr string, op store.CompareOp, folded string) string {
 	if alias != "u" || attr != "emails" || folded == "" {
 		return ""
@@ -131,19 +130,10 @@ func (dialect) ValueIndex(p *sqlfilter.Params, alias, attr string, op store.Comp
 	case store.OpEw:
 		return prefix("value_rev", reverseText(folded))
 	case store.OpCo:
-		// value_fold is folded already: GLOB compares case-sensitively,
-		// where LIKE would fold again.
-		return in("value_fold GLOB " + p.Add("*"+globEscape(folded)+"*"))
+		// No index serves a substring: the side table is scanned instead
+		// of every document. value_fold is folded already, so a plain
+		// substring search (no pattern, nothing to escape) is exact.
+		return in("instr(value_fold, " + p.Add(folded) + ") > 0")
 	}
 	return ""
-}
-
-// globEscape makes every character of s match only itself in a GLOB
-// pattern.
-func globEscape(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		b = append(b, globLiteral(s[i])...)
-	}
-	return string(b)
 }

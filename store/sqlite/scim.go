@@ -97,7 +97,10 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		stmt = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
 			` LIMIT ` + t.arg(limit) + ` OFFSET ` + t.arg(offset)
 	}
-	count := `SELECT count(*) FROM ` + from + ` WHERE ` + where
+	count, countArgs, err := countQuery(sc, from, where, q.Filter, countArgs)
+	if err != nil {
+		return nil, 0, err
+	}
 	var (
 		out   []T
 		total int
@@ -136,6 +139,26 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		s.cursors.Put(keyset.Key(walk, offset+len(out)), created, id, s.now())
 	}
 	return out, total, nil
+}
+
+// countQuery is the statement that counts the rows of from where selects
+// (f translated, with args). `active eq true`, the filter of an IdP
+// walking its active users, counts as every user less the inactive
+// ones: SQLite counts a whole table from its pages' cell counts and the
+// few inactive users from users_active_created, where counting the
+// active ones steps through nearly all of that index (about 10 ms per
+// 100,000 users, each page of a walk; issue 15). Exact, in the same
+// snapshot: active is never NULL.
+func countQuery(sc scope, from, where string, f store.Filter, args []any) (string, []any, error) {
+	if c, ok := f.(store.Compare); ok && sc == userScope && c.Attr == "active" && c.Op == store.OpEq && c.Value == true {
+		var t translator
+		inactive, err := t.where(sc, store.Compare{Attr: "active", Op: store.OpEq, Value: false})
+		if err != nil {
+			return "", nil, err
+		}
+		return `SELECT (SELECT count(*) FROM users) - (SELECT count(*) FROM users u WHERE ` + inactive + `)`, t.args, nil
+	}
+	return `SELECT count(*) FROM ` + from + ` WHERE ` + where, args, nil
 }
 
 // ListGroupMembersBySource returns the sorted IDs of users with group in
