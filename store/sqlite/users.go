@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
@@ -116,6 +117,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 			return err
 		}
 		u := cur
+		// fn may change the document in place; the email index is
+		// rewritten when it differs from the stored one.
+		u.SCIM = slices.Clone(cur.SCIM)
 		if err := fn(&u); err != nil {
 			return err
 		}

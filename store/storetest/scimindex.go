@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -153,6 +154,19 @@ func (s suite) scimEmailIndexFollowsWrites(t *testing.T) {
 		})
 		noErr(t, err, "rename a")
 		wantEqual(t, "work", names(emailPath(store.OpEq, "new@corp.example")), []string{"a"})
+	})
+	t.Run("a document changed in place by the update function is indexed anew", func(t *testing.T) {
+		_, err := st.UpdateUser(ctx, a.ID, func(u *groupgate.User) error {
+			i := bytes.Index(u.SCIM, []byte("new@"))
+			if i < 0 {
+				return fmt.Errorf("no new@ in %s", u.SCIM)
+			}
+			copy(u.SCIM[i:], "wen@")
+			return nil
+		})
+		noErr(t, err, "change a's email in place")
+		wantEqual(t, "new", names(emailPath(store.OpEq, "new@corp.example")), []string{})
+		wantEqual(t, "wen", names(emailPath(store.OpEq, "wen@corp.example")), []string{"a"})
 	})
 	t.Run("removed emails are not found", func(t *testing.T) {
 		update(a.ID, json.RawMessage(`{"userName":"a"}`))
