@@ -83,7 +83,7 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 	if walk != "" && offset > 0 {
 		cur, resume = s.cursors.Take(keyset.Key(walk, offset), s.now())
 	}
-	var stmt string
+	var stmt, fromEnd string
 	switch {
 	case resume:
 		stmt = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` AND (` + created + `, ` + id + `) > (` +
@@ -93,6 +93,14 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		// has no parameters, so its text may appear twice.
 		stmt = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + id + ` IN (SELECT ` + id + ` FROM ` + from +
 			` WHERE ` + where + ` ` + order + ` LIMIT ` + t.arg(limit) + ` OFFSET ` + t.arg(offset) + `) ` + order
+		if limit > 0 {
+			// The same page counted from the end, for a page nearer the
+			// end than the start: the same parameters, other values.
+			n := len(t.args)
+			fromEnd = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + id + ` IN (SELECT ` + id + ` FROM ` + from +
+				` WHERE ` + where + ` ORDER BY ` + created + ` DESC, ` + id + ` DESC LIMIT ` + dialect{}.Placeholder(n-1) +
+				` OFFSET ` + dialect{}.Placeholder(n) + `) ` + order
+		}
 	default:
 		stmt = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ` + order +
 			` LIMIT ` + t.arg(limit) + ` OFFSET ` + t.arg(offset)
@@ -115,13 +123,23 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 				return nil
 			}
 		}
+		stmt, args := stmt, t.args
+		if fromEnd != "" && !resume && offset > total-offset {
+			// SQLite skips an offset by stepping through the index, so
+			// the page at 90,001 of 100,000 steps through 9,900 entries
+			// backwards instead of 90,000 forwards; exact, since the
+			// count was taken in this snapshot.
+			rows := min(limit, total-offset)
+			stmt, args = fromEnd, slices.Clone(t.args)
+			args[len(args)-2], args[len(args)-1] = rows, total-offset-rows
+		}
 		var err error
 		out, err = query(ctx, r, func(rows *sql.Rows) (T, error) {
 			if window {
 				return scan(withTotal{rows, &total})
 			}
 			return scan(rows)
-		}, what, stmt, t.args...)
+		}, what, stmt, args...)
 		if err != nil || !window || len(out) > 0 || offset == 0 {
 			return err
 		}

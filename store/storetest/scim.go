@@ -82,6 +82,7 @@ func (s suite) scim(t *testing.T) {
 	t.Run("email value filters", s.scimEmailIndex)
 	t.Run("email value filters follow writes", s.scimEmailIndexFollowsWrites)
 	t.Run("a walk over pages", s.scimWalk)
+	t.Run("every page of the default order", s.scimDefaultOrderPages)
 }
 
 // scimCreateWithMembers: a group created with its first members is at its

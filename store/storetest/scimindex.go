@@ -250,3 +250,41 @@ func (s suite) scimWalk(t *testing.T) {
 		})
 	}
 }
+
+// scimDefaultOrderPages: every page of a listing in the default order, at
+// every offset and for several page sizes, in order (so that each page
+// can continue a walk) and again (cursors taken), is the part of the full
+// listing it names, with the full total; from whichever end a backend
+// counts the offset off.
+func (s suite) scimDefaultOrderPages(t *testing.T) {
+	ctx, st := s.fresh(t)
+	for i := range 9 {
+		must[groupgate.User](t, "create user")(st.CreateUser(ctx, groupgate.User{UserName: fmt.Sprintf("u%d", i), Active: i != 4}))
+	}
+	for _, tc := range []struct {
+		name   string
+		filter store.Filter
+		want   []string
+	}{
+		{"unfiltered", nil, []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"}},
+		{"active eq true", attrCmp("active", store.OpEq, true), []string{"u0", "u1", "u2", "u3", "u5", "u6", "u7", "u8"}},
+		{"active eq false", attrCmp("active", store.OpEq, false), []string{"u4"}},
+		{"userName sw u", attrCmp("userName", store.OpSw, "U"), []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, limit := range []int{1, 2, 3, 4, 100} {
+				for range 2 {
+					for offset := 0; offset <= len(tc.want)+1; offset++ {
+						opts := store.ListOptions{Offset: offset, Limit: limit}
+						got, total, err := st.QueryUsers(ctx, store.Query{Filter: tc.filter, Offset: offset, Limit: limit})
+						noErr(t, err, "QueryUsers")
+						wantEqual(t, pageName(opts), userNames(got), window(tc.want, opts))
+						if total != len(tc.want) {
+							t.Errorf("%s: total %d, want %d", pageName(opts), total, len(tc.want))
+						}
+					}
+				}
+			}
+		})
+	}
+}
