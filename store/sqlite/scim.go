@@ -49,8 +49,9 @@ func (w withTotal) Scan(dest ...any) error { return w.rows.Scan(append(dest, w.t
 // A deep page in the default order (an IdP walking every user) is
 // different (issue 15): the next page of a walk continues after the last
 // row of the page before (keyset.Cursors), and any other skips its offset
-// in a subquery that reads only IDs, which an index such as
-// users_active_created serves alone, before reading the page's rows; the
+// in a subquery that reads only IDs, from whichever end is nearer, which
+// an index such as users_active_created serves alone, before reading the
+// page's rows; the
 // window count would read every matching row whole. Its count runs on
 // its own.
 func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, what, from, id, created, columns string,
