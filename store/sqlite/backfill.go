@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/groupgate/groupgate"
 )
@@ -12,6 +13,8 @@ func afterMigration(version int) func(ctx context.Context, s *Store, q queryer) 
 	switch version {
 	case 4:
 		return backfillEmailNorm
+	case 9:
+		return backfillEmailValues
 	}
 	return nil
 }
@@ -60,3 +63,37 @@ func backfillEmailNorm(ctx context.Context, s *Store, q queryer) error {
 const vouchOperatorAccounts = `UPDATE users SET verified_email = email
 	WHERE email <> '' AND scim IS NULL AND external_id = ''
 	AND NOT EXISTS (SELECT 1 FROM user_identities i WHERE i.user_id = users.id)`
+
+// backfillEmailValues indexes the email values of the users that existed
+// before migration 0009 (emailvalues.go), a batch of documents at a time
+// so that a large directory is never held in memory whole.
+func backfillEmailValues(ctx context.Context, s *Store, q queryer) error {
+	const batch = 1000
+	type row struct {
+		id  string
+		doc sql.NullString
+	}
+	after := ""
+	for {
+		rows, err := q.QueryContext(ctx, `SELECT id, scim FROM users WHERE scim IS NOT NULL AND id > ? ORDER BY id LIMIT ?`, after, batch)
+		if err != nil {
+			return s.wrap(ctx, err, "read SCIM documents to index")
+		}
+		todo, err := scanAll(rows, func(rows *sql.Rows) (row, error) {
+			var r row
+			return r, rows.Scan(&r.id, &r.doc)
+		})
+		if err != nil {
+			return s.wrap(ctx, err, "read SCIM documents to index")
+		}
+		for _, r := range todo {
+			if err := s.indexEmailValues(ctx, q, r.id, r.doc, true); err != nil {
+				return err
+			}
+		}
+		if len(todo) < batch {
+			return nil
+		}
+		after = todo[len(todo)-1].id
+	}
+}

@@ -45,7 +45,10 @@ func (t *translator) orderBy(sc scope, sortBy string, order store.SortOrder, id,
 
 type dialect struct{}
 
-var _ sqlfilter.Dialect = dialect{}
+var (
+	_ sqlfilter.Dialect      = dialect{}
+	_ sqlfilter.ValueIndexer = dialect{}
+)
 
 func (dialect) Placeholder(n int) string     { return "?" + strconv.Itoa(n) }
 func (dialect) True() string                 { return "1" }
@@ -135,12 +138,15 @@ func likeToGlob(p string) string {
 	return b.String()
 }
 
+// globLiteral is the GLOB pattern matching the byte ch; a byte of a
+// multi-byte character stays that byte (string(ch) would encode it as the
+// code point ch).
 func globLiteral(ch byte) string {
 	switch ch {
 	case '*', '?', '[':
 		return "[" + string(ch) + "]"
 	}
-	return string(ch)
+	return string([]byte{ch})
 }
 
 // jsonValue is the value at the bound path in doc.

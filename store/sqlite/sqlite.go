@@ -21,6 +21,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/keyset"
 )
 
 //go:embed migrations/*.sql
@@ -64,6 +65,8 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	closed *atomic.Bool
+	// cursors serve the next page of a walk over a listing (scim.go).
+	cursors *keyset.Cursors
 }
 
 // Open opens (creating if needed) the database named by dsn, such as
@@ -72,7 +75,7 @@ type Store struct {
 // ":memory:" (or a URI with mode=memory) gives a private in-memory database
 // on a single connection.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), closed: new(atomic.Bool)}
+	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), closed: new(atomic.Bool), cursors: keyset.New()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
@@ -52,7 +54,7 @@ func (s *Store) CreateUser(ctx context.Context, u groupgate.User) (groupgate.Use
 		if err != nil {
 			return s.wrap(ctx, err, "create user %q", u.UserName)
 		}
-		return nil
+		return s.indexEmailValues(ctx, q, u.ID, scim, false)
 	})
 	if err != nil {
 		return groupgate.User{}, err
@@ -115,6 +117,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 			return err
 		}
 		u := cur
+		// fn may change the document in place; the email index is
+		// rewritten when it differs from the stored one.
+		u.SCIM = slices.Clone(cur.SCIM)
 		if err := fn(&u); err != nil {
 			return err
 		}
@@ -134,6 +139,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*groupgate.Us
 			u.VerifiedEmail, groupgate.NormalizeEmail(u.Email), u.ID)
 		if err != nil {
 			return s.wrap(ctx, err, "update user %s", id)
+		}
+		if !bytes.Equal(u.SCIM, cur.SCIM) {
+			if err := s.indexEmailValues(ctx, q, u.ID, scim, true); err != nil {
+				return err
+			}
 		}
 		out = u
 		return nil

@@ -79,6 +79,10 @@ func (s suite) scim(t *testing.T) {
 	t.Run("UpdateGroupMembers", s.scimMembers)
 	t.Run("CreateGroupWithMembers", s.scimCreateWithMembers)
 	t.Run("externalId is not unique", s.scimExternalIDNotUnique)
+	t.Run("email value filters", s.scimEmailIndex)
+	t.Run("email value filters follow writes", s.scimEmailIndexFollowsWrites)
+	t.Run("a walk over pages", s.scimWalk)
+	t.Run("every page of the default order", s.scimDefaultOrderPages)
 }
 
 // scimCreateWithMembers: a group created with its first members is at its

@@ -1,6 +1,10 @@
 package sqlfilter
 
-import "time"
+import (
+	"time"
+
+	"github.com/groupgate/groupgate/store"
+)
 
 // Dialect is what differs between SQL backends: parameter syntax, boolean
 // literals, text collation and the JSON document functions. Its methods
@@ -41,6 +45,18 @@ type Dialect interface {
 	// SortJSON is the ORDER BY list for the value at segs in doc: values
 	// present first ascending and last descending, ties by id.
 	SortJSON(p *Params, doc string, segs []string, desc bool, id string) string
+}
+
+// ValueIndexer is a Dialect whose backend keeps an index of the string
+// "value"s of a multi-valued attribute outside the row (a side table),
+// instead of a Values column.
+type ValueIndexer interface {
+	// ValueIndex is a condition on the row aliased alias that holds for
+	// every row with an element of attr whose value compares with folded
+	// (folded by FoldASCII) by op: eq, sw, ew or co. It may hold for
+	// other rows too (the document is still checked), and is never NULL.
+	// "" when the backend keeps no index for attr or op.
+	ValueIndex(p *Params, alias, attr string, op store.CompareOp, folded string) string
 }
 
 // JSONValue is a value in a JSON document; its conditions may be NULL

@@ -97,6 +97,9 @@ type scope struct {
 	email string
 	// values are the Values columns by multi-valued attribute.
 	values map[string]string
+	// alias is the table alias of the resource's row, for a
+	// ValueIndexer; "" inside a value filter.
+	alias string
 }
 
 func scopeOf(d Dialect, res Resource) (scope, error) {
@@ -125,6 +128,7 @@ func scopeOf(d Dialect, res Resource) (scope, error) {
 			doc:    d.Document("u"),
 			email:  "u.email",
 			values: map[string]string{"emails": d.Values("u", "emails")},
+			alias:  "u",
 		}, nil
 	case Groups:
 		return scope{
@@ -145,7 +149,8 @@ func scopeOf(d Dialect, res Resource) (scope, error) {
 					},
 				},
 			},
-			doc: d.Document("g"),
+			doc:   d.Document("g"),
+			alias: "g",
 		}, nil
 	}
 	return scope{}, fmt.Errorf("sqlfilter: unknown resource %d", res)
@@ -267,48 +272,71 @@ func (t *translator) valuePath(sc scope, attr string, f store.Filter) (string, e
 	if err != nil {
 		return "", err
 	}
+	// Each narrowing below is implied by the EXISTS (an element whose
+	// value matches is in the column or the index), so it only narrows:
+	// a search reads the few candidate rows' documents instead of every
+	// row's.
 	if col := sc.values[attr]; col != "" {
-		for _, pattern := range valuePatterns(f) {
-			// Implied by the EXISTS (an element whose value matches puts
-			// the pattern's text, between newlines as the pattern says,
-			// into the column), so it only narrows: with an index on the
-			// column a search reads the few candidate rows' documents
-			// instead of every row's.
-			cond = "(" + cond + " AND " + t.d.Match(&t.p, col, pattern, true) + ")"
+		for _, c := range valueCompares(f) {
+			// The pattern's text, between newlines as the pattern says,
+			// is in the column.
+			cond = "(" + cond + " AND " + t.d.Match(&t.p, col, valuesPattern(c.op, c.folded), true) + ")"
+		}
+	} else if vi, ok := t.d.(ValueIndexer); ok && sc.alias != "" {
+		for _, c := range valueCompares(f) {
+			if narrow := vi.ValueIndex(&t.p, sc.alias, attr, c.op, c.folded); narrow != "" {
+				cond = "(" + cond + " AND " + narrow + ")"
+			}
 		}
 	}
 	return cond, nil
 }
 
-// valuePatterns are LIKE patterns over a Values column that every row
-// with an element matching f matches: one per string comparison of
-// "value" that f requires (the top-level and-chain), folded as Fold folds.
-func valuePatterns(f store.Filter) []string {
+// valueCompare is a string comparison of an element's "value" that a
+// value filter requires, its operand folded as Fold folds.
+type valueCompare struct {
+	op     store.CompareOp
+	folded string
+}
+
+// valueCompares are the eq, sw, ew and co comparisons of "value" with a
+// string that every element matching f satisfies: those of the top-level
+// and-chain (an or or a not requires none of its operands).
+func valueCompares(f store.Filter) []valueCompare {
 	switch f := f.(type) {
 	case store.And:
-		return append(valuePatterns(f.Left), valuePatterns(f.Right)...)
+		return append(valueCompares(f.Left), valueCompares(f.Right)...)
 	case store.Compare:
 		s, ok := f.Value.(string)
 		if !ok || !strings.EqualFold(f.Attr, "value") {
 			return nil
 		}
-		s = escapeLike(foldASCII(s))
 		switch f.Op {
-		case store.OpEq:
-			return []string{"%\n" + s + "\n%"}
-		case store.OpSw:
-			return []string{"%\n" + s + "%"}
-		case store.OpEw:
-			return []string{"%" + s + "\n%"}
-		case store.OpCo:
-			return []string{"%" + s + "%"}
+		case store.OpEq, store.OpSw, store.OpEw, store.OpCo:
+			return []valueCompare{{op: f.Op, folded: FoldASCII(s)}}
 		}
 	}
 	return nil
 }
 
-// foldASCII lowercases ASCII letters only, as Fold does in both backends.
-func foldASCII(s string) string {
+// valuesPattern is the LIKE pattern over a Values column that every row
+// with an element whose value compares with folded by op matches.
+func valuesPattern(op store.CompareOp, folded string) string {
+	s := escapeLike(folded)
+	switch op {
+	case store.OpEq:
+		return "%\n" + s + "\n%"
+	case store.OpSw:
+		return "%\n" + s + "%"
+	case store.OpEw:
+		return "%" + s + "\n%"
+	}
+	return "%" + s + "%"
+}
+
+// FoldASCII lowercases ASCII letters only, as Fold does in both backends;
+// a backend's own index of values folds them with it.
+func FoldASCII(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {

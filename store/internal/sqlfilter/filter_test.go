@@ -2,6 +2,7 @@ package sqlfilter
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,5 +115,52 @@ func TestOrderByContinuesTheFilterParameters(t *testing.T) {
 	}
 	if _, _, err := OrderBy(textDialect{}, Groups, "emails", "", "g.id", "g.created_at", nil); err == nil {
 		t.Error("sorting groups by emails succeeded, want an error: only users have a primary email column")
+	}
+}
+
+// indexDialect is textDialect with a side-table index of values.
+type indexDialect struct {
+	textDialect
+	calls *[]string
+}
+
+func (d indexDialect) ValueIndex(p *Params, alias, attr string, op store.CompareOp, folded string) string {
+	*d.calls = append(*d.calls, alias+" "+attr+" "+string(op)+" "+folded)
+	return "IDX(" + p.Add(folded) + ")"
+}
+
+func TestAValueIndexerNarrowsByTheComparisonsEveryMatchRequires(t *testing.T) {
+	value := func(op store.CompareOp, v string) store.Filter {
+		return store.Compare{Attr: "value", Op: op, Value: v}
+	}
+	tests := []struct {
+		name   string
+		filter store.Filter
+		calls  []string
+	}{
+		{"both sides of an and, folded", store.ValuePath{Attr: "emails", Filter: store.And{
+			Left:  store.Compare{Attr: "type", Op: store.OpEq, Value: "work"},
+			Right: store.And{Left: value(store.OpEw, "@Example.COM"), Right: value(store.OpSw, "Ann")}}},
+			[]string{"u emails ew @example.com", "u emails sw ann"}},
+		{"an or requires neither side", store.ValuePath{Attr: "emails", Filter: store.Or{
+			Left: value(store.OpEq, "a"), Right: value(store.OpEq, "b")}}, nil},
+		{"a not requires nothing", store.ValuePath{Attr: "emails", Filter: store.Not{Filter: value(store.OpEq, "a")}}, nil},
+		{"gt is no index operator", store.ValuePath{Attr: "emails", Filter: value(store.OpGt, "a")}, nil},
+		{"a non-string value", store.ValuePath{Attr: "emails", Filter: store.Compare{Attr: "value", Op: store.OpEq, Value: 1.0}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls []string
+			cond, _, err := Where(indexDialect{calls: &calls}, Users, tt.filter, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(calls, tt.calls) {
+				t.Errorf("ValueIndex calls %q, want %q", calls, tt.calls)
+			}
+			if n := strings.Count(cond, "IDX("); n != len(tt.calls) {
+				t.Errorf("%d narrowings in %s, want %d", n, cond, len(tt.calls))
+			}
+		})
 	}
 }
