@@ -177,7 +177,7 @@ func (s *Syncer) loadManual(ctx context.Context, st store.Store, g *grants) erro
 // then the mappings of the union of their groups. Users that do not exist
 // are left out. Against PostgreSQL every statement is a network round
 // trip, and three per user made a change reaching 10,000 users take
-// seconds. Callers bound userIDs (resolveChunk).
+// seconds. Callers bound userIDs (resolveChunk, maxSyncChunk).
 func (s *Syncer) loadGrantsMany(ctx context.Context, st store.Store, userIDs []string) ([]grants, error) {
 	sets, err := st.GetGroupSets(ctx, userIDs)
 	if err != nil {
