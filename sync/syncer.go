@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strings"
@@ -251,12 +252,13 @@ func (s *Syncer) syncUserGen(ctx context.Context, userID string) (a Access, gen 
 }
 
 // syncUsers recomputes and pushes the access of every user in ids, chunk by
-// chunk: it takes the chunk's generations in one round trip, then reads the
-// store, then writes in parallel (see pusher for why that order). It runs
-// after a commit: failures are logged, not returned, since the change
-// itself has been made; ok reports whether every push succeeded (else the
-// change's outbox entry stays). The caller's cancellation does not stop
-// it, so that a client hanging up cannot leave sessions half updated.
+// chunk (syncChunks): it takes the chunk's generations in one round trip,
+// then reads the store, then writes in parallel (see pusher for why that
+// order). It runs after a commit: failures are logged, not returned,
+// since the change itself has been made; ok reports whether every push
+// succeeded (else the change's outbox entry stays). The caller's
+// cancellation does not stop it, so that a client hanging up cannot leave
+// sessions half updated.
 func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 	if len(ids) == 0 {
 		return true
@@ -268,7 +270,7 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 		ok = q.wait() && !failed.Load()
 	}()
 
-	for chunk := range slices.Chunk(ids, resolveChunk) {
+	for chunk := range syncChunks(ids) {
 		gens, ok := s.push.generations(ctx, chunk)
 		if !ok {
 			failed.Store(true)
@@ -291,6 +293,20 @@ func (s *Syncer) syncUsers(ctx context.Context, ids []string) (ok bool) {
 		}
 	}
 	return true // replaced by the deferred result
+}
+
+// syncChunks yields ids in chunks of firstSyncChunk, then twice the size
+// each time, up to maxSyncChunk.
+func syncChunks(ids []string) iter.Seq[[]string] {
+	return func(yield func([]string) bool) {
+		for size := firstSyncChunk; len(ids) > 0; size = min(2*size, maxSyncChunk) {
+			n := min(size, len(ids))
+			if !yield(ids[:n:n]) {
+				return
+			}
+			ids = ids[n:]
+		}
+	}
 }
 
 // SessionStarted is called after a session holding the snapshot Login

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,24 @@ import (
 	"github.com/groupgate/groupgate/store/postgres"
 	"github.com/groupgate/groupgate/sync"
 )
+
+// startProfile starts a CPU profile written to file and returns what
+// stops it.
+func startProfile(b *testing.B, file string) (stop func()) {
+	out, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := out.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
 
 // sessionCount is the number of users, each with one live session:
 // 10,000, or GROUPGATE_BENCH_SESSIONS (the harness's long mode asks for
@@ -60,8 +79,14 @@ func parallel(n, workers int, fn func(i int) error) error {
 
 // BenchmarkRemoveMappingReaches10000Sessions times RemoveOrgMapping, made
 // through one replica's syncer, until the last of 10,000 sessions (read
-// through another replica's cached backend) no longer shows the role.
-// GROUPGATE_BENCH_SESSIONS changes the number of sessions.
+// through another replica's cached backend) no longer shows the role
+// (ms-to-last-session). It also reports the removal call alone and when
+// its last snapshot write returned (ms-last-write: every session written
+// and every replica told; the rest of ms-to-last-session is the reader's
+// polling round, 10,000 reads). GROUPGATE_BENCH_SESSIONS changes the
+// number of sessions; GROUPGATE_BENCH_PHASES=1 logs each removal's
+// timeline (phases); GROUPGATE_BENCH_CPUPROFILE=FILE writes a CPU profile
+// of the timed removals only.
 //
 //	go test -run '^$' -bench . -benchtime 3x ./bench/propagation/
 func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
@@ -93,7 +118,8 @@ func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
 	if err := reader.WaitReady(wctx); err != nil {
 		b.Fatal(err)
 	}
-	syncer := sync.New(st, writer)
+	ph := newPhases()
+	syncer := sync.New(phaseStore{st, ph}, phaseSessions{writer, ph})
 
 	org, err := st.CreateOrganization(ctx, groupgate.Organization{Name: "acme"})
 	if err != nil {
@@ -171,9 +197,9 @@ func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
 		return time.Duration(last.Load()), nil
 	}
 
-	var total, call time.Duration
+	var total, call, lastWrite time.Duration
 	b.ResetTimer()
-	for range b.N {
+	for i := range b.N {
 		b.StopTimer()
 		if _, err := syncer.AddOrgMapping(ctx, "bench", org.ID, "eng", groupgate.OrgRoleAdmin); err != nil {
 			b.Fatal(err)
@@ -181,20 +207,37 @@ func BenchmarkRemoveMappingReaches10000Sessions(b *testing.B) {
 		if _, err := allShow(time.Now(), func(r groupgate.OrgRole) bool { return r == groupgate.OrgRoleAdmin }); err != nil {
 			b.Fatal(err)
 		}
+		stopProfile := func() {}
+		if f := os.Getenv("GROUPGATE_BENCH_CPUPROFILE"); f != "" && i == b.N-1 {
+			stopProfile = startProfile(b, f)
+		}
 		b.StartTimer()
 		start := time.Now()
+		ph.begin(start)
 		if _, err := syncer.RemoveOrgMapping(ctx, "bench", org.ID, "eng"); err != nil {
 			b.Fatal(err)
 		}
-		call += time.Since(start)
+		callTime := time.Since(start)
+		call += callTime
 		d, err := allShow(start, func(r groupgate.OrgRole) bool { return r == "" })
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.StopTimer()
+		stopProfile()
 		total += d
+		lastWrite += time.Duration(ph.lastWrite.Load())
+		for _, l := range ph.end() {
+			b.Log(l)
+		}
+		if ph.print {
+			b.Logf("removal call %v, last write %v, last session seen %v", callTime, time.Duration(ph.lastWrite.Load()), d)
+		}
+		b.StartTimer()
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-last-session")
 	b.ReportMetric(float64(call.Milliseconds())/float64(b.N), "ms-remove-call")
+	b.ReportMetric(float64(lastWrite.Milliseconds())/float64(b.N), "ms-last-write")
 	b.ReportMetric(0, "ns/op")
 }
