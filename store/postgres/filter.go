@@ -71,7 +71,9 @@ func (dialect) TextParam(p *sqlfilter.Params, s string, caseExact bool) string {
 	if caseExact {
 		return p.Add(s) + "::text"
 	}
-	return "lower(" + p.Add(s) + "::text)"
+	// In "C" lower() folds ASCII letters only, as the document side does;
+	// the database's own collation would turn É into é and miss ÉVE.
+	return "lower(" + p.Add(s) + `::text COLLATE "C")`
 }
 
 func (d dialect) Match(p *sqlfilter.Params, x, pattern string, caseExact bool) string {
