@@ -20,8 +20,8 @@ import (
 )
 
 // countingStore counts the resolutions made through it: each reads the
-// mappings of the resolved users' groups once (MappingsForGroups), so its
-// calls are the resolutions of users with groups.
+// mappings of the resolved users' groups once (GetUserGrants for one
+// user, MappingsForGroups for many), so these calls are the resolutions.
 type countingStore struct {
 	store.Store
 	resolutions *atomic.Int64
@@ -30,6 +30,11 @@ type countingStore struct {
 func (c countingStore) MappingsForGroups(ctx context.Context, groups []string) ([]groupgate.OrgMapping, []groupgate.RepoMapping, error) {
 	c.resolutions.Add(1)
 	return c.Store.MappingsForGroups(ctx, groups)
+}
+
+func (c countingStore) GetUserGrants(ctx context.Context, userID string) (store.UserGrants, error) {
+	c.resolutions.Add(1)
+	return c.Store.GetUserGrants(ctx, userID)
 }
 
 func (c countingStore) InTx(ctx context.Context, fn func(tx store.Store) error) error {

@@ -133,34 +133,22 @@ func (s *Syncer) visibleGroups(set groupgate.GroupSet) []string {
 	return slices.DeleteFunc(names, func(g string) bool { return !s.filter(g) })
 }
 
-// loadGrants reads what resolution needs for one user. NotFound when the
-// user does not exist.
+// loadGrants reads what resolution needs for one user, in one round trip
+// on PostgreSQL (GetUserGrants). NotFound when the user does not exist.
 func (s *Syncer) loadGrants(ctx context.Context, st store.Store, userID string) (grants, error) {
-	set, err := st.GetGroupSet(ctx, userID)
+	ug, err := st.GetUserGrants(ctx, userID)
 	if err != nil {
-		return grants{}, fmt.Errorf("load group set of %s: %w", userID, err)
+		return grants{}, fmt.Errorf("load grants of %s: %w", userID, err)
 	}
-	g := grants{userID: userID, groups: s.visibleGroups(set)}
-	if len(g.groups) > 0 {
-		if g.orgMappings, g.repoMappings, err = st.MappingsForGroups(ctx, g.groups); err != nil {
-			return grants{}, fmt.Errorf("load mappings of %d groups: %w", len(g.groups), err)
-		}
-	}
-	if err := s.loadManual(ctx, st, &g); err != nil {
-		return grants{}, err
+	g := grants{userID: userID, groups: s.visibleGroups(ug.Groups), orgMembers: ug.OrgMembers, repoContribs: ug.RepoContributors,
+		orgMappings: ug.OrgMappings, repoMappings: ug.RepoMappings}
+	if s.filter != nil {
+		// The store read the mappings of every group in the set; those of
+		// groups the filter hides grant nothing.
+		g.orgMappings = slices.DeleteFunc(g.orgMappings, func(m groupgate.OrgMapping) bool { return !s.filter(m.Group) })
+		g.repoMappings = slices.DeleteFunc(g.repoMappings, func(m groupgate.RepoMapping) bool { return !s.filter(m.Group) })
 	}
 	return g, nil
-}
-
-func (s *Syncer) loadManual(ctx context.Context, st store.Store, g *grants) error {
-	var err error
-	if g.orgMembers, err = st.ListUserOrgMembers(ctx, g.userID); err != nil {
-		return fmt.Errorf("load organization roles of %s: %w", g.userID, err)
-	}
-	if g.repoContribs, err = st.ListUserRepoContributors(ctx, g.userID); err != nil {
-		return fmt.Errorf("load repository roles of %s: %w", g.userID, err)
-	}
-	return nil
 }
 
 // loadGrantsMany reads the grants of many users in a fixed number of

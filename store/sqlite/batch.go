@@ -119,3 +119,28 @@ func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) (
 		WHERE o.repository_base_role <> '' AND o.id IN (SELECT value FROM json_each(?))
 		ORDER BY r.organization_id, r.name, r.id`, arg)
 }
+
+// GetUserGrants makes the calls it stands for in one read snapshot: the
+// database is in process, so there are no round trips to save, but a
+// concurrent change is then seen whole or not at all.
+func (s *Store) GetUserGrants(ctx context.Context, userID string) (store.UserGrants, error) {
+	var g store.UserGrants
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if g.Groups, err = r.GetGroupSet(ctx, userID); err != nil {
+			return err
+		}
+		if g.OrgMappings, g.RepoMappings, err = r.MappingsForGroups(ctx, g.Groups.Names()); err != nil {
+			return err
+		}
+		if g.OrgMembers, err = r.ListUserOrgMembers(ctx, userID); err != nil {
+			return err
+		}
+		g.RepoContributors, err = r.ListUserRepoContributors(ctx, userID)
+		return err
+	})
+	if err != nil {
+		return store.UserGrants{}, err
+	}
+	return g, nil
+}
