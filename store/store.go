@@ -104,20 +104,25 @@ type BatchReader interface {
 	// round trip where the backend can (a login resolves one user, and
 	// its latency was one round trip per read, issue 15): the group set
 	// as GetGroupSet returns it, the mappings of the groups in it as
-	// MappingsForGroups of its names, and the manual roles as
-	// ListUserOrgMembers and ListUserRepoContributors. NotFound when the
-	// user does not exist.
+	// MappingsForGroups of its names, the manual roles as
+	// ListUserOrgMembers and ListUserRepoContributors, and the
+	// repositories under a base role of the organizations these name.
+	// NotFound when the user does not exist.
 	GetUserGrants(ctx context.Context, userID string) (UserGrants, error)
 }
 
 // UserGrants is what GetUserGrants reads: everything that can give one
-// user a role, but the organizations' repository base roles.
+// user a role.
 type UserGrants struct {
 	Groups           groupgate.GroupSet
 	OrgMappings      []groupgate.OrgMapping
 	RepoMappings     []groupgate.RepoMapping
 	OrgMembers       []groupgate.OrgMember
 	RepoContributors []groupgate.RepoContributor
+	// BaseRoleRepositories is what ListBaseRoleRepositories returns for
+	// the organizations the grants above name, directly or as the owner
+	// of a repository.
+	BaseRoleRepositories []BaseRoleRepository
 }
 
 // BaseRoleRepository is a repository with its organization's repository

@@ -167,6 +167,21 @@ func TestLoginOnEachStore(t *testing.T) {
 				}
 			})
 
+			t.Run("an organization's repository base role reaches the login through its mappings", func(t *testing.T) {
+				e := be.env(t)
+				acme, beta := e.org("acme"), e.org("beta")
+				e.repo(acme, "api")
+				e.repo(beta, "web")
+				e.orgMapping(acme, "eng", "")
+				e.must(e.st.SetOrganizationRepositoryBaseRole(ctx, acme.ID, groupgate.RepoRoleWrite))
+				e.must(e.st.SetOrganizationRepositoryBaseRole(ctx, beta.ID, groupgate.RepoRoleAdmin))
+				_, m, err := e.s.Login(ctx, ident("eng"))
+				e.must(err)
+				if len(m.RepoRoles) != 1 || m.RepoRoles["acme/api"] != groupgate.RepoRoleWrite {
+					t.Fatalf("repository roles %v, want WRITE on acme/api only (beta's base role is not alice's)", m.RepoRoles)
+				}
+			})
+
 			t.Run("a group the filter hides grants nothing even when stored", func(t *testing.T) {
 				e := be.env(t, sync.WithGroupFilter(func(g string) bool { return g != "hidden" }))
 				acme := e.org("acme")

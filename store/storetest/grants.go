@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/groupgate/groupgate"
@@ -22,6 +24,25 @@ func wantUserGrants(t testing.TB, ctx context.Context, st store.Store, userID st
 		OrgMembers:       must[[]groupgate.OrgMember](t, "ListUserOrgMembers")(st.ListUserOrgMembers(ctx, userID)),
 		RepoContributors: must[[]groupgate.RepoContributor](t, "ListUserRepoContributors")(st.ListUserRepoContributors(ctx, userID)),
 	}
+	orgs := map[string]bool{}
+	for _, m := range om {
+		orgs[m.OrganizationID] = true
+	}
+	for _, m := range want.OrgMembers {
+		orgs[m.OrganizationID] = true
+	}
+	repos := []string{}
+	for _, m := range rm {
+		repos = append(repos, m.RepositoryID)
+	}
+	for _, c := range want.RepoContributors {
+		repos = append(repos, c.RepositoryID)
+	}
+	for _, id := range repos {
+		orgs[must[groupgate.Repository](t, "GetRepository")(st.GetRepository(ctx, id)).OrganizationID] = true
+	}
+	ids := slices.Sorted(maps.Keys(orgs))
+	want.BaseRoleRepositories = must[[]store.BaseRoleRepository](t, "ListBaseRoleRepositories")(st.ListBaseRoleRepositories(ctx, ids))
 	// Empty and nil slices are one answer: nothing.
 	norm := func(g *store.UserGrants) {
 		if len(g.Groups) == 0 {
@@ -38,6 +59,9 @@ func wantUserGrants(t testing.TB, ctx context.Context, st store.Store, userID st
 		}
 		if len(g.RepoContributors) == 0 {
 			g.RepoContributors = nil
+		}
+		if len(g.BaseRoleRepositories) == 0 {
+			g.BaseRoleRepositories = nil
 		}
 	}
 	cmp := got
@@ -71,9 +95,23 @@ func (s suite) userGrants(t *testing.T) {
 		must[groupgate.OrgMember](t, "set org role")(st.SetOrgMember(ctx, groupgate.OrgMember{OrganizationID: acme.ID, UserID: bob.ID, Role: groupgate.OrgRoleAdmin}))
 		must[groupgate.RepoContributor](t, "set repo role")(st.SetRepoContributor(ctx, groupgate.RepoContributor{RepositoryID: web.ID, UserID: alice.ID, Role: groupgate.RepoRoleWrite}))
 
+		// Base roles: of acme (mapped), of gamma (through a repository
+		// contributor role), not of delta (nothing of alice's names it).
+		gamma, delta := mkOrg(t, ctx, st, "gamma"), mkOrg(t, ctx, st, "delta")
+		site := mkRepo(t, ctx, st, gamma, "site")
+		mkRepo(t, ctx, st, delta, "other")
+		for _, o := range []groupgate.Organization{acme, gamma, delta} {
+			noErr(t, st.SetOrganizationRepositoryBaseRole(ctx, o.ID, groupgate.RepoRoleWrite), "set base role of "+o.Name)
+		}
+		must[groupgate.RepoContributor](t, "set repo role")(st.SetRepoContributor(ctx, groupgate.RepoContributor{RepositoryID: site.ID, UserID: alice.ID, Role: groupgate.RepoRoleRead}))
+
 		got := wantUserGrants(t, ctx, st, alice.ID)
-		if len(got.Groups) != 4 || len(got.OrgMappings) != 3 || len(got.RepoMappings) != 2 || len(got.OrgMembers) != 1 || len(got.RepoContributors) != 1 {
-			t.Fatalf("alice's grants: %d memberships, %d org mappings, %d repo mappings, %d org roles, %d repo roles; want 4, 3, 2, 1, 1 (not bob's)",
+		if len(got.BaseRoleRepositories) != 2 || got.BaseRoleRepositories[0].Repository.OrganizationID == delta.ID || got.BaseRoleRepositories[1].Repository.OrganizationID == delta.ID {
+			t.Fatalf("repositories under a base role %+v, want acme/api and gamma/site", got.BaseRoleRepositories)
+		}
+		wantUserGrants(t, ctx, st, bob.ID)
+		if len(got.Groups) != 4 || len(got.OrgMappings) != 3 || len(got.RepoMappings) != 2 || len(got.OrgMembers) != 1 || len(got.RepoContributors) != 2 {
+			t.Fatalf("alice's grants: %d memberships, %d org mappings, %d repo mappings, %d org roles, %d repo roles; want 4, 3, 2, 1, 2 (not bob's)",
 				len(got.Groups), len(got.OrgMappings), len(got.RepoMappings), len(got.OrgMembers), len(got.RepoContributors))
 		}
 	})
