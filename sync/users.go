@@ -142,10 +142,7 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 		out = u
 		after := viewUser(u)
 		after.Groups = set.Names()
-		if err := s.record(ctx, tx, &entry, []string{u.ID}, nil); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
+		return s.recordAudited(ctx, tx, &entry, []string{u.ID}, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
 	})
 	return out, entry, err
 }
