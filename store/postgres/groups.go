@@ -144,16 +144,11 @@ func (s *Store) GetGroupSet(ctx context.Context, userID string) (groupgate.Group
 	return set()
 }
 
-// batcher is what pgxpool.Pool and pgx.Tx have for pipelining.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
 // sendBatch sends b in one round trip and runs its callbacks. The
 // statements run one after the other; in READ COMMITTED each takes its
 // own snapshot, as separate statements would.
 func (s *Store) sendBatch(ctx context.Context, q querier, b *pgx.Batch) error {
-	return q.(batcher).SendBatch(ctx, b).Close()
+	return q.SendBatch(ctx, b).Close()
 }
 
 // queueGroupSetRead queues the check that the user exists (locking the
