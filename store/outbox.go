@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/groupgate/groupgate"
 )
 
 // OutboxEntry records, in the transaction of an access change, whose live
@@ -31,6 +33,12 @@ type OutboxStore interface {
 	// of the transaction that makes the change. Invalid when e names
 	// neither users nor groups.
 	EnqueueOutbox(ctx context.Context, e OutboxEntry) (OutboxEntry, error)
+	// EnqueueOutboxAudited is EnqueueOutbox and AppendAudit of ev
+	// together, in one round trip where the backend can (every access
+	// change writes both last in its transaction; a login's latency is
+	// its round trips, issue 15). It returns the entry; ev's ID is not
+	// returned.
+	EnqueueOutboxAudited(ctx context.Context, e OutboxEntry, ev groupgate.AuditEvent) (OutboxEntry, error)
 	// ListOutbox returns up to limit (0: all) pending entries, oldest
 	// first, claimed or not.
 	ListOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)

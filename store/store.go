@@ -100,6 +100,29 @@ type BatchReader interface {
 	// organization ID then repository name and ID. Organizations without
 	// a base role or without repositories, and unknown IDs, are absent.
 	ListBaseRoleRepositories(ctx context.Context, orgIDs []string) ([]BaseRoleRepository, error)
+	// GetUserGrants reads what resolving one user's access needs, in one
+	// round trip where the backend can (a login resolves one user, and
+	// its latency was one round trip per read, issue 15): the group set
+	// as GetGroupSet returns it, the mappings of the groups in it as
+	// MappingsForGroups of its names, the manual roles as
+	// ListUserOrgMembers and ListUserRepoContributors, and the
+	// repositories under a base role of the organizations these name.
+	// NotFound when the user does not exist.
+	GetUserGrants(ctx context.Context, userID string) (UserGrants, error)
+}
+
+// UserGrants is what GetUserGrants reads: everything that can give one
+// user a role.
+type UserGrants struct {
+	Groups           groupgate.GroupSet
+	OrgMappings      []groupgate.OrgMapping
+	RepoMappings     []groupgate.RepoMapping
+	OrgMembers       []groupgate.OrgMember
+	RepoContributors []groupgate.RepoContributor
+	// BaseRoleRepositories is what ListBaseRoleRepositories returns for
+	// the organizations the grants above name, directly or as the owner
+	// of a repository.
+	BaseRoleRepositories []BaseRoleRepository
 }
 
 // BaseRoleRepository is a repository with its organization's repository

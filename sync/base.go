@@ -43,6 +43,24 @@ type baseRoles struct {
 // loadBases reads the base roles of the organizations ns knows, directly or
 // as the owner of a repository, and adds their repositories to ns.
 func loadBases(ctx context.Context, st store.Store, ns *nameSet) error {
+	return loadBasesFrom(ctx, st.ListBaseRoleRepositories, ns)
+}
+
+// prefetchedBases lists, from rows read with the grants (GetUserGrants),
+// those of orgIDs: what ListBaseRoleRepositories would return, without
+// its round trip.
+func prefetchedBases(rows []store.BaseRoleRepository) func(context.Context, []string) ([]store.BaseRoleRepository, error) {
+	return func(_ context.Context, orgIDs []string) ([]store.BaseRoleRepository, error) {
+		return slices.DeleteFunc(slices.Clone(rows), func(b store.BaseRoleRepository) bool {
+			_, found := slices.BinarySearch(orgIDs, b.Repository.OrganizationID)
+			return !found
+		}), nil
+	}
+}
+
+// loadBasesFrom is loadBases with the rows listed by list, which gets the
+// organization IDs sorted.
+func loadBasesFrom(ctx context.Context, list func(context.Context, []string) ([]store.BaseRoleRepository, error), ns *nameSet) error {
 	ids := make([]string, 0, len(ns.orgs))
 	seen := map[string]struct{}{}
 	add := func(id string) {
@@ -62,7 +80,7 @@ func loadBases(ctx context.Context, st store.Store, ns *nameSet) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := st.ListBaseRoleRepositories(ctx, ids)
+	rows, err := list(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("load repository base roles of %d organizations: %w", len(ids), err)
 	}

@@ -16,11 +16,12 @@ import (
 	"github.com/groupgate/groupgate/store/postgres"
 	"github.com/groupgate/groupgate/sync"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // countingStore counts the resolutions made through it: each reads the
-// mappings of the resolved users' groups once (MappingsForGroups), so its
-// calls are the resolutions of users with groups.
+// mappings of the resolved users' groups once (GetUserGrants for one
+// user, MappingsForGroups for many), so these calls are the resolutions.
 type countingStore struct {
 	store.Store
 	resolutions *atomic.Int64
@@ -31,8 +32,50 @@ func (c countingStore) MappingsForGroups(ctx context.Context, groups []string) (
 	return c.Store.MappingsForGroups(ctx, groups)
 }
 
+func (c countingStore) GetUserGrants(ctx context.Context, userID string) (store.UserGrants, error) {
+	c.resolutions.Add(1)
+	return c.Store.GetUserGrants(ctx, userID)
+}
+
 func (c countingStore) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	return c.Store.InTx(ctx, func(tx store.Store) error { return fn(countingStore{tx, c.resolutions}) })
+}
+
+// tripCounter counts round trips: each PostgreSQL statement and each
+// pipelined batch once (a pgx tracer), and each Redis command and each
+// pipeline or MULTI once (a go-redis hook).
+type tripCounter struct{ pg, redis atomic.Int64 }
+
+func (c *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.pg.Add(1)
+	return ctx
+}
+
+func (c *tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.pg.Add(1)
+	return ctx
+}
+
+func (c *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.redis.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.redis.Add(1)
+		return next(ctx, cmds)
+	}
 }
 
 // BenchmarkLoginManyGroups is the login callback's work after the IdP
@@ -41,15 +84,17 @@ func (c countingStore) InTx(ctx context.Context, fn func(tx store.Store) error) 
 // it. The user is in 1,000 groups of which 20 are mapped, among 100,000
 // mappings (10,000 groups × 10) over 5,000 organizations and 5,000
 // repositories. It reports p50/p99 of one login and the resolutions per
-// login. GROUPGATE_BENCH_LOGINS sets the number of timed logins (200).
+// login, and on PostgreSQL the round trips per login to each server.
+// GROUPGATE_BENCH_LOGINS sets the number of timed logins (200).
 //
 //	go test -run '^$' -bench 'BenchmarkLoginManyGroups/postgres' -benchtime 1x ./sync/
 func BenchmarkLoginManyGroups(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchLoginManyGroups(b, newStore(b), nil) })
+	b.Run("sqlite", func(b *testing.B) { benchLoginManyGroups(b, newStore(b), nil, nil) })
 	b.Run("postgres", func(b *testing.B) {
 		ctx := context.Background()
 		dsn := testenv.Postgres(b)
-		st, err := postgres.Open(ctx, dsn)
+		var trips tripCounter
+		st, err := postgres.Open(ctx, dsn, postgres.WithQueryTracer(&trips))
 		if err != nil {
 			b.Fatalf("open postgres: %v", err)
 		}
@@ -68,11 +113,11 @@ func BenchmarkLoginManyGroups(b *testing.B) {
 			defer func() { _ = conn.Close(ctx) }()
 			_, err = conn.Exec(ctx, "ANALYZE")
 			return err
-		})
+		}, &trips)
 	})
 }
 
-func benchLoginManyGroups(b *testing.B, st store.Store, analyze func() error) {
+func benchLoginManyGroups(b *testing.B, st store.Store, analyze func() error, trips *tripCounter) {
 	ctx := context.Background()
 	start := time.Now()
 	mapped := seedMappings(b, st, 5000, 10000, 10)
@@ -90,6 +135,9 @@ func benchLoginManyGroups(b *testing.B, st store.Store, analyze func() error) {
 		groups = append(groups, fmt.Sprintf("unmapped-%04d", i))
 	}
 	client, prefix := testenv.Redis(b)
+	if trips != nil {
+		client.AddHook(trips)
+	}
 	backend, err := session.NewRedis(client, prefix)
 	if err != nil {
 		b.Fatal(err)
@@ -133,11 +181,20 @@ func benchLoginManyGroups(b *testing.B, st store.Store, analyze func() error) {
 	prev := login()
 	for b.Loop() {
 		resolutions.Store(0)
+		var pgTrips, redisTrips int64
 		times := make([]time.Duration, logins)
 		for i := range times {
+			var pg0, redis0 int64
+			if trips != nil {
+				pg0, redis0 = trips.pg.Load(), trips.redis.Load()
+			}
 			t0 := time.Now()
 			id := login()
 			times[i] = time.Since(t0)
+			if trips != nil {
+				pgTrips += trips.pg.Load() - pg0
+				redisTrips += trips.redis.Load() - redis0
+			}
 			if err := backend.Delete(ctx, prev); err != nil {
 				b.Fatal(err)
 			}
@@ -149,5 +206,9 @@ func benchLoginManyGroups(b *testing.B, st store.Store, analyze func() error) {
 		b.ReportMetric(ms(times[len(times)*99/100]), "p99-ms")
 		b.ReportMetric(ms(times[len(times)-1]), "max-ms")
 		b.ReportMetric(float64(resolutions.Load())/float64(logins), "resolutions/login")
+		if trips != nil {
+			b.ReportMetric(float64(pgTrips)/float64(logins), "pg-trips/login")
+			b.ReportMetric(float64(redisTrips)/float64(logins), "redis-trips/login")
+		}
 	}
 }

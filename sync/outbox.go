@@ -66,6 +66,28 @@ func (s *Syncer) record(ctx context.Context, tx store.Store, entry *int64, users
 	return nil
 }
 
+// recordAudited is record then audit, in one round trip where the store
+// can (EnqueueOutboxAudited).
+func (s *Syncer) recordAudited(ctx context.Context, tx store.Store, entry *int64, users []string, actor, action, targetType, targetID string, before, after any) error {
+	ob := outbox(tx)
+	if ob == nil || len(users) == 0 {
+		if err := s.record(ctx, tx, entry, users, nil); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, action, targetType, targetID, before, after)
+	}
+	ev, err := s.auditEvent(actor, action, targetType, targetID, before, after)
+	if err != nil {
+		return err
+	}
+	e, err := ob.EnqueueOutboxAudited(ctx, store.OutboxEntry{UserIDs: users}, ev)
+	if err != nil {
+		return fmt.Errorf("record session rewrite and audit event %s: %w", action, err)
+	}
+	*entry = e.ID
+	return nil
+}
+
 // settle runs after a commit: it pushes, and acknowledges entry when the
 // push fully succeeded. An unacknowledged entry is left for RunOutbox.
 func (s *Syncer) settle(ctx context.Context, entry int64, push func() bool) {

@@ -142,34 +142,23 @@ func (s *Syncer) visibleGroups(set groupgate.GroupSet) []string {
 	return slices.DeleteFunc(names, func(g string) bool { return !s.filter(g) })
 }
 
-// loadGrants reads what resolution needs for one user. NotFound when the
-// user does not exist.
-func (s *Syncer) loadGrants(ctx context.Context, st store.Store, userID string) (grants, error) {
-	set, err := st.GetGroupSet(ctx, userID)
+// loadGrants reads what resolution needs for one user, in one round trip
+// on PostgreSQL (GetUserGrants). NotFound when the user does not exist.
+// It returns the repositories under a base role read with them.
+func (s *Syncer) loadGrants(ctx context.Context, st store.Store, userID string) (grants, []store.BaseRoleRepository, error) {
+	ug, err := st.GetUserGrants(ctx, userID)
 	if err != nil {
-		return grants{}, fmt.Errorf("load group set of %s: %w", userID, err)
+		return grants{}, nil, fmt.Errorf("load grants of %s: %w", userID, err)
 	}
-	g := grants{userID: userID, groups: s.visibleGroups(set)}
-	if len(g.groups) > 0 {
-		if g.orgMappings, g.repoMappings, err = st.MappingsForGroups(ctx, g.groups); err != nil {
-			return grants{}, fmt.Errorf("load mappings of %d groups: %w", len(g.groups), err)
-		}
+	g := grants{userID: userID, groups: s.visibleGroups(ug.Groups), orgMembers: ug.OrgMembers, repoContribs: ug.RepoContributors,
+		orgMappings: ug.OrgMappings, repoMappings: ug.RepoMappings}
+	if s.filter != nil {
+		// The store read the mappings of every group in the set; those of
+		// groups the filter hides grant nothing.
+		g.orgMappings = slices.DeleteFunc(g.orgMappings, func(m groupgate.OrgMapping) bool { return !s.filter(m.Group) })
+		g.repoMappings = slices.DeleteFunc(g.repoMappings, func(m groupgate.RepoMapping) bool { return !s.filter(m.Group) })
 	}
-	if err := s.loadManual(ctx, st, &g); err != nil {
-		return grants{}, err
-	}
-	return g, nil
-}
-
-func (s *Syncer) loadManual(ctx context.Context, st store.Store, g *grants) error {
-	var err error
-	if g.orgMembers, err = st.ListUserOrgMembers(ctx, g.userID); err != nil {
-		return fmt.Errorf("load organization roles of %s: %w", g.userID, err)
-	}
-	if g.repoContribs, err = st.ListUserRepoContributors(ctx, g.userID); err != nil {
-		return fmt.Errorf("load repository roles of %s: %w", g.userID, err)
-	}
-	return nil
+	return g, ug.BaseRoleRepositories, nil
 }
 
 // loadGrantsMany reads the grants of many users in a fixed number of
@@ -251,6 +240,11 @@ func (s *Syncer) loadGrantsMany(ctx context.Context, st store.Store, userIDs []s
 }
 
 func (s *Syncer) namesFor(ctx context.Context, st store.Store, gs ...grants) (*nameSet, error) {
+	return s.namesWithBases(ctx, st, st.ListBaseRoleRepositories, gs...)
+}
+
+// namesWithBases is namesFor with the base roles listed by listBases.
+func (s *Syncer) namesWithBases(ctx context.Context, st store.Store, listBases func(context.Context, []string) ([]store.BaseRoleRepository, error), gs ...grants) (*nameSet, error) {
 	orgs, repos := map[string]struct{}{}, map[string]struct{}{}
 	for _, g := range gs {
 		g.resourceIDs(orgs, repos)
@@ -259,19 +253,21 @@ func (s *Syncer) namesFor(ctx context.Context, st store.Store, gs ...grants) (*n
 	if err != nil {
 		return nil, err
 	}
-	if err := loadBases(ctx, st, ns); err != nil {
+	if err := loadBasesFrom(ctx, listBases, ns); err != nil {
 		return nil, err
 	}
 	return ns, nil
 }
 
-// resolve computes one user's Access from st.
+// resolve computes one user's Access from st: one round trip on
+// PostgreSQL once the names are cached (GetUserGrants reads the base
+// roles too).
 func (s *Syncer) resolve(ctx context.Context, st store.Store, userID string) (Access, error) {
-	g, err := s.loadGrants(ctx, st, userID)
+	g, bases, err := s.loadGrants(ctx, st, userID)
 	if err != nil {
 		return Access{}, err
 	}
-	ns, err := s.namesFor(ctx, st, g)
+	ns, err := s.namesWithBases(ctx, st, prefetchedBases(bases), g)
 	if err != nil {
 		return Access{}, err
 	}

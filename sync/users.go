@@ -100,6 +100,11 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 			// below, where the group set is locked and read anyway.
 			prior *userView
 		)
+		// A user found by subject is linked already, by the row that
+		// found them, read in this transaction: linking again would only
+		// cost round trips (a savepoint, an insert that does nothing, a
+		// read of the owner).
+		linked := err == nil && how == foundBySubject
 		switch {
 		case groupgate.IsCode(err, groupgate.NotFound):
 			if u, err = createLoginUser(ctx, tx, ident, verified); err != nil {
@@ -117,8 +122,10 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 				return err
 			}
 		}
-		if err := tx.LinkIdentity(ctx, u.ID, ident.Provider, ident.Subject); err != nil {
-			return fmt.Errorf("link %s identity to user %s: %w", ident.Provider, u.ID, err)
+		if !linked {
+			if err := tx.LinkIdentity(ctx, u.ID, ident.Provider, ident.Subject); err != nil {
+				return fmt.Errorf("link %s identity to user %s: %w", ident.Provider, u.ID, err)
+			}
 		}
 		set, err := tx.UpdateGroupSet(ctx, u.ID, func(old groupgate.GroupSet) (groupgate.GroupSet, error) {
 			if prior != nil {
@@ -135,10 +142,7 @@ func (s *Syncer) login(ctx context.Context, ident groupgate.Identity, groups []s
 		out = u
 		after := viewUser(u)
 		after.Groups = set.Names()
-		if err := s.record(ctx, tx, &entry, []string{u.ID}, nil); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
+		return s.recordAudited(ctx, tx, &entry, []string{u.ID}, "user:"+u.ID, ActionUserLogin, "user", u.ID, before, after)
 	})
 	return out, entry, err
 }

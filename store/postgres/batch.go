@@ -90,19 +90,94 @@ func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) (
 	if err != nil {
 		return nil, dbError(err, "list repositories of %d organizations under a base role", len(orgIDs))
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.BaseRoleRepository, error) {
-		var (
-			b    store.BaseRoleRepository
-			base string
-		)
-		r := &b.Repository
-		err := row.Scan(&r.ID, &r.OrganizationID, &r.OrganizationName, &r.Name, &r.Visibility, &r.CreatedAt, &base)
-		r.CreatedAt = r.CreatedAt.UTC()
-		b.BaseRole = groupgate.RepoRole(base)
-		return b, err
-	})
+	out, err := pgx.CollectRows(rows, scanBaseRoleRepository)
 	if err != nil {
 		return nil, dbError(err, "list repositories of %d organizations under a base role", len(orgIDs))
 	}
 	return out, nil
+}
+
+func scanBaseRoleRepository(row pgx.CollectableRow) (store.BaseRoleRepository, error) {
+	var (
+		b    store.BaseRoleRepository
+		base string
+	)
+	r := &b.Repository
+	err := row.Scan(&r.ID, &r.OrganizationID, &r.OrganizationName, &r.Name, &r.Visibility, &r.CreatedAt, &base)
+	r.CreatedAt = r.CreatedAt.UTC()
+	b.BaseRole = groupgate.RepoRole(base)
+	return b, err
+}
+
+// GetUserGrants sends its six reads in one batch: one round trip instead
+// of seven. The mappings are found from the user's memberships by the
+// group_name index, so a user in 1,000 groups of which 20 are mapped
+// reads those 20 groups' mappings and sends no list of names. Each
+// statement takes its own snapshot (READ COMMITTED), as the separate
+// calls did.
+func (s *Store) GetUserGrants(ctx context.Context, userID string) (store.UserGrants, error) {
+	var (
+		b            pgx.Batch
+		orgs, repos  []mappingRow
+		members      []roleRow
+		contributors []roleRow
+	)
+	set := queueGroupSetRead(&b, userID, false)
+	queueRows := func(sql string, out *[]mappingRow) {
+		b.Queue(sql, userID).Query(func(rows pgx.Rows) error {
+			var err error
+			*out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (mappingRow, error) { return scanMapping(r) })
+			return err
+		})
+	}
+	for _, t := range []struct {
+		t   mappingTable
+		out *[]mappingRow
+	}{{orgMappings, &orgs}, {repoMappings, &repos}} {
+		queueRows(`SELECT `+t.t.columns()+` FROM `+t.t.table+`
+			WHERE group_name IN (SELECT group_name FROM group_memberships WHERE user_id = $1)
+			ORDER BY `+t.t.parent+`, group_name`, t.out)
+	}
+	for _, t := range []struct {
+		t   roleTable
+		out *[]roleRow
+	}{{orgMembers, &members}, {repoContributors, &contributors}} {
+		b.Queue(`SELECT `+t.t.columns()+` FROM `+t.t.table+` WHERE user_id = $1 ORDER BY `+t.t.parent, userID).Query(func(rows pgx.Rows) error {
+			var err error
+			*t.out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (roleRow, error) { return scanRole(r) })
+			return err
+		})
+	}
+	var bases []store.BaseRoleRepository
+	b.Queue(`SELECT `+repoColumns+`, o.repository_base_role
+		FROM repositories r JOIN organizations o ON o.id = r.organization_id
+		WHERE o.repository_base_role <> '' AND o.id IN (
+			SELECT m.organization_id FROM org_mappings m
+			WHERE m.group_name IN (SELECT group_name FROM group_memberships WHERE user_id = $1)
+			UNION SELECT mr.organization_id FROM repo_mappings m JOIN repositories mr ON mr.id = m.repository_id
+			WHERE m.group_name IN (SELECT group_name FROM group_memberships WHERE user_id = $1)
+			UNION SELECT organization_id FROM org_members WHERE user_id = $1
+			UNION SELECT cr.organization_id FROM repo_contributors c JOIN repositories cr ON cr.id = c.repository_id
+			WHERE c.user_id = $1)
+		ORDER BY r.organization_id, r.name, r.id`, userID).Query(func(rows pgx.Rows) error {
+		var err error
+		bases, err = pgx.CollectRows(rows, scanBaseRoleRepository)
+		return err
+	})
+	if err := s.sendBatch(ctx, s.q(), &b); err != nil {
+		return store.UserGrants{}, dbError(err, "load grants of user %s", userID)
+	}
+	groups, err := set()
+	if err != nil {
+		return store.UserGrants{}, err
+	}
+	return store.UserGrants{
+		Groups:           groups,
+		OrgMappings:      convert(orgs, mappingRow.org),
+		RepoMappings:     convert(repos, mappingRow.repo),
+		OrgMembers:       convert(members, roleRow.orgMember),
+		RepoContributors: convert(contributors, roleRow.repoContributor),
+
+		BaseRoleRepositories: bases,
+	}, nil
 }

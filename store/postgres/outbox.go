@@ -53,6 +53,12 @@ func strs(v []string) []string {
 }
 
 // EnqueueOutbox takes the entry's ID from the identity column.
+//
+// Like AppendAudit it runs without a savepoint inside InTx: its one caller
+// (the syncer) writes it in the transaction of the change it records and
+// gives that transaction up when the write fails, so a savepoint would
+// only add two round trips to every change (a login among them, issue
+// 15). A failure here leaves the caller's transaction aborted.
 func (s *Store) EnqueueOutbox(ctx context.Context, e store.OutboxEntry) (store.OutboxEntry, error) {
 	if len(e.UserIDs) == 0 && len(e.Groups) == 0 {
 		return store.OutboxEntry{}, groupgate.Errorf(groupgate.Invalid, "an outbox entry names no users and no groups")
@@ -60,12 +66,36 @@ func (s *Store) EnqueueOutbox(ctx context.Context, e store.OutboxEntry) (store.O
 	e.UserIDs = append([]string(nil), e.UserIDs...)
 	e.Groups = append([]string(nil), e.Groups...)
 	e.CreatedAt, e.Attempts, e.ClaimedUntil = s.stamp(), 0, time.Time{}
-	err := s.write(ctx, func(q querier) error {
-		return q.QueryRow(ctx, `INSERT INTO sync_outbox (user_ids, groups, created_at) VALUES ($1, $2, $3) RETURNING id`,
-			strs(e.UserIDs), strs(e.Groups), e.CreatedAt).Scan(&e.ID)
-	})
+	err := s.q().QueryRow(ctx, `INSERT INTO sync_outbox (user_ids, groups, created_at) VALUES ($1, $2, $3) RETURNING id`,
+		strs(e.UserIDs), strs(e.Groups), e.CreatedAt).Scan(&e.ID)
 	if err != nil {
 		return store.OutboxEntry{}, dbError(err, "enqueue outbox entry")
+	}
+	return e, nil
+}
+
+// EnqueueOutboxAudited writes both rows in one statement, without a
+// savepoint inside InTx (see EnqueueOutbox).
+func (s *Store) EnqueueOutboxAudited(ctx context.Context, e store.OutboxEntry, ev groupgate.AuditEvent) (store.OutboxEntry, error) {
+	if len(e.UserIDs) == 0 && len(e.Groups) == 0 {
+		return store.OutboxEntry{}, groupgate.Errorf(groupgate.Invalid, "an outbox entry names no users and no groups")
+	}
+	e.UserIDs = append([]string(nil), e.UserIDs...)
+	e.Groups = append([]string(nil), e.Groups...)
+	e.CreatedAt, e.Attempts, e.ClaimedUntil = s.stamp(), 0, time.Time{}
+	if ev.At.IsZero() {
+		ev.At = e.CreatedAt
+	} else {
+		ev.At = norm(ev.At)
+	}
+	err := s.q().QueryRow(ctx, `WITH aud AS (
+			INSERT INTO audit_events (actor, action, target_type, target_id, before, after, at)
+			VALUES ($4, $5, $6, $7, $8, $9, $10))
+		INSERT INTO sync_outbox (user_ids, groups, created_at) VALUES ($1, $2, $3) RETURNING id`,
+		strs(e.UserIDs), strs(e.Groups), e.CreatedAt,
+		ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Before), nullJSON(ev.After), ev.At).Scan(&e.ID)
+	if err != nil {
+		return store.OutboxEntry{}, dbError(err, "enqueue outbox entry with audit event %q", ev.Action)
 	}
 	return e, nil
 }

@@ -102,6 +102,12 @@ func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) (
 	if err != nil {
 		return nil, err
 	}
+	return s.baseRoleRepositories(ctx, `SELECT value FROM json_each(?)`, arg)
+}
+
+// baseRoleRepositories lists the repositories under a base role of the
+// organizations orgIDs (a query over args) selects.
+func (s *Store) baseRoleRepositories(ctx context.Context, orgIDs string, args ...any) ([]store.BaseRoleRepository, error) {
 	return query(ctx, s, func(rows *sql.Rows) (store.BaseRoleRepository, error) {
 		var (
 			b       store.BaseRoleRepository
@@ -116,6 +122,41 @@ func (s *Store) ListBaseRoleRepositories(ctx context.Context, orgIDs []string) (
 	}, "repositories under a base role",
 		`SELECT r.id, r.organization_id, o.name, r.name, r.visibility, r.created_at, o.repository_base_role
 		FROM repositories r JOIN organizations o ON o.id = r.organization_id
-		WHERE o.repository_base_role <> '' AND o.id IN (SELECT value FROM json_each(?))
-		ORDER BY r.organization_id, r.name, r.id`, arg)
+		WHERE o.repository_base_role <> '' AND o.id IN (`+orgIDs+`)
+		ORDER BY r.organization_id, r.name, r.id`, args...)
+}
+
+// GetUserGrants makes the calls it stands for in one read snapshot: the
+// database is in process, so there are no round trips to save, but a
+// concurrent change is then seen whole or not at all.
+func (s *Store) GetUserGrants(ctx context.Context, userID string) (store.UserGrants, error) {
+	var g store.UserGrants
+	err := s.snapshot(ctx, func(r *Store) error {
+		var err error
+		if g.Groups, err = r.GetGroupSet(ctx, userID); err != nil {
+			return err
+		}
+		if g.OrgMappings, g.RepoMappings, err = r.MappingsForGroups(ctx, g.Groups.Names()); err != nil {
+			return err
+		}
+		if g.OrgMembers, err = r.ListUserOrgMembers(ctx, userID); err != nil {
+			return err
+		}
+		if g.RepoContributors, err = r.ListUserRepoContributors(ctx, userID); err != nil {
+			return err
+		}
+		g.BaseRoleRepositories, err = r.baseRoleRepositories(ctx, `
+			SELECT m.organization_id FROM org_mappings m
+			WHERE m.group_name IN (SELECT group_name FROM group_memberships WHERE user_id = ?1)
+			UNION SELECT mr.organization_id FROM repo_mappings m JOIN repositories mr ON mr.id = m.repository_id
+			WHERE m.group_name IN (SELECT group_name FROM group_memberships WHERE user_id = ?1)
+			UNION SELECT organization_id FROM org_members WHERE user_id = ?1
+			UNION SELECT cr.organization_id FROM repo_contributors c JOIN repositories cr ON cr.id = c.repository_id
+			WHERE c.user_id = ?1`, userID)
+		return err
+	})
+	if err != nil {
+		return store.UserGrants{}, err
+	}
+	return g, nil
 }

@@ -67,6 +67,27 @@ func (s *Store) EnqueueOutbox(ctx context.Context, e store.OutboxEntry) (store.O
 	return e, nil
 }
 
+// EnqueueOutboxAudited makes both writes in one write transaction (or
+// the caller's): in process, there is no round trip to save.
+func (s *Store) EnqueueOutboxAudited(ctx context.Context, e store.OutboxEntry, ev groupgate.AuditEvent) (store.OutboxEntry, error) {
+	if len(e.UserIDs) == 0 && len(e.Groups) == 0 {
+		return store.OutboxEntry{}, groupgate.Errorf(groupgate.Invalid, "an outbox entry names no users and no groups")
+	}
+	var out store.OutboxEntry
+	err := s.InTx(ctx, func(tx store.Store) error {
+		var err error
+		if out, err = tx.EnqueueOutbox(ctx, e); err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(ctx, ev)
+		return err
+	})
+	if err != nil {
+		return store.OutboxEntry{}, err
+	}
+	return out, nil
+}
+
 // ListOutbox lists pending entries by ID, which grows with creation.
 func (s *Store) ListOutbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
 	lim := int64(-1)

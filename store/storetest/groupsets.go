@@ -125,6 +125,32 @@ func (s suite) groupSets(t *testing.T) {
 		}
 	})
 
+	t.Run("a refused update inside a transaction undoes only itself", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		u := mkUser(t, ctx, st, "alice")
+		setGroups(t, ctx, st, u.ID, groupgate.GroupSet{{Group: "keep", Source: groupgate.SourceLogin}})
+		noErr(t, st.InTx(ctx, func(tx store.Store) error {
+			setGroups(t, ctx, tx, u.ID, groupgate.GroupSet{{Group: "first", Source: groupgate.SourceSCIM}})
+			_, err := tx.UpdateGroupSet(ctx, u.ID, func(groupgate.GroupSet) (groupgate.GroupSet, error) {
+				return groupgate.GroupSet{{Group: "dup", Source: groupgate.SourceSCIM}, {Group: "dup", Source: groupgate.SourceSCIM}}, nil
+			})
+			wantCode(t, err, groupgate.Invalid, "UpdateGroupSet of a duplicate")
+			_, err = tx.UpdateGroupSet(ctx, u.ID, func(groupgate.GroupSet) (groupgate.GroupSet, error) { return nil, errBoom })
+			if !errors.Is(err, errBoom) {
+				t.Fatalf("UpdateGroupSet error = %v, want fn's error", err)
+			}
+			_, err = tx.UpdateGroupSet(ctx, store.NewID(), func(groupgate.GroupSet) (groupgate.GroupSet, error) { return nil, nil })
+			wantCode(t, err, groupgate.NotFound, "UpdateGroupSet of an unknown user")
+			// The transaction is still usable and holds the first update.
+			setGroups(t, ctx, tx, u.ID, groupgate.GroupSet{{Group: "first", Source: groupgate.SourceSCIM}, {Group: "second", Source: groupgate.SourceLogin}})
+			return nil
+		}), "transaction")
+		got := must[groupgate.GroupSet](t, "get group set")(st.GetGroupSet(ctx, u.ID))
+		if names := got.Names(); len(names) != 2 || names[0] != "first" || names[1] != "second" {
+			t.Fatalf("set after the transaction = %+v, want first and second", got)
+		}
+	})
+
 	t.Run("an error from fn is returned unchanged and nothing is written", func(t *testing.T) {
 		ctx, st := s.fresh(t)
 		u := mkUser(t, ctx, st, "alice")

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	stdsync "sync"
@@ -94,6 +95,46 @@ func (s suite) outbox(t *testing.T) {
 		if len(got) != 1 || !slices.Equal(got[0].UserIDs, []string{"kept"}) {
 			t.Fatalf("pending = %+v, want only the committed entry", got)
 		}
+	})
+
+	t.Run("an entry with its audit event is written whole, and rolls back whole", func(t *testing.T) {
+		ctx, st := s.fresh(t)
+		ev := groupgate.AuditEvent{Actor: "user:u1", Action: "user.login", TargetType: "user", TargetID: "u1",
+			Before: json.RawMessage(`{"groups":["a"]}`), After: json.RawMessage(`{"groups":["a","b"]}`), At: time.Now()}
+		boom := errors.New("boom")
+		err := st.InTx(ctx, func(tx store.Store) error {
+			if _, err := outboxOf(t, tx).EnqueueOutboxAudited(ctx, store.OutboxEntry{UserIDs: []string{"lost"}}, ev); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx = %v, want boom", err)
+		}
+		if evs := must[[]groupgate.AuditEvent](t, "list audit")(st.ListAudit(ctx, 0, 0)); len(evs) != 0 {
+			t.Fatalf("a rolled back audit event stayed: %+v", evs)
+		}
+		var e store.OutboxEntry
+		noErr(t, st.InTx(ctx, func(tx store.Store) error {
+			var err error
+			e, err = outboxOf(t, tx).EnqueueOutboxAudited(ctx, store.OutboxEntry{UserIDs: []string{"u1"}, Groups: []string{"eng"}}, ev)
+			return err
+		}), "committed enqueue")
+		got := must[[]store.OutboxEntry](t, "list")(outboxOf(t, st).ListOutbox(ctx, 0))
+		if len(got) != 1 || got[0].ID != e.ID || e.ID == 0 || !slices.Equal(got[0].UserIDs, []string{"u1"}) || !slices.Equal(got[0].Groups, []string{"eng"}) {
+			t.Fatalf("pending = %+v (returned %+v), want the committed entry", got, e)
+		}
+		evs := must[[]groupgate.AuditEvent](t, "list audit")(st.ListAudit(ctx, 0, 0))
+		if len(evs) != 1 || evs[0].Action != ev.Action || evs[0].Actor != ev.Actor || evs[0].TargetID != "u1" {
+			t.Fatalf("audit = %+v, want the login event", evs)
+		}
+		var after struct{ Groups []string }
+		noErr(t, json.Unmarshal(evs[0].After, &after), "decode after")
+		if !slices.Equal(after.Groups, []string{"a", "b"}) || evs[0].Before == nil {
+			t.Fatalf("audit before %s after %s", evs[0].Before, evs[0].After)
+		}
+		_, err = outboxOf(t, st).EnqueueOutboxAudited(ctx, store.OutboxEntry{}, ev)
+		wantCode(t, err, groupgate.Invalid, "enqueue empty entry with audit")
 	})
 
 	t.Run("a claim holds an entry for its lease and counts attempts", func(t *testing.T) {

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("scim", s.scim)
 	t.Run("outbox", s.outbox)
 	t.Run("batch reads", s.batchReads)
+	t.Run("user grants", s.userGrants)
 	t.Run("bad input", s.badInput)
 	t.Run("signing keys", s.signingKeys)
 }
