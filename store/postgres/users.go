@@ -245,12 +245,15 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]groupgate.
 }
 
 // CreateUserUnmatched inserts u and its audit event ev in one statement
-// (one round trip, one transaction, ev written only with u) unless a user
-// already has u's userName, case-insensitively, or, when byEmail, u's
-// email key; created reports whether it inserted. It is the fast path of
-// a SCIM create (issue 15): a create that finds a match or a clash takes
-// the full transaction, which adopts or names the conflict. u.ID must be
-// set, as ev names it.
+// (one transaction, ev written only with u) unless a user already has u's
+// userName, case-insensitively, or, when byEmail, u's email key; created
+// reports whether it inserted. It is the fast path of a SCIM create (issue
+// 15): a create that finds a match or a clash takes the full transaction,
+// which adopts or names the conflict. u.ID must be set, as ev names it.
+//
+// Concurrent calls commit together (createbatch.go), each with its own
+// answer. With byEmail the email key's lock is held across the check and
+// the insert, so two creates of one email cannot both insert.
 func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEmail bool, ev groupgate.AuditEvent) (groupgate.User, bool, error) {
 	if u.UserName == "" {
 		return groupgate.User{}, false, invalid("user name is required")
@@ -265,31 +268,24 @@ func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEma
 	} else {
 		ev.At = norm(ev.At)
 	}
-	key := groupgate.NormalizeEmail(u.Email)
-	var inserted int
-	// ON CONFLICT DO NOTHING covers a concurrent insert of the same
-	// userName after the NOT EXISTS check: no error, so no aborted
-	// transaction and no savepoint; the caller then takes the slow path.
-	err := s.q().QueryRow(ctx, `WITH ins AS (
-			INSERT INTO users (id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version,
-				verified_email, email_norm)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-			WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(user_name) = lower($2))
-			  AND NOT ($13 AND $12 <> '' AND EXISTS (SELECT 1 FROM users WHERE email_norm <> '' AND email_norm = $12))
-			ON CONFLICT DO NOTHING
-			RETURNING id),
-		aud AS (
-			INSERT INTO audit_events (actor, action, target_type, target_id, before, after, at)
-			SELECT $14, $15, $16, $17, $18, $19, $20 FROM ins
-			RETURNING id)
-		SELECT count(*) FROM aud`,
-		u.ID, u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, nullJSON(u.SCIM), u.CreatedAt, u.UpdatedAt, u.Version,
-		u.VerifiedEmail, key, byEmail,
-		ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Before), nullJSON(ev.After), ev.At).Scan(&inserted)
-	if err != nil {
-		return groupgate.User{}, false, dbError(err, "create user %q", u.UserName)
+	p := &pendingCreate{u: u, byEmail: byEmail, key: groupgate.NormalizeEmail(u.Email), ev: ev, done: make(chan struct{})}
+	if s.tx != nil || s.creates == nil {
+		// Inside a transaction: a savepoint, so that a refused row
+		// leaves the caller's transaction usable.
+		err := s.atomic(ctx, func(q querier) error {
+			s.writeCreates(ctx, q.(pgx.Tx), []*pendingCreate{p})
+			return p.err
+		})
+		if err != nil {
+			return groupgate.User{}, false, err
+		}
+	} else {
+		s.creates.createUnmatched(ctx, s, p)
 	}
-	if inserted == 0 {
+	if p.err != nil {
+		return groupgate.User{}, false, p.err
+	}
+	if !p.created {
 		return groupgate.User{}, false, nil
 	}
 	if len(u.SCIM) == 0 {
