@@ -53,9 +53,6 @@ type Store struct {
 	tracer pgx.QueryTracer
 	// cursors serve SCIM walks by keyset (cursors.go); nil inside InTx.
 	cursors *cursors
-	// creates gathers concurrent SCIM creates into one commit
-	// (createbatch.go); nil inside InTx.
-	creates *createBatcher
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common.
@@ -68,7 +65,7 @@ type querier interface {
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and checks that it answers. It does not migrate: call Migrate.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors(), creates: &createBatcher{}}
+	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -245,15 +245,14 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]groupgate.
 }
 
 // CreateUserUnmatched inserts u and its audit event ev in one statement
-// (one transaction, ev written only with u) unless a user already has u's
-// userName, case-insensitively, or, when byEmail, u's email key; created
-// reports whether it inserted. It is the fast path of a SCIM create (issue
-// 15): a create that finds a match or a clash takes the full transaction,
-// which adopts or names the conflict. u.ID must be set, as ev names it.
-//
-// Concurrent calls commit together (createbatch.go), each with its own
-// answer. With byEmail the email key's lock is held across the check and
-// the insert, so two creates of one email cannot both insert.
+// (one round trip, one transaction, ev written only with u) unless a user
+// already has u's userName, case-insensitively, or, when byEmail, u's
+// email key; created reports whether it inserted. It is the fast path of
+// a SCIM create (issue 15): a create that finds a match or a clash takes
+// the full transaction, which adopts or names the conflict. u.ID must be
+// set, as ev names it. With byEmail the email key's lock (LockEmail) is
+// held across the check and the insert, so two creates of one email
+// cannot both insert.
 func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEmail bool, ev groupgate.AuditEvent) (groupgate.User, bool, error) {
 	if u.UserName == "" {
 		return groupgate.User{}, false, invalid("user name is required")
@@ -268,24 +267,24 @@ func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEma
 	} else {
 		ev.At = norm(ev.At)
 	}
-	p := &pendingCreate{u: u, byEmail: byEmail, key: groupgate.NormalizeEmail(u.Email), ev: ev, done: make(chan struct{})}
-	if s.tx != nil || s.creates == nil {
-		// Inside a transaction: a savepoint, so that a refused row
-		// leaves the caller's transaction usable.
-		err := s.atomic(ctx, func(q querier) error {
-			s.writeCreates(ctx, q.(pgx.Tx), []*pendingCreate{p})
-			return p.err
+	key := groupgate.NormalizeEmail(u.Email)
+	var created bool
+	var err error
+	if s.tx != nil {
+		// A savepoint, so that a refused row leaves the caller's
+		// transaction usable.
+		err = s.atomic(ctx, func(q querier) error {
+			var ierr error
+			created, ierr = insertUnmatched(ctx, q.(pgx.Tx), u, key, byEmail, ev)
+			return ierr
 		})
-		if err != nil {
-			return groupgate.User{}, false, err
-		}
 	} else {
-		s.creates.createUnmatched(ctx, s, p)
+		created, err = insertUnmatched(ctx, s.pool, u, key, byEmail, ev)
 	}
-	if p.err != nil {
-		return groupgate.User{}, false, p.err
+	if err != nil {
+		return groupgate.User{}, false, dbError(err, "create user %q", u.UserName)
 	}
-	if !p.created {
+	if !created {
 		return groupgate.User{}, false, nil
 	}
 	if len(u.SCIM) == 0 {
