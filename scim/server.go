@@ -58,6 +58,10 @@ type Server struct {
 
 	touchMu stdsync.Mutex
 	touched map[string]time.Time
+
+	// tokens caches verified bearer tokens (tokencache.go); nil when
+	// the store gives no token generation.
+	tokens *tokenCache
 }
 
 // Option configures a Server.
@@ -99,6 +103,9 @@ func NewServer(st Store, sy *sync.Syncer, opts ...Option) *Server {
 		users:   userType(),
 		groups:  groupType(),
 		touched: map[string]time.Time{},
+	}
+	if g, ok := st.(tokenGenerations); ok {
+		s.tokens = newTokenCache(g)
 	}
 	for _, o := range opts {
 		o(s)
@@ -167,10 +174,8 @@ func (s *Server) authenticate(r *http.Request) (groupgate.Token, error) {
 		return groupgate.Token{}, groupgate.Errorf(groupgate.Unauthenticated, "no bearer token")
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-	tok, err := s.st.GetTokenByHash(r.Context(), groupgate.TokenSCIM, sum[:])
-	if groupgate.IsCode(err, groupgate.NotFound) {
-		return groupgate.Token{}, groupgate.WrapError(groupgate.Unauthenticated, err, "bad token")
-	}
+	now := s.now()
+	tok, err := s.lookupToken(r.Context(), sum, now)
 	if err != nil {
 		return groupgate.Token{}, err
 	}
@@ -179,7 +184,6 @@ func (s *Server) authenticate(r *http.Request) (groupgate.Token, error) {
 	if subtle.ConstantTimeCompare(tok.Hash, sum[:]) != 1 || tok.Kind != groupgate.TokenSCIM {
 		return groupgate.Token{}, groupgate.Errorf(groupgate.Unauthenticated, "bad token")
 	}
-	now := s.now()
 	if !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt) {
 		return groupgate.Token{}, groupgate.Errorf(groupgate.Unauthenticated, "token expired")
 	}

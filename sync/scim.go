@@ -82,6 +82,13 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 		}
 	}
 	err := s.st.InTx(ctx, func(tx store.Store) error {
+		if l, ok := tx.(emailLocker); ok && (match == MatchEmail || match == "") && u.Email != "" {
+			// Without it two creates of one email both find no user
+			// and both insert (emails are not unique in the table).
+			if err := l.LockEmail(ctx, u.Email); err != nil {
+				return fmt.Errorf("create user %q: %w", u.UserName, err)
+			}
+		}
 		existing, err := findSCIMMatch(ctx, tx, u, match)
 		if err != nil {
 			return err
@@ -130,6 +137,14 @@ func (s *Syncer) SCIMCreateUser(ctx context.Context, actor string, u groupgate.U
 // eight round trips, issue 15).
 type unmatchedCreator interface {
 	CreateUserUnmatched(ctx context.Context, u groupgate.User, byEmail bool, ev groupgate.AuditEvent) (groupgate.User, bool, error)
+}
+
+// emailLocker is a store whose transactions run concurrently
+// (store/postgres): LockEmail serializes, until the transaction ends, the
+// creates of users with one email key. SQLite runs one write transaction
+// at a time and needs none.
+type emailLocker interface {
+	LockEmail(ctx context.Context, email string) error
 }
 
 // findSCIMMatch returns the user u is the same person as, or a zero user.

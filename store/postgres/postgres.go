@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,12 @@ type Store struct {
 	tracer pgx.QueryTracer
 	// cursors serve SCIM walks by keyset (cursors.go); nil inside InTx.
 	cursors *cursors
+	// tokenGen counts token deletions (TokenGeneration); shared with
+	// the Stores of InTx.
+	tokenGen *atomic.Int64
+	// deletedToken is set on an InTx Store when a token is deleted in
+	// its transaction: the generation moves once it commits.
+	deletedToken bool
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common.
@@ -66,7 +73,7 @@ type querier interface {
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and checks that it answers. It does not migrate: call Migrate.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors()}
+	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors(), tokenGen: &atomic.Int64{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -131,11 +138,15 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	}
 	// Rolls back when fn fails or panics; a no-op after Commit.
 	defer rollback(ctx, tx)
-	if err := fn(&Store{pool: s.pool, tx: tx, now: s.now, log: s.log}); err != nil {
+	txs := &Store{pool: s.pool, tx: tx, now: s.now, log: s.log, tokenGen: s.tokenGen}
+	if err := fn(txs); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return dbError(err, "commit transaction")
+	}
+	if txs.deletedToken {
+		s.tokenGen.Add(1)
 	}
 	return nil
 }

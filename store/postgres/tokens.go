@@ -97,8 +97,27 @@ func (s *Store) ListTokens(ctx context.Context, kind groupgate.TokenKind, userID
 	return ts, nil
 }
 
+// DeleteToken deletes a token; TokenGeneration moves once the deletion
+// commits.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	return s.deleteByID(ctx, "tokens", "token", id)
+	err := s.deleteByID(ctx, "tokens", "token", id)
+	if err != nil {
+		return err
+	}
+	if s.tx != nil {
+		s.deletedToken = true
+	} else {
+		s.tokenGen.Add(1)
+	}
+	return nil
+}
+
+// TokenGeneration changes after every deletion of a token through this
+// Store or a transaction of it has committed, so that a cache of verified
+// tokens (the SCIM server's) knows when to look again: a revocation is
+// then immediate on this replica. It says nothing of other replicas.
+func (s *Store) TokenGeneration() int64 {
+	return s.tokenGen.Load()
 }
 
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {

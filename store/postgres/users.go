@@ -250,7 +250,9 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]groupgate.
 // email key; created reports whether it inserted. It is the fast path of
 // a SCIM create (issue 15): a create that finds a match or a clash takes
 // the full transaction, which adopts or names the conflict. u.ID must be
-// set, as ev names it.
+// set, as ev names it. With byEmail the email key's lock (LockEmail) is
+// held across the check and the insert, so two creates of one email
+// cannot both insert.
 func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEmail bool, ev groupgate.AuditEvent) (groupgate.User, bool, error) {
 	if u.UserName == "" {
 		return groupgate.User{}, false, invalid("user name is required")
@@ -266,30 +268,23 @@ func (s *Store) CreateUserUnmatched(ctx context.Context, u groupgate.User, byEma
 		ev.At = norm(ev.At)
 	}
 	key := groupgate.NormalizeEmail(u.Email)
-	var inserted int
-	// ON CONFLICT DO NOTHING covers a concurrent insert of the same
-	// userName after the NOT EXISTS check: no error, so no aborted
-	// transaction and no savepoint; the caller then takes the slow path.
-	err := s.q().QueryRow(ctx, `WITH ins AS (
-			INSERT INTO users (id, user_name, email, display_name, active, external_id, scim, created_at, updated_at, version,
-				verified_email, email_norm)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-			WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(user_name) = lower($2))
-			  AND NOT ($13 AND $12 <> '' AND EXISTS (SELECT 1 FROM users WHERE email_norm <> '' AND email_norm = $12))
-			ON CONFLICT DO NOTHING
-			RETURNING id),
-		aud AS (
-			INSERT INTO audit_events (actor, action, target_type, target_id, before, after, at)
-			SELECT $14, $15, $16, $17, $18, $19, $20 FROM ins
-			RETURNING id)
-		SELECT count(*) FROM aud`,
-		u.ID, u.UserName, u.Email, u.DisplayName, u.Active, u.ExternalID, nullJSON(u.SCIM), u.CreatedAt, u.UpdatedAt, u.Version,
-		u.VerifiedEmail, key, byEmail,
-		ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Before), nullJSON(ev.After), ev.At).Scan(&inserted)
+	var created bool
+	var err error
+	if s.tx != nil {
+		// A savepoint, so that a refused row leaves the caller's
+		// transaction usable.
+		err = s.atomic(ctx, func(q querier) error {
+			var ierr error
+			created, ierr = insertUnmatched(ctx, q.(pgx.Tx), u, key, byEmail, ev)
+			return ierr
+		})
+	} else {
+		created, err = insertUnmatched(ctx, s.pool, u, key, byEmail, ev)
+	}
 	if err != nil {
 		return groupgate.User{}, false, dbError(err, "create user %q", u.UserName)
 	}
-	if inserted == 0 {
+	if !created {
 		return groupgate.User{}, false, nil
 	}
 	if len(u.SCIM) == 0 {
