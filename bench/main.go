@@ -109,6 +109,12 @@ func (t *table) print(w io.Writer) {
 }
 
 func main() {
+	if os.Getenv(bareChildEnv) != "" {
+		if err := serveBareChild(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	longMode := flag.Bool("long", false, "longer loads and the 100,000-session propagation run")
 	only := flag.String("only", "", "run only the sections matching this regexp (auth, login, propagation, scim)")
 	o2p := oauth2ProxyOptions{binary: os.Getenv("GROUPGATE_BENCH_OAUTH2_PROXY")}
@@ -340,6 +346,14 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 		}
 	}()
 	targets := []*target{bare, cached, plain}
+	var bareOwn *target // the floor for the proxies, which run in processes of their own
+	if len(proxies) > 0 {
+		if bareOwn, err = startBareProcess(); err != nil {
+			return err
+		}
+		defer bareOwn.close()
+		targets = append(targets, bareOwn)
+	}
 	for _, p := range proxies {
 		targets = append(targets, p.target)
 	}
@@ -353,9 +367,14 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	rc, rp := ratio(cs, bs), ratio(ps, bs)
 	t.add("/auth, Redis + local cache, 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s; RSS %s)", rc, median(rates(cs)), cs[len(cs)/2].lat(), cs[len(cs)-1].rss), "≥ 0.85×", rc >= 0.85)
 	t.add("/auth, Redis only (cache off), 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", rp, median(rates(ps)), ps[len(ps)/2].lat()), "≥ 0.5×", rp >= 0.5)
-	for i, p := range proxies {
-		pr := rs[3+i]
-		t.info(p.target.name+", 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s; its RSS %s)", ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), p.rss()))
+	if bareOwn != nil {
+		bo := rs[3]
+		t.info(bareOwn.name+", 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", ratio(bo, bs), median(rates(bo)), bo[len(bo)/2].lat()))
+		for i, p := range proxies {
+			pr := rs[4+i]
+			t.info(p.target.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process, %.2f× bare (%.0f req/s; %s; its RSS %s)",
+				ratio(pr, bo), ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), p.rss()))
+		}
 	}
 	for _, row := range notMeasured {
 		t.info(row.figure, row.value)
