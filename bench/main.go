@@ -12,11 +12,13 @@
 //
 // oauth2-proxy v7.6.0's /oauth2/auth runs in the same rounds as /auth,
 // signed in against the demo OIDC provider (package devidp) served in
-// process, with its cookie and its Redis session store. Its binary is
-// -oauth2-proxy, else $GROUPGATE_BENCH_OAUTH2_PROXY, else a build through
-// the Go module proxy kept in ~/.cache/groupgate/proxies/oauth2-proxy-v7.6.0
-// (made on the first run; a few minutes). When it cannot be had, its row
-// says why.
+// process, with its cookie and its Redis session store
+// (-oauth2-proxy-sessions=cookie,redis), and its ratios are given to the
+// bare handler both in the harness's process and in one of its own, as
+// oauth2-proxy has. Its binary is -oauth2-proxy, else
+// $GROUPGATE_BENCH_OAUTH2_PROXY, else a build through the Go module proxy
+// kept in ~/.cache/groupgate/proxies/oauth2-proxy-v7.6.0 (made on the
+// first run; a few minutes). When it cannot be had, its row says why.
 //
 // It starts every server it measures on 127.0.0.1, bounds every run in
 // time, and stops what it started. PostgreSQL and Redis come from the
@@ -336,9 +338,6 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	defer cache.Close()
 	defer cached.close()
 
-	// The machine is shared: a neighbour's build can halve every rate
-	// for a second. Targets therefore run in interleaved rounds, and each
-	// ratio is the median of the ratios within a round.
 	proxies, notMeasured := startOAuth2Proxies(ctx, o2p, redisAddr)
 	defer func() {
 		for _, p := range proxies {
@@ -357,6 +356,9 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	for _, p := range proxies {
 		targets = append(targets, p.target)
 	}
+	// The machine is shared: a neighbour's build can halve every rate
+	// for a second. Targets therefore run in interleaved rounds, and each
+	// ratio is the median of the ratios within a round.
 	fmt.Fprintf(os.Stderr, "bench: /auth over loopback, %d connections, %d rounds of %v per target\n", m.conns, m.rounds, m.load)
 	rs, err := rounds(m, targets...)
 	if err != nil {
