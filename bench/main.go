@@ -13,9 +13,10 @@
 // oauth2-proxy v7.6.0's /oauth2/auth runs in the same rounds as /auth,
 // signed in against the demo OIDC provider (package devidp) served in
 // process, with its cookie and its Redis session store
-// (-oauth2-proxy-sessions=cookie,redis), and its ratios are given to the
+// (-oauth2-proxy-sessions=cookie,redis). Its ratios are given to the
 // bare handler both in the harness's process and in one of its own, as
-// oauth2-proxy has. Its binary is -oauth2-proxy, else
+// oauth2-proxy has, beside /auth with the local cache in a process of its
+// own (the harness runs itself again for both). Its binary is -oauth2-proxy, else
 // $GROUPGATE_BENCH_OAUTH2_PROXY, else a build through the Go module proxy
 // kept in ~/.cache/groupgate/proxies/oauth2-proxy-v7.6.0 (made on the
 // first run; a few minutes). When it cannot be had, its row says why.
@@ -111,8 +112,8 @@ func (t *table) print(w io.Writer) {
 }
 
 func main() {
-	if os.Getenv(bareChildEnv) != "" {
-		if err := serveBareChild(); err != nil {
+	if os.Getenv(childEnv) != "" {
+		if err := serveChild(); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -345,13 +346,19 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 		}
 	}()
 	targets := []*target{bare, cached, plain}
-	var bareOwn *target // the floor for the proxies, which run in processes of their own
+	// The proxies run in processes of their own: so do their floor and
+	// the /auth they are compared with.
+	var bareOwn, cachedOwn *target
 	if len(proxies) > 0 {
-		if bareOwn, err = startBareProcess(); err != nil {
+		if bareOwn, err = startChild(childBare, redisAddr, ""); err != nil {
 			return err
 		}
 		defer bareOwn.close()
-		targets = append(targets, bareOwn)
+		if cachedOwn, err = startChild(childCached, redisAddr, prefix+"child-cached:"); err != nil {
+			return err
+		}
+		defer cachedOwn.close()
+		targets = append(targets, bareOwn, cachedOwn)
 	}
 	for _, p := range proxies {
 		targets = append(targets, p.target)
@@ -370,10 +377,11 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	t.add("/auth, Redis + local cache, 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s; RSS %s)", rc, median(rates(cs)), cs[len(cs)/2].lat(), cs[len(cs)-1].rss), "≥ 0.85×", rc >= 0.85)
 	t.add("/auth, Redis only (cache off), 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", rp, median(rates(ps)), ps[len(ps)/2].lat()), "≥ 0.5×", rp >= 0.5)
 	if bareOwn != nil {
-		bo := rs[3]
+		bo, co := rs[3], rs[4]
 		t.info(bareOwn.name+", 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", ratio(bo, bs), median(rates(bo)), bo[len(bo)/2].lat()))
+		t.info(cachedOwn.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process (%.0f req/s; %s)", ratio(co, bo), median(rates(co)), co[len(co)/2].lat()))
 		for i, p := range proxies {
-			pr := rs[4+i]
+			pr := rs[5+i]
 			t.info(p.target.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process, %.2f× bare (%.0f req/s; %s; its RSS %s)",
 				ratio(pr, bo), ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), p.rss()))
 		}
