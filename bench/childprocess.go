@@ -97,6 +97,7 @@ func startChild(kind, redisAddr, prefix string) (*target, error) {
 		return nil, fmt.Errorf("%s process: %w", kind, err)
 	}
 	cmd := exec.Command(exe)
+	cmd.SysProcAttr = orphanSignal()
 	cmd.Env = append(os.Environ(), childEnv+"="+kind, childRedisEnv+"="+redisAddr, childPrefixEnv+"="+prefix)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

@@ -339,12 +339,20 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	defer cache.Close()
 	defer cached.close()
 
-	proxies, notMeasured := startOAuth2Proxies(ctx, o2p, redisAddr)
-	defer func() {
-		for _, p := range proxies {
-			p.Close()
+	// The processes started for the comparison stop right after the
+	// rounds (and on every return before), not at the end of the section.
+	var stopProcesses []func()
+	stopAll := func() {
+		for _, stop := range stopProcesses {
+			stop()
 		}
-	}()
+		stopProcesses = nil
+	}
+	defer stopAll()
+	proxies, notMeasured := startOAuth2Proxies(ctx, o2p, redisAddr)
+	for _, p := range proxies {
+		stopProcesses = append(stopProcesses, p.Close)
+	}
 	targets := []*target{bare, cached, plain}
 	// The proxies run in processes of their own: so do their floor and
 	// the /auth they are compared with.
@@ -353,11 +361,11 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 		if bareOwn, err = startChild(childBare, redisAddr, ""); err != nil {
 			return err
 		}
-		defer bareOwn.close()
+		stopProcesses = append(stopProcesses, bareOwn.close)
 		if cachedOwn, err = startChild(childCached, redisAddr, prefix+"child-cached:"); err != nil {
 			return err
 		}
-		defer cachedOwn.close()
+		stopProcesses = append(stopProcesses, cachedOwn.close)
 		targets = append(targets, bareOwn, cachedOwn)
 	}
 	for _, p := range proxies {
@@ -371,6 +379,11 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	if err != nil {
 		return err
 	}
+	proxyRSS := make([]string, len(proxies))
+	for i, p := range proxies {
+		proxyRSS[i] = p.rss()
+	}
+	stopAll()
 	bs, cs, ps := rs[0], rs[1], rs[2]
 	t.info("bare net/http handler, same headers, 32 connections", fmt.Sprintf("%.0f req/s (median of rounds); %s", median(rates(bs)), bs[len(bs)/2].lat()))
 	rc, rp := ratio(cs, bs), ratio(ps, bs)
@@ -383,7 +396,7 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 		for i, p := range proxies {
 			pr := rs[5+i]
 			t.info(p.target.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process, %.2f× bare (%.0f req/s; %s; its RSS %s)",
-				ratio(pr, bo), ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), p.rss()))
+				ratio(pr, bo), ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), proxyRSS[i]))
 		}
 	}
 	for _, row := range notMeasured {

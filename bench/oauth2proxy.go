@@ -230,6 +230,7 @@ func startOAuth2Proxy(ctx context.Context, bin string, store oauth2ProxyStore) (
 	}
 	run.cmd = exec.Command(bin, args...)
 	// Secrets through the environment, not the process list.
+	run.cmd.SysProcAttr = orphanSignal()
 	run.cmd.Env = append(os.Environ(), "OAUTH2_PROXY_CLIENT_SECRET="+clientSecret, "OAUTH2_PROXY_COOKIE_SECRET="+cookieSecret)
 	run.cmd.Stdout, run.cmd.Stderr = run.output, run.output
 	if err := run.cmd.Start(); err != nil {
