@@ -7,6 +7,19 @@
 //
 //	go run ./bench           # quick mode: a few minutes
 //	go run ./bench -long     # longer loads, 100,000-session propagation, 10,000-user imports
+//	go run ./bench -oauth2-proxy=PATH   # measure this oauth2-proxy binary
+//	go run ./bench -oauth2-proxy=off    # leave oauth2-proxy out
+//
+// oauth2-proxy v7.6.0's /oauth2/auth runs in the same rounds as /auth,
+// signed in against the demo OIDC provider (package devidp) served in
+// process, with its cookie and its Redis session store
+// (-oauth2-proxy-sessions=cookie,redis). Its ratios are given to the
+// bare handler both in the harness's process and in one of its own, as
+// oauth2-proxy has, beside /auth with the local cache in a process of its
+// own (the harness runs itself again for both). Its binary is -oauth2-proxy, else
+// $GROUPGATE_BENCH_OAUTH2_PROXY, else a build through the Go module proxy
+// kept in ~/.cache/groupgate/proxies/oauth2-proxy-v7.6.0 (made on the
+// first run; a few minutes). When it cannot be had, its row says why.
 //
 // It starts every server it measures on 127.0.0.1, bounds every run in
 // time, and stops what it started. PostgreSQL and Redis come from the
@@ -99,9 +112,22 @@ func (t *table) print(w io.Writer) {
 }
 
 func main() {
+	if os.Getenv(childEnv) != "" {
+		if err := serveChild(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	longMode := flag.Bool("long", false, "longer loads and the 100,000-session propagation run")
 	only := flag.String("only", "", "run only the sections matching this regexp (auth, login, propagation, scim)")
+	o2p := oauth2ProxyOptions{binary: os.Getenv("GROUPGATE_BENCH_OAUTH2_PROXY")}
+	flag.StringVar(&o2p.binary, "oauth2-proxy", o2p.binary, "oauth2-proxy binary to measure beside /auth (default $GROUPGATE_BENCH_OAUTH2_PROXY, else "+
+		"built once through the Go module proxy into ~/.cache/groupgate/proxies); \"off\" leaves it out")
+	flag.Func("oauth2-proxy-sessions", "oauth2-proxy session stores to measure, comma-separated (default cookie,redis)", o2p.setStores)
 	flag.Parse()
+	if o2p.stores == nil {
+		o2p.stores = []string{"cookie", "redis"}
+	}
 	m := quick
 	if *longMode {
 		m = long
@@ -115,7 +141,7 @@ func main() {
 	t := &table{}
 	fmt.Fprintf(os.Stderr, "bench: %d CPUs, GOMAXPROCS %d, %s, mode %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), map[bool]string{false: "quick", true: "long"}[*longMode])
 	if sections.MatchString("auth") {
-		if err := authSection(context.Background(), t, m, redisAddr); err != nil {
+		if err := authSection(context.Background(), t, m, redisAddr, o2p); err != nil {
 			log.Fatalf("auth: %v", err)
 		}
 	}
@@ -251,8 +277,11 @@ func cpuModel() string {
 }
 
 // rss is this process's resident memory (server and load generator).
-func rss() string {
-	b, err := os.ReadFile("/proc/self/status")
+func rss() string { return rssOf("/proc/self/status") }
+
+// rssOf reads VmRSS from a /proc/PID/status file.
+func rssOf(statusFile string) string {
+	b, err := os.ReadFile(statusFile)
 	if err != nil {
 		return "?"
 	}
@@ -265,15 +294,21 @@ func rss() string {
 	return "?"
 }
 
-// target is one HTTP handler under load and the cookies of its sessions.
+// target is one HTTP handler under load, or a server of its own at
+// endpoint, and the cookies of its sessions (a session may span several
+// cookies).
 type target struct {
-	name    string
-	handler http.Handler
-	cookies []*http.Cookie
-	close   func()
+	name     string
+	handler  http.Handler
+	endpoint string // when set, load asks it instead of serving handler
+	cookies  [][]*http.Cookie
+	// accept checks a signed-in answer; nil: 200 with alice in
+	// groupgate's user header.
+	accept func(*http.Response) error
+	close  func()
 }
 
-func authSection(ctx context.Context, t *table, m mode, redisAddr string) error {
+func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oauth2ProxyOptions) error {
 	dir, err := os.MkdirTemp("", "groupgate-bench")
 	if err != nil {
 		return err
@@ -304,19 +339,69 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string) error 
 	defer cache.Close()
 	defer cached.close()
 
+	// The processes started for the comparison stop right after the
+	// rounds (and on every return before), not at the end of the section.
+	var stopProcesses []func()
+	stopAll := func() {
+		for _, stop := range stopProcesses {
+			stop()
+		}
+		stopProcesses = nil
+	}
+	defer stopAll()
+	proxies, notMeasured := startOAuth2Proxies(ctx, o2p, redisAddr)
+	for _, p := range proxies {
+		stopProcesses = append(stopProcesses, p.Close)
+	}
+	targets := []*target{bare, cached, plain}
+	// The proxies run in processes of their own: so do their floor and
+	// the /auth they are compared with.
+	var bareOwn, cachedOwn *target
+	if len(proxies) > 0 {
+		if bareOwn, err = startChild(childBare, redisAddr, ""); err != nil {
+			return err
+		}
+		stopProcesses = append(stopProcesses, bareOwn.close)
+		if cachedOwn, err = startChild(childCached, redisAddr, prefix+"child-cached:"); err != nil {
+			return err
+		}
+		stopProcesses = append(stopProcesses, cachedOwn.close)
+		targets = append(targets, bareOwn, cachedOwn)
+	}
+	for _, p := range proxies {
+		targets = append(targets, p.target)
+	}
 	// The machine is shared: a neighbour's build can halve every rate
 	// for a second. Targets therefore run in interleaved rounds, and each
 	// ratio is the median of the ratios within a round.
 	fmt.Fprintf(os.Stderr, "bench: /auth over loopback, %d connections, %d rounds of %v per target\n", m.conns, m.rounds, m.load)
-	rs, err := rounds(m, bare, cached, plain)
+	rs, err := rounds(m, targets...)
 	if err != nil {
 		return err
 	}
+	proxyRSS := make([]string, len(proxies))
+	for i, p := range proxies {
+		proxyRSS[i] = p.rss()
+	}
+	stopAll()
 	bs, cs, ps := rs[0], rs[1], rs[2]
 	t.info("bare net/http handler, same headers, 32 connections", fmt.Sprintf("%.0f req/s (median of rounds); %s", median(rates(bs)), bs[len(bs)/2].lat()))
 	rc, rp := ratio(cs, bs), ratio(ps, bs)
 	t.add("/auth, Redis + local cache, 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s; RSS %s)", rc, median(rates(cs)), cs[len(cs)/2].lat(), cs[len(cs)-1].rss), "≥ 0.85×", rc >= 0.85)
 	t.add("/auth, Redis only (cache off), 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", rp, median(rates(ps)), ps[len(ps)/2].lat()), "≥ 0.5×", rp >= 0.5)
+	if bareOwn != nil {
+		bo, co := rs[3], rs[4]
+		t.info(bareOwn.name+", 32 connections", fmt.Sprintf("%.2f× bare (%.0f req/s; %s)", ratio(bo, bs), median(rates(bo)), bo[len(bo)/2].lat()))
+		t.info(cachedOwn.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process (%.0f req/s; %s)", ratio(co, bo), median(rates(co)), co[len(co)/2].lat()))
+		for i, p := range proxies {
+			pr := rs[5+i]
+			t.info(p.target.name+", 32 connections", fmt.Sprintf("%.2f× bare in its own process, %.2f× bare (%.0f req/s; %s; its RSS %s)",
+				ratio(pr, bo), ratio(pr, bs), median(rates(pr)), pr[len(pr)/2].lat(), proxyRSS[i]))
+		}
+	}
+	for _, row := range notMeasured {
+		t.info(row.figure, row.value)
+	}
 
 	// Allocations in process: the same request through each handler.
 	ab, ac, ap := allocs(bare), allocs(cached), allocs(plain)
@@ -417,7 +502,7 @@ func groupgateTarget(ctx context.Context, name, dbPath string, backend session.B
 	if err != nil {
 		return nil, err
 	}
-	cookies := make([]*http.Cookie, n)
+	cookies := make([][]*http.Cookie, n)
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg stdsync.WaitGroup
@@ -435,7 +520,7 @@ func groupgateTarget(ctx context.Context, name, dbPath string, backend session.B
 					w := httptest.NewRecorder()
 					if err = sessions.Start(w, httptest.NewRequest(http.MethodGet, "/callback/bench", nil), rec); err == nil {
 						if cs := w.Result().Cookies(); len(cs) > 0 {
-							cookies[i] = cs[0]
+							cookies[i] = cs[:1]
 						} else {
 							err = fmt.Errorf("no session cookie issued")
 						}
@@ -483,7 +568,7 @@ func bareTarget() *target {
 		ih.Set(w.Header())
 		w.WriteHeader(http.StatusOK)
 	})
-	return &target{name: "bare net/http handler", handler: h, cookies: []*http.Cookie{{Name: "_groupgate", Value: "unused"}}, close: func() {}}
+	return &target{name: "bare net/http handler", handler: h, cookies: [][]*http.Cookie{{{Name: "_groupgate", Value: "unused"}}}, close: func() {}}
 }
 
 // allocs is the allocations of one request through t's handler in
@@ -494,7 +579,7 @@ func allocs(t *target) int64 {
 		b.ReportAllocs()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodGet, "/auth", nil)
-			req.AddCookie(t.cookies[0])
+			addCookies(req, t.cookies[0])
 			w := httptest.NewRecorder()
 			t.handler.ServeHTTP(w, req)
 			if w.Code != http.StatusOK {
@@ -517,7 +602,7 @@ func warm(t *target) {
 					return
 				}
 				req := httptest.NewRequest(http.MethodGet, "/auth", nil)
-				req.AddCookie(t.cookies[i])
+				addCookies(req, t.cookies[i])
 				t.handler.ServeHTTP(httptest.NewRecorder(), req)
 			}
 		})
@@ -535,18 +620,26 @@ func (r result) lat() string {
 	return fmt.Sprintf("p50 %v p99 %v p99.9 %v", r.p50, r.p99, r.p999)
 }
 
-// load sends keep-alive GET /auth from conns clients for d (and at most
-// 10 million requests), each client cycling through the sessions from
-// its own starting point, and fails on any answer but 200 with the user.
+// load sends keep-alive GET /auth (or t's endpoint) from conns clients
+// for d (and at most 10 million requests), each client cycling through
+// the sessions from its own starting point, and fails on any answer but
+// a signed-in one.
 func load(t *target, d time.Duration, conns int) (result, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return result{}, err
+	endpoint := t.endpoint
+	if endpoint == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return result{}, err
+		}
+		srv := &http.Server{Handler: t.handler, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		endpoint = "http://" + ln.Addr().String() + "/auth"
 	}
-	srv := &http.Server{Handler: t.handler, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	endpoint := "http://" + ln.Addr().String() + "/auth"
+	accept := t.accept
+	if accept == nil {
+		accept = acceptGroupgateAuth
+	}
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
@@ -563,16 +656,14 @@ func load(t *target, d time.Duration, conns int) (result, error) {
 			k := c * len(t.cookies) / conns
 			for time.Now().Before(deadline) && sent.Add(1) <= maxRequests {
 				req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
-				req.AddCookie(t.cookies[k%len(t.cookies)])
+				addCookies(req, t.cookies[k%len(t.cookies)])
 				k++
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK || resp.Header.Get(web.HeaderUser) != "alice" {
-						err = fmt.Errorf("status %d, user %q", resp.StatusCode, resp.Header.Get(web.HeaderUser))
-					}
+					err = accept(resp)
 				}
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
@@ -596,6 +687,21 @@ func load(t *target, d time.Duration, conns int) (result, error) {
 		return all[min(len(all)-1, int(float64(len(all))*f))].Round(time.Microsecond)
 	}
 	return result{rps: float64(len(all)) / elapsed.Seconds(), p50: q(0.5), p99: q(0.99), p999: q(0.999), maxLat: all[len(all)-1], rss: rss()}, nil
+}
+
+// acceptGroupgateAuth is a signed-in answer of groupgate's /auth (and of
+// the bare handler): 200 with alice as the user.
+func acceptGroupgateAuth(resp *http.Response) error {
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(web.HeaderUser) != "alice" {
+		return fmt.Errorf("status %d, user %q", resp.StatusCode, resp.Header.Get(web.HeaderUser))
+	}
+	return nil
+}
+
+func addCookies(req *http.Request, cookies []*http.Cookie) {
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
 }
 
 func cleanupRedis(c *redis.Client, prefix string) {
