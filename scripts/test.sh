@@ -25,7 +25,8 @@
 #   GROUPGATE_KEEP_TMP=1        keep the temporary directory (logs) on exit
 #   GROUPGATE_PROXY_TRAEFIK=0   do not build Traefik (its test skips; fails under CI=true)
 #   GROUPGATE_PROXY_CACHE=DIR   where built proxies are kept (default ~/.cache/groupgate/proxies)
-#   GROUPGATE_TEST_CADDY, _TRAEFIK, _NGINX, _ENVOY=PATH   use this proxy binary
+#   GROUPGATE_TEST_CADDY, _TRAEFIK, _NGINX, _ENVOY, _OAUTH2_PROXY=PATH   use this binary
+#                               (oauth2-proxy: the ./bench comparison, built into the cache too)
 set -euo pipefail
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
@@ -300,14 +301,16 @@ wait_proxy_builds() {
 		fi
 	done
 }
-build_traefik() {
-	# Traefik's go.mod has replace directives, so `go install pkg@version`
-	# refuses it: build ./cmd/traefik inside the downloaded module.
+# build_in_module MODULE@VERSION PKG OUT: build PKG inside the downloaded
+# module (Traefik's and oauth2-proxy's go.mod have replace directives, so
+# `go install pkg@version` refuses them).
+build_in_module() {
 	local dir
-	dir=$(go mod download -json "github.com/traefik/traefik/v3@$traefik_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	dir=$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 	[[ -n "$dir" ]] || return 1
-	(cd "$dir" && GOFLAGS=-buildvcs=false go build -trimpath -o "$1" ./cmd/traefik)
+	(cd "$dir" && GOFLAGS=-buildvcs=false go build -trimpath -o "$3.building" "$2") && mv "$3.building" "$3"
 }
+build_traefik() { build_in_module "github.com/traefik/traefik/v3@$traefik_version" ./cmd/traefik "$1"; }
 if selects_cmd; then
 	if ! have_nginx; then
 		if is_root && command -v apt-get >/dev/null; then
@@ -321,6 +324,24 @@ if selects_cmd; then
 	if [[ "${GROUPGATE_PROXY_TRAEFIK:-1}" != 0 ]]; then
 		build_proxy traefik "$proxy_cache/traefik-$traefik_version/traefik" build_traefik "$proxy_cache/traefik-$traefik_version/traefik"
 	fi
+fi
+
+# The harness's comparison with oauth2-proxy (./bench) has a test with the
+# real binary: built once into the same cache (a few minutes, in the
+# background like the proxies).
+oauth2_proxy_version=v7.6.0
+selects_bench() {
+	local p
+	for p in "${pkgs[@]}"; do
+		case "$p" in
+		./... | ./bench | ./bench/... | github.com/groupgate/groupgate/... | github.com/groupgate/groupgate/bench*) return 0 ;;
+		esac
+	done
+	return 1
+}
+if selects_bench; then
+	build_proxy oauth2_proxy "$proxy_cache/oauth2-proxy-$oauth2_proxy_version/oauth2-proxy" \
+		build_in_module "github.com/oauth2-proxy/oauth2-proxy/v7@$oauth2_proxy_version" . "$proxy_cache/oauth2-proxy-$oauth2_proxy_version/oauth2-proxy"
 fi
 
 log "go vet ${pkgs[*]}"
