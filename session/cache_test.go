@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -310,5 +311,188 @@ func TestCacheIsBypassedWhileRedisIsDown(t *testing.T) {
 			t.Fatalf("Load after restart = %v; the session should have survived (appendfsync always)", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The invalidation counter: writes through a Cache take their message's
+// sequence number from it, and every subscriber compares the numbers it
+// received with it (session/cache.go). It has the channel's name, so that
+// on a Cluster it lives on the node the subscribers listen on.
+func counterKey(prefix string) string { return prefix + "invalidate" }
+
+// warmUntilHit loads id through c until c answers it from memory.
+func warmUntilHit(t *testing.T, c *session.Cache, id string) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		hits, _ := c.Stats()
+		if _, err := c.Load(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := c.Stats(); after > hits {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never answered from memory")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// awaitRole loads id through c until it shows role in acme, failing after
+// within.
+func awaitRole(t *testing.T, c *session.Cache, id string, role groupgate.OrgRole, within time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(within)
+	for {
+		rec, err := c.Load(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Memberships.OrgRoles["acme"] == role {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache still serves acme=%s %v after the change", rec.Memberships.OrgRoles["acme"], within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCacheNoticesLostInvalidations: entries live until invalidated (the
+// TTL is a long backstop), so a message lost without any error must be
+// noticed from the sequence numbers, and the cache emptied, within about
+// two ping intervals. Each case changes alice's record behind the cache's
+// back (the plain Redis backend, which announces nothing) and then plays
+// one kind of loss on the counter and channel.
+func TestCacheNoticesLostInvalidations(t *testing.T) {
+	ctx := context.Background()
+	admin := groupgate.Memberships{Groups: []string{"eng"}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleAdmin}}
+	member := groupgate.Memberships{Groups: []string{}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleMember}}
+	const ping = 50 * time.Millisecond
+	// Far below the TTL: only detection can make the change show in time.
+	// Generous for a loaded machine: about two pings are expected.
+	const within = 40 * ping
+
+	cases := []struct {
+		name string
+		lose func(t *testing.T, client redis.UniversalClient, prefix string, other *session.Cache)
+	}{
+		{"a number taken from the counter whose message never arrives (the last one sent)", func(t *testing.T, client redis.UniversalClient, prefix string, _ *session.Cache) {
+			if err := client.Incr(ctx, counterKey(prefix)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a gap in the numbers on the channel", func(t *testing.T, client redis.UniversalClient, prefix string, other *session.Cache) {
+			if err := client.Incr(ctx, counterKey(prefix)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// The next write is announced normally, one number past the
+			// lost one.
+			saveFor(t, other, "bob", admin)
+		}},
+		{"the counter reset to nothing (a Redis restart without persistence, an eviction)", func(t *testing.T, client redis.UniversalClient, prefix string, _ *session.Cache) {
+			if err := client.Del(ctx, counterKey(prefix)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the counter going back (a failover to a replica that lagged), then a write", func(t *testing.T, client redis.UniversalClient, prefix string, other *session.Cache) {
+			n, err := client.Get(ctx, counterKey(prefix)).Int64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := client.Set(ctx, counterKey(prefix), n-2, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			saveFor(t, other, "bob", admin)
+		}},
+		{"a number on the channel repeated (a failover to a replica that lagged, its counter raised again before a ping)", func(t *testing.T, client redis.UniversalClient, prefix string, _ *session.Cache) {
+			// Every number the counter gave out is received: only the
+			// repeat tells.
+			n, err := client.Incr(ctx, counterKey(prefix)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, seq := range []int64{n, n - 1} {
+				if err := client.Publish(ctx, counterKey(prefix), strconv.FormatInt(seq, 10)+":AAAAAAAAAAAAAAAAAAAAAA").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" empties the cache within about two pings", func(t *testing.T) {
+			client, prefix := testenv.Redis(t)
+			a := newCache(t, client, prefix, time.Now, session.WithCacheTTL(time.Minute), session.WithCachePing(ping))
+			b := newCache(t, client, prefix, time.Now, session.WithCacheTTL(time.Minute), session.WithCachePing(ping))
+			plain, err := session.NewRedis(client, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := saveFor(t, a, "alice", admin)
+			saveFor(t, a, "carol", admin) // so that b has received numbers
+			warmUntilHit(t, b, id)
+			if n, err := plain.SetMemberships(ctx, "alice", member); err != nil || n != 1 {
+				t.Fatalf("SetMemberships = %d, %v", n, err)
+			}
+			// Nothing told b: it still serves the old role.
+			if rec, err := b.Load(ctx, id); err != nil || rec.Memberships.OrgRoles["acme"] != groupgate.OrgRoleAdmin {
+				t.Fatalf("Load before the loss = %+v, %v; want the cached admin role", rec, err)
+			}
+			tc.lose(t, client, prefix, a)
+			awaitRole(t, b, id, groupgate.OrgRoleMember, within)
+		})
+	}
+}
+
+// TestCacheKeepsEntriesWhileNothingIsLost: with every message delivered,
+// the cache must not empty itself (each false alarm costs a Redis read per
+// session), and entries outlive many ping intervals.
+func TestCacheKeepsEntriesWhileNothingIsLost(t *testing.T) {
+	ctx := context.Background()
+	admin := groupgate.Memberships{Groups: []string{"eng"}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleAdmin}}
+	client, prefix := testenv.Redis(t)
+	const ping = 20 * time.Millisecond
+	a := newCache(t, client, prefix, time.Now, session.WithCachePing(ping))
+	b := newCache(t, client, prefix, time.Now, session.WithCachePing(ping))
+	id := saveFor(t, a, "alice", admin)
+	warmUntilHit(t, b, id)
+	// Writes for other users through both replicas, interleaved with
+	// ticks of the counter check.
+	deadline := time.Now().Add(20 * ping)
+	for i := 0; time.Now().Before(deadline); i++ {
+		w := a
+		if i%2 == 1 {
+			w = b
+		}
+		saveFor(t, w, "user"+strconv.Itoa(i%7), admin)
+		if i%3 == 0 {
+			users := []string{"user1", "user2"}
+			gens, err := w.NextGenerations(ctx, users)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.SetMembershipsIfBatch(ctx, []session.SnapshotWrite{
+				{UserID: "user1", Gen: gens["user1"], Memberships: admin},
+				{UserID: "user2", Gen: gens["user2"], Memberships: admin},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(ping / 4)
+	}
+	time.Sleep(3 * ping) // the last numbers are checked a tick later
+	for _, c := range []*session.Cache{a, b} {
+		if n := c.Losses(); n != 0 {
+			t.Errorf("a replica emptied its cache %d times with no message lost", n)
+		}
+	}
+	_, before := b.Stats()
+	if _, err := b.Load(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := b.Stats(); after != before {
+		t.Errorf("alice's entry was dropped though nothing changed her (%d Redis reads)", after-before)
 	}
 }
