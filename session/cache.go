@@ -85,13 +85,14 @@ var _ Backend = (*Cache)(nil)
 type CacheOption func(*Cache)
 
 // Cache defaults: a long TTL (a backstop for writers that announce
-// nothing; lost messages are detected), room for 250,000 sessions (about
-// 1 KiB each with a few groups, see docs/configuration.md), and a ping
-// interval that notices a dead subscription or a lost message within a few
-// seconds.
+// nothing; lost messages are detected), room for 200,000 sessions, twice
+// the 100,000 of issue 15's target (1.3–4.7 KiB each, 260–930 MiB when
+// full: BenchmarkCacheMemoryPerSession, docs/configuration.md), and a ping
+// interval that notices a dead subscription or a lost message within a
+// few seconds.
 const (
 	DefaultCacheTTL   = time.Minute
-	DefaultCacheSize  = 250_000
+	DefaultCacheSize  = 200_000
 	DefaultCachePing  = time.Second
 	MaxCacheTTL       = 5 * time.Minute
 	defaultCacheRetry = 250 * time.Millisecond
