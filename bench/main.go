@@ -417,14 +417,24 @@ func authSection(ctx context.Context, t *table, m mode, redisAddr string, o2p oa
 	}
 	defer manyCache.Close()
 	defer many.close()
-	warm(many) // every session read once from Redis into the local cache
+	// Every session read once from Redis into the local cache; again
+	// while the subscriber still drains the creation's invalidations
+	// (which drop the entries), at most three times.
+	for range 3 {
+		if warm(many); manyCache.Len() >= m.sessions {
+			break
+		}
+	}
+	hits0, misses0 := manyCache.Stats()
 	rs, err = rounds(m, cached, many)
 	if err != nil {
 		return err
 	}
+	hits1, misses1 := manyCache.Stats()
 	r := ratio(rs[1], rs[0])
 	t.add(fmt.Sprintf("/auth at %d live sessions vs 100 (cached)", m.sessions),
-		fmt.Sprintf("%.2f× (%.0f vs %.0f req/s; %s; RSS %s)", r, median(rates(rs[1])), median(rates(rs[0])), rs[1][len(rs[1])/2].lat(), rs[1][len(rs[1])-1].rss), "within 10 %", r >= 0.9)
+		fmt.Sprintf("%.2f× (%.0f vs %.0f req/s; %s; RSS %s; %.0f %% from memory)", r, median(rates(rs[1])), median(rates(rs[0])), rs[1][len(rs[1])/2].lat(), rs[1][len(rs[1])-1].rss,
+			100*float64(hits1-hits0)/float64(max(hits1-hits0+misses1-misses0, 1))), "within 10 %", r >= 0.9)
 	return nil
 }
 

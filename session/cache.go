@@ -3,8 +3,11 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +29,25 @@ import (
 // the next confirmation, Load goes to Redis and the cache is emptied. A
 // write whose publish fails returns Unavailable, so that the syncer retries
 // it (and its outbox keeps it) rather than leave other replicas stale.
-// Entries also expire after a short TTL, a backstop should a message be
-// lost in a way no error reveals.
+//
+// A message lost in a way no error reveals is detected, not waited out:
+// each announcement carries a sequence number taken from a Redis counter
+// in the same script that publishes it (announceScript), and one Redis
+// executes that script for every replica, so a subscription receives the
+// numbers in strictly increasing order. The subscriber (seqCheck) treats
+// as lost, and empties the cache and subscribes anew, when a number skips
+// one, when a number repeats or goes back (the counter was reset: a Redis
+// restart, an eviction, a failover to a replica that lagged), and when the
+// counter, read every ping interval, held a number one interval ago that
+// never arrived. Staleness after a silent loss is thus bounded by about
+// two ping intervals, so entries live until invalidated, evicted by size
+// or a long TTL (the backstop for what no number can show: writers that do
+// not announce, such as a replica with the cache off or of a version
+// before the numbers).
 type Cache struct {
 	*Redis
 	client  redis.UniversalClient
-	channel string
+	channel string // also the counter's key (Redis.invalidationChannel)
 	ttl     time.Duration
 	max     int
 	ping    time.Duration
@@ -44,6 +60,8 @@ type Cache struct {
 	// cannot be cached after the change's message was handled.
 	invals       atomic.Uint64
 	hits, misses atomic.Uint64
+	// losses counts invalidations found lost (the cache emptied).
+	losses atomic.Uint64
 
 	// mu is read-locked by the hits of every forward-auth request, which
 	// then run in parallel; only inserts and invalidations write.
@@ -68,28 +86,32 @@ var _ Backend = (*Cache)(nil)
 // CacheOption configures a Cache.
 type CacheOption func(*Cache)
 
-// Cache defaults: a short TTL (a backstop, not the means of
-// invalidation), a bound that keeps memory small, and a ping interval that
-// notices a silently dead subscription within a few seconds.
+// Cache defaults: a long TTL (a backstop for writers that announce
+// nothing; lost messages are detected), room for 200,000 sessions, twice
+// the 100,000 of issue 15's target (1.3–4.7 KiB each, 260–930 MiB when
+// full: BenchmarkCacheMemoryPerSession, docs/configuration.md), and a ping
+// interval that notices a dead subscription or a lost message within a
+// few seconds.
 const (
-	DefaultCacheTTL     = 2 * time.Second
-	DefaultCacheSize    = 100_000
-	DefaultCachePing    = time.Second
-	maxCacheTTL         = 10 * time.Second
-	defaultCacheRetry   = 250 * time.Millisecond
-	invalidationChannel = "invalidate"
+	DefaultCacheTTL   = time.Minute
+	DefaultCacheSize  = 200_000
+	DefaultCachePing  = time.Second
+	MaxCacheTTL       = 5 * time.Minute
+	defaultCacheRetry = 250 * time.Millisecond
 )
 
-// WithCacheTTL sets how long an entry may be served (at most 10s).
+// WithCacheTTL sets how long an entry may be served (at most MaxCacheTTL).
 func WithCacheTTL(d time.Duration) CacheOption {
-	return func(c *Cache) { c.ttl = min(max(d, time.Millisecond), maxCacheTTL) }
+	return func(c *Cache) { c.ttl = min(max(d, time.Millisecond), MaxCacheTTL) }
 }
 
 // WithCacheSize bounds the number of cached sessions.
 func WithCacheSize(n int) CacheOption { return func(c *Cache) { c.max = max(n, 1) } }
 
-// WithCachePing sets how often the subscription is pinged; a ping
-// unanswered by the next one turns the cache off until resubscribed.
+// WithCachePing sets how often the subscription is pinged and the
+// invalidation counter read; a ping unanswered by the next one turns the
+// cache off until resubscribed, and a message lost is noticed within about
+// two intervals.
 func WithCachePing(d time.Duration) CacheOption {
 	return func(c *Cache) { c.ping = max(d, 10*time.Millisecond) }
 }
@@ -101,7 +123,7 @@ func NewCache(r *Redis, opts ...CacheOption) *Cache {
 	c := &Cache{
 		Redis:   r,
 		client:  r.client,
-		channel: r.prefix + invalidationChannel,
+		channel: r.invalidationChannel(),
 		ttl:     DefaultCacheTTL,
 		max:     DefaultCacheSize,
 		ping:    DefaultCachePing,
@@ -145,9 +167,13 @@ func (c *Cache) WaitReady(ctx context.Context) error {
 // Stats returns how many Loads were answered from memory and from Redis.
 func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
 
+// Losses returns how many times an invalidation was found lost (or the
+// counter reset) and the cache emptied.
+func (c *Cache) Losses() uint64 { return c.losses.Load() }
+
 // subscribe keeps one subscription alive until ctx ends, turning the
-// cache on only between a confirmed subscribe and the first sign of
-// trouble.
+// cache on only between a confirmed subscribe (and its baseline) and the
+// first sign of trouble.
 func (c *Cache) subscribe(ctx context.Context) {
 	defer close(c.done)
 	defer c.disable()
@@ -157,6 +183,12 @@ func (c *Cache) subscribe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errInvalidationLost) {
+			// Redis answers: subscribe again at once, from a new baseline.
+			c.losses.Add(1)
+			c.logger.WarnContext(ctx, "session cache emptied: an invalidation was lost", "error", err)
+			continue
+		}
 		c.logger.WarnContext(ctx, "session cache off: invalidation channel lost, reading Redis until resubscribed", "error", err)
 		select {
 		case <-ctx.Done():
@@ -165,41 +197,153 @@ func (c *Cache) subscribe(ctx context.Context) {
 	}
 }
 
-// listen runs one subscription until it fails.
+// listen runs one subscription until it fails or a loss is detected.
 func (c *Cache) listen(ctx context.Context) error {
 	ps := c.client.Subscribe(ctx, c.channel)
 	defer ps.Close()
+	var seq seqCheck
 	awaitingPong := false
+	// Ticks come every ping interval whatever the traffic: a steady flow
+	// of messages must not put off the counter check.
+	tick := time.Now().Add(c.ping)
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, c.ping)
-		var ne net.Error
-		switch {
-		case err != nil && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
-			if awaitingPong || !c.ready.Load() {
-				return errors.New("no answer from Redis on the invalidation channel")
-			}
-			if err := ps.Ping(ctx); err != nil {
+		if wait := time.Until(tick); wait > 0 {
+			msg, err := ps.ReceiveTimeout(ctx, wait)
+			var ne net.Error
+			switch {
+			case err != nil && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+				continue
+			case err != nil:
 				return err
 			}
-			awaitingPong = true
+			if err := c.handle(ctx, msg, &seq, &awaitingPong); err != nil {
+				return err
+			}
 			continue
-		case err != nil:
+		}
+		if awaitingPong || !c.ready.Load() {
+			return errors.New("no answer from Redis on the invalidation channel")
+		}
+		if err := ps.Ping(ctx); err != nil {
 			return err
 		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == c.channel {
-				// Whatever was published before this point may have been
-				// missed: start empty.
-				c.clear()
-				c.ready.Store(true)
-			}
-		case *redis.Message:
-			c.invalidate(m.Payload)
-		case *redis.Pong:
-			awaitingPong = false
+		awaitingPong = true
+		n, err := c.readCounter(ctx)
+		if err != nil {
+			return err
 		}
+		if err := seq.counter(n); err != nil {
+			return err
+		}
+		tick = time.Now().Add(c.ping)
 	}
+}
+
+// handle acts on one message of the subscription.
+func (c *Cache) handle(ctx context.Context, msg any, seq *seqCheck, awaitingPong *bool) error {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind == "subscribe" && m.Channel == c.channel {
+			return c.baseline(ctx, seq)
+		}
+	case *redis.Message:
+		n, tags, numbered, err := parseInvalidation(m.Payload)
+		if err != nil {
+			return err
+		}
+		c.invalidateAll(tags)
+		if numbered {
+			return seq.received(n)
+		}
+	case *redis.Pong:
+		*awaitingPong = false
+	}
+	return nil
+}
+
+// baseline starts the cache, empty, once the subscription is confirmed.
+// The counter is read before the cache is emptied: every Load that may
+// insert started after the emptying (the others see invals move), so any
+// write that makes its entry stale announces after the read, with a
+// number above the baseline, which the subscription will receive or miss
+// visibly.
+func (c *Cache) baseline(ctx context.Context, seq *seqCheck) error {
+	c.ready.Store(false)
+	n, err := c.readCounter(ctx)
+	if err != nil {
+		return err
+	}
+	*seq = seqCheck{base: n, prev: n}
+	c.clear()
+	c.ready.Store(true)
+	return nil
+}
+
+// readCounter reads the invalidation counter (0 when missing).
+func (c *Cache) readCounter(ctx context.Context) (int64, error) {
+	n, err := c.client.Get(ctx, c.channel).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the invalidation counter: %w", err)
+	}
+	return n, nil
+}
+
+// errInvalidationLost marks what seqCheck finds: the cache is emptied and
+// the subscription started again.
+var errInvalidationLost = errors.New("invalidation lost")
+
+// seqCheck follows the sequence numbers of one subscription from its
+// baseline. Numbers up to base were announced before the cache was
+// emptied: they need not arrive (some still may, late). Every number after
+// it must, in order.
+type seqCheck struct {
+	base int64 // the counter when the cache was emptied
+	hi   int64 // the last number received (0: none yet)
+	prev int64 // the counter at the previous tick
+}
+
+// received judges the number of an arriving message.
+func (s *seqCheck) received(n int64) error {
+	switch {
+	case n <= s.hi:
+		return fmt.Errorf("%w: number %d after %d (the counter was reset)", errInvalidationLost, n, s.hi)
+	case n > max(s.hi, s.base)+1:
+		return fmt.Errorf("%w: number %d after %d", errInvalidationLost, n, max(s.hi, s.base))
+	}
+	s.hi = n
+	return nil
+}
+
+// counter judges the counter n read at a tick. A number handed out by the
+// previous tick had a whole interval to arrive (a false alarm only empties
+// the cache; a miss would serve a revoked role until the TTL).
+func (s *seqCheck) counter(n int64) error {
+	switch {
+	case max(s.hi, s.base) < s.prev:
+		return fmt.Errorf("%w: the counter held %d a ping interval ago, the last number received is %d", errInvalidationLost, s.prev, max(s.hi, s.base))
+	case n < s.prev || n < s.hi:
+		return fmt.Errorf("%w: the counter went back to %d from %d (received %d)", errInvalidationLost, n, s.prev, s.hi)
+	}
+	s.prev = n
+	return nil
+}
+
+// parseInvalidation splits a message into its sequence number and tags.
+// A message without a number (a replica of a version before them)
+// carries one tag.
+func parseInvalidation(payload string) (n int64, tags []string, numbered bool, err error) {
+	num, list, ok := strings.Cut(payload, ":")
+	if !ok {
+		return 0, []string{payload}, false, nil
+	}
+	n, err = strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 {
+		return 0, nil, false, fmt.Errorf("%w: malformed message %.40q", errInvalidationLost, payload)
+	}
+	return n, strings.Split(list, ","), true, nil
 }
 
 // disable turns the cache off and empties it.
@@ -216,22 +360,11 @@ func (c *Cache) clear() {
 	clear(c.byTag)
 }
 
-// invalidate drops every cached session of the user with tag.
-func (c *Cache) invalidate(tag string) {
-	c.invals.Add(1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id := range c.byTag[tag] {
-		delete(c.entries, id)
-	}
-	delete(c.byTag, tag)
-}
-
-// publish tells every replica, this one included, to drop the user's
+// publish tells every replica, this one included, to drop the users'
 // entries.
-func (c *Cache) publish(ctx context.Context, tag, op string) error {
-	c.invalidate(tag)
-	if err := c.client.Publish(ctx, c.channel, tag).Err(); err != nil {
+func (c *Cache) publish(ctx context.Context, op string, tags ...string) error {
+	c.invalidateAll(tags)
+	if err := c.Redis.announceChange(ctx, tags); err != nil {
 		return groupgate.WrapError(groupgate.Unavailable, err, "session change not announced to other replicas (%s)", op)
 	}
 	return nil
@@ -347,7 +480,7 @@ func (c *Cache) Save(ctx context.Context, rec *Record) error {
 	if err := c.Redis.Save(ctx, rec); err != nil {
 		return err
 	}
-	return c.publish(ctx, userTag(rec.UserID), "save session")
+	return c.publish(ctx, "save session", userTag(rec.UserID))
 }
 
 func (c *Cache) Delete(ctx context.Context, id string) error {
@@ -358,7 +491,7 @@ func (c *Cache) Delete(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	return c.publish(ctx, tag, "delete session")
+	return c.publish(ctx, "delete session", tag)
 }
 
 func (c *Cache) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
@@ -366,7 +499,7 @@ func (c *Cache) DeleteUserSessions(ctx context.Context, userID string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	return n, c.publish(ctx, userTag(userID), "end user sessions")
+	return n, c.publish(ctx, "end user sessions", userTag(userID))
 }
 
 func (c *Cache) SetMemberships(ctx context.Context, userID string, m groupgate.Memberships) (int, error) {
@@ -378,7 +511,7 @@ func (c *Cache) SetMemberships(ctx context.Context, userID string, m groupgate.M
 		// No live session: nothing anyone could have cached.
 		return 0, nil
 	}
-	return n, c.publish(ctx, userTag(userID), "set memberships")
+	return n, c.publish(ctx, "set memberships", userTag(userID))
 }
 
 // SetMembershipsIf announces an applied rewrite like SetMemberships; a
@@ -391,12 +524,12 @@ func (c *Cache) SetMembershipsIf(ctx context.Context, userID string, gen int64, 
 	if !applied || n == 0 {
 		return applied, n, nil
 	}
-	return true, n, c.publish(ctx, userTag(userID), "set memberships")
+	return true, n, c.publish(ctx, "set memberships", userTag(userID))
 }
 
 // SetMembershipsIfBatch writes through Redis, then drops the rewritten
-// users' entries here and announces them to every replica in one
-// pipeline. A user whose announcement fails gets Unavailable in its
+// users' entries here and announces them to every replica in one message.
+// When the announcement fails every rewritten user gets Unavailable in its
 // result (its rewrite stands): the caller retries it, as after a failed
 // SetMembershipsIf.
 func (c *Cache) SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
@@ -417,23 +550,15 @@ func (c *Cache) SetMembershipsIfBatch(ctx context.Context, writes []SnapshotWrit
 	if len(changed) == 0 {
 		return out, nil
 	}
-	c.invalidateAll(tags)
-	pubs := make([]*redis.IntCmd, len(tags))
-	_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, tag := range tags {
-			pubs[i] = p.Publish(ctx, c.channel, tag)
-		}
-		return nil
-	})
-	for k, i := range changed {
-		if err := pubs[k].Err(); err != nil {
-			out[i].Err = groupgate.WrapError(groupgate.Unavailable, err, "session change not announced to other replicas (set memberships)")
+	if err := c.publish(ctx, "set memberships", tags...); err != nil {
+		for _, i := range changed {
+			out[i].Err = err
 		}
 	}
 	return out, nil
 }
 
-// invalidateAll is invalidate for many users under one lock hold.
+// invalidateAll drops every cached session of the users with tags.
 func (c *Cache) invalidateAll(tags []string) {
 	c.invals.Add(1)
 	c.mu.Lock()

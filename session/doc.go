@@ -20,6 +20,8 @@
 //	P gen:{u:<userTag>}             the user's generation counter (NextGenerations)
 //	P attempt:<key>                 one-time login attempt (GETDEL)
 //	P replay:<key>                  SAML assertion ID seen (SET NX semantics)
+//	P invalidate                    the local caches' invalidation counter (cache.go),
+//	                                named like their pub/sub channel to share its Cluster slot
 //
 // Expired index entries are pruned on every write and listing. Expiry is
 // judged by the injected clock (WithNow); Redis TTLs are the backstop that

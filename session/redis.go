@@ -25,6 +25,7 @@ type Redis struct {
 	logger   *slog.Logger
 	remember *redis.Script
 	rewrite  *redis.Script
+	announce *redis.Script
 	// guard, set by GuardFailovers behind Sentinel, confirms revoking
 	// writes (failover.go).
 	guard *failoverGuard
@@ -88,7 +89,35 @@ func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) (*Red
 		logger:   o.logger,
 		remember: redis.NewScript(rememberScript),
 		rewrite:  redis.NewScript(rewriteScript),
+		announce: redis.NewScript(announceScript),
 	}, nil
+}
+
+// invalidationChannel is the pub/sub channel of the local caches
+// (cache.go). The invalidation counter is a key of the same name: on a
+// Cluster both then hash to one slot, so the counter lives on the node the
+// subscribers listen on (go-redis subscribes on the master of the channel's
+// slot), and a failover of that node also breaks their subscriptions.
+func (r *Redis) invalidationChannel() string { return r.prefix + "invalidate" }
+
+// announceScript takes the next invalidation sequence number from the
+// counter KEYS[1] and publishes "<seq>:<tags>" on channel ARGV[1] (ARGV[2]
+// is the users' tags joined by ","), in one atomic step: every number the
+// counter hands out is published, in the counter's order, so a subscriber
+// that finds a number missing knows a message was lost. PUBLISH takes no
+// key, so the script runs on the counter's node of a Cluster and the
+// cluster bus carries the message to the other nodes.
+const announceScript = `
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], string.format('%d:%s', seq, ARGV[2]))
+return seq
+`
+
+// announceChange tells every local cache to drop the entries of the users
+// with these tags, under the next invalidation sequence number.
+func (r *Redis) announceChange(ctx context.Context, tags []string) error {
+	ch := r.invalidationChannel()
+	return r.announce.Run(ctx, r.client, []string{ch}, ch, strings.Join(tags, ",")).Err()
 }
 
 // NewUniversalClient builds a client for the configured servers with the

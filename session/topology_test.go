@@ -31,9 +31,10 @@ var topologies = []struct {
 }
 
 // TestRedisTopologiesConformance runs the whole conformance suite, for the
-// Redis backend and for the local cache in front of it, on a Cluster and
-// behind Sentinel, as TestRedisConformance and TestCacheConformance do on
-// a standalone server. One deployment of each kind serves all subtests,
+// Redis backend and for the local cache in front of it, and the cache's
+// detection of lost invalidations, on a Cluster and behind Sentinel, as
+// TestRedisConformance, TestCacheConformance and
+// TestCacheNoticesLostInvalidations do on a standalone server. One deployment of each kind serves all subtests,
 // each under a key prefix of its own.
 func TestRedisTopologiesConformance(t *testing.T) {
 	for _, tp := range topologies {
@@ -66,6 +67,13 @@ func TestRedisTopologiesConformance(t *testing.T) {
 					// current receive, up to one ping interval.
 					return newCache(t, client, prefixed(t), clock.Now, session.WithCachePing(100*time.Millisecond))
 				})
+			})
+			t.Run("local cache losing an invalidation", func(t *testing.T) {
+				for _, lost := range lostInvalidations {
+					t.Run(lost.name+" empties the cache within about two pings", func(t *testing.T) {
+						checkLostInvalidationNoticed(t, client, prefixed(t), lost)
+					})
+				}
 			})
 		})
 	}

@@ -346,7 +346,8 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 }
 
 // registerCacheMetrics exposes the local cache's hit and miss counts, its
-// size, and whether it is in use (its invalidation channel confirmed).
+// size, whether it is in use (its invalidation channel confirmed), and
+// how often it found an invalidation lost.
 func registerCacheMetrics(reg prometheus.Registerer, c *session.Cache) error {
 	count := func(hits bool) func() float64 {
 		return func() float64 {
@@ -372,6 +373,9 @@ func registerCacheMetrics(reg prometheus.Registerer, c *session.Cache) error {
 			Help: "Sessions held in the local cache."}, func() float64 { return float64(c.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "groupgate", Name: "session_cache_ready",
 			Help: "1 while the cache's invalidation subscription is confirmed and it may answer; 0 while every load reads Redis."}, ready),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "groupgate", Name: "session_cache_losses_total",
+			Help: "Times an invalidation was found lost (a sequence number missing, or the counter reset) and the cache emptied."},
+			func() float64 { return float64(c.Losses()) }),
 	} {
 		if err := reg.Register(col); err != nil {
 			return fmt.Errorf("register session cache metrics: %w", err)

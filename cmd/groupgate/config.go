@@ -175,9 +175,11 @@ func (r *RedisConfig) setDefaults() {
 
 // LocalCacheConfig is the in-process cache of session records in front of
 // Redis (session.Cache). It is on by default: every write invalidates the
-// entries on every replica over pub/sub, and the cache is bypassed while
-// that subscription is not confirmed, so a revoked role is never served
-// from memory; the TTL only bounds the damage of a message lost silently.
+// entries on every replica over pub/sub, the cache is bypassed while that
+// subscription is not confirmed, and a message lost silently is noticed
+// from its sequence number, so a revoked role is never served from memory
+// for more than about two ping intervals; the TTL only bounds writers that
+// announce nothing (a replica with the cache off or of an older version).
 type LocalCacheConfig struct {
 	Enabled bool     `yaml:"enabled"`
 	TTL     Duration `yaml:"ttl"`
@@ -186,7 +188,7 @@ type LocalCacheConfig struct {
 
 // maxLocalCacheTTL is the longest local_cache.ttl accepted; session.Cache
 // would cap a longer one silently, and config refuses rather than rewrite.
-const maxLocalCacheTTL = 10 * time.Second
+const maxLocalCacheTTL = session.MaxCacheTTL
 
 // SessionConfig configures the session cookie.
 type SessionConfig struct {
@@ -887,7 +889,7 @@ func (d *decoder) validate(c *Config) {
 		case ttl <= 0:
 			d.problemf("redis.local_cache.ttl", "must be positive (set enabled: false to turn the cache off)")
 		case ttl > maxLocalCacheTTL:
-			d.problemf("redis.local_cache.ttl", "must be at most %v, is %v (it bounds how long a lost invalidation could go unnoticed)", maxLocalCacheTTL, ttl)
+			d.problemf("redis.local_cache.ttl", "must be at most %v, is %v (it bounds how long a write that announces nothing could go unnoticed)", maxLocalCacheTTL, ttl)
 		}
 		if r.LocalCache.Size < 1 {
 			d.problemf("redis.local_cache.size", "must be at least 1, is %d", r.LocalCache.Size)

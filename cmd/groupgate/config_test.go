@@ -121,7 +121,7 @@ func TestConfigCheckReportsProblemWithKeyAndLine(t *testing.T) {
 		{"a redis section without addresses", goodConfig + "redis: # <-\n  password: x\n", "redis.addrs", "required"},
 		{"a redis address without port", goodConfig + "redis:\n  addrs: [localhost] # <-\n", "redis.addrs[0]", "not host:port"},
 		{"a local cache ttl that is not a duration", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: soon # <-\n", "redis.local_cache.ttl", "not a duration"},
-		{"a local cache ttl over the 10s maximum", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: 30s # <-\n", "redis.local_cache.ttl", "at most 10s"},
+		{"a local cache ttl over the 5m maximum", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    ttl: 6m # <-\n", "redis.local_cache.ttl", "at most 5m0s"},
 		{"a zero local cache ttl", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    enabled: true\n    ttl: 0s # <-\n", "redis.local_cache.ttl", "must be positive"},
 		{"a local cache of no entries", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  local_cache:\n    size: 0 # <-\n", "redis.local_cache.size", "at least 1"},
 		{"an unknown record encoding", goodConfig + "redis:\n  addrs: [127.0.0.1:6379]\n  record_encoding: protobuf # <-\n", "redis.record_encoding", "binary or json"},
@@ -246,7 +246,7 @@ providers:
 		{"the secret comes from the environment", cfg.Session.Secret, strings.Repeat("x", 32)},
 		{"an unset variable with a default takes the default", cfg.Redis.Addrs[0], "127.0.0.1:6379"},
 		{"redis keys are prefixed groupgate:", cfg.Redis.KeyPrefix, "groupgate:"},
-		{"redis sessions have the local cache on, 2s, 100000 entries", cfg.Redis.LocalCache, LocalCacheConfig{Enabled: true, TTL: Duration(2 * time.Second), Size: 100_000}},
+		{"redis sessions have the local cache on, 1m, 200000 entries", cfg.Redis.LocalCache, LocalCacheConfig{Enabled: true, TTL: Duration(time.Minute), Size: 200_000}},
 		{"$${ writes a literal ${", cfg.Providers[0].ClientID, "${literal}"},
 		{"oidc groups come from the groups claim of the ID token", cfg.Providers[0].GroupsClaim + "/" + cfg.Providers[0].GroupsFrom, "groups/id_token"},
 		{"the SAML entity ID derives from public_url", cfg.Providers[1].SPEntityID, "http://127.0.0.1:4180/saml/entra/metadata"},
@@ -272,11 +272,11 @@ func TestConfigLocalCache(t *testing.T) {
 	}{
 		{"without redis there is no local cache", "", nil},
 		{"enabled: false turns it off and keeps the other defaults", redis + "  local_cache:\n    enabled: false\n",
-			&LocalCacheConfig{Enabled: false, TTL: Duration(2 * time.Second), Size: 100_000}},
+			&LocalCacheConfig{Enabled: false, TTL: Duration(time.Minute), Size: 200_000}},
 		{"ttl and size are taken as written", redis + "  local_cache:\n    ttl: 500ms\n    size: 42\n",
 			&LocalCacheConfig{Enabled: true, TTL: Duration(500 * time.Millisecond), Size: 42}},
-		{"the 10s maximum itself is accepted", redis + "  local_cache: {ttl: 10s}\n",
-			&LocalCacheConfig{Enabled: true, TTL: Duration(10 * time.Second), Size: 100_000}},
+		{"the 5m maximum itself is accepted", redis + "  local_cache: {ttl: 5m}\n",
+			&LocalCacheConfig{Enabled: true, TTL: Duration(5 * time.Minute), Size: 200_000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,7 +297,7 @@ func TestConfigLocalCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (LocalCacheConfig{Enabled: true, TTL: Duration(2 * time.Second), Size: 100_000}); r.LocalCache != want || r.DB != 3 {
+		if want := (LocalCacheConfig{Enabled: true, TTL: Duration(time.Minute), Size: 200_000}); r.LocalCache != want || r.DB != 3 {
 			t.Fatalf("got %+v", r)
 		}
 	})
