@@ -69,6 +69,9 @@ type Cache struct {
 	entries map[string]cacheEntry          // by session ID
 	byTag   map[string]map[string]struct{} // user tag -> session IDs
 
+	// noCopies: announce writes, keep nothing (WithoutLocalCopies).
+	noCopies bool
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -116,6 +119,12 @@ func WithCachePing(d time.Duration) CacheOption {
 	return func(c *Cache) { c.ping = max(d, 10*time.Millisecond) }
 }
 
+// WithoutLocalCopies makes a Cache that keeps and serves nothing from
+// memory but still announces every write, for a replica configured
+// without the local cache: the replicas that keep copies must hear of its
+// writes too, or they would serve what it revoked until their TTL.
+func WithoutLocalCopies() CacheOption { return func(c *Cache) { c.noCopies = true } }
+
 // NewCache wraps r, whose client it also subscribes with, and starts the
 // subscriber. Close stops it (it does not close the client).
 func NewCache(r *Redis, opts ...CacheOption) *Cache {
@@ -136,6 +145,11 @@ func NewCache(r *Redis, opts ...CacheOption) *Cache {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.noCopies {
+		// Never subscribed, so never ready: every Load reads Redis.
+		close(c.done)
+		return c
 	}
 	go c.subscribe(ctx)
 	return c

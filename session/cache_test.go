@@ -580,3 +580,36 @@ func BenchmarkCacheMemoryPerSession(b *testing.B) {
 		})
 	}
 }
+
+// A replica configured without the local cache still announces its
+// writes: replicas that keep copies would otherwise serve what it revoked
+// until their TTL, a minute by default.
+func TestAReplicaWithoutLocalCopiesStillAnnouncesItsWrites(t *testing.T) {
+	ctx := context.Background()
+	admin := groupgate.Memberships{Groups: []string{"eng"}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleAdmin}}
+	member := groupgate.Memberships{Groups: []string{}, OrgRoles: map[string]groupgate.OrgRole{"acme": groupgate.OrgRoleMember}}
+	client, prefix := testenv.Redis(t)
+	r, err := session.NewRedis(client, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := session.NewCache(r, session.WithoutLocalCopies())
+	t.Cleanup(func() { _ = plain.Close() })
+	cached := newCache(t, client, prefix, time.Now)
+
+	id := saveFor(t, plain, "alice", admin)
+	warmUntilHit(t, cached, id)
+	if n, err := plain.SetMemberships(ctx, "alice", member); err != nil || n != 1 {
+		t.Fatalf("SetMemberships = %d, %v", n, err)
+	}
+	awaitRole(t, cached, id, groupgate.OrgRoleMember, time.Second)
+
+	for range 3 {
+		if _, err := plain.Load(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits, _ := plain.Stats(); hits != 0 || plain.Len() != 0 {
+		t.Fatalf("the replica without local copies answered %d loads from memory and holds %d entries", hits, plain.Len())
+	}
+}

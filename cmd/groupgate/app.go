@@ -330,7 +330,9 @@ func (m *Main) buildSessionBackend(cfg Config, reg prometheus.Registerer, logger
 		// failover cannot undo them (session/failover.go).
 		rs.GuardFailovers(r.Addrs, r.MasterName, r.Username, r.Password)
 	}
-	var backend session.Backend = rs
+	// Without the local cache the replica still announces its writes
+	// (WithoutLocalCopies): other replicas may keep copies.
+	var backend session.Backend = session.NewCache(rs, session.WithoutLocalCopies())
 	if r.LocalCache.Enabled {
 		cache := session.NewCache(rs, session.WithCacheTTL(r.LocalCache.TTL.D()), session.WithCacheSize(r.LocalCache.Size))
 		// Registered after the client, so it stops before the client closes.
