@@ -125,6 +125,10 @@ func WithCachePing(d time.Duration) CacheOption {
 // writes too, or they would serve what it revoked until their TTL.
 func WithoutLocalCopies() CacheOption { return func(c *Cache) { c.noCopies = true } }
 
+// KeepsCopies reports whether the cache keeps records in memory (false
+// with WithoutLocalCopies).
+func (c *Cache) KeepsCopies() bool { return !c.noCopies }
+
 // NewCache wraps r, whose client it also subscribes with, and starts the
 // subscriber. Close stops it (it does not close the client).
 func NewCache(r *Redis, opts ...CacheOption) *Cache {

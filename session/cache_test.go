@@ -603,6 +603,10 @@ func TestAReplicaWithoutLocalCopiesStillAnnouncesItsWrites(t *testing.T) {
 		t.Fatalf("SetMemberships = %d, %v", n, err)
 	}
 	awaitRole(t, cached, id, groupgate.OrgRoleMember, time.Second)
+	// The counter of the announcements expires by itself once writes stop.
+	if ttl, err := client.TTL(ctx, counterKey(prefix)).Result(); err != nil || ttl <= 0 {
+		t.Fatalf("invalidation counter TTL = %v, %v; want one", ttl, err)
+	}
 
 	for range 3 {
 		if _, err := plain.Load(ctx, id); err != nil {

@@ -107,17 +107,27 @@ func (r *Redis) invalidationChannel() string { return r.prefix + "invalidate" }
 // that finds a number missing knows a message was lost. PUBLISH takes no
 // key, so the script runs on the counter's node of a Cluster and the
 // cluster bus carries the message to the other nodes.
+//
+// The counter expires a week after the last write (ARGV[3], ms), so that a
+// key prefix given up leaves nothing behind; a counter that expired reads
+// as gone back, which subscribers treat as a loss: they empty their caches
+// once, after a week without a single session write.
 const announceScript = `
 local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[1], string.format('%d:%s', seq, ARGV[2]))
 return seq
 `
+
+// announceCounterTTL is how long the invalidation counter outlives the
+// last write.
+const announceCounterTTL = 7 * 24 * time.Hour
 
 // announceChange tells every local cache to drop the entries of the users
 // with these tags, under the next invalidation sequence number.
 func (r *Redis) announceChange(ctx context.Context, tags []string) error {
 	ch := r.invalidationChannel()
-	return r.announce.Run(ctx, r.client, []string{ch}, ch, strings.Join(tags, ",")).Err()
+	return r.announce.Run(ctx, r.client, []string{ch}, ch, strings.Join(tags, ","), announceCounterTTL.Milliseconds()).Err()
 }
 
 // NewUniversalClient builds a client for the configured servers with the
