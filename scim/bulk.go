@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/groupgate/groupgate"
 )
 
 // bulkRequest is a BulkRequest message (RFC 7644 §3.7).
@@ -29,34 +31,38 @@ type bulkOperation struct {
 // refers to the resource an earlier POST with that bulkId created; a
 // reference to a bulkId not yet created fails that operation (operations
 // are not reordered). After failOnErrors failures the rest is skipped.
+//
+// Consecutive POSTs of new users are written with one commit where the
+// store can (SCIMCreateUsers, issue 15): each is answered 201 only once
+// that commit is made, and the first that is not a plain insert (an
+// adoption, a conflict) goes alone, as it would in a one-by-one run, before
+// the batch goes on. So the answers, their order and what is committed
+// are those of running the operations one by one.
 func (s *Server) bulk(ctx context.Context, req request, body io.Reader) (int, any, http.Header, error) {
 	var br bulkRequest
 	if err := decodeBody(body, &br); err != nil {
 		return 0, nil, nil, err
 	}
-	if len(br.Operations) > s.bulkOps {
+	ops := br.Operations
+	if len(ops) > s.bulkOps {
 		return 0, nil, nil, &Error{Status: http.StatusRequestEntityTooLarge,
-			Detail: "bulk request has " + strconv.Itoa(len(br.Operations)) + " operations; the maximum is " + strconv.Itoa(s.bulkOps)}
+			Detail: "bulk request has " + strconv.Itoa(len(ops)) + " operations; the maximum is " + strconv.Itoa(s.bulkOps)}
 	}
 	ids := map[string]string{}
 	results := []any{}
 	failures := 0
-	for _, op := range br.Operations {
-		if br.FailOnErrors > 0 && failures >= br.FailOnErrors {
-			break
-		}
+	add := func(op bulkOperation, status int, obj any, hdr http.Header, err error) {
 		res := map[string]any{"method": op.Method}
 		if op.BulkID != "" {
 			res["bulkId"] = op.BulkID
 		}
-		status, obj, hdr, err := s.bulkOne(ctx, req, op, ids)
 		if err != nil {
 			se := toSCIMError(err)
 			failures++
 			res["status"] = strconv.Itoa(se.Status)
 			res["response"] = se.body()
 			results = append(results, res)
-			continue
+			return
 		}
 		res["status"] = strconv.Itoa(status)
 		if loc := hdr.Get("Location"); loc != "" {
@@ -72,7 +78,117 @@ func (s *Server) bulk(ctx context.Context, req request, body io.Reader) (int, an
 		}
 		results = append(results, res)
 	}
+
+	batching := true
+	// run holds the users of ops[runStart:runStart+len(run)], prepared
+	// and not yet written; limit caps the next batch, halved to what went
+	// through after a refusal and doubled after a full batch, so that a
+	// request of clashes does not send its remainder again and again.
+	var run []groupgate.User
+	runStart, limit := 0, len(ops)
+	for i := 0; i < len(ops); {
+		if br.FailOnErrors > 0 && failures >= br.FailOnErrors {
+			break
+		}
+		if batching {
+			if i < runStart || i >= runStart+len(run) {
+				run, runStart = s.bulkUserRun(req, ops[i:], ids), i
+			}
+			pending := run[i-runStart:]
+			if len(pending) >= 2 {
+				pending = pending[:max(2, min(limit, len(pending)))]
+				created, err := s.sy.SCIMCreateUsers(ctx, req.actor, pending, s.match)
+				switch {
+				case err != nil:
+					// Nothing of it is committed (a store without batches,
+					// a cancelled request, a deadlock): the rest goes one
+					// by one, which answers each as it would alone.
+					batching = false
+				case len(created) == len(pending):
+					limit = 2 * len(pending)
+				default:
+					limit = len(created)
+				}
+				for _, u := range created {
+					obj, err := s.renderUser(req, u, projection{})
+					if err != nil {
+						add(ops[i], 0, nil, nil, err)
+					} else {
+						add(ops[i], http.StatusCreated, obj, resourceHeaders(s.location(req, s.users, u.ID), u.Version), nil)
+					}
+					i++
+				}
+				if err == nil && len(created) == len(pending) {
+					continue
+				}
+				// ops[i] is the one the batch stopped before: it needs
+				// the full create.
+			}
+		}
+		status, obj, hdr, err := s.bulkOne(ctx, req, ops[i], ids)
+		add(ops[i], status, obj, hdr, err)
+		i++
+	}
 	return http.StatusOK, map[string]any{"schemas": []string{URNBulkResponse}, "Operations": results}, nil, nil
+}
+
+// bulkUserRun prepares the users of the POSTs of new users that ops starts
+// with, as create would, up to the first operation that is anything else:
+// another method or path, data that create refuses (that operation then
+// fails one by one, exactly as it does alone), a reference to a bulkId of
+// the run itself (its id is known only once the run is written) or a
+// bulkId used before.
+func (s *Server) bulkUserRun(req request, ops []bulkOperation, ids map[string]string) []groupgate.User {
+	var run []groupgate.User
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if !strings.EqualFold(op.Method, http.MethodPost) || op.BulkID == "" || seen[op.BulkID] {
+			break
+		}
+		if _, used := ids[op.BulkID]; used {
+			break
+		}
+		u, ok := s.bulkUser(op, ids)
+		if !ok {
+			break
+		}
+		seen[op.BulkID] = true
+		run = append(run, u)
+	}
+	return run
+}
+
+// bulkUser is the user a POST /Users operation creates, read as bulkOne
+// and create read it; ok is false when they would refuse it or the
+// operation is not one.
+func (s *Server) bulkUser(op bulkOperation, ids map[string]string) (groupgate.User, bool) {
+	path, err := resolveBulkIDs(op.Path, ids)
+	if err != nil || !strings.EqualFold(strings.Trim(path, "/"), "users") {
+		return groupgate.User{}, false
+	}
+	data, err := resolveBulkData(op.Data, ids)
+	if err != nil {
+		return groupgate.User{}, false
+	}
+	var body []byte
+	if data != nil {
+		if body, err = json.Marshal(data); err != nil {
+			return groupgate.User{}, false
+		}
+	}
+	var raw map[string]any
+	if err := decodeBody(bytes.NewReader(body), &raw); err != nil {
+		return groupgate.User{}, false
+	}
+	doc, nerr := normalize(s.users, raw)
+	if nerr != nil {
+		return groupgate.User{}, false
+	}
+	u := groupgate.User{Active: true}
+	if aerr := applyUserDocument(&u, doc); aerr != nil {
+		return groupgate.User{}, false
+	}
+	return u, true
 }
 
 func (s *Server) bulkOne(ctx context.Context, req request, op bulkOperation, ids map[string]string) (int, any, http.Header, error) {
