@@ -190,6 +190,19 @@ func main() {
 				t.add(fig, fmt.Sprintf("%.0f users/s", v["users/s"]), fmt.Sprintf("≥ %.0f/s", c.target), v["users/s"] >= c.target)
 			}
 		})
+		// Not a target of its own: what an IdP importing with Bulk gets
+		// (the POST operations of one request commit together).
+		goBench(t, "./scim/", "BenchmarkSCIMBulkCreateRate", "1x", nil, func(r map[string]map[string]float64) {
+			for _, clients := range []int{1, 4} {
+				fig := fmt.Sprintf("SCIM POST /Bulk of 1,000 user creates, PostgreSQL, %d client(s)", clients)
+				v := pick(r, fmt.Sprintf("BenchmarkSCIMBulkCreateRate/postgres/clients-%d", clients))
+				if v == nil {
+					t.failed(fig, "", fmt.Errorf("no result"))
+					continue
+				}
+				t.info(fig, fmt.Sprintf("%.0f users/s (%.4f round trips per user)", v["users/s"], v["trips/user"]))
+			}
+		})
 		goBench(t, "./scim/", "BenchmarkSCIM/postgres/filtered", "10x", nil, func(r map[string]map[string]float64) {
 			for _, c := range []struct{ name, fig string }{
 				{"emails-value-path", `SCIM filter emails[type eq "work" and value ew …] over 100,000 users, PostgreSQL`},
