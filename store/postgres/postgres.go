@@ -18,6 +18,7 @@ import (
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/keyset"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -52,8 +53,9 @@ type Store struct {
 	log *slog.Logger
 	// tracer is set on the pool's connections when Open runs.
 	tracer pgx.QueryTracer
-	// cursors serve SCIM walks by keyset (cursors.go); nil inside InTx.
-	cursors *cursors
+	// cursors serve SCIM walks by keyset (store/internal/keyset); nil
+	// inside InTx.
+	cursors *keyset.Cursors
 	// tokenGen counts token deletions (TokenGeneration); shared with
 	// the Stores of InTx.
 	tokenGen *atomic.Int64
@@ -73,7 +75,7 @@ type querier interface {
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and checks that it answers. It does not migrate: call Migrate.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: newCursors(), tokenGen: &atomic.Int64{}}
+	s := &Store{now: time.Now, log: slog.New(slog.DiscardHandler), cursors: keyset.New(), tokenGen: &atomic.Int64{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/groupgate/groupgate"
 	"github.com/groupgate/groupgate/store"
+	"github.com/groupgate/groupgate/store/internal/keyset"
 )
 
 var _ store.SCIMStore = (*Store)(nil)
@@ -71,22 +71,22 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 		cols += ", count(*) OVER ()"
 	}
 	// The cursors of a listing: the same resource, filter and arguments,
-	// keyed by the position where a page ended (cursors.go).
+	// keyed by the position where a page ended (store/internal/keyset).
 	var walk string
 	if q.SortBy == "" && limit != nil {
-		walk = what + "\x00" + where + "\x00" + fmt.Sprintf("%#v", countArgs) + "\x00"
+		walk = what + "\x00" + where + "\x00" + fmt.Sprintf("%#v", countArgs)
 	}
-	cur, keyset := cursor{}, false
+	cur, byKeyset := keyset.Cursor{}, false
 	if walk != "" && offset > 0 {
-		cur, keyset = s.cursors.take(walk+strconv.Itoa(offset), s.now())
+		cur, byKeyset = s.cursors.Take(keyset.Key(walk, offset), s.now())
 	}
 	// Every parameter bound must appear in the statement (PostgreSQL
 	// cannot type an unused one), so each form binds its own.
 	var stmt string
 	switch {
-	case keyset:
+	case byKeyset:
 		stmt = `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` AND (` + created + `, ` + id + `) > (` +
-			t.arg(cur.created) + `::timestamptz, ` + t.arg(cur.id) + `::text) ` + order + ` LIMIT ` + t.arg(limit) + `::bigint`
+			t.arg(cur.Created) + `::timestamptz, ` + t.arg(cur.ID) + `::text) ` + order + ` LIMIT ` + t.arg(limit) + `::bigint`
 	case deep:
 		bounds := ` LIMIT ` + t.arg(limit) + `::bigint OFFSET ` + t.arg(offset) + `::bigint`
 		// The subquery's alias shadows the outer one; the default order
@@ -107,7 +107,7 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 			if err := q.QueryRow(ctx, count, countArgs...).Scan(&total); err != nil {
 				return dbError(err, "count %s", what)
 			}
-			if offset >= int(total) && !keyset {
+			if offset >= int(total) && !byKeyset {
 				out = []T{}
 				return nil
 			}
@@ -144,7 +144,7 @@ func runQuery[T any](ctx context.Context, s *Store, q store.Query, sc scope, wha
 	}
 	if walk != "" && len(out) > 0 && len(out) == limit.(int) {
 		created, id := sortKey(out[len(out)-1])
-		s.cursors.put(walk+strconv.Itoa(offset+len(out)), cursor{created: created, id: id, at: s.now()})
+		s.cursors.Put(keyset.Key(walk, offset+len(out)), created, id, s.now())
 	}
 	return out, int(total), nil
 }
