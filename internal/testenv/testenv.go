@@ -130,13 +130,29 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 	}
 	prefix := "ggtest:" + randomSuffix() + ":"
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A page of keys per round trip: a benchmark's 100,000 sessions
+		// (several keys each) must go too, not only what fits in the
+		// time one DEL per key allows.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
+		defer func() { _ = client.Close() }()
+		for cursor := uint64(0); ; {
+			keys, next, err := client.Scan(ctx, cursor, prefix+"*", 1000).Result()
+			if err != nil {
+				t.Logf("Redis keys under %s left behind: %v", prefix, err)
+				return
+			}
+			if len(keys) > 0 {
+				if err := client.Unlink(ctx, keys...).Err(); err != nil {
+					t.Logf("Redis keys under %s left behind: %v", prefix, err)
+					return
+				}
+			}
+			if next == 0 {
+				return
+			}
+			cursor = next
 		}
-		_ = client.Close()
 	})
 	return client, prefix
 }
