@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	stdsync "sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/groupgate/groupgate/store/postgres"
@@ -45,29 +43,16 @@ func BenchmarkSCIMBulkCreateRate(b *testing.B) {
 					}
 					bodies[r] = []byte(`{"schemas":["` + URNBulkRequest + `"],"Operations":[` + strings.Join(ops, ",") + `]}`)
 				}
-				var next atomic.Int64
-				var failed atomic.Value
-				var wg stdsync.WaitGroup
 				b.StartTimer()
-				for range clients {
-					wg.Go(func() {
-						for {
-							r := int(next.Add(1)) - 1
-							if r >= len(bodies) {
-								return
-							}
-							if msg := benchBulkCheck(benchSend(e.srv, "POST", "/scim/v2/Bulk", bodies[r]).Body.Bytes(), perRequest); msg != "" {
-								failed.CompareAndSwap(nil, fmt.Sprintf("POST /Bulk #%d: %s", r, msg))
-								return
-							}
-						}
-					})
+				if msg := sendFromClients(clients, len(bodies), func(r int) string {
+					if msg := benchBulkCheck(benchSend(e.srv, "POST", "/scim/v2/Bulk", bodies[r]).Body.Bytes(), perRequest); msg != "" {
+						return fmt.Sprintf("POST /Bulk #%d: %s", r, msg)
+					}
+					return ""
+				}); msg != "" {
+					b.Fatal(msg)
 				}
-				wg.Wait()
 				b.StopTimer()
-				if f := failed.Load(); f != nil {
-					b.Fatal(f)
-				}
 				rounds++
 				b.StartTimer()
 			}

@@ -225,29 +225,16 @@ func BenchmarkSCIMCreateRate(b *testing.B) {
 				for i := range bodies {
 					bodies[i] = benchUserJSON(fmt.Sprintf("rate-r%d-%06d", rounds, i), i)
 				}
-				var next atomic.Int64
-				var failed atomic.Value
-				var wg stdsync.WaitGroup
 				b.StartTimer()
-				for range clients {
-					wg.Go(func() {
-						for {
-							i := int(next.Add(1)) - 1
-							if i >= n {
-								return
-							}
-							if w := benchSend(e.srv, "POST", "/scim/v2/Users", bodies[i]); w.Code != 201 {
-								failed.CompareAndSwap(nil, fmt.Sprintf("POST /Users #%d: status %d: %s", i, w.Code, w.Body.String()))
-								return
-							}
-						}
-					})
+				if msg := sendFromClients(clients, n, func(i int) string {
+					if w := benchSend(e.srv, "POST", "/scim/v2/Users", bodies[i]); w.Code != 201 {
+						return fmt.Sprintf("POST /Users #%d: status %d: %s", i, w.Code, w.Body.String())
+					}
+					return ""
+				}); msg != "" {
+					b.Fatal(msg)
 				}
-				wg.Wait()
 				b.StopTimer()
-				if f := failed.Load(); f != nil {
-					b.Fatal(f)
-				}
 				rounds++
 				b.StartTimer()
 			}
@@ -259,4 +246,32 @@ func BenchmarkSCIMCreateRate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sendFromClients runs requests 0..n-1 from clients concurrent clients,
+// each taking the next request when its last one is answered, and returns
+// the first failure send reported ("" when none); the clients stop at it.
+func sendFromClients(clients, n int, send func(i int) string) string {
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg stdsync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for failed.Load() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if msg := send(i); msg != "" {
+					failed.CompareAndSwap(nil, msg)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if f := failed.Load(); f != nil {
+		return f.(string)
+	}
+	return ""
 }
